@@ -1,0 +1,154 @@
+/**
+ * The HTTP bridge: how a tool call becomes an HTTP request and its response a
+ * tool result (SPEC section 2 Templates, section 3 steps 7-9).
+ *
+ * - {@linkcode renderRequest} encodes each argument for where it stands and
+ *   keeps the URL on the configured origin and path prefix;
+ * - {@linkcode checkDestination} refuses private and special addresses the
+ *   config does not name;
+ * - {@linkcode executeRequest} sends the request with a deadline, a cap on
+ *   decompressed bytes and re-checked same-origin redirects;
+ * - {@linkcode shapeResponse} applies `response_path`;
+ * - {@linkcode runBridge} does all four.
+ *
+ * Redacting secrets from the result (step 9) is the caller's job:
+ * `secretNames` says which secrets went into the request.
+ *
+ * @example
+ * ```ts
+ * import { runBridge } from "./mod.ts";
+ *
+ * await using server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   (req) => Response.json({ data: { user: new URL(req.url).pathname } }),
+ * );
+ * const result = await runBridge({
+ *   toolName: "get_user",
+ *   method: "GET",
+ *   url: `http://127.0.0.1:${server.addr.port}/api/users/{{id}}`,
+ *   queryParams: {},
+ *   headers: {},
+ *   bodyTemplate: null,
+ *   responsePath: "data.user",
+ *   timeoutMs: 2000,
+ * }, { id: "ada lovelace" }, {
+ *   signal: AbortSignal.timeout(5000),
+ *   maxResponseBytes: 1024 * 1024,
+ *   allowNetworks: [],
+ * });
+ * console.log(result.text); // "/api/users/ada%20lovelace"
+ * ```
+ *
+ * @module
+ */
+
+import type { BridgeSpec, HttpMethod } from "../config/mod.ts";
+import type { HostLookup } from "./net_policy.ts";
+import { bridgeTarget, renderRequest } from "./render.ts";
+import { executeRequest } from "./execute.ts";
+import { shapeResponse } from "./shape.ts";
+
+export {
+  type BridgeTarget,
+  bridgeTarget,
+  type RenderedRequest,
+  type RenderOptions,
+  renderRequest,
+} from "./render.ts";
+export {
+  type AddressRange,
+  checkDestination,
+  type CheckDestinationOptions,
+  cidrContains,
+  classifyAddress,
+  type DestinationVerdict,
+  type HostLookup,
+  isIpLiteral,
+  isPrivateOrSpecialAddress,
+} from "./net_policy.ts";
+export {
+  type BridgeResponse,
+  decideRedirect,
+  type ExecuteOptions,
+  executeRequest,
+  type RedirectVerdict,
+} from "./execute.ts";
+export { type ShapedResult, shapeResponse, UpstreamStatusError } from "./shape.ts";
+
+/** Options of {@linkcode runBridge}. */
+export interface RunBridgeOptions {
+  /** The call deadline (`runtime.maxExecutionTimeMs`), e.g. `AbortSignal.timeout(ms)`. */
+  signal: AbortSignal;
+  /** Cap on decompressed response bytes (`runtime.maxResponseBytes`). */
+  maxResponseBytes: number;
+  /** Private networks the config names (`runtime.allowNetworks`). */
+  allowNetworks: readonly string[];
+  /** Resolves `{{secret:key}}`; may throw to refuse. */
+  resolveSecret?: (name: string) => string;
+  /** Resolver seam for the destination check; defaults to the system resolver. */
+  lookup?: HostLookup;
+  /** Redirects to follow at most. Default 5. */
+  maxRedirects?: number;
+}
+
+/** The result of one bridge call. */
+export interface BridgeRunResult {
+  /** Text for the model (JSON text for JSON responses). */
+  text: string;
+  /** The JSON value selected by `response_path`, for JSON responses. */
+  structured?: unknown;
+  status: number;
+  /** Decompressed body bytes read. */
+  bytes: number;
+  /** The final URL; may hold secrets in its query, redact before showing. */
+  url: string;
+  method: HttpMethod;
+  redirects: number;
+  /** Names of the secrets sent, for redaction. */
+  secretNames: string[];
+}
+
+/**
+ * Run one bridge call: render, check the destination, execute, shape.
+ *
+ * The destination check runs inside `executeRequest`, once per hop.
+ *
+ * @param bridge the bridge
+ * @param args the validated tool arguments
+ * @param options deadline, limits, secrets and resolver
+ * @returns the shaped result and facts for the audit record
+ * @throws {InputError} when an argument cannot be placed in the request
+ * @throws {PolicyError} when the URL, a redirect or a destination is refused
+ * @throws {UpstreamError} on timeout, oversized response, connection failure,
+ *   error status ({@linkcode UpstreamStatusError}) or unusable body
+ */
+export async function runBridge(
+  bridge: BridgeSpec,
+  args: Record<string, unknown>,
+  options: RunBridgeOptions,
+): Promise<BridgeRunResult> {
+  const target = bridgeTarget(bridge);
+  const req = renderRequest(bridge, args, { resolveSecret: options.resolveSecret });
+  const res = await executeRequest(req, {
+    signal: options.signal,
+    maxResponseBytes: options.maxResponseBytes,
+    timeoutMs: bridge.timeoutMs,
+    allowNetworks: options.allowNetworks,
+    configuredOrigin: target.origin,
+    configuredHost: target.hostname,
+    maxRedirects: options.maxRedirects,
+    lookup: options.lookup,
+  });
+  const shaped = shapeResponse(res, bridge);
+  const result: BridgeRunResult = {
+    text: shaped.text,
+    status: res.status,
+    bytes: res.bytes,
+    url: res.url,
+    method: req.method,
+    redirects: res.redirects,
+    secretNames: req.secretNames,
+  };
+  if ("structured" in shaped) result.structured = shaped.structured;
+  return result;
+}

@@ -1,0 +1,391 @@
+/**
+ * Destination policy for outgoing bridge requests: which IP addresses are
+ * private or special, and whether a URL may be contacted.
+ *
+ * This is LOOM's own check, run before every hop (the first request and each
+ * redirect). It resolves the host and refuses any resolved address in a
+ * private or special range unless the config names it.
+ *
+ * Time-of-check / time-of-use limit: `fetch` resolves the host again when it
+ * connects, and Deno's `fetch` offers no way to pin the address checked here.
+ * A DNS server that answers a public address to this check and a private one a
+ * moment later (DNS rebinding) can slip past it. The agent sandbox closes that
+ * gap with Deno's `--deny-net` CIDR list, which Deno checks against the
+ * address it actually connects to (SPEC section 5; security requirements
+ * 7.23). IPv6 ranges cannot be given to `--deny-net` on Deno 2.9.6, so for
+ * IPv6 this check is the only LOOM-side layer.
+ *
+ * @module
+ */
+
+import { lookup as dnsLookup } from "node:dns/promises";
+import { UpstreamError } from "../errors.ts";
+
+/** The range a private or special address falls in. */
+export interface AddressRange {
+  /** The range in CIDR notation, e.g. `10.0.0.0/8`. */
+  cidr: string;
+  /** What the range is for, in a few words (`private`, `loopback`, `link-local`, ...). */
+  kind: string;
+}
+
+/** Outcome of {@linkcode checkDestination}. */
+export type DestinationVerdict =
+  | { allow: true; addresses: string[] }
+  | { allow: false; reason: string };
+
+/** Resolves a hostname to its IP addresses (the resolver seam). */
+export type HostLookup = (host: string) => Promise<string[]>;
+
+/** Options of {@linkcode checkDestination}. */
+export interface CheckDestinationOptions {
+  /** Private or special networks (CIDR) the config names on purpose. */
+  allowNetworks: readonly string[];
+  /** The host of the bridge URL as configured (`URL.hostname`, brackets allowed). */
+  configuredHost: string;
+  /** Resolver; defaults to `node:dns/promises` `lookup(host, { all: true })`. */
+  lookup?: HostLookup;
+}
+
+type Parsed =
+  | { v: 4; n: number }
+  | { v: 6; w: Uint16Array };
+
+const DECIMAL_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+/** Characters of a numeric host the WHATWG URL parser may rewrite (`127.1`, `0x7f.1`). */
+const NUMERIC_HOST = /^[0-9a-fA-FxX.]+$/;
+const PREFIX_LENGTH = /^[0-9]{1,3}$/;
+const VOWEL_START = /^[aeiou]/i;
+
+interface V4Range {
+  base: number;
+  mask: number;
+  range: AddressRange;
+}
+
+function v4(text: string, bits: number, kind: string): V4Range {
+  const n = parseIPv4(text)!;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return { base: (n & mask) >>> 0, mask, range: { cidr: `${text}/${bits}`, kind } };
+}
+
+/** IPv4 special-purpose ranges (RFC 6890 and the IANA registry), most specific first. */
+const V4_RANGES: readonly V4Range[] = [
+  v4("255.255.255.255", 32, "broadcast"),
+  v4("0.0.0.0", 8, "unspecified"),
+  v4("10.0.0.0", 8, "private"),
+  v4("100.64.0.0", 10, "shared (carrier-grade NAT)"),
+  v4("127.0.0.0", 8, "loopback"),
+  v4("169.254.0.0", 16, "link-local"),
+  v4("172.16.0.0", 12, "private"),
+  v4("192.0.0.0", 24, "IETF protocol assignment"),
+  v4("192.0.2.0", 24, "documentation"),
+  v4("192.168.0.0", 16, "private"),
+  v4("198.18.0.0", 15, "benchmarking"),
+  v4("198.51.100.0", 24, "documentation"),
+  v4("203.0.113.0", 24, "documentation"),
+  v4("224.0.0.0", 4, "multicast"),
+  v4("240.0.0.0", 4, "reserved"),
+];
+
+const V6_UNSPECIFIED: AddressRange = { cidr: "::/128", kind: "unspecified" };
+const V6_LOOPBACK: AddressRange = { cidr: "::1/128", kind: "loopback" };
+const V6_COMPAT: AddressRange = { cidr: "::/96", kind: "reserved (IPv4-compatible)" };
+const V6_ULA: AddressRange = { cidr: "fc00::/7", kind: "private" };
+const V6_LINK_LOCAL: AddressRange = { cidr: "fe80::/10", kind: "link-local" };
+const V6_SITE_LOCAL: AddressRange = { cidr: "fec0::/10", kind: "site-local" };
+const V6_MULTICAST: AddressRange = { cidr: "ff00::/8", kind: "multicast" };
+const V6_DOCUMENTATION: AddressRange = { cidr: "2001:db8::/32", kind: "documentation" };
+
+function parseIPv4(text: string): number | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  let n = 0;
+  for (const p of parts) {
+    if (!DECIMAL_OCTET.test(p)) return null;
+    const octet = Number(p);
+    if (octet > 255) return null;
+    n = n * 256 + octet;
+  }
+  return n;
+}
+
+function parseIPv6(input: string): Uint16Array | null {
+  let text = input;
+  if (text.startsWith("[") && text.endsWith("]")) text = text.slice(1, -1);
+  const zone = text.indexOf("%");
+  if (zone >= 0) text = text.slice(0, zone);
+  if (!text.includes(":")) return null;
+  let tail4: number | null = null;
+  if (text.includes(".")) {
+    const cut = text.lastIndexOf(":");
+    tail4 = parseIPv4(text.slice(cut + 1));
+    if (tail4 === null) return null;
+    text = text.slice(0, cut + 1) + "0:0";
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const head = halves[0] === "" ? [] : halves[0].split(":");
+  const tail = halves.length === 2 ? (halves[1] === "" ? [] : halves[1].split(":")) : [];
+  const count = head.length + tail.length;
+  if (halves.length === 1 ? count !== 8 : count > 7) return null;
+  const words = new Uint16Array(8);
+  for (let i = 0; i < head.length; i++) {
+    if (!HEX_GROUP.test(head[i])) return null;
+    words[i] = parseInt(head[i], 16);
+  }
+  for (let i = 0; i < tail.length; i++) {
+    if (!HEX_GROUP.test(tail[i])) return null;
+    words[8 - tail.length + i] = parseInt(tail[i], 16);
+  }
+  if (tail4 !== null) {
+    words[6] = tail4 >>> 16;
+    words[7] = tail4 & 0xffff;
+  }
+  return words;
+}
+
+/** Parse an address; `::ffff:a.b.c.d` (IPv4-mapped) becomes the IPv4 address it maps. */
+function parseAddress(text: string): Parsed | null {
+  const n = parseIPv4(text);
+  if (n !== null) return { v: 4, n };
+  const w = parseIPv6(text);
+  if (w !== null) {
+    if (isMapped(w)) return { v: 4, n: embedded(w) };
+    return { v: 6, w };
+  }
+  // Non-canonical numeric IPv4 (`2130706433`, `0x7f000001`, `0177.0.0.1`,
+  // `127.1`): normalise the way the WHATWG URL parser (and so fetch) does.
+  if (NUMERIC_HOST.test(text)) {
+    try {
+      const host = new URL(`http://${text}/`).hostname;
+      const m = parseIPv4(host);
+      if (m !== null) return { v: 4, n: m };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function isMapped(w: Uint16Array): boolean {
+  return w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff;
+}
+
+function embedded(w: Uint16Array): number {
+  return ((w[6] << 16) >>> 0) + w[7];
+}
+
+function classifyV4(n: number): AddressRange | null {
+  for (const r of V4_RANGES) {
+    if (((n & r.mask) >>> 0) === r.base) return r.range;
+  }
+  return null;
+}
+
+function classifyV6(w: Uint16Array): AddressRange | null {
+  const w0 = w[0];
+  if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0) {
+    if (w[6] === 0 && w[7] === 0) return V6_UNSPECIFIED;
+    if (w[6] === 0 && w[7] === 1) return V6_LOOPBACK;
+    return V6_COMPAT;
+  }
+  // 64:ff9b::/96 (RFC 6052 NAT64): the address reaches the IPv4 it embeds.
+  if (w0 === 0x64 && w[1] === 0xff9b && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0) {
+    return classifyV4(embedded(w));
+  }
+  if ((w0 & 0xfe00) === 0xfc00) return V6_ULA;
+  if ((w0 & 0xffc0) === 0xfe80) return V6_LINK_LOCAL;
+  if ((w0 & 0xffc0) === 0xfec0) return V6_SITE_LOCAL;
+  if ((w0 & 0xff00) === 0xff00) return V6_MULTICAST;
+  if (w0 === 0x2001 && w[1] === 0x0db8) return V6_DOCUMENTATION;
+  return null;
+}
+
+function classifyParsed(p: Parsed): AddressRange | null {
+  return p.v === 4 ? classifyV4(p.n) : classifyV6(p.w);
+}
+
+/**
+ * Find the private or special range an IP address belongs to.
+ *
+ * IPv4-mapped (`::ffff:0:0/96`) and NAT64 (`64:ff9b::/96`) IPv6 addresses are
+ * classified by the IPv4 address they embed. Brackets and zone ids are
+ * accepted; non-canonical IPv4 forms are normalised as the WHATWG URL parser
+ * does.
+ *
+ * @param ip an IPv4 or IPv6 address
+ * @returns the range, or `null` for a public address
+ * @throws {TypeError} when `ip` is not an IP address
+ */
+export function classifyAddress(ip: string): AddressRange | null {
+  const p = parseAddress(ip);
+  if (p === null) throw new TypeError(`Cannot classify "${ip}": not an IP address`);
+  return classifyParsed(p);
+}
+
+/**
+ * Whether an IP address is in a private or special range: loopback, private
+ * (RFC 1918, IPv6 ULA), link-local, carrier-grade NAT, documentation,
+ * benchmarking, multicast, reserved, broadcast or unspecified.
+ *
+ * @param ip an IPv4 or IPv6 address (brackets allowed)
+ * @returns true when the address is not a public unicast address
+ * @throws {TypeError} when `ip` is not an IP address
+ */
+export function isPrivateOrSpecialAddress(ip: string): boolean {
+  return classifyAddress(ip) !== null;
+}
+
+/** True when the text is an IP address literal (brackets allowed). */
+export function isIpLiteral(host: string): boolean {
+  return parseIPv4(host) !== null || parseIPv6(host) !== null;
+}
+
+interface ParsedCidr {
+  addr: Parsed;
+  bits: number;
+}
+
+const CIDR_CACHE = new Map<string, ParsedCidr>();
+const CIDR_CACHE_MAX = 256;
+
+function parseCidr(cidr: string): ParsedCidr {
+  const hit = CIDR_CACHE.get(cidr);
+  if (hit) return hit;
+  const slash = cidr.indexOf("/");
+  const addrText = slash < 0 ? cidr : cidr.slice(0, slash);
+  let addr: Parsed | null = null;
+  const n = parseIPv4(addrText);
+  if (n !== null) addr = { v: 4, n };
+  else {
+    const w = parseIPv6(addrText);
+    if (w !== null) addr = { v: 6, w };
+  }
+  if (addr === null) throw new TypeError(`Cannot parse network "${cidr}": not an IP address`);
+  const max = addr.v === 4 ? 32 : 128;
+  const bitsText = slash < 0 ? String(max) : cidr.slice(slash + 1);
+  const bits = Number(bitsText);
+  if (!PREFIX_LENGTH.test(bitsText) || bits > max) {
+    throw new TypeError(`Cannot parse network "${cidr}": invalid prefix length`);
+  }
+  const parsed = { addr, bits };
+  if (CIDR_CACHE.size >= CIDR_CACHE_MAX) CIDR_CACHE.clear();
+  CIDR_CACHE.set(cidr, parsed);
+  return parsed;
+}
+
+function toWords(p: Parsed): Uint16Array {
+  if (p.v === 6) return p.w;
+  const w = new Uint16Array(8);
+  w[5] = 0xffff;
+  w[6] = p.n >>> 16;
+  w[7] = p.n & 0xffff;
+  return w;
+}
+
+function containsParsed(net: ParsedCidr, ip: Parsed): boolean {
+  if (net.addr.v === 4) {
+    if (ip.v !== 4) return false;
+    const mask = net.bits === 0 ? 0 : (0xffffffff << (32 - net.bits)) >>> 0;
+    return ((ip.n & mask) >>> 0) === ((net.addr.n & mask) >>> 0);
+  }
+  const a = net.addr.w;
+  const b = toWords(ip);
+  let bits = net.bits;
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if ((a[i] & mask) !== (b[i] & mask)) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether a network contains an address. IPv4-mapped IPv6 addresses match
+ * IPv4 networks.
+ *
+ * @param cidr a network such as `10.0.0.0/8` or `fd00::/8` (a bare address means one host)
+ * @param ip the address to test
+ * @returns true when `ip` is inside `cidr`
+ * @throws {TypeError} when either argument cannot be parsed
+ */
+export function cidrContains(cidr: string, ip: string): boolean {
+  const p = parseAddress(ip);
+  if (p === null) throw new TypeError(`Cannot test "${ip}": not an IP address`);
+  return containsParsed(parseCidr(cidr), p);
+}
+
+function sameAddress(a: Parsed, b: Parsed): boolean {
+  if (a.v === 4) return b.v === 4 && a.n === b.n;
+  if (b.v === 4) return false;
+  for (let i = 0; i < 8; i++) if (a.w[i] !== b.w[i]) return false;
+  return true;
+}
+
+async function defaultLookup(host: string): Promise<string[]> {
+  const found = await dnsLookup(host, { all: true });
+  return found.map((a) => a.address);
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/**
+ * Decide whether a URL's host may be contacted.
+ *
+ * The host is resolved (an IP literal is used as is; WHATWG `URL` has already
+ * normalised numeric forms such as `2130706433` to `127.0.0.1`). Every
+ * resolved address in a private or special range must be named by the config:
+ * the configured host is that very IP literal; or the configured host is
+ * `localhost` or a loopback literal and the address is loopback; or the
+ * address is inside one of `allowNetworks`.
+ *
+ * See the module doc for the time-of-check / time-of-use limit of this check.
+ *
+ * @param url the destination
+ * @param options the config's allowances and an optional resolver
+ * @returns `{ allow: true, addresses }` or `{ allow: false, reason }`
+ * @throws {UpstreamError} `UPSTREAM_FAILED` when the host cannot be resolved
+ */
+export async function checkDestination(
+  url: URL,
+  options: CheckDestinationOptions,
+): Promise<DestinationVerdict> {
+  const host = stripBrackets(url.hostname);
+  let addresses: string[];
+  if (isIpLiteral(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = await (options.lookup ?? defaultLookup)(host);
+    } catch {
+      throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}"`);
+    }
+    if (addresses.length === 0) {
+      throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}": no addresses`);
+    }
+  }
+  const configured = stripBrackets(options.configuredHost);
+  const configuredAddr = isIpLiteral(configured) ? parseAddress(configured) : null;
+  const configuredLoopback = configured.toLowerCase() === "localhost" ||
+    (configuredAddr !== null && classifyParsed(configuredAddr)?.kind === "loopback");
+  for (const address of addresses) {
+    const parsed = parseAddress(address);
+    if (parsed === null) {
+      return { allow: false, reason: `Destination "${host}" resolves to an invalid address` };
+    }
+    const range = classifyParsed(parsed);
+    if (range === null) continue;
+    if (configuredAddr !== null && sameAddress(configuredAddr, parsed)) continue;
+    if (configuredLoopback && range.kind === "loopback") continue;
+    if (options.allowNetworks.some((net) => containsParsed(parseCidr(net), parsed))) continue;
+    const article = VOWEL_START.test(range.kind) ? "an" : "a";
+    return {
+      allow: false,
+      reason: `Destination "${host}" resolves to ${article} ${range.kind} address (${range.cidr})`,
+    };
+  }
+  return { allow: true, addresses };
+}

@@ -1,0 +1,315 @@
+import assert from "node:assert/strict";
+import { UpstreamError } from "../errors.ts";
+import {
+  checkDestination,
+  cidrContains,
+  classifyAddress,
+  isIpLiteral,
+  isPrivateOrSpecialAddress,
+} from "./net_policy.ts";
+
+/** Security requirements 7.22: each must be refused, however it is spelled. */
+const SPECIAL_DESTINATIONS = [
+  "127.0.0.1",
+  "2130706433",
+  "0x7f000001",
+  "0177.0.0.1",
+  "127.1",
+  "[::1]",
+  "[::ffff:127.0.0.1]",
+  "[::ffff:169.254.169.254]",
+  "10.0.0.1",
+  "172.16.0.1",
+  "192.168.1.1",
+  "169.254.169.254",
+  "100.64.0.1",
+  "[fc00::1]",
+  "[fe80::1]",
+  "0.0.0.0",
+];
+
+Deno.test("isPrivateOrSpecialAddress() flags every spelling of a private or special destination", () => {
+  for (const dest of SPECIAL_DESTINATIONS) {
+    const host = new URL(`http://${dest}/`).hostname;
+    assert.equal(isPrivateOrSpecialAddress(host), true, `${dest} as URL host ${host}`);
+    assert.equal(isPrivateOrSpecialAddress(dest), true, dest);
+  }
+});
+
+Deno.test("WHATWG URL normalises numeric IPv4 hosts to 127.0.0.1", () => {
+  for (const dest of ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0x7f.1"]) {
+    assert.equal(new URL(`http://${dest}/`).hostname, "127.0.0.1", dest);
+  }
+});
+
+Deno.test("classifyAddress() names the range of each special IPv4 block", () => {
+  const table: [string, string, string][] = [
+    ["0.1.2.3", "0.0.0.0/8", "unspecified"],
+    ["10.255.255.255", "10.0.0.0/8", "private"],
+    ["100.64.0.1", "100.64.0.0/10", "shared (carrier-grade NAT)"],
+    ["100.127.255.255", "100.64.0.0/10", "shared (carrier-grade NAT)"],
+    ["127.255.0.1", "127.0.0.0/8", "loopback"],
+    ["169.254.169.254", "169.254.0.0/16", "link-local"],
+    ["172.31.255.255", "172.16.0.0/12", "private"],
+    ["192.0.0.8", "192.0.0.0/24", "IETF protocol assignment"],
+    ["192.0.2.1", "192.0.2.0/24", "documentation"],
+    ["192.168.1.1", "192.168.0.0/16", "private"],
+    ["198.19.255.255", "198.18.0.0/15", "benchmarking"],
+    ["198.51.100.7", "198.51.100.0/24", "documentation"],
+    ["203.0.113.9", "203.0.113.0/24", "documentation"],
+    ["224.0.0.1", "224.0.0.0/4", "multicast"],
+    ["239.255.255.250", "224.0.0.0/4", "multicast"],
+    ["240.0.0.1", "240.0.0.0/4", "reserved"],
+    ["255.255.255.255", "255.255.255.255/32", "broadcast"],
+  ];
+  for (const [ip, cidr, kind] of table) assert.deepEqual(classifyAddress(ip), { cidr, kind }, ip);
+});
+
+Deno.test("classifyAddress() names the range of each special IPv6 block", () => {
+  const table: [string, string, string][] = [
+    ["::", "::/128", "unspecified"],
+    ["::1", "::1/128", "loopback"],
+    ["[::1]", "::1/128", "loopback"],
+    ["0:0:0:0:0:0:0:1", "::1/128", "loopback"],
+    ["fc00::1", "fc00::/7", "private"],
+    ["fd12:3456:789a::1", "fc00::/7", "private"],
+    ["fe80::1", "fe80::/10", "link-local"],
+    ["fe80::1%eth0", "fe80::/10", "link-local"],
+    ["febf::1", "fe80::/10", "link-local"],
+    ["ff02::1", "ff00::/8", "multicast"],
+    ["::ffff:127.0.0.1", "127.0.0.0/8", "loopback"],
+    ["::ffff:7f00:1", "127.0.0.0/8", "loopback"],
+    ["::ffff:a9fe:a9fe", "169.254.0.0/16", "link-local"],
+    ["64:ff9b::a9fe:a9fe", "169.254.0.0/16", "link-local"],
+    ["64:ff9b::10.0.0.1", "10.0.0.0/8", "private"],
+    ["::7f00:1", "::/96", "reserved (IPv4-compatible)"],
+    ["2001:db8::1", "2001:db8::/32", "documentation"],
+  ];
+  for (const [ip, cidr, kind] of table) assert.deepEqual(classifyAddress(ip), { cidr, kind }, ip);
+});
+
+Deno.test("isPrivateOrSpecialAddress() passes public addresses, range edges included", () => {
+  for (
+    const ip of [
+      "8.8.8.8",
+      "1.1.1.1",
+      "93.184.216.34",
+      "9.255.255.255",
+      "11.0.0.0",
+      "100.63.255.255",
+      "100.128.0.0",
+      "126.255.255.255",
+      "128.0.0.0",
+      "169.253.255.255",
+      "169.255.0.0",
+      "172.15.255.255",
+      "172.32.0.0",
+      "192.167.255.255",
+      "192.169.0.0",
+      "198.17.255.255",
+      "198.20.0.0",
+      "223.255.255.255",
+      "2606:4700:4700::1111",
+      "::ffff:8.8.8.8",
+      "64:ff9b::808:808",
+      "fbff::1",
+      "2a00::1",
+    ]
+  ) {
+    assert.equal(isPrivateOrSpecialAddress(ip), false, ip);
+  }
+});
+
+Deno.test("classifyAddress() refuses text that is not an IP address", () => {
+  for (const text of ["example.com", "", "::g", "1:2:3:4:5:6:7:8:9", "1::2::3", "256.1.1.1"]) {
+    assert.throws(() => classifyAddress(text), TypeError, text);
+  }
+});
+
+Deno.test("isIpLiteral() recognises canonical IPv4 and IPv6 literals only", () => {
+  assert.equal(isIpLiteral("127.0.0.1"), true);
+  assert.equal(isIpLiteral("[::1]"), true);
+  assert.equal(isIpLiteral("::ffff:1.2.3.4"), true);
+  assert.equal(isIpLiteral("localhost"), false);
+  assert.equal(isIpLiteral("api.example.com"), false);
+});
+
+Deno.test("cidrContains() tests IPv4 and IPv6 networks", () => {
+  assert.equal(cidrContains("10.0.0.0/8", "10.1.2.3"), true);
+  assert.equal(cidrContains("10.0.0.0/8", "11.0.0.0"), false);
+  assert.equal(cidrContains("192.168.1.0/24", "192.168.1.255"), true);
+  assert.equal(cidrContains("192.168.1.0/24", "192.168.2.0"), false);
+  assert.equal(cidrContains("0.0.0.0/0", "8.8.8.8"), true);
+  assert.equal(cidrContains("10.0.0.5", "10.0.0.5"), true);
+  assert.equal(cidrContains("10.0.0.5/32", "10.0.0.6"), false);
+  assert.equal(cidrContains("127.0.0.0/8", "::ffff:127.0.0.1"), true);
+  assert.equal(cidrContains("127.0.0.0/8", "::1"), false);
+  assert.equal(cidrContains("fd00::/8", "fd12::1"), true);
+  assert.equal(cidrContains("fd00::/8", "fe80::1"), false);
+  assert.equal(cidrContains("fe80::/10", "[febf::1]"), true);
+  assert.equal(cidrContains("2001:db8::/33", "2001:db8:8000::1"), false);
+  assert.equal(cidrContains("::1/128", "::1"), true);
+  assert.equal(cidrContains("10.0.0.0/8", "fd00::1"), false);
+});
+
+Deno.test("cidrContains() throws TypeError on a malformed network or address", () => {
+  assert.throws(() => cidrContains("10.0.0.0/33", "10.0.0.1"), TypeError);
+  assert.throws(() => cidrContains("10.0.0.0/x", "10.0.0.1"), TypeError);
+  assert.throws(() => cidrContains("nope/8", "10.0.0.1"), TypeError);
+  assert.throws(() => cidrContains("10.0.0.0/8", "nope"), TypeError);
+});
+
+const NEVER_LOOKUP = (host: string): Promise<string[]> => {
+  throw new Error(`lookup(${host}) must not be called for an IP literal`);
+};
+
+Deno.test("checkDestination() refuses a hostname that resolves to loopback when the config names another host", async () => {
+  const verdict = await checkDestination(new URL("https://api.example.com/v1"), {
+    allowNetworks: [],
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve(["127.0.0.1"]),
+  });
+  assert.deepEqual(verdict, {
+    allow: false,
+    reason: 'Destination "api.example.com" resolves to a loopback address (127.0.0.0/8)',
+  });
+});
+
+Deno.test("checkDestination() refuses when any resolved address is private", async () => {
+  const verdict = await checkDestination(new URL("https://api.example.com/v1"), {
+    allowNetworks: [],
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve(["93.184.216.34", "10.0.0.1"]),
+  });
+  assert.deepEqual(verdict, {
+    allow: false,
+    reason: 'Destination "api.example.com" resolves to a private address (10.0.0.0/8)',
+  });
+});
+
+Deno.test("checkDestination() refuses every special destination literal the config does not name", async () => {
+  for (const dest of SPECIAL_DESTINATIONS) {
+    const verdict = await checkDestination(new URL(`http://${dest}/`), {
+      allowNetworks: [],
+      configuredHost: "api.example.com",
+      lookup: NEVER_LOOKUP,
+    });
+    assert.equal(verdict.allow, false, dest);
+  }
+});
+
+Deno.test("checkDestination() allows a private address inside allowNetworks", async () => {
+  const verdict = await checkDestination(new URL("https://api.example.com/v1"), {
+    allowNetworks: ["127.0.0.0/8"],
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve(["127.0.0.1"]),
+  });
+  assert.deepEqual(verdict, { allow: true, addresses: ["127.0.0.1"] });
+});
+
+Deno.test("checkDestination() allows the configured IP literal and loopback for a loopback config", async () => {
+  const opts = { allowNetworks: [] as string[], lookup: NEVER_LOOKUP };
+  assert.equal(
+    (await checkDestination(new URL("http://10.0.0.5:8080/"), {
+      ...opts,
+      configuredHost: "10.0.0.5",
+    }))
+      .allow,
+    true,
+  );
+  assert.equal(
+    (await checkDestination(new URL("http://10.0.0.6:8080/"), {
+      ...opts,
+      configuredHost: "10.0.0.5",
+    }))
+      .allow,
+    false,
+  );
+  assert.equal(
+    (await checkDestination(new URL("http://127.0.0.1:9/"), {
+      ...opts,
+      configuredHost: "127.0.0.1",
+    }))
+      .allow,
+    true,
+  );
+  assert.equal(
+    (await checkDestination(new URL("http://[::1]:9/"), { ...opts, configuredHost: "[::1]" }))
+      .allow,
+    true,
+  );
+  const local = await checkDestination(new URL("http://localhost:9090/"), {
+    allowNetworks: [],
+    configuredHost: "localhost",
+    lookup: () => Promise.resolve(["127.0.0.1", "::1"]),
+  });
+  assert.deepEqual(local, { allow: true, addresses: ["127.0.0.1", "::1"] });
+  const notLoopback = await checkDestination(new URL("http://localhost:9090/"), {
+    allowNetworks: [],
+    configuredHost: "localhost",
+    lookup: () => Promise.resolve(["10.0.0.1"]),
+  });
+  assert.equal(notLoopback.allow, false);
+});
+
+Deno.test("checkDestination() does not let a loopback config reach other private ranges", async () => {
+  const verdict = await checkDestination(new URL("http://169.254.169.254/latest"), {
+    allowNetworks: [],
+    configuredHost: "127.0.0.1",
+    lookup: NEVER_LOOKUP,
+  });
+  assert.deepEqual(verdict, {
+    allow: false,
+    reason: 'Destination "169.254.169.254" resolves to a link-local address (169.254.0.0/16)',
+  });
+});
+
+Deno.test("checkDestination() classifies an IPv4-mapped literal by its IPv4 address", async () => {
+  const verdict = await checkDestination(new URL("http://[::ffff:169.254.169.254]/"), {
+    allowNetworks: [],
+    configuredHost: "api.example.com",
+    lookup: NEVER_LOOKUP,
+  });
+  assert.equal(verdict.allow, false);
+  assert.match((verdict as { reason: string }).reason, /link-local address \(169\.254\.0\.0\/16\)/);
+});
+
+Deno.test("checkDestination() allows a public destination and returns its addresses", async () => {
+  const verdict = await checkDestination(new URL("https://api.example.com/"), {
+    allowNetworks: [],
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve(["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]),
+  });
+  assert.deepEqual(verdict, {
+    allow: true,
+    addresses: ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"],
+  });
+});
+
+Deno.test("checkDestination() fails with UPSTREAM_FAILED when the host cannot be resolved", async () => {
+  const opts = { allowNetworks: [], configuredHost: "api.example.com" };
+  await assert.rejects(
+    checkDestination(new URL("https://api.example.com/"), {
+      ...opts,
+      lookup: () => Promise.reject(new Error("ENOTFOUND")),
+    }),
+    (e: unknown) =>
+      e instanceof UpstreamError && e.code === "UPSTREAM_FAILED" &&
+      e.message === 'Cannot resolve "api.example.com"',
+  );
+  await assert.rejects(
+    checkDestination(new URL("https://api.example.com/"), {
+      ...opts,
+      lookup: () => Promise.resolve([]),
+    }),
+    UpstreamError,
+  );
+});
+
+Deno.test("checkDestination() uses the system resolver by default", async () => {
+  const verdict = await checkDestination(new URL("http://localhost:1/"), {
+    allowNetworks: [],
+    configuredHost: "localhost",
+  });
+  assert.equal(verdict.allow, true);
+});

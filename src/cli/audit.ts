@@ -1,0 +1,179 @@
+/**
+ * `loom audit verify | show | tail`: read and check the tamper-evident log.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { resolveHome } from "../store/mod.ts";
+import {
+  AUDIT_EVENTS,
+  type AuditEvent,
+  type AuditRecord,
+  readAuditRecords,
+  tailAuditLog,
+  verifyAuditLog,
+} from "../security/audit/mod.ts";
+import type { CliIo } from "./_io.ts";
+
+/** Help text of `loom audit`. */
+export const AUDIT_HELP = `Usage: loom audit <verify|show|tail> [options]
+
+Commands:
+  verify            check the hash chain of the whole log; names the first bad
+                    record and the kind of damage (modified, deleted, reordered,
+                    chain_broken, malformed, truncated). Exit 0 when intact, 65 when not.
+  show              print records, oldest first
+  tail              print the last records; with -f, keep printing new ones
+
+Options (show, tail):
+  -n, --lines N     at most the last N records (show: all; tail: 10)
+      --event E     only this event type (${AUDIT_EVENTS.join(", ")})
+      --agent A     only this agent
+      --tool T      only this tool
+      --since TIME  only records at or after TIME (ISO-8601, or 10m / 2h / 1d ago)
+      --until TIME  only records at or before TIME
+      --json        one JSON record per line instead of a summary
+  -f, --follow      (tail) keep printing new records until interrupted
+      --dir DIR     audit directory (default $LOOM_HOME/audit)
+
+Examples:
+  loom audit verify
+  loom audit show --event trust_violation --since 1h
+  loom audit tail -f --agent prometheus-bridge
+`;
+
+/** `loom audit`. */
+export async function auditCommand(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "-h" || sub === "--help" || sub === "help") {
+    io.out(AUDIT_HELP);
+    return sub === undefined ? 64 : 0;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    allowPositionals: false,
+    options: {
+      lines: { type: "string", short: "n" },
+      event: { type: "string" },
+      agent: { type: "string" },
+      tool: { type: "string" },
+      since: { type: "string" },
+      until: { type: "string" },
+      json: { type: "boolean" },
+      follow: { type: "boolean", short: "f" },
+      dir: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return (io.out(AUDIT_HELP), 0);
+  const dir = values.dir ?? resolveHome(io.env).audit;
+
+  if (sub === "verify") {
+    let lastShown = 0;
+    const report = await verifyAuditLog(dir, {
+      onProgress: io.isTerminal
+        ? ({ records, bytes, totalBytes }) => {
+          if (records - lastShown >= 100_000) {
+            lastShown = records;
+            const pct = totalBytes > 0 ? Math.floor((bytes / totalBytes) * 100) : 100;
+            io.err(`\rverified ${records} records (${pct}%)…`);
+          }
+        }
+        : undefined,
+    });
+    if (lastShown > 0) io.err("\r\x1b[K");
+    if (report.ok) {
+      io.out(`Audit log intact: ${report.records} records, last seq ${report.lastSeq}\n`);
+      return 0;
+    }
+    const bad = report.firstBad!;
+    io.out(
+      `Audit log damaged: ${bad.kind} at ${bad.seq === null ? "?" : `seq ${bad.seq}`} ` +
+        `(line ${bad.line}): ${bad.detail}\n` +
+        `${report.records} record${
+          report.records === 1 ? "" : "s"
+        } verified before it; last good seq ${report.lastSeq}\n`,
+    );
+    return 65;
+  }
+
+  if (sub !== "show" && sub !== "tail") {
+    throw new UsageError(
+      `Unknown audit command "${sub.slice(0, 32)}": expected verify, show or tail`,
+    );
+  }
+  if (values.event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(values.event)) {
+    throw new UsageError(
+      `Invalid --event "${values.event}": expected one of ${AUDIT_EVENTS.join(", ")}`,
+    );
+  }
+  const limit = values.lines === undefined
+    ? (sub === "tail" ? 10 : undefined)
+    : Number(values.lines);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+    throw new UsageError(`Invalid --lines "${values.lines}": expected a whole number`);
+  }
+  const filter = {
+    event: values.event as AuditEvent | undefined,
+    agent: values.agent,
+    tool: values.tool,
+    since: values.since === undefined ? undefined : parseTime(values.since, "--since"),
+    until: values.until === undefined ? undefined : parseTime(values.until, "--until"),
+  };
+  const print = (r: AuditRecord) => io.out((values.json ? JSON.stringify(r) : summarize(r)) + "\n");
+  for (const r of await readAuditRecords(dir, { ...filter, limit })) print(r);
+  if (sub === "tail" && values.follow) {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    Deno.addSignalListener("SIGINT", stop);
+    try {
+      for await (const r of tailAuditLog(dir, { signal: controller.signal })) {
+        if (matches(r, filter)) print(r);
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+    }
+  }
+  return 0;
+}
+
+function matches(
+  r: AuditRecord,
+  f: { event?: string; agent?: string; tool?: string; since?: Date; until?: Date },
+): boolean {
+  if (f.event !== undefined && r.event !== f.event) return false;
+  if (f.agent !== undefined && r.agent !== f.agent) return false;
+  if (f.tool !== undefined && r.tool !== f.tool) return false;
+  const t = Date.parse(r.ts);
+  if (f.since && t < f.since.getTime()) return false;
+  if (f.until && t > f.until.getTime()) return false;
+  return true;
+}
+
+/** Parse an ISO time or a relative one (`10m`, `2h`, `1d`: that long ago). */
+export function parseTime(text: string, flag: string, now = Date.now()): Date {
+  const rel = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
+  if (rel) {
+    const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[rel[2] as "s" | "m" | "h" | "d"];
+    return new Date(now - Number(rel[1]) * unit);
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) {
+    throw new UsageError(`Invalid ${flag} "${text.slice(0, 40)}": expected ISO-8601 or 10m/2h/1d`);
+  }
+  return new Date(t);
+}
+
+const SUMMARY_SKIP = new Set(["seq", "ts", "event", "agent", "tool", "prev", "hash"]);
+
+/** One line per record: seq, time, event, agent/tool, then the fields. */
+export function summarize(r: AuditRecord): string {
+  const fields = Object.entries(r)
+    .filter(([k]) => !SUMMARY_SKIP.has(k))
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join(" ");
+  const who = r.tool ? `${r.agent}/${r.tool}` : r.agent;
+  return `${String(r.seq).padStart(6)} ${r.ts} ${r.event.padEnd(17)} ${who} ${fields}`.trimEnd();
+}

@@ -1,0 +1,171 @@
+/**
+ * `loom validate`, `loom schema`, `loom init`: authoring commands.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { basename, dirname, join } from "node:path";
+import {
+  type AgentConfig,
+  configJsonSchema,
+  loadConfig,
+  starterConfig,
+  TIER_NAMES,
+} from "../config/mod.ts";
+import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
+import { type CliIo, table } from "./_io.ts";
+
+/** Help text of the authoring commands. */
+export const VALIDATE_HELP = `Usage: loom validate CONFIG [CONFIG...] [--quiet]
+
+Run every load-time check on one or more agent configs and print a table of
+their tools. Exit status 0 when all load, 78 when any fails (every problem is
+listed as file:line:column).
+
+Options:
+  -q, --quiet   print only problems
+  -h, --help    show this help
+
+Examples:
+  loom validate agents/prometheus.yaml
+  loom validate agents/*.yaml
+`;
+
+/** Help text of `loom schema`. */
+export const SCHEMA_HELP = `Usage: loom schema
+
+Print the JSON Schema (draft 2020-12) of an agent config on stdout, for
+editors: save it and point the YAML language server at it, e.g. a first line
+  # yaml-language-server: $schema=./loom.schema.json
+
+Example:
+  loom schema > loom.schema.json
+`;
+
+/** Help text of `loom init`. */
+export const INIT_HELP = `Usage: loom init NAME [--output FILE] [--force]
+
+Write a commented starter config for a new agent (NAME is kebab-case).
+By default the file is ./NAME.yaml; use --output - to print it instead.
+
+Options:
+  -o, --output FILE   where to write (default NAME.yaml; - for stdout)
+  -f, --force         overwrite an existing file
+  -h, --help          show this help
+
+Example:
+  loom init weather-api && loom validate weather-api.yaml
+`;
+
+/** `loom validate`. */
+export async function validateCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { quiet: { type: "boolean", short: "q" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return (io.out(VALIDATE_HELP), 0);
+  if (positionals.length === 0) throw new UsageError("Missing CONFIG: loom validate CONFIG");
+  let failed = 0;
+  for (const path of positionals) {
+    try {
+      const config = await loadConfig(path, {
+        onWarning: (w) => io.err(`warning: ${formatConfigIssue(w)}\n`),
+      });
+      if (!values.quiet) io.out(describeConfig(config));
+    } catch (error) {
+      if (!(error instanceof LoomError)) throw error;
+      failed++;
+      if (error instanceof ConfigError) {
+        for (const issue of error.issues) io.err(`error: ${formatConfigIssue(issue)}\n`);
+      } else {
+        io.err(`error: ${path}: ${error.message}\n`);
+      }
+    }
+  }
+  if (failed > 0) {
+    io.err(
+      `${failed} of ${positionals.length} config${positionals.length > 1 ? "s" : ""} failed\n`,
+    );
+    return 78;
+  }
+  return 0;
+}
+
+/** A human summary of a loaded config: header and a table of tools. */
+export function describeConfig(config: AgentConfig): string {
+  const r = config.runtime;
+  const head = `${config.source.path}: OK\n` +
+    `agent ${config.name} ${config.version}: tier ${r.trustTier} (${
+      TIER_NAMES[r.trustTier]
+    }), sandbox ${r.sandbox}, injection ${r.injection}, ` +
+    `${config.tools.length} tool${config.tools.length === 1 ? "" : "s"}\n`;
+  const rows = [["TOOL", "ACCESS", "METHOD", "URL", "PARAMETERS"]];
+  for (const tool of config.tools) {
+    const bridge = config.bridges.find((b) => b.toolName === tool.name);
+    const params = Object.entries(tool.parameters)
+      .map(([n, p]) => `${n}${p.required ? "" : "?"}:${p.type}`).join(" ");
+    rows.push([tool.name, tool.access, bridge?.method ?? "-", bridge?.url ?? "-", params || "-"]);
+  }
+  return head + table(rows) + "\n";
+}
+
+/** `loom schema`. */
+export function schemaCommand(args: string[], io: CliIo): number {
+  const { values } = parseArgs({
+    args,
+    allowPositionals: false,
+    options: { help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) return (io.out(SCHEMA_HELP), 0);
+  io.out(JSON.stringify(configJsonSchema(), null, 2) + "\n");
+  return 0;
+}
+
+/** `loom init`. */
+export async function initCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: "string", short: "o" },
+      force: { type: "boolean", short: "f" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return (io.out(INIT_HELP), 0);
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError("Expected one NAME: loom init NAME");
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name) || name.length > 64) {
+    throw new UsageError(
+      `Invalid agent name "${name.slice(0, 64)}": use kebab-case, e.g. "weather-api"`,
+    );
+  }
+  const text = starterConfig(name);
+  const output = values.output ?? `${name}.yaml`;
+  if (output === "-") return (io.out(text), 0);
+  if (!values.force) {
+    try {
+      await Deno.lstat(output);
+      throw new UsageError(`File "${output}" exists: pass --force to overwrite`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  await writeFileAtomic(output, text);
+  io.err(`Wrote ${output}. Next: edit it, then run "loom validate ${output}"\n`);
+  return 0;
+}
+
+/** Write a file via a temporary sibling and rename, so no half-written file is left. */
+export async function writeFileAtomic(path: string, text: string, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  try {
+    await Deno.writeTextFile(tmp, text, { mode, createNew: true });
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,781 @@
+/**
+ * Load-time checks that relate fields to each other, run after the schema
+ * accepted the shape. Each finding is positioned at the YAML node it is about.
+ *
+ * Errors refuse the config; warnings are reported and the config loads.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import { parseDuration } from "../_util/units.ts";
+import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
+import { type Located, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
+import type { AgentConfigParsed, Parameter } from "./schema.ts";
+import { parseTemplate, type TemplatePart } from "./template.ts";
+import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
+import type { TrustTier } from "./types.ts";
+
+type ParsedAgent = AgentConfigParsed["agent"];
+type ParsedTool = ParsedAgent["exposes"][number];
+type ParsedBridge = ParsedAgent["http_bridge"][number];
+type ParsedParameter = z.output<typeof Parameter>;
+
+/** Findings of the load-time checks. */
+export interface Findings {
+  errors: Located[];
+  warnings: Located[];
+}
+
+/** Headers LOOM computes itself; a config may not set them. Lower case. */
+const MANAGED_HEADERS = new Set([
+  "host",
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+]);
+
+const SECRET_ADVICE = 'use "{{secret:NAME}}" and store the value with `loom secrets set NAME`';
+
+/** Distance at or under which a name is suggested ("did you mean"). */
+const SUGGEST_DISTANCE = 2;
+
+/**
+ * Scan every string (and key) of the raw document: literal credentials
+ * anywhere, high-entropy tokens in header values, invisible characters
+ * anywhere, tool-poisoning text in descriptions. Runs even when the schema
+ * rejected the document, so a leaked token is reported with the other problems.
+ */
+export function scanStrings(data: unknown, source: YamlSource, errors: Located[]): void {
+  const visit = (value: unknown, path: PathSegment[]): void => {
+    if (typeof value === "string") {
+      scanString(value, path, false);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, [...path, i]));
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) {
+        if (key === "__proto__") {
+          // The schema library skips this key silently; refuse it loudly.
+          errors.push(source.at([...path, key], 'Key "__proto__" is not allowed', true));
+        }
+        scanString(key, [...path, key], true);
+        visit(item, [...path, key]);
+      }
+    }
+  };
+  const scanString = (text: string, path: PathSegment[], isKey: boolean): void => {
+    const last = path[path.length - 1];
+    const isDescription = !isKey && last === "description" && !path.includes("body_template");
+    if (isDescription) {
+      const poisoning = findPoisoning(text);
+      if (poisoning) {
+        errors.push(source.at(
+          path,
+          `Description contains text used for tool poisoning (${poisoning}): rewrite it`,
+        ));
+      }
+    } else {
+      const invisible = findInvisible(text);
+      if (invisible) {
+        errors.push(source.at(
+          path,
+          `Contains an invisible or bidirectional control character (${invisible})`,
+          isKey,
+        ));
+      }
+    }
+    const inHeaderValue = !isKey && path.length >= 2 && path[path.length - 2] === "headers" &&
+      path.includes("http_bridge");
+    const credential = inHeaderValue ? findHeaderCredential(text) : findCredential(text);
+    if (credential) {
+      errors.push(source.at(
+        path,
+        `Literal credential (${credential}) is not allowed: ${SECRET_ADVICE}`,
+        isKey,
+      ));
+    }
+  };
+  visit(data, []);
+}
+
+/**
+ * Run the cross-field checks on a schema-valid config.
+ *
+ * @param config the parsed config (snake_case, defaults applied)
+ * @param source positions
+ * @returns errors and warnings, positioned
+ */
+export function checkConfig(config: AgentConfigParsed, source: YamlSource): Findings {
+  return new Checker(config.agent, source).run();
+}
+
+class Checker {
+  #agent: ParsedAgent;
+  #source: YamlSource;
+  #tier: TrustTier;
+  #errors: Located[] = [];
+  #warnings: Located[] = [];
+
+  constructor(agent: ParsedAgent, source: YamlSource) {
+    this.#agent = agent;
+    this.#source = source;
+    this.#tier = agent.runtime.trust_tier as TrustTier;
+  }
+
+  run(): Findings {
+    const tools = this.#checkTools();
+    this.#checkBridges(tools);
+    this.#checkRuntime();
+    this.#checkEscalation();
+    return { errors: this.#errors, warnings: this.#warnings };
+  }
+
+  #error(path: PathSegment[], message: string, key = false): void {
+    this.#errors.push(this.#source.at(path, message, key));
+  }
+
+  #warn(path: PathSegment[], message: string, key = false): void {
+    this.#warnings.push(this.#source.at(path, message, key));
+  }
+
+  #tierLabel(): string {
+    return `trust tier ${this.#tier} (${TIER_NAMES[this.#tier]})`;
+  }
+
+  // --- tools --------------------------------------------------------------
+
+  /** Returns tool name -> index of its first declaration. */
+  #checkTools(): Map<string, number> {
+    const tools = new Map<string, number>();
+    if (this.#agent.exposes.length === 0) {
+      this.#warn(["agent"], "Agent exposes no tools", true);
+    }
+    this.#agent.exposes.forEach((tool, i) => {
+      const path: PathSegment[] = ["agent", "exposes", i];
+      const first = tools.get(tool.name);
+      if (first !== undefined) {
+        const line = this.#source.locate(["agent", "exposes", first, "name"]).line;
+        this.#error(
+          [...path, "name"],
+          `Duplicate tool name ${quote(tool.name)}: already declared at line ${line}`,
+        );
+      } else {
+        tools.set(tool.name, i);
+      }
+      if (tool.access === "write" && this.#tier === 1) {
+        this.#error(
+          [...path, "access"],
+          `Tool ${
+            quote(tool.name)
+          } has access "write", which ${this.#tierLabel()} does not allow: ` +
+            "set access: read or raise runtime.trust_tier to 2",
+        );
+      }
+      for (const [name, param] of Object.entries(tool.parameters)) {
+        this.#checkParameter(param, [...path, "parameters", name], 0);
+      }
+    });
+    return tools;
+  }
+
+  #checkParameter(param: ParsedParameter, path: PathSegment[], depth: number): void {
+    const { type } = param;
+    const isText = type === "string";
+    const isNumeric = type === "integer" || type === "number";
+    const misplaced = (key: string, allowed: string) =>
+      this.#error([...path, key], `Key "${key}" applies only to type ${allowed}, not ${type}`);
+    if (!isText) {
+      if (param.min_length !== undefined) misplaced("min_length", "string");
+      if (param.max_length !== undefined) misplaced("max_length", "string");
+      if (param.pattern !== undefined) misplaced("pattern", "string");
+    }
+    if (!isNumeric) {
+      if (param.minimum !== undefined) misplaced("minimum", "integer or number");
+      if (param.maximum !== undefined) misplaced("maximum", "integer or number");
+    }
+    if (type !== "array" && param.items !== undefined) misplaced("items", "array");
+    if (type !== "object" && param.properties !== undefined) misplaced("properties", "object");
+    if (
+      param.min_length !== undefined && param.max_length !== undefined &&
+      param.min_length > param.max_length
+    ) {
+      this.#error([...path, "min_length"], 'Key "min_length" is greater than "max_length"');
+    }
+    if (
+      param.minimum !== undefined && param.maximum !== undefined && param.minimum > param.maximum
+    ) {
+      this.#error([...path, "minimum"], 'Key "minimum" is greater than "maximum"');
+    }
+    if (param.enum !== undefined) {
+      if (type === "array" || type === "object") {
+        misplaced("enum", "string, integer, number or boolean");
+      } else {
+        const seen = new Set<unknown>();
+        param.enum.forEach((value, i) => {
+          const problem = valueProblem({ ...param, enum: undefined }, value);
+          if (problem) this.#error([...path, "enum", i], `Enum value ${problem}`);
+          if (seen.has(value)) this.#error([...path, "enum", i], "Duplicate enum value");
+          seen.add(value);
+        });
+      }
+    }
+    if (param.default !== undefined) {
+      const problem = valueProblem(param, param.default);
+      if (problem) this.#error([...path, "default"], `Default value ${problem}`);
+    }
+    if (param.items !== undefined && type === "array") {
+      this.#checkParameter(param.items, [...path, "items"], depth + 1);
+    }
+    if (param.properties !== undefined && type === "object") {
+      for (const [name, child] of Object.entries(param.properties)) {
+        this.#checkParameter(child, [...path, "properties", name], depth + 1);
+      }
+    }
+  }
+
+  // --- bridges ------------------------------------------------------------
+
+  #checkBridges(tools: Map<string, number>): void {
+    const bridged = new Map<string, number>();
+    const names = [...tools.keys()];
+    this.#agent.http_bridge.forEach((bridge, i) => {
+      const path: PathSegment[] = ["agent", "http_bridge", i];
+      const toolIndex = tools.get(bridge.tool_name);
+      let tool: ParsedTool | undefined;
+      if (toolIndex === undefined) {
+        const available = names.length === 0
+          ? "the agent exposes no tools"
+          : `available tools are ${names.map(quote).join(", ")}`;
+        this.#error(
+          [...path, "tool_name"],
+          `Bridge names unknown tool ${quote(bridge.tool_name)}: ${available}` +
+            hint(bridge.tool_name, names),
+        );
+      } else {
+        tool = this.#agent.exposes[toolIndex];
+        const previous = bridged.get(bridge.tool_name);
+        if (previous !== undefined) {
+          const line = this.#source.locate(["agent", "http_bridge", previous]).line;
+          this.#error(
+            [...path, "tool_name"],
+            `Tool ${quote(bridge.tool_name)} already has a bridge at line ${line}: ` +
+              "each tool has exactly one",
+          );
+        } else {
+          bridged.set(bridge.tool_name, i);
+        }
+      }
+      this.#checkMethod(bridge, path);
+      this.#checkUrl(bridge, path, tool);
+      this.#checkQueryParams(bridge, path, tool);
+      this.#checkHeaders(bridge, path, tool);
+      this.#checkBody(bridge, path, tool);
+      const timeout = bridge.timeout === null ? undefined : parseDuration(bridge.timeout);
+      const limit = parseDuration(this.#agent.runtime.max_execution_time);
+      if (timeout !== undefined && limit !== undefined && timeout > limit) {
+        this.#warn(
+          [...path, "timeout"],
+          "Timeout is longer than runtime.max_execution_time, which still bounds the call",
+        );
+      }
+    });
+    this.#agent.exposes.forEach((tool, i) => {
+      if (tools.get(tool.name) === i && !bridged.has(tool.name)) {
+        this.#error(
+          ["agent", "exposes", i, "name"],
+          `Tool ${quote(tool.name)} has no http_bridge entry: add one with tool_name: ${tool.name}`,
+        );
+      }
+    });
+  }
+
+  #checkMethod(bridge: ParsedBridge, path: PathSegment[]): void {
+    if (TIER_METHODS[this.#tier].includes(bridge.method)) return;
+    this.#error(
+      [...path, "method"],
+      `Method ${quote(bridge.method)} is not allowed at ${this.#tierLabel()}: ` +
+        `allowed methods are ${TIER_METHODS[this.#tier].join(", ")}; ` +
+        `${bridge.method} needs runtime.trust_tier ${minimumTier(bridge.method)} or higher`,
+    );
+  }
+
+  /**
+   * Parse a template and check each placeholder: well-formed, names a declared
+   * parameter of the tool, secrets only where `allowSecrets`.
+   */
+  #checkTemplate(
+    text: string,
+    path: PathSegment[],
+    tool: ParsedTool | undefined,
+    where: string,
+    allowSecrets: boolean,
+  ): TemplatePart[] | undefined {
+    let parts: TemplatePart[];
+    try {
+      parts = parseTemplate(text);
+    } catch {
+      this.#error(path, MALFORMED);
+      return undefined;
+    }
+    if (parts.some((p) => p.kind === "text" && (p.text.includes("{{") || p.text.includes("}}")))) {
+      this.#error(path, MALFORMED);
+      return undefined;
+    }
+    for (const part of parts) {
+      if (part.kind === "secret" && !allowSecrets) {
+        this.#error(
+          path,
+          `Secret placeholder is not allowed in ${where}: secrets in URLs end up in logs and ` +
+            "history; send it in a header instead",
+        );
+      } else if (part.kind === "param" && tool && !Object.hasOwn(tool.parameters, part.name)) {
+        const declared = Object.keys(tool.parameters);
+        const list = declared.length === 0
+          ? "the tool declares no parameters"
+          : `declared parameters are ${declared.map(quote).join(", ")}`;
+        this.#error(
+          path,
+          `Placeholder ${quote(`{{${part.name}}}`)} names no parameter of tool ` +
+            `${quote(tool.name)}: ${list}${hint(part.name, declared)}`,
+        );
+      }
+    }
+    return parts;
+  }
+
+  #checkUrl(bridge: ParsedBridge, bridgePath: PathSegment[], tool: ParsedTool | undefined): void {
+    const path = [...bridgePath, "url"];
+    const url = bridge.url;
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
+    if (!scheme) {
+      this.#error(path, 'URL must be absolute and start with "https://" or "http://"');
+      return;
+    }
+    const protocol = scheme[1].toLowerCase();
+    if (protocol !== "https" && protocol !== "http") {
+      this.#error(path, `URL scheme ${quote(scheme[1])} is not allowed: use https or http`);
+      return;
+    }
+    const rest = url.slice(scheme[0].length);
+    const slash = rest.indexOf("/");
+    const authority = slash < 0 ? rest : rest.slice(0, slash);
+    let ok = true;
+    // The origin is what the sandbox allows and what secrets are bound to, so it
+    // must be fixed by the config: no placeholder before the path starts.
+    if (/\{\{|\}\}/.test(authority)) {
+      this.#error(
+        path,
+        "URL origin must be literal: scheme, host and port cannot hold a placeholder " +
+          "(placeholders may only stand in the path)",
+      );
+      ok = false;
+    }
+    if (authority.includes("@")) {
+      this.#error(path, "URL must not contain userinfo (user:password@): use a header");
+      ok = false;
+    }
+    if (url.includes("\\")) {
+      this.#error(path, "URL must not contain a backslash");
+      ok = false;
+    }
+    if (url.includes("#")) {
+      this.#error(path, "URL must not contain a fragment (#...)");
+      ok = false;
+    }
+    const queryStart = url.indexOf("?");
+    if (queryStart >= 0 && /\{\{|\}\}/.test(url.slice(queryStart))) {
+      this.#error(
+        path,
+        "Placeholders are not allowed in the URL query: map parameters with query_params",
+      );
+      ok = false;
+    }
+    const parts = this.#checkTemplate(url, path, tool, "the URL", false);
+    if (!ok || parts === undefined) return;
+
+    // Replace each placeholder by a dummy segment and let the WHATWG parser judge.
+    const dummy = parts.map((p) => (p.kind === "text" ? p.text : "loom-param")).join("");
+    let parsed: URL;
+    try {
+      parsed = new URL(dummy);
+    } catch {
+      this.#error(path, "URL is not valid");
+      return;
+    }
+    if (parsed.hostname === "") {
+      this.#error(path, "URL has no host");
+      return;
+    }
+    const pathEnd = queryStart >= 0 ? queryStart : url.length;
+    const pathText = slash < 0 ? "" : url.slice(scheme[0].length + slash, pathEnd);
+    this.#checkUrlPath(pathText, path, tool);
+    if (protocol === "http" && !isLoopbackHost(parsed.hostname)) {
+      this.#warn(
+        path,
+        "URL uses plain http to a non-loopback host: requests and credentials travel unencrypted",
+      );
+    }
+  }
+
+  /**
+   * Each placeholder in the path must form a whole segment or sit beside
+   * literal text in one segment, so that no argument can make a `.` or `..`
+   * segment out of the template (`.{{x}}`, `{{a}}{{b}}`).
+   */
+  #checkUrlPath(pathText: string, path: PathSegment[], tool: ParsedTool | undefined): void {
+    for (const segment of pathText.split("/")) {
+      const decoded = segment.replace(/%2e/gi, ".");
+      if (decoded === "." || decoded === "..") {
+        this.#error(path, 'URL path must not contain "." or ".." segments');
+        return;
+      }
+      if (/%(?:2f|5c)/i.test(segment)) {
+        this.#error(path, "URL path must not contain an encoded slash or backslash");
+        return;
+      }
+      const parts = parseTemplate(segment);
+      const params = parts.filter((p) => p.kind === "param");
+      if (params.length === 0) continue;
+      const literal = parts.map((p) => (p.kind === "text" ? p.text : "")).join("");
+      const whole = params.length === 1 && parts.length === 1;
+      if (!whole && literal.replaceAll(".", "") === "") {
+        this.#error(
+          path,
+          `URL path segment ${quote(segment)} is ambiguous: a placeholder must fill a whole ` +
+            'segment or sit beside literal text other than "."',
+        );
+      }
+      for (const param of params) {
+        const spec = tool?.parameters[param.name];
+        if (!spec || !Object.hasOwn(tool!.parameters, param.name)) continue;
+        if (spec.type === "array" || spec.type === "object") {
+          this.#error(
+            path,
+            `Path placeholder ${quote(`{{${param.name}}}`)} names a parameter of type ` +
+              `${spec.type}: path values must be strings, numbers or booleans`,
+          );
+        } else if (!spec.required && spec.default === undefined) {
+          this.#error(
+            path,
+            `Path placeholder ${quote(`{{${param.name}}}`)} names an optional parameter ` +
+              "without a default: a path segment may not be empty",
+          );
+        }
+      }
+    }
+  }
+
+  #checkQueryParams(bridge: ParsedBridge, path: PathSegment[], tool: ParsedTool | undefined) {
+    for (const [param, key] of Object.entries(bridge.query_params)) {
+      const keyPath = [...path, "query_params", param];
+      if (tool && !Object.hasOwn(tool.parameters, param)) {
+        const declared = Object.keys(tool.parameters);
+        this.#error(
+          keyPath,
+          `Query parameter ${quote(param)} is not a declared parameter of tool ` +
+            `${quote(tool.name)}${hint(param, declared)}`,
+          true,
+        );
+      }
+      if (/\{\{|\}\}/.test(key)) {
+        this.#error(keyPath, "Query key must be literal: it is the outgoing key, not a template");
+      }
+    }
+  }
+
+  #checkHeaders(bridge: ParsedBridge, path: PathSegment[], tool: ParsedTool | undefined): void {
+    const seen = new Set<string>();
+    for (const [name, value] of Object.entries(bridge.headers)) {
+      const headerPath = [...path, "headers", name];
+      const lower = name.toLowerCase();
+      if (seen.has(lower)) {
+        this.#error(
+          headerPath,
+          `Duplicate header ${quote(name)}: names are case-insensitive`,
+          true,
+        );
+      }
+      seen.add(lower);
+      if (MANAGED_HEADERS.has(lower)) {
+        this.#error(
+          headerPath,
+          `Header ${quote(name)} is set by LOOM and cannot be configured`,
+          true,
+        );
+      }
+      if (METHOD_OVERRIDE_HEADERS.includes(lower) && this.#tier < 3) {
+        this.#error(
+          headerPath,
+          `Header ${quote(name)} is not allowed at ${this.#tierLabel()}: it asks the server to ` +
+            "use another method; method overrides need runtime.trust_tier 3 or higher",
+          true,
+        );
+      }
+      if (/[\r\n\0]/.test(value)) {
+        this.#error(headerPath, "Header value must not contain CR, LF or NUL");
+      }
+      this.#checkTemplate(value, headerPath, tool, "a header", true);
+    }
+  }
+
+  #checkBody(bridge: ParsedBridge, path: PathSegment[], tool: ParsedTool | undefined): void {
+    const body = bridge.body_template;
+    if (body === null) return;
+    const bodyPath = [...path, "body_template"];
+    if (bridge.method === "GET" || bridge.method === "HEAD") {
+      this.#error(
+        bodyPath,
+        `A ${bridge.method} request cannot have a body: set body_template to null or use POST`,
+      );
+      return;
+    }
+    const visit = (value: unknown, at: PathSegment[]): void => {
+      if (typeof value === "string") {
+        this.#checkTemplate(value, at, tool, "the body", true);
+      } else if (typeof value === "number") {
+        if (!Number.isFinite(value)) this.#error(at, "Body numbers must be finite");
+      } else if (Array.isArray(value)) {
+        value.forEach((item, i) => visit(item, [...at, i]));
+      } else if (value !== null && typeof value === "object") {
+        for (const [key, item] of Object.entries(value)) {
+          if (/\{\{|\}\}/.test(key)) {
+            this.#error([...at, key], "Body keys must be literal: placeholders go in values", true);
+          }
+          visit(item, [...at, key]);
+        }
+      }
+    };
+    visit(body, bodyPath);
+  }
+
+  // --- runtime ------------------------------------------------------------
+
+  #checkRuntime(): void {
+    const runtime = this.#agent.runtime;
+    const path: PathSegment[] = ["agent", "runtime"];
+    if (runtime.sandbox === "none" && this.#tier === 4) {
+      this.#error(
+        [...path, "sandbox"],
+        `Sandbox "none" is not allowed at ${this.#tierLabel()}: privileged agents cannot opt ` +
+          "out of sandboxing",
+      );
+    } else if (runtime.sandbox === "none" && this.#tier === 3) {
+      this.#error(
+        [...path, "sandbox"],
+        `Sandbox "none" is not allowed at ${this.#tierLabel()}: only tiers 1 and 2 may run ` +
+          "without a sandbox",
+      );
+    }
+    if (runtime.injection === "off") {
+      this.#warn([...path, "injection"], "Injection detection is off for every tool");
+    }
+    runtime.allow_networks.forEach((cidr, i) => {
+      const [address, bits] = cidr.split("/");
+      const prefix = Number(bits);
+      const value = address.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+      const size = 2 ** (32 - prefix);
+      if (value % size !== 0) {
+        const base = value - (value % size);
+        const text = [24, 16, 8, 0].map((shift) => Math.floor(base / 2 ** shift) % 256).join(".");
+        this.#error(
+          [...path, "allow_networks", i],
+          `Network ${quote(cidr)} has host bits set: did you mean ${quote(`${text}/${prefix}`)}?`,
+        );
+      } else if (prefix < 8) {
+        this.#warn(
+          [...path, "allow_networks", i],
+          `Network ${quote(cidr)} is very broad: it opens most of the address space to this agent`,
+        );
+      }
+    });
+  }
+
+  // --- escalation ---------------------------------------------------------
+
+  #checkEscalation(): void {
+    const seen = new Set<string>();
+    this.#agent.escalation_rules.forEach((rule, i) => {
+      const path: PathSegment[] = ["agent", "escalation_rules", i];
+      if (seen.has(rule.name)) {
+        this.#error([...path, "name"], `Duplicate escalation rule name ${quote(rule.name)}`);
+      }
+      seen.add(rule.name);
+      const glob = rule.tool === null ? undefined : globToRegExp(rule.tool);
+      const matched = this.#agent.exposes.filter((tool) =>
+        (glob === undefined || glob.test(tool.name)) &&
+        (rule.access === null || tool.access === rule.access)
+      );
+      if (matched.length === 0 && this.#agent.exposes.length > 0) {
+        this.#warn(
+          [...path, rule.tool === null ? "access" : "tool"],
+          `Escalation rule ${quote(rule.name)} matches no tool`,
+        );
+        return;
+      }
+      const conditions: [string, Record<string, unknown>][] = [
+        ["param_gt", rule.param_gt],
+        ["param_eq", rule.param_eq],
+        ["param_contains", rule.param_contains],
+      ];
+      for (const [field, map] of conditions) {
+        for (const param of Object.keys(map)) {
+          const specs = matched
+            .filter((tool) => Object.hasOwn(tool.parameters, param))
+            .map((tool) => tool.parameters[param]);
+          if (specs.length === 0) {
+            this.#warn(
+              [...path, field, param],
+              `Parameter ${quote(param)} is not declared on any tool rule ${quote(rule.name)} ` +
+                "matches: the condition never holds",
+              true,
+            );
+          } else if (
+            field === "param_gt" &&
+            specs.every((s) => s.type !== "integer" && s.type !== "number")
+          ) {
+            this.#warn(
+              [...path, field, param],
+              `Parameter ${quote(param)} is not numeric on any matched tool: param_gt never holds`,
+              true,
+            );
+          }
+        }
+      }
+    });
+  }
+}
+
+const MALFORMED =
+  'Malformed placeholder: use "{{name}}" for a parameter or "{{secret:NAME}}" for a secret';
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function globToRegExp(glob: string): RegExp {
+  // The schema limits globs to [a-z0-9_*?], so no other character needs escaping.
+  return new RegExp(`^${glob.replaceAll("*", ".*").replaceAll("?", ".")}$`);
+}
+
+/**
+ * Why a value does not fit a parameter spec, as the end of a sentence
+ * ("does not match the pattern"), or undefined when it fits.
+ */
+export function valueProblem(spec: ParsedParameter, value: unknown, depth = 0): string | undefined {
+  if (depth > 64) return "is nested too deeply";
+  switch (spec.type) {
+    case "string": {
+      if (typeof value !== "string") return "must be a string";
+      const length = [...value].length;
+      if (spec.min_length !== undefined && length < spec.min_length) {
+        return `is shorter than min_length ${spec.min_length}`;
+      }
+      if (spec.max_length !== undefined && length > spec.max_length) {
+        return `is longer than max_length ${spec.max_length}`;
+      }
+      if (spec.pattern !== undefined && !new RegExp(`^(?:${spec.pattern})$`, "u").test(value)) {
+        return "does not match the pattern";
+      }
+      break;
+    }
+    case "integer":
+    case "number": {
+      if (typeof value !== "number" || !Number.isFinite(value)) return `must be a finite number`;
+      if (spec.type === "integer" && !Number.isInteger(value)) return "must be an integer";
+      if (spec.minimum !== undefined && value < spec.minimum) {
+        return `is less than minimum ${spec.minimum}`;
+      }
+      if (spec.maximum !== undefined && value > spec.maximum) {
+        return `is greater than maximum ${spec.maximum}`;
+      }
+      break;
+    }
+    case "boolean":
+      if (typeof value !== "boolean") return "must be a boolean";
+      break;
+    case "array": {
+      if (!Array.isArray(value)) return "must be a list";
+      if (spec.items) {
+        for (const item of value) {
+          const problem = valueProblem(spec.items, item, depth + 1);
+          if (problem) return `has an item that ${problem}`;
+        }
+      }
+      break;
+    }
+    case "object": {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        return "must be a mapping";
+      }
+      if (spec.properties) {
+        const record = value as Record<string, unknown>;
+        for (const key of Object.keys(record)) {
+          const child = Object.hasOwn(spec.properties, key) ? spec.properties[key] : undefined;
+          if (!child) return `has undeclared property ${quote(key)}`;
+          const problem = valueProblem(child, record[key], depth + 1);
+          if (problem) return `has property ${quote(key)} that ${problem}`;
+        }
+        for (const [key, child] of Object.entries(spec.properties)) {
+          if (child.required && child.default === undefined && !Object.hasOwn(record, key)) {
+            return `is missing required property ${quote(key)}`;
+          }
+        }
+      }
+      break;
+    }
+  }
+  if (spec.enum !== undefined && !spec.enum.includes(value as string | number | boolean)) {
+    return "is not one of the enum values";
+  }
+  return undefined;
+}
+
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  if (Math.abs(a.length - b.length) > SUGGEST_DISTANCE + 1) return SUGGEST_DISTANCE + 2;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/**
+ * The closest candidate to `name`: equal once case, `_` and `-` are ignored
+ * (`maxExecutionTime` -> `max_execution_time`), or within edit distance 2.
+ */
+export function suggest(name: string, candidates: readonly string[]): string | undefined {
+  const normal = (s: string) => s.toLowerCase().replace(/[-_]/g, "");
+  const exact = candidates.find((c) => normal(c) === normal(name));
+  if (exact !== undefined) return exact;
+  let best: string | undefined;
+  let bestDistance = SUGGEST_DISTANCE + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  // A one-letter name is within distance 2 of every short name: not a hint.
+  return best !== undefined && name.length > bestDistance ? best : undefined;
+}
+
+/** `; did you mean "x"?` (or with another separator), or "" when nothing is close. */
+export function hint(name: string, candidates: readonly string[], separator = "; "): string {
+  const best = suggest(name, candidates);
+  return best === undefined ? "" : `${separator}did you mean ${quote(best)}?`;
+}

@@ -1,0 +1,135 @@
+/**
+ * The commented starter config printed by `loom init NAME`.
+ *
+ * @example
+ * ```ts
+ * import { starterConfig } from "./init_template.ts";
+ * const yaml = starterConfig("weather-bridge");
+ * yaml.includes('name: "weather-bridge"'); // true
+ * ```
+ *
+ * @module
+ */
+
+import { AGENT_NAME } from "./schema.ts";
+
+/**
+ * A starter config: one read-only tool served by one GET bridge, trust tier 1,
+ * every field explained in a comment. It loads as-is.
+ *
+ * @param name the agent name (kebab-case, 1-64 characters)
+ * @returns the YAML text
+ * @throws {RangeError} when the name is not kebab-case
+ */
+export function starterConfig(name: string): string {
+  if (name.length > 64 || !AGENT_NAME.test(name)) {
+    throw new RangeError(
+      `Cannot create a starter config: agent name must be kebab-case, 1-64 characters`,
+    );
+  }
+  return `# LOOM agent config. Reference: SPEC.md section 2.
+# Check it with \`loom validate ${name}.yaml\`.
+# Editor completion: run \`loom schema > agent.schema.json\`, then put this line first:
+#   # yaml-language-server: $schema=./agent.schema.json
+# Unknown keys are errors (with a "did you mean" hint), so typos never go unnoticed.
+
+agent:
+  # kebab-case, 1-64 characters. Credentials are granted to this name and
+  # to the digest of this file (\`loom secrets grant ${name} KEY\`).
+  name: "${name}"
+  # Semantic version of this config.
+  version: "0.1.0"
+  # One line for people; the model sees the tool descriptions below.
+  description: "Searches items in the example API"
+
+  # The MCP tools this agent serves. Each needs exactly one http_bridge entry.
+  exposes:
+    - # a-z, 0-9 and _, 1-64 characters; unique within the agent (and the mesh).
+      name: search_items
+      # What the tool does, written for the model. Scanned at load for
+      # tool-poisoning text (hidden instructions, invisible characters).
+      description: "Search the example API for items matching a text query"
+      # read: observes only. write: changes upstream state (needs trust_tier 2+).
+      access: read
+      # Parameters become the tool's JSON Schema (additionalProperties: false).
+      # type: string | integer | number | boolean | array | object
+      # required (default true), default, enum, min_length / max_length
+      # (strings default to at most 10000 characters), minimum / maximum,
+      # pattern (ECMAScript regex, whole value), description,
+      # items (for arrays), properties (for objects),
+      # allow: [shell, path, sql, template, prompt] switches off an injection
+      # detector for a parameter that legitimately carries such text.
+      parameters:
+        query:
+          type: string
+          description: "Text to search for"
+          min_length: 1
+          max_length: 200
+        limit:
+          type: integer
+          required: false
+          default: 10
+          minimum: 1
+          maximum: 100
+          description: "Largest number of results to return"
+      # Optional per-tool override of runtime.rate_limit.
+      # rate_limit: { per_minute: 30 }
+
+  # How each tool call becomes an HTTP request.
+  http_bridge:
+    - # The exposed tool this bridge serves.
+      tool_name: search_items
+      # GET HEAD OPTIONS on tier 1; POST PUT PATCH need tier 2; DELETE tier 3.
+      method: GET
+      # Scheme, host and port are literal. {{param}} may stand in the path
+      # (percent-encoded, one segment), never in the host or the query.
+      url: "https://api.example.com/v1/search"
+      # Tool parameter -> outgoing query key (values are form-encoded;
+      # an omitted optional parameter is left out).
+      query_params:
+        query: q
+        limit: limit
+      # Header name -> value. Credentials only as {{secret:NAME}}, stored with
+      # \`loom secrets set NAME\` and sent only to this bridge's origin:
+      #   Authorization: "Bearer {{secret:example-token}}"
+      headers:
+        Accept: application/json
+      # JSON body for POST/PUT/PATCH; a string "{{name}}" takes the typed value.
+      # null (no body) for GET and HEAD.
+      body_template: null
+      # Dotted path into a JSON response (e.g. data.items); null returns it all.
+      response_path: null
+      # Per-request timeout; runtime.max_execution_time still bounds the call.
+      timeout: 10s
+
+  # Calls matching a rule are held until a person approves them
+  # (\`loom approvals approve ID\`). First matching rule wins. Example:
+  #   - name: large-page
+  #     reason: "Large result pages need a look"
+  #     tool: "search_*"          # glob over tool names
+  #     access: read              # read | write | omit for both
+  #     param_gt: { limit: 50 }   # numeric argument greater than
+  #     param_eq: {}              # argument equals a string
+  #     param_contains: {}        # argument contains a string
+  escalation_rules: []
+
+  runtime:
+    # 1 observer (read only), 2 worker, 3 operator, 4 privileged
+    # (every write held for approval). Least privilege: keep 1 if you can.
+    trust_tier: 1
+    # Bounds the whole call, upstream included: 500ms, 2s, 1m, 1h.
+    max_execution_time: 30s
+    # Cap on decompressed response bytes: 65536, 64KiB, 1MiB, 10MB.
+    max_response_bytes: 1MiB
+    # Default per-tool sliding-window limit.
+    rate_limit: { per_minute: 120 }
+    # Injection detection on string arguments: block | audit | off.
+    injection: block
+    # deno (own process, permissions narrowed to the bridge origins),
+    # docker (\`loom sandbox\` prints hardened docker arguments), none (tiers 1-2).
+    sandbox: deno
+    # Private IPv4 networks (CIDR) this agent may reach; others are refused.
+    # allow_networks: ["10.0.0.0/8"]
+    allow_networks: []
+`;
+}

@@ -1,0 +1,75 @@
+/**
+ * Agent configs: the YAML schema people write, the loader that validates and
+ * resolves it (with `file:line:column` errors and "did you mean" hints), the
+ * load-time security checks, the template syntax shared with the bridge, the
+ * trust-tier table, and the starter config of `loom init`.
+ *
+ * Everything past this module sees only the resolved {@linkcode AgentConfig}:
+ * camelCase, durations in milliseconds, sizes in bytes, defaults applied.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, starterConfig } from "./mod.ts";
+ *
+ * const warnings: string[] = [];
+ * const config = parseConfig(starterConfig("weather-bridge"), {
+ *   path: "weather-bridge.yaml",
+ *   onWarning: (w) => warnings.push(w.message),
+ * });
+ * console.log(config.tools[0].name, config.runtime.maxExecutionTimeMs); // "search_items" 30000
+ * ```
+ *
+ * @module
+ */
+
+export {
+  DEFAULT_STRING_MAX_LENGTH,
+  loadConfig,
+  type LoadOptions,
+  MAX_CONFIG_BYTES,
+  parseConfig,
+  type ParseOptions,
+  type WarningHandler,
+} from "./load.ts";
+export {
+  AGENT_NAME,
+  AgentConfigInput,
+  CONFIG_SCHEMA_ID,
+  configJsonSchema,
+  HEADER_NAME,
+  HTTP_METHODS,
+  TOOL_NAME,
+} from "./schema.ts";
+export { starterConfig } from "./init_template.ts";
+export {
+  hasPlaceholder,
+  PARAM_NAME,
+  parseTemplate,
+  SECRET_NAME,
+  type TemplatePart,
+} from "./template.ts";
+export {
+  METHOD_OVERRIDE_HEADERS,
+  methodAllowed,
+  minimumTier,
+  TIER_METHODS,
+  TIER_NAMES,
+} from "./tiers.ts";
+export { findCredential, findHeaderCredential, findPoisoning } from "./_lint.ts";
+export { INJECTION_CATEGORIES } from "./types.ts";
+export type {
+  AccessMode,
+  AgentConfig,
+  BridgeSpec,
+  EscalationRuleSpec,
+  HttpMethod,
+  InjectionCategory,
+  InjectionMode,
+  ParamSpec,
+  ParamType,
+  RateLimitSpec,
+  RuntimeSpec,
+  SandboxMode,
+  ToolSpec,
+  TrustTier,
+} from "./types.ts";

@@ -1,0 +1,141 @@
+/**
+ * Resolved config types: what every module past `config/load.ts` sees.
+ * Defaults are applied, durations are milliseconds, sizes are bytes, names are
+ * camelCase. What people write (snake_case YAML) is `AgentConfigInput` in
+ * `schema.ts`.
+ *
+ * @module
+ */
+
+/** JSON types a tool parameter may declare. */
+export type ParamType = "string" | "integer" | "number" | "boolean" | "array" | "object";
+
+/** Injection categories a detector knows and a parameter may `allow`. */
+export type InjectionCategory = "shell" | "path" | "sql" | "template" | "prompt";
+
+/** Every injection category, in a stable order. */
+export const INJECTION_CATEGORIES: readonly InjectionCategory[] = [
+  "shell",
+  "path",
+  "sql",
+  "template",
+  "prompt",
+];
+
+/** One declared tool parameter (or a nested item/property of one). */
+export interface ParamSpec {
+  type: ParamType;
+  /** Default true at the top level of `parameters`. */
+  required: boolean;
+  description?: string;
+  default?: unknown;
+  enum?: readonly unknown[];
+  minLength?: number;
+  /** For strings, defaults to 10,000 characters when not declared. */
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  /** A regular expression (ECMAScript, unicode mode) the whole string must match. */
+  pattern?: string;
+  /** Element schema of an array. */
+  items?: ParamSpec;
+  /** Property schemas of an object (undeclared properties are rejected). */
+  properties?: Readonly<Record<string, ParamSpec>>;
+  /** Injection categories this parameter legitimately carries. */
+  allow: readonly InjectionCategory[];
+}
+
+/** `read` tools observe; `write` tools change upstream state (not on tier 1). */
+export type AccessMode = "read" | "write";
+
+/** A sliding-window rate limit. */
+export interface RateLimitSpec {
+  /** Calls allowed in any window. */
+  limit: number;
+  /** Window length in milliseconds (60,000 for `per_minute`). */
+  windowMs: number;
+}
+
+/** One exposed MCP tool. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  access: AccessMode;
+  parameters: Readonly<Record<string, ParamSpec>>;
+  /** Per-tool override of `runtime.rate_limit`. */
+  rateLimit?: RateLimitSpec;
+}
+
+/** HTTP methods a bridge may use. */
+export type HttpMethod = "GET" | "HEAD" | "OPTIONS" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** One HTTP bridge: how a tool call becomes a request. */
+export interface BridgeSpec {
+  toolName: string;
+  method: HttpMethod;
+  /** URL template; scheme, host and port are literal (checked at load). */
+  url: string;
+  /** Tool parameter name -> outgoing query key. */
+  queryParams: Readonly<Record<string, string>>;
+  /** Header name -> value template. */
+  headers: Readonly<Record<string, string>>;
+  /** JSON body template, or null for no body. */
+  bodyTemplate: unknown;
+  /** Dotted path into a JSON response, or null for the whole body. */
+  responsePath: string | null;
+  /** Per-request timeout; the call as a whole is still bounded by `runtime.maxExecutionTimeMs`. */
+  timeoutMs: number | null;
+}
+
+/** One escalation rule (section 8 of the spec); first match wins. */
+export interface EscalationRuleSpec {
+  name: string;
+  reason: string;
+  /** Glob over tool names (`*`, `?`), or null for any tool. */
+  tool: string | null;
+  access: AccessMode | null;
+  paramGt: Readonly<Record<string, number>>;
+  paramEq: Readonly<Record<string, string>>;
+  paramContains: Readonly<Record<string, string>>;
+}
+
+/** What happens when an injection pattern matches. */
+export type InjectionMode = "block" | "audit" | "off";
+
+/** Where an agent's network code runs. */
+export type SandboxMode = "deno" | "docker" | "none";
+
+/** Trust tier: 1 observer, 2 worker, 3 operator, 4 privileged. */
+export type TrustTier = 1 | 2 | 3 | 4;
+
+/** Runtime limits and policies, defaults applied. */
+export interface RuntimeSpec {
+  trustTier: TrustTier;
+  /** Bounds the whole call, upstream included. Default 30 s. */
+  maxExecutionTimeMs: number;
+  /** Cap on decompressed response bytes. Default 1 MiB. */
+  maxResponseBytes: number;
+  /** Default per-tool limit. Default 120 per minute. */
+  rateLimit: RateLimitSpec;
+  injection: InjectionMode;
+  sandbox: SandboxMode;
+  /**
+   * Private or special IPv4 networks (CIDR) this config names on purpose.
+   * Threat: without this list, a bridge host that resolves (or redirects) into
+   * a private range is refused, which blocks SSRF into the operator's network.
+   */
+  allowNetworks: readonly string[];
+}
+
+/** A loaded, validated agent config. */
+export interface AgentConfig {
+  name: string;
+  version: string;
+  description: string;
+  tools: readonly ToolSpec[];
+  bridges: readonly BridgeSpec[];
+  escalationRules: readonly EscalationRuleSpec[];
+  runtime: RuntimeSpec;
+  /** Where it came from: the file path and the SHA-256 (hex) of its bytes. */
+  source: { path: string; digest: string };
+}

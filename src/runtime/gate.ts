@@ -1,0 +1,373 @@
+/**
+ * The gate: every tool call of an agent passes through {@linkcode AgentGate.callTool},
+ * whose steps follow SPEC section 3 in order. Each step can stop the call with
+ * an MCP tool error (`isError: true`) and exactly one outcome record.
+ *
+ *  1. resolve the tool (unknown name -> JSON-RPC error)
+ *  2. validate the arguments; detect injection
+ *  3. trust check: tier vs access mode, HTTP method and override headers
+ *  4. rate limit
+ *  5. escalation rules (hold for review) — arrives with the escalation issue
+ *  6. audit `intent`: durable before any side effect for tier 2 and above
+ *  7. secrets for the bridge's own origin — arrives with the broker issue
+ *  8. execute the bridge (deadline, size cap, manual redirects, shaping)
+ *  9. redact secrets from result and audit — arrives with the broker issue
+ * 10. audit `outcome`, durable before the result is returned
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { AgentConfig, BridgeSpec, ToolSpec } from "../config/mod.ts";
+import { canonicalJson } from "../_util/canonical_json.ts";
+import { formatDuration } from "../_util/units.ts";
+import { LoomError } from "../errors.ts";
+import type { AuditEntryInput, AuditLog } from "../security/audit/mod.ts";
+import { decideTier } from "../security/trust/mod.ts";
+import { RateLimiter } from "../security/rate_limit/mod.ts";
+import { toolInputSchema, validateArguments } from "../security/validate/mod.ts";
+import { runBridge } from "../bridge/mod.ts";
+import {
+  type CallToolResult,
+  type McpTool,
+  type ToolCallContext,
+  type ToolHost,
+  UnknownToolError,
+} from "../mcp/mod.ts";
+
+/** Outcome statuses written to the audit log. */
+export type CallStatus = "success" | "error" | "timeout" | "denied" | "invalid";
+
+/** Options of a gate. */
+export interface AgentGateOptions {
+  /** The audit log every call is recorded in. */
+  audit: AuditLog;
+  /** Shared rate limiter (a mesh passes one for all agents). */
+  limiter?: RateLimiter;
+}
+
+interface Entry {
+  tool: ToolSpec;
+  bridge: BridgeSpec;
+  listed: McpTool;
+  origin: string;
+  host: string;
+}
+
+const ARG_TEXT_LIMIT = 256;
+
+/** One agent's tools behind the gate. */
+export class AgentGate implements ToolHost {
+  readonly config: AgentConfig;
+  #audit: AuditLog;
+  #limiter: RateLimiter;
+  #entries = new Map<string, Entry>();
+  #listed: McpTool[];
+  #callSeq = 0;
+  #callPrefix = crypto.randomUUID().slice(0, 8);
+
+  /**
+   * @param config a loaded config
+   * @param options audit log and optional shared limiter
+   */
+  constructor(config: AgentConfig, options: AgentGateOptions) {
+    this.config = config;
+    this.#audit = options.audit;
+    this.#limiter = options.limiter ?? new RateLimiter();
+    for (const tool of config.tools) {
+      const bridge = config.bridges.find((b) => b.toolName === tool.name);
+      if (!bridge) throw new TypeError(`Tool "${tool.name}" has no bridge`);
+      const probe = new URL(bridge.url.replace(/\{\{[^}]*\}\}/g, "x"));
+      this.#entries.set(tool.name, {
+        tool,
+        bridge,
+        origin: probe.origin,
+        host: probe.hostname,
+        listed: {
+          name: tool.name,
+          description: tool.description,
+          inputSchema: toolInputSchema(tool) as unknown as Record<string, unknown>,
+          annotations: {
+            readOnlyHint: tool.access === "read",
+            destructiveHint: bridge.method === "DELETE",
+            openWorldHint: true,
+          },
+        },
+      });
+    }
+    this.#listed = [...this.#entries.values()].map((e) => e.listed);
+  }
+
+  /** The tools as MCP lists them. */
+  listTools(): readonly McpTool[] {
+    return this.#listed;
+  }
+
+  /**
+   * Run one call through every step of the gate.
+   *
+   * @param name tool name from the client
+   * @param args raw arguments from the client
+   * @param ctx cancellation signal and client identity
+   * @returns a tool result; failures are `isError: true` results
+   * @throws {UnknownToolError} when the agent has no such tool
+   */
+  async callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
+    const started = performance.now();
+    const agent = this.config.name;
+    const runtime = this.config.runtime;
+    const call = `${this.#callPrefix}-${++this.#callSeq}`;
+    const client = ctx.client?.name ?? null;
+
+    // 1. resolve
+    const entry = this.#entries.get(name);
+    if (!entry) {
+      await this.#record({
+        event: "tool_call",
+        agent,
+        tool: null,
+        call,
+        phase: "outcome",
+        status: "invalid",
+        error: "unknown tool",
+        client,
+      }).catch(() => {});
+      throw new UnknownToolError(name);
+    }
+    const { tool, bridge } = entry;
+    const outcome = async (
+      status: CallStatus,
+      message: string,
+      extra: Record<string, unknown> = {},
+    ): Promise<CallToolResult> => {
+      try {
+        await this.#record({
+          event: "tool_call",
+          agent,
+          tool: name,
+          call,
+          phase: "outcome",
+          status,
+          error: message,
+          duration_ms: elapsed(started),
+          client,
+          ...extra,
+        });
+      } catch {
+        return toolError("Audit log unavailable: the outcome could not be recorded");
+      }
+      return toolError(message);
+    };
+
+    // 2. validate and detect injection
+    const checked = validateArguments(tool, args, { injection: runtime.injection });
+    for (const finding of checked.findings) {
+      if (!checked.ok) break; // the refusal below records it
+      await this.#record({
+        event: "trust_violation",
+        agent,
+        tool: name,
+        call,
+        action: "injection_attempt",
+        severity: "high",
+        decision: "audit",
+        field: finding.field,
+        category: finding.category,
+        pattern: finding.pattern,
+        client,
+      }).catch(() => {});
+    }
+    if (!checked.ok) {
+      const finding = checked.findings[0];
+      if (finding) {
+        return await this.#deny(call, name, started, client, {
+          action: "injection_attempt",
+          detail: checked.error.message,
+          field: finding.field,
+          category: finding.category,
+          pattern: finding.pattern,
+        });
+      }
+      return await outcome("invalid", checked.error.message, { field: checked.error.field });
+    }
+    const input = checked.value;
+
+    // 3. trust tier (checked at load, and again here)
+    const tier = decideTier({
+      tier: runtime.trustTier,
+      access: tool.access,
+      method: bridge.method,
+      headers: Object.entries(bridge.headers),
+    });
+    if (!tier.allow) {
+      return await this.#deny(call, name, started, client, {
+        action: tier.action,
+        detail: tier.reason,
+        tier: runtime.trustTier,
+      });
+    }
+
+    // 4. rate limit
+    const limit = tool.rateLimit ?? runtime.rateLimit;
+    const taken = this.#limiter.take(`${agent}\u0000${name}`, limit);
+    if (!taken.allow) {
+      const retry = formatDuration(Math.ceil(taken.retryAfterMs));
+      return await this.#deny(call, name, started, client, {
+        action: "rate_limit",
+        detail: `Rate limit of ${limit.limit} calls per ${formatDuration(limit.windowMs)} ` +
+          `exceeded: retry in ${retry}`,
+        limit: limit.limit,
+        window_ms: limit.windowMs,
+        retry_after_ms: Math.ceil(taken.retryAfterMs),
+      });
+    }
+
+    // 5. escalation rules: see the escalation issue (held calls stop here).
+
+    // 6. audit intent. Tier 2+ waits for durability before any side effect
+    // (fail closed, the Vault blocked-device rule); tier 1 reads overlap the
+    // fsync with the request and still wait for it before answering.
+    const intent = this.#record({
+      event: "tool_call",
+      agent,
+      tool: name,
+      call,
+      phase: "intent",
+      method: bridge.method,
+      args: summarizeArgs(input),
+      args_digest: digest(input),
+      tier: runtime.trustTier,
+      client,
+    });
+    if (runtime.trustTier >= 2) {
+      try {
+        await intent;
+      } catch {
+        return toolError("Audit log unavailable: call not executed");
+      }
+    } else {
+      intent.catch(() => {}); // observed below
+    }
+
+    // 7. secrets: resolved by the credential broker (later issue); until then a
+    // config naming a secret fails closed inside the bridge renderer.
+
+    // 8. execute within the whole-call deadline
+    const deadline = AbortSignal.timeout(runtime.maxExecutionTimeMs);
+    const signal = AbortSignal.any([ctx.signal, deadline]);
+    let result: CallToolResult;
+    let status: CallStatus;
+    let extra: Record<string, unknown>;
+    try {
+      const res = await runBridge(bridge, input, {
+        signal,
+        maxResponseBytes: runtime.maxResponseBytes,
+        allowNetworks: runtime.allowNetworks,
+      });
+      status = "success";
+      result = { content: [{ type: "text", text: res.text }] };
+      extra = {
+        http: { method: res.method, url: res.url, status: res.status, bytes: res.bytes },
+      };
+    } catch (error) {
+      const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.aborted);
+      status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";
+      result = toolError(err.message);
+      extra = { error: err.message, code: err.code };
+    }
+
+    // 9. redaction: with the broker (later issue).
+
+    // 10. outcome, durable before the answer
+    try {
+      if (runtime.trustTier < 2) await intent;
+      await this.#record({
+        event: "tool_call",
+        agent,
+        tool: name,
+        call,
+        phase: "outcome",
+        status,
+        duration_ms: elapsed(started),
+        client,
+        ...extra,
+      });
+    } catch {
+      return toolError("Audit log unavailable: the outcome could not be recorded");
+    }
+    return result;
+  }
+
+  async #deny(
+    call: string,
+    tool: string,
+    started: number,
+    client: string | null,
+    fields: { action: string; detail: string } & Record<string, unknown>,
+  ): Promise<CallToolResult> {
+    try {
+      await this.#record({
+        event: "trust_violation",
+        agent: this.config.name,
+        tool,
+        call,
+        phase: "outcome",
+        status: "denied",
+        severity: "high",
+        duration_ms: elapsed(started),
+        client,
+        ...fields,
+      });
+    } catch {
+      return toolError("Audit log unavailable: the refusal could not be recorded");
+    }
+    return toolError(fields.detail);
+  }
+
+  #record(entry: AuditEntryInput): Promise<unknown> {
+    return this.#audit.append(entry);
+  }
+}
+
+function toolError(message: string): CallToolResult {
+  return { content: [{ type: "text", text: message }], isError: true };
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 1000) / 1000;
+}
+
+function digest(value: unknown): string {
+  return "sha256:" + createHash("sha256").update(canonicalJson(value)).digest("hex");
+}
+
+/** Arguments as recorded: long strings are cut so a record stays small. */
+function summarizeArgs(args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v === "string" && v.length > ARG_TEXT_LIMIT) {
+      out[k] = v.slice(0, ARG_TEXT_LIMIT) + `…(${v.length} chars)`;
+    } else if (v !== null && typeof v === "object") {
+      const text = canonicalJson(v);
+      out[k] = text.length > ARG_TEXT_LIMIT ? `${text.slice(0, ARG_TEXT_LIMIT)}…` : v;
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): LoomError {
+  if (deadlineHit) {
+    return new LoomError(
+      "UPSTREAM_TIMEOUT",
+      `Call exceeded max_execution_time of ${formatDuration(limitMs)}`,
+    );
+  }
+  if (error instanceof LoomError) return error;
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return new LoomError("UPSTREAM_FAILED", "Call cancelled by the client");
+  }
+  console.error("loom: unexpected error in bridge:", error);
+  return new LoomError("INTERNAL", "Internal error while calling the upstream");
+}

@@ -1,0 +1,73 @@
+/**
+ * Helpers for this folder's tests only.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { AuditLog } from "./log.ts";
+import { AUDIT_FILE_NAME, type AuditEntryInput } from "./types.ts";
+
+/** A temp directory removed on dispose. */
+export interface TempDir extends AsyncDisposable {
+  readonly path: string;
+  /** The `audit.jsonl` inside it. */
+  readonly log: string;
+}
+
+/** Make a temp directory that `await using` removes. */
+export async function tempDir(): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix: "loom_audit_test_" });
+  return {
+    path,
+    log: join(path, AUDIT_FILE_NAME),
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+/** A sample entry; `i` varies its fields. */
+export function sampleEntry(i: number): AuditEntryInput {
+  return {
+    event: "tool_call",
+    agent: i % 3 === 0 ? "github" : "weather",
+    tool: i % 2 === 0 ? "list_issues" : "forecast",
+    status: "success",
+    n: i,
+    parameters: { page: i % 7, q: `query ${i}` },
+  };
+}
+
+/** Append `count` sample records to the log in `dir` (in batches of 256). */
+export async function writeRecords(dir: string, count: number): Promise<void> {
+  await using log = await AuditLog.open(dir);
+  for (let i = 0; i < count; i += 256) {
+    const n = Math.min(256, count - i);
+    await Promise.all(Array.from({ length: n }, (_, j) => log.append(sampleEntry(i + j))));
+  }
+}
+
+/** Split file bytes into lines (without newlines); a trailing partial line is kept. */
+export function splitLines(bytes: Uint8Array): Uint8Array[] {
+  const lines: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const nl = bytes.indexOf(0x0a, pos);
+    const end = nl < 0 ? bytes.length : nl;
+    lines.push(bytes.slice(pos, end));
+    pos = end + 1;
+  }
+  return lines;
+}
+
+/** Join lines, each followed by a newline. */
+export function joinLines(lines: readonly Uint8Array[]): Uint8Array {
+  const size = lines.reduce((sum, line) => sum + line.length + 1, 0);
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const line of lines) {
+    out.set(line, pos);
+    pos += line.length;
+    out[pos++] = 0x0a;
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+/**
+ * The tamper-evident audit log (SPEC §10): append-only JSON Lines in
+ * `<dir>/audit.jsonl`, one hash-chained record per line, durable (fsynced,
+ * with group commit) before an append resolves.
+ *
+ * Each record carries `seq` (1-based, contiguous), `ts`, `event`, `agent`,
+ * `tool`, the event fields, `prev` (the previous record's hash, 64 zeros for
+ * the first) and `hash`: hex SHA-256 over the canonical JSON of the record
+ * without `hash`. On disk `hash` is the last member, so the hash input is the
+ * line minus its fixed-size `,"hash":"…"` suffix (see `_format.ts`).
+ *
+ * - {@linkcode AuditLog}: the single writer of a process; safe with writers in
+ *   other processes; repairs a torn tail on open and records the repair.
+ * - {@linkcode verifyAuditLog}: streaming check naming the first bad record and
+ *   the damage (`modified`, `deleted`, `reordered`, `chain_broken`, `malformed`,
+ *   `truncated`).
+ * - {@linkcode readAuditRecords} and {@linkcode tailAuditLog}: `audit show` and
+ *   `audit tail -f`.
+ *
+ * A chain alone does not detect removal of the last records, a consistent
+ * rewrite or rollback to an old copy; signed checkpoints over `(seq, hash)`
+ * will (security-requirements §2.2).
+ *
+ * @example
+ * ```ts
+ * import { AuditLog, readAuditRecords, verifyAuditLog } from "./mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using log = await AuditLog.open(dir);
+ *   await log.append({ event: "tool_call", agent: "github", tool: "list_issues", status: "success" });
+ *   await log.append({ event: "credential_access", agent: "github", credential_key: "token", granted: true });
+ * }
+ * const report = await verifyAuditLog(dir);
+ * console.log(report.ok, report.lastSeq); // true 2
+ * const calls = await readAuditRecords(dir, { event: "tool_call" });
+ * console.log(calls[0].tool); // "list_issues"
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  AUDIT_EVENTS,
+  AUDIT_FILE_NAME,
+  type AuditDamage,
+  type AuditEntryInput,
+  type AuditEvent,
+  type AuditProblem,
+  type AuditReceipt,
+  type AuditRecord,
+  GENESIS_HASH,
+  MAX_RECORD_BYTES,
+  type VerifyReport,
+} from "./types.ts";
+export { AuditLog, type AuditLogOptions, type AuditLogStats, type AuditRecovery } from "./log.ts";
+export { verifyAuditLog, type VerifyOptions, type VerifyProgress } from "./verify.ts";
+export { type AuditFilter, readAuditRecords, tailAuditLog, type TailOptions } from "./query.ts";

@@ -1,0 +1,154 @@
+/**
+ * A tool's MCP `inputSchema`, as JSON Schema 2020-12, built from its declared
+ * parameters (SPEC section 2).
+ *
+ * The schema states exactly what {@linkcode validateArguments} enforces, so a
+ * client validating against it is never surprised:
+ *
+ * - objects with declared `properties` (and the top level) carry
+ *   `additionalProperties: false` and their `required` list;
+ * - an `object` with no `properties` or an `array` with no `items` is
+ *   free-form JSON and is published without further constraints;
+ * - strings carry `maxLength` (10,000 when not declared), counted in code points;
+ * - `pattern` is published anchored (`^(?:p)$`) because LOOM matches the whole
+ *   string;
+ * - arrays carry `maxItems` (at most 1,000); a declared `minLength` /
+ *   `maxLength` on an array bounds its item count.
+ *
+ * @module
+ */
+
+import type { ParamSpec, ParamType, ToolSpec } from "../../config/mod.ts";
+import { DEFAULT_MAX_STRING_LENGTH, MAX_ARRAY_ITEMS } from "./_limits.ts";
+
+/** Recursion guard against a cyclic ParamSpec; the YAML loader caps nesting at 64. */
+const MAX_SCHEMA_DEPTH = 64;
+import { anchorPattern } from "./_pattern.ts";
+
+/** The JSON Schema keywords LOOM emits for one parameter. */
+export interface JsonSchema {
+  type: ParamType;
+  description?: string;
+  default?: unknown;
+  enum?: readonly unknown[];
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  minItems?: number;
+  maxItems?: number;
+  items?: JsonSchema;
+  properties?: Readonly<Record<string, JsonSchema>>;
+  required?: readonly string[];
+  additionalProperties?: false;
+}
+
+/** A tool's `inputSchema`: always a closed object. */
+export interface JsonSchemaObject extends JsonSchema {
+  type: "object";
+  properties: Readonly<Record<string, JsonSchema>>;
+  required: readonly string[];
+  additionalProperties: false;
+}
+
+const CACHE = new WeakMap<ToolSpec, JsonSchemaObject>();
+
+/**
+ * Build (once per tool object) the MCP `inputSchema` of a tool. The result is
+ * deeply frozen and shared between calls.
+ *
+ * @param tool the resolved tool spec
+ * @returns a JSON Schema 2020-12 object schema with `additionalProperties: false`
+ * @throws {RangeError} when parameters nest deeper than 64 levels (a cycle;
+ * YAML configs cannot nest deeper). Nesting beyond 8 levels is published as
+ * declared, but {@linkcode validateArguments} refuses values that deep.
+ *
+ * @example
+ * ```ts
+ * import { toolInputSchema } from "./input_schema.ts";
+ * toolInputSchema({
+ *   name: "get_user",
+ *   description: "Fetch a user",
+ *   access: "read",
+ *   parameters: { id: { type: "integer", required: true, allow: [] } },
+ * });
+ * // { type: "object", properties: { id: { type: "integer" } }, required: ["id"], additionalProperties: false }
+ * ```
+ */
+export function toolInputSchema(tool: ToolSpec): JsonSchemaObject {
+  let schema = CACHE.get(tool);
+  if (schema === undefined) {
+    const { properties, required } = objectParts(tool.parameters, 1, tool.name);
+    schema = deepFreeze({ type: "object", properties, required, additionalProperties: false });
+    CACHE.set(tool, schema);
+  }
+  return schema;
+}
+
+function objectParts(
+  params: Readonly<Record<string, ParamSpec>>,
+  depth: number,
+  path: string,
+): { properties: Record<string, JsonSchema>; required: string[] } {
+  const properties: Record<string, JsonSchema> = {};
+  const required: string[] = [];
+  for (const [name, spec] of Object.entries(params)) {
+    Object.defineProperty(properties, name, {
+      value: paramSchema(spec, depth, `${path}.${name}`),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    if (spec.required) required.push(name);
+  }
+  return { properties, required };
+}
+
+function paramSchema(spec: ParamSpec, depth: number, path: string): JsonSchema {
+  if (depth > MAX_SCHEMA_DEPTH) {
+    throw new RangeError(
+      `Cannot build input schema at "${path}": nests deeper than ${MAX_SCHEMA_DEPTH}`,
+    );
+  }
+  const out: JsonSchema = { type: spec.type };
+  if (spec.description !== undefined) out.description = spec.description;
+  if (spec.default !== undefined) out.default = structuredClone(spec.default);
+  if (spec.enum !== undefined) out.enum = structuredClone(spec.enum);
+  switch (spec.type) {
+    case "string":
+      if (spec.minLength !== undefined) out.minLength = spec.minLength;
+      out.maxLength = spec.maxLength ?? DEFAULT_MAX_STRING_LENGTH;
+      if (spec.pattern !== undefined) out.pattern = anchorPattern(spec.pattern);
+      break;
+    case "integer":
+    case "number":
+      if (spec.minimum !== undefined) out.minimum = spec.minimum;
+      if (spec.maximum !== undefined) out.maximum = spec.maximum;
+      break;
+    case "array":
+      if (spec.minLength !== undefined) out.minItems = spec.minLength;
+      out.maxItems = Math.min(spec.maxLength ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
+      if (spec.items !== undefined) out.items = paramSchema(spec.items, depth + 1, `${path}[]`);
+      break;
+    case "object":
+      if (spec.properties !== undefined) {
+        const { properties, required } = objectParts(spec.properties, depth + 1, path);
+        out.properties = properties;
+        out.required = required;
+        out.additionalProperties = false;
+      }
+      break;
+    case "boolean":
+      break;
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

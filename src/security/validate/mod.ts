@@ -1,0 +1,60 @@
+/**
+ * Tool input validation and injection screening: gate step 2 (SPEC section 6).
+ *
+ * - {@linkcode toolInputSchema} publishes a tool's parameters as its MCP
+ *   `inputSchema` (JSON Schema 2020-12, closed objects).
+ * - {@linkcode validateArguments} enforces that schema on a call's arguments
+ *   (coercing numeric and boolean strings, applying defaults) and screens
+ *   every string with {@linkcode detectInjection}. It returns a value, never
+ *   throws, for anything a caller can send.
+ *
+ * Whole-string `pattern` semantics: LOOM matches a parameter's pattern against
+ * the whole value (`^(?:pattern)$`, unicode mode) and publishes it anchored,
+ * so authors need not anchor it.
+ *
+ * @example
+ * ```ts
+ * import { toolInputSchema, validateArguments } from "./mod.ts";
+ *
+ * const tool = {
+ *   name: "query_prometheus",
+ *   description: "Run a PromQL query",
+ *   access: "read" as const,
+ *   parameters: {
+ *     query: { type: "string" as const, required: true, maxLength: 2000, allow: [] },
+ *     limit: { type: "integer" as const, required: false, default: 10, allow: [] },
+ *   },
+ * };
+ *
+ * toolInputSchema(tool).required; // ["query"]
+ *
+ * const ok = validateArguments(tool, { query: "sum by (job) (up)" }, { injection: "block" });
+ * if (!ok.ok || ok.value.limit !== 10) throw new Error("expected the default to apply");
+ *
+ * const bad = validateArguments(tool, { query: "up; rm -rf /" }, { injection: "block" });
+ * if (bad.ok || bad.error.field !== "query") throw new Error("expected a refusal");
+ * ```
+ *
+ * @module
+ */
+
+export { type JsonSchema, type JsonSchemaObject, toolInputSchema } from "./input_schema.ts";
+export {
+  validateArguments,
+  type ValidateArgumentsOptions,
+  type ValidationOutcome,
+} from "./validate_arguments.ts";
+export {
+  detectInjection,
+  type DetectInjectionOptions,
+  INJECTION_RULES,
+  type InjectionFinding,
+} from "./injection.ts";
+export {
+  DEFAULT_MAX_STRING_LENGTH,
+  MAX_ARRAY_ITEMS,
+  MAX_DEPTH,
+  MAX_FINDINGS,
+  MAX_OBJECT_KEYS,
+  MAX_VALUES,
+} from "./_limits.ts";

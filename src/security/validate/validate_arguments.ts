@@ -1,0 +1,393 @@
+/**
+ * Tool argument validation and injection screening (SPEC section 6, gate step 2).
+ *
+ * Rules, in the order they are applied to each value:
+ *
+ * 1. The arguments must be a plain JSON object (`undefined` / `null` mean `{}`).
+ * 2. An undeclared argument or property is refused (its name is shown only when
+ *    it is a plain identifier, so raw input never reaches a message).
+ * 3. A missing (or `null`) required value is refused; an absent optional one
+ *    takes its `default`, if any.
+ * 4. Types: `integer` / `number` accept numbers and decimal numeric strings
+ *    (`"42"`, `"-1.5e3"`; not hex, not blank, not `Infinity`); an integer must be
+ *    a safe integer. `boolean` accepts `true` / `false` and the strings
+ *    `"true"` / `"false"`. Nothing else is coerced.
+ * 5. `enum` (after coercion), string length in Unicode code points (10,000 when
+ *    no `maxLength` is declared), `minimum` / `maximum`, `pattern` (whole-string
+ *    match, see `_pattern.ts`), array length (at most 1,000 items), nesting (a
+ *    top-level argument is level 1; at most 8 levels).
+ * 6. Every string (nested ones and free-form object keys too) is screened by
+ *    {@linkcode detectInjection}, unless the mode is `off`, the category is in
+ *    the parameter's (or an enclosing parameter's) `allow` list, or the value
+ *    matched the parameter's `enum` (config-authored text).
+ *
+ * An `object` with no declared `properties`, or an `array` with no `items`, is
+ * free-form JSON: any JSON values, bounded by the same depth, size and length
+ * limits and screened in the same way.
+ *
+ * @module
+ */
+
+import type { InjectionCategory, InjectionMode, ParamSpec, ToolSpec } from "../../config/mod.ts";
+import { InputError } from "../../errors.ts";
+import { canonicalJson } from "../../_util/canonical_json.ts";
+import { detectInjection, type InjectionFinding } from "./injection.ts";
+import {
+  DEFAULT_MAX_STRING_LENGTH,
+  MAX_ARRAY_ITEMS,
+  MAX_DEPTH,
+  MAX_FINDINGS,
+  MAX_OBJECT_KEYS,
+  MAX_VALUES,
+} from "./_limits.ts";
+import { compiledPattern } from "./_pattern.ts";
+
+/** Options of {@linkcode validateArguments}. */
+export interface ValidateArgumentsOptions {
+  /** `block` refuses a call with a finding, `audit` reports it, `off` skips screening. */
+  injection: InjectionMode;
+}
+
+/** The result of {@linkcode validateArguments}: a value the gate branches on. */
+export type ValidationOutcome =
+  | { ok: true; value: Record<string, unknown>; findings: InjectionFinding[] }
+  | { ok: false; error: InputError; findings: InjectionFinding[] };
+
+/** Thrown internally to stop at the first problem; never escapes this module. */
+class Refusal {
+  constructor(readonly error: InputError) {}
+}
+
+class Walk {
+  readonly findings: InjectionFinding[] = [];
+  #visited = 0;
+  constructor(readonly mode: InjectionMode) {}
+
+  visit(field: string): void {
+    if (++this.#visited > MAX_VALUES) {
+      refuse(field, `arguments hold more than ${MAX_VALUES} values`);
+    }
+  }
+
+  screen(value: string, field: string, allow: readonly InjectionCategory[]): void {
+    if (this.mode === "off") return;
+    const finding = detectInjection(value, allow, { field });
+    if (finding === null) return;
+    if (this.findings.length < MAX_FINDINGS) this.findings.push(finding);
+    if (this.mode === "block") refuse(field, `Possible ${finding.category} injection refused`);
+  }
+}
+
+/**
+ * Validate and normalise a tool call's arguments against the tool's declared
+ * parameters, and screen every string for injection.
+ *
+ * @param tool the resolved tool spec
+ * @param args the `arguments` of an MCP `tools/call` request
+ * @param options the injection mode (`runtime.injection`)
+ * @returns `{ ok: true, value }` with coerced values and defaults applied, or
+ * `{ ok: false, error }` naming the first offending field; `findings` lists the
+ * injection rules that matched (at most 50)
+ *
+ * @example
+ * ```ts
+ * import { validateArguments } from "./validate_arguments.ts";
+ * const tool = {
+ *   name: "get_user",
+ *   description: "Fetch a user",
+ *   access: "read" as const,
+ *   parameters: { id: { type: "integer" as const, required: true, allow: [] } },
+ * };
+ * validateArguments(tool, { id: "42" }, { injection: "block" });
+ * // { ok: true, value: { id: 42 }, findings: [] }
+ * ```
+ */
+export function validateArguments(
+  tool: ToolSpec,
+  args: unknown,
+  options: ValidateArgumentsOptions,
+): ValidationOutcome {
+  const walk = new Walk(options.injection);
+  try {
+    const input = args === undefined || args === null ? {} : args;
+    if (!isPlainObject(input)) refuse("", "Arguments must be a JSON object");
+    const value = checkProperties(tool.parameters, input, "", 0, [], walk);
+    return { ok: true, value, findings: walk.findings };
+  } catch (e) {
+    if (e instanceof Refusal) return { ok: false, error: e.error, findings: walk.findings };
+    throw e;
+  }
+}
+
+function refuse(field: string, message: string): never {
+  throw new Refusal(new InputError(field, message));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Assign an own property, even for `__proto__`. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function join(path: string, name: string): string {
+  return path === "" ? name : `${path}.${name}`;
+}
+
+/** The field label of an untrusted key: the key itself only when it is a plain identifier. */
+function keyLabel(path: string, key: string, index: number): string {
+  return SAFE_NAME.test(key) ? join(path, key) : `${path}[#${index}]`;
+}
+
+function checkProperties(
+  declared: Readonly<Record<string, ParamSpec>>,
+  input: Record<string, unknown>,
+  path: string,
+  depth: number,
+  inherited: readonly InjectionCategory[],
+  walk: Walk,
+): Record<string, unknown> {
+  const keys = Object.keys(input);
+  for (let i = 0; i < keys.length; i++) {
+    if (Object.hasOwn(declared, keys[i])) continue;
+    if (SAFE_NAME.test(keys[i])) refuse(join(path, keys[i]), "is not declared");
+    refuse(
+      path,
+      path === ""
+        ? "Arguments include an undeclared name that is not a plain identifier"
+        : "has an undeclared property whose name is not a plain identifier",
+    );
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(declared)) {
+    const field = join(path, name);
+    const raw = Object.hasOwn(input, name) ? input[name] : undefined;
+    if (raw === undefined || raw === null) {
+      if (spec.required) refuse(field, "is required");
+      if (spec.default !== undefined) setOwn(out, name, structuredClone(spec.default));
+      continue;
+    }
+    setOwn(out, name, checkValue(spec, raw, field, depth + 1, inherited, walk));
+  }
+  return out;
+}
+
+function checkValue(
+  spec: ParamSpec,
+  raw: unknown,
+  field: string,
+  depth: number,
+  inherited: readonly InjectionCategory[],
+  walk: Walk,
+): unknown {
+  if (depth > MAX_DEPTH) refuse(field, `nests deeper than ${MAX_DEPTH} levels`);
+  walk.visit(field);
+  const allow = spec.allow.length === 0 ? inherited : [...inherited, ...spec.allow];
+  switch (spec.type) {
+    case "string": {
+      if (typeof raw !== "string") refuse(field, "must be a string");
+      checkWellFormed(raw, field);
+      checkLength(raw, spec, field);
+      if (spec.pattern !== undefined && !compiledPattern(spec).test(raw)) {
+        refuse(field, `must match the pattern ${JSON.stringify(spec.pattern)}`);
+      }
+      if (!checkEnum(raw, spec, field)) walk.screen(raw, field, allow);
+      return raw;
+    }
+    case "integer":
+    case "number": {
+      const n = toNumber(raw);
+      const noun = spec.type === "integer" ? "an integer" : "a number";
+      if (n === undefined) refuse(field, `must be ${noun}`);
+      if (spec.type === "integer") {
+        if (!Number.isInteger(n)) refuse(field, "must be an integer");
+        if (!Number.isSafeInteger(n)) {
+          refuse(field, "must be a safe integer (at most 9007199254740991 in magnitude)");
+        }
+      }
+      if (spec.minimum !== undefined && n < spec.minimum) {
+        refuse(field, `must be at least ${spec.minimum}`);
+      }
+      if (spec.maximum !== undefined && n > spec.maximum) {
+        refuse(field, `must be at most ${spec.maximum}`);
+      }
+      checkEnum(n, spec, field);
+      return n;
+    }
+    case "boolean": {
+      const b = raw === true || raw === "true"
+        ? true
+        : raw === false || raw === "false"
+        ? false
+        : undefined;
+      if (b === undefined) refuse(field, "must be a boolean");
+      checkEnum(b, spec, field);
+      return b;
+    }
+    case "array": {
+      if (!Array.isArray(raw)) refuse(field, "must be an array");
+      const max = Math.min(spec.maxLength ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
+      if (raw.length > max) refuse(field, `must have at most ${max} items`);
+      if (spec.minLength !== undefined && raw.length < spec.minLength) {
+        refuse(field, `must have at least ${spec.minLength} items`);
+      }
+      const out: unknown[] = [];
+      for (let i = 0; i < raw.length; i++) {
+        const at = `${field}[${i}]`;
+        out.push(
+          spec.items === undefined
+            ? checkJson(raw[i], at, depth + 1, allow, walk)
+            : checkValue(spec.items, raw[i], at, depth + 1, allow, walk),
+        );
+      }
+      checkEnum(out, spec, field);
+      return out;
+    }
+    case "object": {
+      if (!isPlainObject(raw)) refuse(field, "must be an object");
+      const out = spec.properties === undefined
+        ? checkJson(raw, field, depth, allow, walk, true)
+        : checkProperties(spec.properties, raw, field, depth, allow, walk);
+      checkEnum(out, spec, field);
+      return out;
+    }
+    default:
+      throw new TypeError(`Cannot validate a parameter of unknown type "${String(spec.type)}"`);
+  }
+}
+
+/**
+ * Free-form JSON (an object without `properties`, an array without `items`).
+ * `counted` is true when the caller already visited this value.
+ */
+function checkJson(
+  raw: unknown,
+  field: string,
+  depth: number,
+  allow: readonly InjectionCategory[],
+  walk: Walk,
+  counted = false,
+): unknown {
+  if (depth > MAX_DEPTH) refuse(field, `nests deeper than ${MAX_DEPTH} levels`);
+  if (!counted) walk.visit(field);
+  if (raw === null || typeof raw === "boolean") return raw;
+  if (typeof raw === "number") {
+    if (!Number.isFinite(raw)) refuse(field, "must be a finite number");
+    return raw;
+  }
+  if (typeof raw === "string") {
+    checkWellFormed(raw, field);
+    if (codePointsExceed(raw, DEFAULT_MAX_STRING_LENGTH)) {
+      refuse(field, `must be at most ${DEFAULT_MAX_STRING_LENGTH} characters`);
+    }
+    walk.screen(raw, field, allow);
+    return raw;
+  }
+  if (Array.isArray(raw)) {
+    if (raw.length > MAX_ARRAY_ITEMS) refuse(field, `must have at most ${MAX_ARRAY_ITEMS} items`);
+    const out: unknown[] = [];
+    for (let i = 0; i < raw.length; i++) {
+      out.push(checkJson(raw[i], `${field}[${i}]`, depth + 1, allow, walk));
+    }
+    return out;
+  }
+  if (isPlainObject(raw)) {
+    const keys = Object.keys(raw);
+    if (keys.length > MAX_OBJECT_KEYS) refuse(field, `must have at most ${MAX_OBJECT_KEYS} keys`);
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const at = keyLabel(field, key, i);
+      checkWellFormed(key, at);
+      if (codePointsExceed(key, DEFAULT_MAX_STRING_LENGTH)) {
+        refuse(at, `key must be at most ${DEFAULT_MAX_STRING_LENGTH} characters`);
+      }
+      walk.screen(key, at, allow);
+      setOwn(out, key, checkJson(raw[key], at, depth + 1, allow, walk));
+    }
+    return out;
+  }
+  return refuse(field, "must be a JSON value");
+}
+
+const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** A finite number from a number or a decimal numeric string, else undefined. */
+function toNumber(raw: unknown): number | undefined {
+  if (typeof raw === "number") return Number.isFinite(raw) ? raw : undefined;
+  if (typeof raw === "string" && raw.length <= 64 && NUMERIC.test(raw)) {
+    const n = Number(raw);
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+function checkWellFormed(value: string, field: string): void {
+  if (!value.isWellFormed()) refuse(field, "must be well-formed Unicode (no lone surrogates)");
+}
+
+function checkLength(value: string, spec: ParamSpec, field: string): void {
+  const max = spec.maxLength ?? DEFAULT_MAX_STRING_LENGTH;
+  if (codePointsExceed(value, max)) refuse(field, `must be at most ${max} characters`);
+  if (spec.minLength !== undefined && codePointsBelow(value, spec.minLength)) {
+    refuse(field, `must be at least ${spec.minLength} characters`);
+  }
+}
+
+function codePoints(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++, n++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      const d = value.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  return n;
+}
+
+// UTF-16 length bounds the code point count from above (and from below by
+// half), so most strings are decided without counting.
+function codePointsExceed(value: string, max: number): boolean {
+  return value.length > max && codePoints(value) > max;
+}
+
+function codePointsBelow(value: string, min: number): boolean {
+  return value.length < min || (value.length < 2 * min && codePoints(value) < min);
+}
+
+/**
+ * Check `value` against the parameter's enum.
+ * @returns true when an enum is declared and matched, false when none is declared
+ */
+function checkEnum(value: unknown, spec: ParamSpec, field: string): boolean {
+  if (spec.enum === undefined || spec.enum.length === 0) return false;
+  const isPrimitive = typeof value !== "object" || value === null;
+  const text = isPrimitive ? "" : canonicalJson(value);
+  for (const allowed of spec.enum) {
+    if (
+      isPrimitive
+        ? allowed === value
+        : typeof allowed === "object" && allowed !== null && canonicalJson(allowed) === text
+    ) {
+      return true;
+    }
+  }
+  refuse(field, `must be one of ${formatEnum(spec.enum)}`);
+}
+
+function formatEnum(values: readonly unknown[]): string {
+  const shown = values.slice(0, 20).map((v) => JSON.stringify(v) ?? String(v)).join(", ");
+  return values.length > 20 ? `${shown}, ...` : shown;
+}

@@ -1,0 +1,264 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../config/mod.ts";
+import { AuditLog } from "../security/audit/mod.ts";
+import { AgentGate } from "../runtime/mod.ts";
+import { McpEngine } from "../mcp/mod.ts";
+import { createMcpApp, type McpHttpApp } from "./mcp_http.ts";
+import { originPolicy } from "./guard.ts";
+
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-11-25",
+    capabilities: {},
+    clientInfo: { name: "t", version: "1" },
+  },
+};
+
+interface Fixture extends AsyncDisposable {
+  http: McpHttpApp;
+  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  init(headers?: Record<string, string>): Promise<string>;
+}
+
+async function fixture(
+  options: {
+    token?: string;
+    maxBodyBytes?: number;
+    allowedOrigins?: string[];
+    bodyTimeoutMs?: number;
+  } = {},
+): Promise<Fixture> {
+  const dir = await Deno.makeTempDir({ prefix: "loom-http-" });
+  const config = parseConfig(
+    `agent:
+  name: http-test
+  exposes:
+    - name: ping_upstream
+      description: Ping
+  http_bridge:
+    - tool_name: ping_upstream
+      url: "http://127.0.0.1:9/ping"
+`,
+    { path: "t.yaml" },
+  );
+  const audit = await AuditLog.open(`${dir}/audit`);
+  const engine = new McpEngine(new AgentGate(config, { audit }), { name: "t", version: "1" });
+  const http = createMcpApp(engine, {
+    policy: originPolicy("127.0.0.1", { allowedOrigins: options.allowedOrigins }),
+    token: options.token,
+    maxBodyBytes: options.maxBodyBytes,
+    bodyTimeoutMs: options.bodyTimeoutMs,
+  });
+  const base = { host: "127.0.0.1:8400", accept: "application/json, text/event-stream" };
+  const post = async (body: unknown, headers: Record<string, string> = {}) =>
+    await http.app.request("http://127.0.0.1:8400/mcp", {
+      method: "POST",
+      headers: { ...base, "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  return {
+    http,
+    post,
+    async init(headers = {}) {
+      const res = await post(INIT, headers);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      return res.headers.get("mcp-session-id")!;
+    },
+    [Symbol.asyncDispose]: async () => {
+      http.close();
+      await audit.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("POST /mcp with a foreign Origin is 403 with a JSON-RPC error and no id", async () => {
+  await using f = await fixture();
+  const res = await f.post(INIT, { origin: "http://evil.example.com" });
+  assert.equal(res.status, 403);
+  const body = await res.json();
+  assert.equal(body.id, null);
+  assert.equal(body.error.code, -32600);
+});
+
+Deno.test("POST /mcp refuses a rebinding Host and accepts loopback names on any port", async () => {
+  await using f = await fixture();
+  const evil = await f.post(INIT, { host: "evil.example.com", origin: "http://evil.example.com" });
+  assert.equal(evil.status, 403);
+  await evil.body?.cancel();
+  for (const h of ["localhost:1234", "127.0.0.1:8400", "[::1]:9"]) {
+    const ok = await f.post(INIT, { host: h, origin: `http://${h}` });
+    assert.equal(ok.status, 200, h);
+    await ok.body?.cancel();
+  }
+});
+
+Deno.test("POST /mcp without Origin but with the bearer token is accepted; without it 401", async () => {
+  await using f = await fixture({ token: "t0k3n-t0k3n-t0k3n-t0k3n" });
+  const none = await f.post(INIT);
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
+  await none.body?.cancel();
+  const wrong = await f.post(INIT, { authorization: "Bearer nope" });
+  assert.equal(wrong.status, 401);
+  await wrong.body?.cancel();
+  const ok = await f.post(INIT, { authorization: "Bearer t0k3n-t0k3n-t0k3n-t0k3n" });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+});
+
+Deno.test("originPolicy() with an allowlist accepts it and still refuses others", async () => {
+  await using f = await fixture({ allowedOrigins: ["https://app.example.com"] });
+  const ok = await f.post(INIT, { origin: "https://app.example.com" });
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  const bad = await f.post(INIT, { origin: "https://app.example.com.evil.net" });
+  assert.equal(bad.status, 403);
+  await bad.body?.cancel();
+});
+
+Deno.test("POST /mcp with an unsupported MCP-Protocol-Version is 400; absent is fine", async () => {
+  await using f = await fixture();
+  const sid = await f.init();
+  const bad = await f.post({ jsonrpc: "2.0", id: 2, method: "ping" }, {
+    "mcp-session-id": sid,
+    "mcp-protocol-version": "1999-01-01",
+  });
+  assert.equal(bad.status, 400);
+  await bad.body?.cancel();
+  const ok = await f.post({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": sid });
+  assert.equal(ok.status, 200);
+  assert.deepEqual((await ok.json()).result, {});
+});
+
+Deno.test("session ids are unique, visible ASCII and 256-bit", async () => {
+  await using f = await fixture();
+  const ids = new Set<string>();
+  for (let i = 0; i < 200; i++) ids.add(await f.init());
+  assert.equal(ids.size, 200);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{64}$/);
+});
+
+Deno.test("requests without a session are 400, unknown sessions 404, DELETE ends one", async () => {
+  await using f = await fixture();
+  const none = await f.post({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+  assert.equal(none.status, 400);
+  await none.body?.cancel();
+  const unknown = await f.post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, {
+    "mcp-session-id": "f".repeat(64),
+  });
+  assert.equal(unknown.status, 404);
+  await unknown.body?.cancel();
+  const sid = await f.init();
+  const del = await f.http.app.request("http://127.0.0.1:8400/mcp", {
+    method: "DELETE",
+    headers: { host: "127.0.0.1:8400", "mcp-session-id": sid },
+  });
+  assert.equal(del.status, 200);
+  const after = await f.post({ jsonrpc: "2.0", id: 2, method: "ping" }, { "mcp-session-id": sid });
+  assert.equal(after.status, 404);
+  await after.body?.cancel();
+});
+
+Deno.test("a notification is 202 with no body; bad JSON, batches and null ids are refused", async () => {
+  await using f = await fixture();
+  const sid = await f.init();
+  const s = { "mcp-session-id": sid };
+  const note = await f.post({ jsonrpc: "2.0", method: "notifications/initialized" }, s);
+  assert.equal(note.status, 202);
+  assert.equal(await note.text(), "");
+  const parse = await f.post("{not json", s);
+  assert.equal(parse.status, 400);
+  const pe = await parse.json();
+  assert.equal(pe.error.code, -32700);
+  assert.equal(pe.id, null);
+  const batch = await f.post([{ jsonrpc: "2.0", id: 1, method: "ping" }], s);
+  assert.equal(batch.status, 400);
+  assert.equal((await batch.json()).error.code, -32600);
+  const nullId = await f.post({ jsonrpc: "2.0", id: null, method: "ping" }, s);
+  assert.equal((await nullId.json()).error.code, -32600);
+  const unknown = await f.post({ jsonrpc: "2.0", id: 9, method: "nope/nope" }, s);
+  assert.equal((await unknown.json()).error.code, -32601);
+});
+
+Deno.test("POST /mcp with Content-Type text/plain is 415 and creates no session", async () => {
+  await using f = await fixture();
+  const res = await f.post(INIT, { "content-type": "text/plain" });
+  assert.equal(res.status, 415);
+  await res.body?.cancel();
+  assert.equal(f.http.sessionCount(), 0);
+});
+
+Deno.test("POST /mcp with a body one byte over the limit is 413", async () => {
+  await using f = await fixture({ maxBodyBytes: 1024 });
+  const body = JSON.stringify({ ...INIT, pad: "x".repeat(2000) });
+  const res = await f.post(body);
+  assert.equal(res.status, 413);
+  await res.body?.cancel();
+  // Streamed without Content-Length: counted as it arrives.
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(body));
+      c.close();
+    },
+  });
+  const res2 = await f.http.app.request("http://127.0.0.1:8400/mcp", {
+    method: "POST",
+    headers: { host: "127.0.0.1:8400", "content-type": "application/json" },
+    body: stream,
+  });
+  assert.equal(res2.status, 413);
+  await res2.body?.cancel();
+});
+
+Deno.test("GET /mcp opens one notification stream per session; a second is 409", async () => {
+  await using f = await fixture();
+  const sid = await f.init();
+  const headers = { host: "127.0.0.1:8400", accept: "text/event-stream", "mcp-session-id": sid };
+  const first = await f.http.app.request("http://127.0.0.1:8400/mcp", { headers });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("content-type"), "text/event-stream");
+  const second = await f.http.app.request("http://127.0.0.1:8400/mcp", { headers });
+  assert.equal(second.status, 409);
+  await second.body?.cancel();
+  await first.body?.cancel();
+});
+
+Deno.test("tools/list after initialize lists the agent tools with a strict inputSchema", async () => {
+  await using f = await fixture();
+  const sid = await f.init();
+  const res = await f.post({ jsonrpc: "2.0", id: 5, method: "tools/list" }, {
+    "mcp-session-id": sid,
+  });
+  const body = await res.json();
+  assert.deepEqual(body.result.tools.map((t: { name: string }) => t.name), ["ping_upstream"]);
+  assert.equal(body.result.tools[0].inputSchema.additionalProperties, false);
+});
+
+Deno.test("POST /mcp whose body trickles past the deadline is 408", async () => {
+  await using f = await fixture({ bodyTimeoutMs: 200 });
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const drip = new ReadableStream<Uint8Array>({
+    start(c) {
+      timer = setInterval(() => c.enqueue(new TextEncoder().encode(" ")), 50);
+    },
+    cancel() {
+      clearInterval(timer);
+    },
+  });
+  try {
+    const res = await f.http.app.request("http://127.0.0.1:8400/mcp", {
+      method: "POST",
+      headers: { host: "127.0.0.1:8400", "content-type": "application/json" },
+      body: drip,
+    });
+    assert.equal(res.status, 408);
+    await res.body?.cancel();
+  } finally {
+    clearInterval(timer);
+  }
+});

@@ -1,0 +1,94 @@
+/**
+ * Start the streamable HTTP transport on `Deno.serve`.
+ *
+ * @module
+ */
+
+import type { McpEngine } from "../mcp/mod.ts";
+import { UsageError } from "../errors.ts";
+import { isLoopbackHost, originPolicy } from "./guard.ts";
+import { createMcpApp } from "./mcp_http.ts";
+
+/** Options of {@linkcode serveMcpHttp}. */
+export interface ServeMcpHttpOptions {
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8400; 0 picks a free one). */
+  port?: number;
+  /**
+   * Bearer token. Required for a non-loopback bind.
+   * Threat: an unauthenticated server on a reachable interface lets anyone
+   * on the network drive the agent's tools.
+   */
+  token?: string;
+  /** Extra Host names accepted (DNS-rebinding allowlist). */
+  allowedHosts?: readonly string[];
+  /** Extra browser Origins accepted. */
+  allowedOrigins?: readonly string[];
+  /** Largest request body in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Called once the socket listens. */
+  onListen?: (url: string) => void;
+}
+
+/** A running HTTP transport. */
+export interface HttpServerHandle {
+  /** The MCP endpoint URL, e.g. `http://127.0.0.1:8400/mcp`. */
+  url: string;
+  /** The bound port. */
+  port: number;
+  /** Stop accepting, end sessions, wait for in-flight requests. */
+  shutdown(): Promise<void>;
+  /** Settles when the server has stopped. */
+  finished: Promise<void>;
+}
+
+/**
+ * Serve an engine over streamable HTTP at `/mcp`.
+ *
+ * @param engine the protocol engine
+ * @param options bind address and guards
+ * @returns a handle once listening
+ * @throws {UsageError} when binding a non-loopback host without a token
+ */
+export function serveMcpHttp(
+  engine: McpEngine,
+  options: ServeMcpHttpOptions = {},
+): Promise<HttpServerHandle> {
+  const host = options.host ?? "127.0.0.1";
+  if (!isLoopbackHost(host) && !options.token) {
+    throw new UsageError(
+      `Refusing to listen on "${host}" without a bearer token: pass --token or LOOM_HTTP_TOKEN`,
+    );
+  }
+  if (options.token !== undefined && options.token.length < 16) {
+    throw new UsageError("Bearer token must be at least 16 characters");
+  }
+  const { app, close } = createMcpApp(engine, {
+    policy: originPolicy(host, options),
+    token: options.token,
+    maxBodyBytes: options.maxBodyBytes,
+  });
+  const server = Deno.serve({
+    hostname: host,
+    port: options.port ?? 8400,
+    onListen: () => {}, // the default prints to stdout, which stdio reserves
+    onError: (error) => {
+      console.error("loom: HTTP handler error:", error);
+      return new Response("Internal error", { status: 500 });
+    },
+  }, app.fetch);
+  const addr = server.addr;
+  const shown = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const url = `http://${shown}:${addr.port}/mcp`;
+  options.onListen?.(url);
+  return Promise.resolve({
+    url,
+    port: addr.port,
+    finished: server.finished,
+    async shutdown() {
+      close();
+      await server.shutdown();
+    },
+  });
+}

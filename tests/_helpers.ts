@@ -1,0 +1,189 @@
+/**
+ * Helpers for cross-module and end-to-end tests: real upstream servers on
+ * 127.0.0.1 port 0, throwaway LOOM homes, and the real CLI as a subprocess.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+/** Absolute path of main.ts. */
+export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The flags `deno task loom` runs LOOM with. */
+export const LOOM_FLAGS = [
+  "run",
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+];
+
+/** A real HTTP server on loopback that counts requests. */
+export interface Upstream extends AsyncDisposable {
+  url: string;
+  port: number;
+  /** Requests received, in order. */
+  requests: Request[];
+  close(): Promise<void>;
+}
+
+/** Start an upstream on 127.0.0.1 with a free port. */
+export function startUpstream(
+  handler: (req: Request) => Response | Promise<Response>,
+): Promise<Upstream> {
+  const requests: Request[] = [];
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) => {
+        const up: Upstream = {
+          url: `http://127.0.0.1:${port}`,
+          port,
+          requests,
+          close: () => server.shutdown(),
+          [Symbol.asyncDispose]: () => server.shutdown(),
+        };
+        resolve(up);
+      },
+    }, (req) => {
+      requests.push(req);
+      return handler(req);
+    });
+  });
+}
+
+/** A temporary directory removed on dispose. */
+export interface TempDir extends AsyncDisposable {
+  path: string;
+}
+
+/** Make a temporary directory (mode 0700). */
+export async function tempDir(prefix = "loom-test-"): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Result of a finished CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real CLI to completion. */
+export async function runLoom(
+  args: string[],
+  options: { home: string; env?: Record<string, string>; stdin?: string; cwd?: string },
+): Promise<CliResult> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [...LOOM_FLAGS, MAIN, ...args],
+    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: options.cwd,
+  });
+  const child = cmd.spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A running `loom run --transport http`. */
+export interface LoomServer extends AsyncDisposable {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Start `loom run CONFIG --transport http --port 0` and wait until it listens. */
+export async function startLoomHttp(
+  config: string,
+  options: { home: string; extraArgs?: string[]; env?: Record<string, string> },
+): Promise<LoomServer> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...LOOM_FLAGS,
+      MAIN,
+      "run",
+      config,
+      "--transport",
+      "http",
+      "--port",
+      "0",
+      ...(options.extraArgs ?? []),
+    ],
+    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  let text = "";
+  const dec = new TextDecoder();
+  const reader = child.stderr.getReader();
+  let drainErr: Promise<void> = Promise.resolve();
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`LOOM did not start:\n${text}`)), 20_000);
+    drainErr = (async () => {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) {
+          clearTimeout(timer);
+          reject(new Error(`LOOM exited before listening:\n${text}`));
+          return;
+        }
+        text += dec.decode(value, { stream: true });
+        const m = /listening on (http:\/\/\S+)/.exec(text);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+          break;
+        }
+      }
+      // Keep draining stderr so the child never blocks on a full pipe.
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value, { stream: true });
+      }
+    })();
+    drainErr.catch(reject);
+  });
+  const drainOut = child.stdout.pipeTo(new WritableStream());
+  let stopped: Promise<Deno.CommandStatus> | null = null;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    if (!stopped) {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      stopped = child.status.then(async (s) => {
+        await drainOut.catch(() => {});
+        await drainErr.catch(() => {});
+        return s;
+      });
+    }
+    return stopped;
+  };
+  return {
+    url,
+    child,
+    stderr: () => text,
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The layering lint plugin (scripts/lint_plugin.ts) run by the real
+ * `deno lint` on a throwaway tree.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tempDir } from "./_helpers.ts";
+
+const PLUGIN = fileURLToPath(new URL("../scripts/lint_plugin.ts", import.meta.url));
+
+async function lint(files: Record<string, string>): Promise<string> {
+  await using dir = await tempDir("loom-lint-");
+  await Deno.writeTextFile(
+    join(dir.path, "deno.json"),
+    JSON.stringify({ lint: { plugins: [PLUGIN], rules: { tags: [] } } }),
+  );
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir.path, path), text);
+  }
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["lint", "--config", join(dir.path, "deno.json"), join(dir.path, "src")],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+Deno.test("lint plugin refuses an import against the layer order", async () => {
+  const out = await lint({
+    "src/config/bad.ts": 'import { x } from "../web/mod.ts";\nexport const y = x;\n',
+    "src/web/mod.ts": "export const x = 1;\n",
+  });
+  assert.match(out, /src\/config may not import src\/web/);
+});
+
+Deno.test("lint plugin refuses reaching past a folder's mod.ts and into private files", async () => {
+  const out = await lint({
+    "src/runtime/a.ts":
+      'import { x } from "../config/schema.ts";\nimport { y } from "../config/_yaml.ts";\nexport const z = [x, y];\n',
+    "src/config/schema.ts": "export const x = 1;\n",
+    "src/config/_yaml.ts": "export const y = 1;\n",
+  });
+  assert.match(out, /Import src\/config\/ through its mod\.ts, not "schema\.ts"/);
+  assert.match(out, /is private to src\/config\//);
+});
+
+Deno.test("lint plugin keeps each third-party package in its owner folder", async () => {
+  const out = await lint({
+    "src/runtime/a.ts": 'import { Hono } from "hono";\nexport const h = Hono;\n',
+  });
+  assert.match(out, /"hono" may only be imported in src\/web\//);
+});
+
+Deno.test("lint plugin accepts imports that follow the rules", async () => {
+  const out = await lint({
+    "src/web/a.ts":
+      'import { x } from "../config/mod.ts";\nimport { c } from "../_util/c.ts";\nexport const z = [x, c];\n',
+    "src/config/mod.ts": "export const x = 1;\n",
+    "src/_util/c.ts": "export const c = 1;\n",
+  });
+  assert.doesNotMatch(out, /loom\/layering/);
+});
