@@ -49,6 +49,7 @@ import { executeRequest } from "./execute.ts";
 import { shapeResponse } from "./shape.ts";
 
 export {
+  bridgeSecretNames,
   type BridgeTarget,
   bridgeTarget,
   type RenderedRequest,

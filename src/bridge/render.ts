@@ -10,7 +10,7 @@
  */
 
 import { InputError, PolicyError } from "../errors.ts";
-import { parseTemplate, type TemplatePart } from "../config/mod.ts";
+import { parseTemplate, type TemplatePart } from "../_util/template.ts";
 import type { BridgeSpec, HttpMethod } from "../config/mod.ts";
 
 /** A request ready to send. */
@@ -295,6 +295,35 @@ function compiled(bridge: BridgeSpec): CompiledBridge {
 export function bridgeTarget(bridge: BridgeSpec): BridgeTarget {
   return compiled(bridge).target;
 }
+
+/**
+ * Names of every secret a bridge's templates use (headers and body), in first
+ * appearance order. The gate resolves exactly these, and only for this
+ * bridge's origin.
+ *
+ * @param bridge the bridge
+ * @returns secret names, without duplicates
+ */
+export function bridgeSecretNames(bridge: BridgeSpec): readonly string[] {
+  let names = SECRET_NAMES.get(bridge);
+  if (names === undefined) {
+    const found = new Set<string>();
+    const visit = (value: unknown): void => {
+      if (typeof value === "string") {
+        for (const part of parseTemplate(value)) if (part.kind === "secret") found.add(part.name);
+      } else if (Array.isArray(value)) value.forEach(visit);
+      else if (value !== null && typeof value === "object") Object.values(value).forEach(visit);
+    };
+    visit(bridge.url);
+    visit(Object.values(bridge.headers));
+    visit(bridge.bodyTemplate);
+    names = Object.freeze([...found]);
+    SECRET_NAMES.set(bridge, names);
+  }
+  return names;
+}
+
+const SECRET_NAMES = new WeakMap<BridgeSpec, readonly string[]>();
 
 /** Per-call state: arguments and the secrets resolved so far. */
 class Scope {

@@ -12,7 +12,7 @@ import { parseDuration } from "../_util/units.ts";
 import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
 import { type Located, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
 import type { AgentConfigParsed, Parameter } from "./schema.ts";
-import { parseTemplate, type TemplatePart } from "./template.ts";
+import { parseTemplate, type TemplatePart } from "../_util/template.ts";
 import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
 import type { TrustTier } from "./types.ts";
 

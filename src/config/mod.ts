@@ -47,7 +47,7 @@ export {
   parseTemplate,
   SECRET_NAME,
   type TemplatePart,
-} from "./template.ts";
+} from "../_util/template.ts";
 export {
   METHOD_OVERRIDE_HEADERS,
   methodAllowed,

@@ -22,7 +22,7 @@
 
 import { z } from "zod";
 import { parseDuration, parseSize } from "../_util/units.ts";
-import { PARAM_NAME } from "./template.ts";
+import { PARAM_NAME } from "../_util/template.ts";
 import { INJECTION_CATEGORIES, type InjectionCategory } from "./types.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */

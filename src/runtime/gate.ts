@@ -26,7 +26,8 @@ import type { AuditEntryInput, AuditLog } from "../security/audit/mod.ts";
 import { decideTier } from "../security/trust/mod.ts";
 import { RateLimiter } from "../security/rate_limit/mod.ts";
 import { toolInputSchema, validateArguments } from "../security/validate/mod.ts";
-import { runBridge } from "../bridge/mod.ts";
+import { bridgeSecretNames, bridgeTarget } from "../bridge/mod.ts";
+import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import {
   type CallToolResult,
   type McpTool,
@@ -38,12 +39,33 @@ import {
 /** Outcome statuses written to the audit log. */
 export type CallStatus = "success" | "error" | "timeout" | "denied" | "invalid";
 
+/** What the gate asks of the credential broker (step 7). */
+export interface SecretSource {
+  /**
+   * Resolve the secrets a bridge names, for that bridge's own origin only.
+   * Audits every resolution; refuses unless the agent's grant is pinned to
+   * this config's digest.
+   */
+  resolve(request: {
+    agent: string;
+    configDigest: string;
+    names: readonly string[];
+    origin: string;
+    tool: string;
+    call: string;
+  }): Promise<{ ok: true; values: Map<string, string> } | { ok: false; name: string; reason: string }>;
+}
+
 /** Options of a gate. */
 export interface AgentGateOptions {
   /** The audit log every call is recorded in. */
   audit: AuditLog;
   /** Shared rate limiter (a mesh passes one for all agents). */
   limiter?: RateLimiter;
+  /** Where bridges run; default in-process. */
+  executor?: BridgeExecutor;
+  /** The credential broker; without one, a bridge naming a secret fails closed. */
+  secrets?: SecretSource;
 }
 
 interface Entry {
@@ -51,7 +73,7 @@ interface Entry {
   bridge: BridgeSpec;
   listed: McpTool;
   origin: string;
-  host: string;
+  secretNames: readonly string[];
 }
 
 const ARG_TEXT_LIMIT = 256;
@@ -61,6 +83,8 @@ export class AgentGate implements ToolHost {
   readonly config: AgentConfig;
   #audit: AuditLog;
   #limiter: RateLimiter;
+  #executor: BridgeExecutor;
+  #secrets: SecretSource | undefined;
   #entries = new Map<string, Entry>();
   #listed: McpTool[];
   #callSeq = 0;
@@ -74,15 +98,17 @@ export class AgentGate implements ToolHost {
     this.config = config;
     this.#audit = options.audit;
     this.#limiter = options.limiter ?? new RateLimiter();
+    this.#executor = options.executor ?? new InProcessExecutor();
+    this.#secrets = options.secrets;
     for (const tool of config.tools) {
       const bridge = config.bridges.find((b) => b.toolName === tool.name);
       if (!bridge) throw new TypeError(`Tool "${tool.name}" has no bridge`);
-      const probe = new URL(bridge.url.replace(/\{\{[^}]*\}\}/g, "x"));
+      const target = bridgeTarget(bridge);
       this.#entries.set(tool.name, {
         tool,
         bridge,
-        origin: probe.origin,
-        host: probe.hostname,
+        origin: target.origin,
+        secretNames: bridgeSecretNames(bridge),
         listed: {
           name: tool.name,
           description: tool.description,
@@ -101,6 +127,11 @@ export class AgentGate implements ToolHost {
   /** The tools as MCP lists them. */
   listTools(): readonly McpTool[] {
     return this.#listed;
+  }
+
+  /** Release the executor (stops a sandbox host process). */
+  close(): Promise<void> {
+    return this.#executor.close();
   }
 
   /**
@@ -134,7 +165,7 @@ export class AgentGate implements ToolHost {
       }).catch(() => {});
       throw new UnknownToolError(name);
     }
-    const { tool, bridge } = entry;
+    const { tool, bridge, origin, secretNames } = entry;
     const outcome = async (
       status: CallStatus,
       message: string,
@@ -249,8 +280,28 @@ export class AgentGate implements ToolHost {
       intent.catch(() => {}); // observed below
     }
 
-    // 7. secrets: resolved by the credential broker (later issue); until then a
-    // config naming a secret fails closed inside the bridge renderer.
+    // 7. secrets: only the names this bridge's templates use, only for its own
+    // origin, only under a grant pinned to this config's digest. Fail closed.
+    let secrets: ReadonlyMap<string, string> = NO_SECRETS;
+    if (secretNames.length > 0) {
+      const resolved = this.#secrets
+        ? await this.#secrets.resolve({
+          agent,
+          configDigest: this.config.source.digest,
+          names: secretNames,
+          origin,
+          tool: name,
+          call,
+        }).catch(() => ({ ok: false as const, name: secretNames[0], reason: "broker failed" }))
+        : { ok: false as const, name: secretNames[0], reason: "no credential broker" };
+      if (!resolved.ok) {
+        await intent.catch(() => {});
+        return await outcome("denied", `Secret "${resolved.name}" is not available to this agent`, {
+          key: resolved.name,
+        });
+      }
+      secrets = resolved.values;
+    }
 
     // 8. execute within the whole-call deadline
     const deadline = AbortSignal.timeout(runtime.maxExecutionTimeMs);
@@ -259,10 +310,11 @@ export class AgentGate implements ToolHost {
     let status: CallStatus;
     let extra: Record<string, unknown>;
     try {
-      const res = await runBridge(bridge, input, {
+      const res = await this.#executor.run(bridge, input, {
         signal,
         maxResponseBytes: runtime.maxResponseBytes,
         allowNetworks: runtime.allowNetworks,
+        secrets,
       });
       status = "success";
       result = { content: [{ type: "text", text: res.text }] };
@@ -328,6 +380,8 @@ export class AgentGate implements ToolHost {
     return this.#audit.append(entry);
   }
 }
+
+const NO_SECRETS: ReadonlyMap<string, string> = new Map();
 
 function toolError(message: string): CallToolResult {
   return { content: [{ type: "text", text: message }], isError: true };

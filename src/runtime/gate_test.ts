@@ -299,3 +299,19 @@ Deno.test("AgentGate.callTool() aborts when the client cancels", async () => {
   const res = await pending;
   assert.equal(res.isError, true);
 });
+
+Deno.test("AgentGate.callTool() fails closed when a bridge names a secret and no broker grants it", async () => {
+  await using api = await upstream(() => Response.json({}));
+  await using f = await fixture(config(api.url), {
+    mutate: (c) => ({
+      ...c,
+      bridges: c.bridges.map((b) => ({ ...b, headers: { "X-Api-Key": "{{secret:api-key}}" } })),
+    }),
+  });
+  const res = await f.gate.callTool("lookup", { q: "x" }, ctx());
+  assert.equal(res.isError, true);
+  assert.match(text(res), /Secret "api-key" is not available/);
+  assert.equal(api.hits, 0);
+  const outcome = (await f.records()).find((r) => r.phase === "outcome");
+  assert.equal(outcome?.status, "denied");
+});

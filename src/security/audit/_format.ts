@@ -109,7 +109,8 @@ export function prepareEntry(input: AuditEntryInput, ts: string): PreparedEntry 
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new TypeError("Cannot append audit entry: entry must be an object");
   }
-  const fields: Record<string, unknown> = {};
+  // No prototype: a field named "__proto__" stays an ordinary member.
+  const fields: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(input)) {
     if (RESERVED.has(key)) {
       throw new TypeError(`Cannot append audit entry: field "${key}" is reserved`);

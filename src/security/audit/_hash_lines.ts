@@ -144,12 +144,16 @@ export function workerHasher(): LineHasher {
         ends: batch.ends.slice(0, count),
         count,
       };
-      return new Promise<BadLine | null>((resolve, reject) => {
+      const verdict = new Promise<BadLine | null>((resolve, reject) => {
         waiting.push({ resolve, reject });
         worker.postMessage(copy, {
           transfer: [copy.bytes.buffer, copy.starts.buffer, copy.ends.buffer] as ArrayBuffer[],
         });
       });
+      // A caller that stops early abandons later verdicts; close() rejects
+      // them, which must not count as an unhandled rejection.
+      verdict.catch(() => {});
+      return verdict;
     },
     close() {
       worker.terminate();

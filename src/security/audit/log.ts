@@ -126,7 +126,6 @@ const OPEN_LOGS = new Set<string>();
  * ```
  */
 export class AuditLog {
-  readonly #key: string;
   readonly #dir: string;
   readonly #path: string;
   readonly #maxBatch: number;
@@ -144,7 +143,6 @@ export class AuditLog {
   #stats: AuditLogStats = { records: 0, batches: 0, recoveries: 0, failures: 0 };
 
   private constructor(key: string, maxBatch: number, maxRepair: number) {
-    this.#key = key;
     this.#dir = key;
     this.#path = join(key, AUDIT_FILE_NAME);
     this.#maxBatch = maxBatch;
@@ -259,7 +257,7 @@ export class AuditLog {
       this.#closed = true;
       this.#closing = this.flush().finally(() => {
         this.#dropHandle();
-        OPEN_LOGS.delete(this.#key);
+        OPEN_LOGS.delete(this.#dir);
       });
     }
     return this.#closing;
@@ -334,7 +332,12 @@ export class AuditLog {
         this.#stats.records += batch.length;
         this.#stats.batches++;
       } finally {
-        await file.unlock().catch(() => undefined);
+        try {
+          await file.unlock();
+        } catch {
+          // Closing the file is the other way to release the lock.
+          this.#dropHandle();
+        }
       }
     } catch (error) {
       this.#stats.failures++;

@@ -141,7 +141,7 @@ async function* follow(
 ): AsyncGenerator<AuditRecord> {
   const path = await resolveLogFile(dir);
   let offset = await sizeOf(path);
-  let lastSeq = 0;
+  let lastSeq = await lastSeqBefore(path, offset);
   if (last > 0) {
     for (const record of await readAuditRecords(path, { limit: last })) {
       lastSeq = record.seq;
@@ -189,6 +189,23 @@ async function* follow(
     }
     await sleep(intervalMs, signal);
   }
+}
+
+/** `seq` of the last record ending before `offset` (0 if none in the last 1 MiB). */
+async function lastSeqBefore(path: string, offset: number): Promise<number> {
+  if (offset === 0) return 0;
+  const start = Math.max(0, offset - REREAD_BYTES);
+  const bytes = await readRange(path, start, offset - start);
+  const decoder = new TextDecoder();
+  let end = bytes.lastIndexOf(NEWLINE);
+  while (end > 0) {
+    const from = bytes.lastIndexOf(NEWLINE, end - 1);
+    if (from < 0 && start > 0) break;
+    const record = parseRecord(decoder.decode(bytes.subarray(from + 1, end)));
+    if (record !== null) return record.seq;
+    end = from;
+  }
+  return 0;
 }
 
 async function sizeOf(path: string): Promise<number> {

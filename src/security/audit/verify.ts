@@ -81,7 +81,8 @@ interface Chunk {
 
 /**
  * Verify a log. Streams the file in 4 MiB chunks: memory use does not grow
- * with its size.
+ * with its size. A live log can be verified: records appended after the start
+ * are left out.
  *
  * Per line (see `_format.ts` for the format): the hash of the line minus its
  * fixed `,"hash":"…"` suffix must equal the stored hash, and the line must
@@ -113,11 +114,19 @@ export async function verifyAuditLog(
   }
   let hasher: LineHasher | null = null;
   try {
-    const totalBytes = (await file.stat()).size;
+    // A shared lock waits for a writer's batch in progress (writers hold the
+    // exclusive lock while writing), so the size is a whole-batch boundary.
+    await file.lock(false);
+    let totalBytes: number;
+    try {
+      totalBytes = (await file.stat()).size;
+    } finally {
+      await file.unlock();
+    }
     const strict = options.strict ?? false;
     if (!strict) {
       hasher = (options.parallel ?? totalBytes > PARALLEL_MIN_BYTES)
-        ? workerHasher()
+        ? startWorkerOrInline()
         : inlineHasher();
     }
     const verifier = new ChainVerifier(strict);
@@ -131,14 +140,14 @@ export async function verifyAuditLog(
 /** The state of one verification, fed line by line. */
 class ChainVerifier {
   readonly #strict: boolean;
-  records = 0;
-  lastHash = GENESIS_HASH;
-  lineNo = 0;
-  firstBad: AuditProblem | undefined;
+  #records = 0;
+  #lastHash = GENESIS_HASH;
+  #lineNo = 0;
+  #firstBad: AuditProblem | undefined;
   /** Line of the first anomaly seen by the textual pass (a jump or `firstBad`). */
-  anomalyLine = Infinity;
+  #anomalyLine = Infinity;
   /** Set after a forward `seq` jump: "deleted" or "reordered" is decided by looking ahead. */
-  jump: { line: number; expected: number; found: number; seen: number } | null = null;
+  #jump: { line: number; expected: number; found: number; seen: number } | null = null;
 
   constructor(strict: boolean) {
     this.#strict = strict;
@@ -167,7 +176,9 @@ class ChainVerifier {
         bigger.set(bytes);
         bytes = bigger;
       }
-      const n = await file.read(bytes.subarray(have));
+      // Stop at the size seen at the start: later appends are not this run's.
+      const room = Math.min(bytes.length - have, totalBytes - bytesRead);
+      const n = room === 0 ? null : await file.read(bytes.subarray(have, have + room));
       if (n === null) break;
       bytesRead += n;
       have += n;
@@ -187,12 +198,12 @@ class ChainVerifier {
         pos = nl + 1;
       }
       // Hashes matter only up to the first anomaly.
-      if (hasher !== null && this.anomalyLine === Infinity) {
+      if (hasher !== null && this.#anomalyLine === Infinity) {
         pending.push({
           verdict: hasher.check({ bytes, starts, ends, count }),
-          firstLine: this.lineNo + 1,
-          recordsBefore: this.records,
-          hashBefore: this.lastHash,
+          firstLine: this.#lineNo + 1,
+          recordsBefore: this.#records,
+          hashBefore: this.#lastHash,
         });
       }
       for (let i = 0; i < count && !stopped; i++) {
@@ -209,7 +220,7 @@ class ChainVerifier {
       if (stopped) break;
       bytes.copyWithin(0, pos, have);
       have -= pos;
-      onProgress?.({ bytes: bytesRead, totalBytes, records: this.records });
+      onProgress?.({ bytes: bytesRead, totalBytes, records: this.#records });
     }
     for (const chunk of pending) {
       if (stopped) break;
@@ -217,10 +228,10 @@ class ChainVerifier {
     }
     if (!stopped) {
       this.#settleJump();
-      if (this.firstBad === undefined && have > 0) {
-        const line = this.lineNo + 1;
-        this.firstBad = {
-          seq: this.records + 1,
+      if (this.#firstBad === undefined && have > 0) {
+        const line = this.#lineNo + 1;
+        this.#firstBad = {
+          seq: this.#records + 1,
           line,
           kind: "truncated",
           detail: `Cannot verify audit line ${line}: the last line is incomplete (torn write)`,
@@ -229,12 +240,12 @@ class ChainVerifier {
     }
     // Good records are contiguous from 1, so the last good seq is their count.
     const report: VerifyReport = {
-      ok: this.firstBad === undefined,
-      records: this.records,
-      lastSeq: this.records,
-      lastHash: this.lastHash,
+      ok: this.#firstBad === undefined,
+      records: this.#records,
+      lastSeq: this.#records,
+      lastHash: this.#lastHash,
     };
-    if (this.firstBad !== undefined) report.firstBad = this.firstBad;
+    if (this.#firstBad !== undefined) report.firstBad = this.#firstBad;
     return report;
   }
 
@@ -246,23 +257,23 @@ class ChainVerifier {
   #reconcile(chunk: PendingChunk, bad: BadLine | null): boolean {
     if (bad === null) return false;
     const line = chunk.firstLine + bad.index;
-    if (line > this.anomalyLine) return false;
-    this.records = chunk.recordsBefore + bad.index;
-    this.lastHash = bad.prevHash ?? chunk.hashBefore;
-    this.jump = null;
-    this.firstBad = classifyBadLine(UTF8.decode(bad.line), line, this.records + 1, false);
-    this.anomalyLine = line;
+    if (line > this.#anomalyLine) return false;
+    this.#records = chunk.recordsBefore + bad.index;
+    this.#lastHash = bad.prevHash ?? chunk.hashBefore;
+    this.#jump = null;
+    this.#firstBad = classifyBadLine(UTF8.decode(bad.line), line, this.#records + 1, false);
+    this.#anomalyLine = line;
     return true;
   }
 
   /** Check one complete line `[start, end)`; returns false to stop. */
   #line(chunk: Chunk, start: number, end: number): boolean {
-    const lineNo = ++this.lineNo;
-    const jump = this.jump;
+    const lineNo = ++this.#lineNo;
+    const jump = this.#jump;
     if (jump !== null) {
       const seq = quickSeq(chunk, start, end);
       if (seq !== null && seq >= jump.expected && seq < jump.found) {
-        this.jump = null;
+        this.#jump = null;
         return this.#fail({
           seq,
           line: lineNo,
@@ -276,15 +287,15 @@ class ChainVerifier {
       }
       return true;
     }
-    const expected = this.records + 1;
+    const expected = this.#records + 1;
     let facts: LineFacts | null;
     if (this.#strict) {
       facts = strictFacts(UTF8.decode(chunk.bytes.subarray(start, end)));
     } else {
-      const hash = claimsOf(chunk.text, start, end, expected, this.lastHash);
+      const hash = claimsOf(chunk.text, start, end, expected, this.#lastHash);
       if (typeof hash === "string") {
-        this.records = expected;
-        this.lastHash = hash;
+        this.#records = expected;
+        this.#lastHash = hash;
         return true;
       }
       facts = hash === null ? null : parsedFacts(chunk, start, end);
@@ -300,7 +311,7 @@ class ChainVerifier {
       );
     }
     if (facts.seq === expected) {
-      if (facts.prev !== this.lastHash) {
+      if (facts.prev !== this.#lastHash) {
         return this.#fail({
           seq: expected,
           line: lineNo,
@@ -312,13 +323,13 @@ class ChainVerifier {
             }`,
         });
       }
-      this.records = expected;
-      this.lastHash = facts.hash;
+      this.#records = expected;
+      this.#lastHash = facts.hash;
       return true;
     }
     if (facts.seq > expected) {
-      this.jump = { line: lineNo, expected, found: facts.seq, seen: 0 };
-      this.anomalyLine = Math.min(this.anomalyLine, lineNo);
+      this.#jump = { line: lineNo, expected, found: facts.seq, seen: 0 };
+      this.#anomalyLine = Math.min(this.#anomalyLine, lineNo);
       return true;
     }
     return this.#fail({
@@ -332,25 +343,34 @@ class ChainVerifier {
   }
 
   #fail(problem: AuditProblem): false {
-    this.firstBad = problem;
-    this.anomalyLine = Math.min(this.anomalyLine, problem.line);
+    this.#firstBad = problem;
+    this.#anomalyLine = Math.min(this.#anomalyLine, problem.line);
     return false;
   }
 
   #settleJump(): void {
-    const jump = this.jump;
+    const jump = this.#jump;
     if (jump === null) return;
     const { expected, found, line } = jump;
     const range = found - 1 === expected
       ? `record ${expected} is`
       : `records ${expected} to ${found - 1} are`;
-    this.jump = null;
+    this.#jump = null;
     this.#fail({
       seq: expected,
       line,
       kind: "deleted",
       detail: `Cannot verify audit record ${expected}: ${range} missing`,
     });
+  }
+}
+
+function startWorkerOrInline(): LineHasher {
+  try {
+    return workerHasher();
+  } catch {
+    // No workers here (an embedder without them): same result, one thread.
+    return inlineHasher();
   }
 }
 

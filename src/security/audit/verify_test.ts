@@ -294,3 +294,25 @@ Deno.test("verifyAuditLog() relies on latin1 decoding one byte to one UTF-16 uni
   assert.equal(text.length, 256);
   assert.equal(text.indexOf("\n"), 0x0a);
 });
+
+Deno.test("verifyAuditLog() verifies a live log while a writer appends", async () => {
+  await using dir = await tempDir();
+  await using log = await AuditLog.open(dir.path);
+  let writing = true;
+  const writers = Promise.all(
+    Array.from({ length: 8 }, async (_, t) => {
+      for (let i = 0; i < 150; i++) {
+        await log.append({ event: "tool_call", agent: `w${t}`, i, pad: "p".repeat(i) });
+      }
+    }),
+  ).finally(() => (writing = false));
+  let runs = 0;
+  while (writing) {
+    const report = await verifyAuditLog(dir.path);
+    assert.equal(report.ok, true, report.firstBad?.detail);
+    runs++;
+  }
+  await writers;
+  assert.ok(runs > 0);
+  assert.equal((await verifyAuditLog(dir.path)).lastSeq, 1200);
+});

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "./_testing.ts";
+import { AuditLog } from "./log.ts";
+import { readAuditRecords, tailAuditLog } from "./query.ts";
+import type { AuditRecord } from "./types.ts";
+
+Deno.test("readAuditRecords() rejects an invalid limit or date", async () => {
+  await using dir = await tempDir();
+  await assert.rejects(readAuditRecords(dir.path, { limit: 0 }), RangeError);
+  await assert.rejects(readAuditRecords(dir.path, { limit: 1.5 }), RangeError);
+  await assert.rejects(readAuditRecords(dir.path, { since: new Date("nope") }), TypeError);
+  assert.throws(() => tailAuditLog(dir.path, { intervalMs: 0 }), RangeError);
+  assert.throws(() => tailAuditLog(dir.path, { last: -1 }), RangeError);
+});
+
+Deno.test("readAuditRecords() skips lines that are not records", async () => {
+  await using dir = await tempDir();
+  {
+    await using log = await AuditLog.open(dir.path);
+    await log.append({ event: "config", agent: "a" });
+  }
+  await Deno.writeTextFile(dir.log, "garbage\n[1]\n", { append: true });
+  await Deno.writeTextFile(dir.log, '{"seq":2,"ts":"x","event":"config","agent":"b"}', {
+    append: true,
+  });
+  const records = await readAuditRecords(dir.path);
+  assert.deepEqual(records.map((r) => r.seq), [1]);
+});
+
+Deno.test("readAuditRecords() filters by event, agent, tool and time and keeps the last N", async () => {
+  await using dir = await tempDir();
+  const stamps: string[] = [];
+  {
+    await using log = await AuditLog.open(dir.path);
+    for (let i = 0; i < 30; i++) {
+      await log.append({
+        event: i % 3 === 0 ? "http_bridge" : "tool_call",
+        agent: i % 2 === 0 ? "github" : "weather",
+        tool: i % 5 === 0 ? null : `tool_${i % 4}`,
+        i,
+        // A nested "event" must not fool the text pre-filter.
+        details: { event: "http_bridge" },
+      });
+      if (i === 9 || i === 19) await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+  }
+  const all = await readAuditRecords(dir.path);
+  assert.equal(all.length, 30);
+  for (const r of all) stamps.push(r.ts);
+
+  const bridge = await readAuditRecords(dir.path, { event: "http_bridge" });
+  assert.deepEqual(bridge.map((r) => r.i), [0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+  const github = await readAuditRecords(dir.path, { agent: "github", tool: "tool_2" });
+  assert.deepEqual(github.map((r) => r.i), [2, 6, 14, 18, 22, 26]);
+  const lastTwo = await readAuditRecords(dir.path, { agent: "github", tool: "tool_2", limit: 2 });
+  assert.deepEqual(lastTwo.map((r) => r.i), [22, 26]);
+  const lastOfAll = await readAuditRecords(dir.path, { limit: 3 });
+  assert.deepEqual(lastOfAll.map((r) => r.seq), [28, 29, 30]);
+
+  const since = new Date(stamps[10]);
+  const until = new Date(stamps[19]);
+  const window = await readAuditRecords(dir.path, { since, until });
+  assert.ok(window.every((r) => r.ts >= stamps[10] && r.ts <= stamps[19]));
+  assert.deepEqual(window.map((r) => r.i), Array.from({ length: 10 }, (_, k) => k + 10));
+});
+
+Deno.test("readAuditRecords() reads a missing log or directory as empty", async () => {
+  await using dir = await tempDir();
+  assert.deepEqual(await readAuditRecords(dir.path), []);
+  assert.deepEqual(await readAuditRecords(join(dir.path, "missing")), []);
+});
+
+Deno.test("tailAuditLog() yields new records as they are appended and stops on abort", async () => {
+  await using dir = await tempDir();
+  await using log = await AuditLog.open(dir.path);
+  await log.append({ event: "config", agent: "old" });
+  const controller = new AbortController();
+  const seen: AuditRecord[] = [];
+  const following = (async () => {
+    for await (
+      const record of tailAuditLog(dir.path, { signal: controller.signal, intervalMs: 10 })
+    ) {
+      seen.push(record);
+      if (seen.length === 3) controller.abort();
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  for (let i = 0; i < 3; i++) await log.append({ event: "tool_call", agent: "new", i });
+  await following;
+  assert.deepEqual(seen.map((r) => [r.seq, r.agent]), [[2, "new"], [3, "new"], [4, "new"]]);
+});
+
+Deno.test("tailAuditLog() first yields the last N records, then follows", async () => {
+  await using dir = await tempDir();
+  await using log = await AuditLog.open(dir.path);
+  for (let i = 0; i < 5; i++) await log.append({ event: "config", agent: "a", i });
+  const controller = new AbortController();
+  const seen: number[] = [];
+  const following = (async () => {
+    const tail = tailAuditLog(dir.path, { signal: controller.signal, last: 2, intervalMs: 10 });
+    for await (const record of tail) {
+      seen.push(record.seq);
+      if (record.seq === 5) await log.append({ event: "config", agent: "a" });
+      if (record.seq === 6) break;
+    }
+  })();
+  await following;
+  controller.abort();
+  assert.deepEqual(seen, [4, 5, 6]);
+});
+
+Deno.test("tailAuditLog() waits for a log that does not exist yet", async () => {
+  await using dir = await tempDir();
+  const controller = new AbortController();
+  const seen: number[] = [];
+  const following = (async () => {
+    for await (
+      const record of tailAuditLog(dir.path, { signal: controller.signal, intervalMs: 10 })
+    ) {
+      seen.push(record.seq);
+      controller.abort();
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  {
+    await using log = await AuditLog.open(dir.path);
+    await log.append({ event: "config", agent: "a" });
+  }
+  await following;
+  assert.deepEqual(seen, [1]);
+});
+
+Deno.test("tailAuditLog() follows a torn-tail repair without repeating records", async () => {
+  await using dir = await tempDir();
+  {
+    await using log = await AuditLog.open(dir.path);
+    await log.append({ event: "config", agent: "a" });
+  }
+  const controller = new AbortController();
+  const seen: AuditRecord[] = [];
+  const following = (async () => {
+    for await (
+      const record of tailAuditLog(dir.path, { signal: controller.signal, intervalMs: 10 })
+    ) {
+      seen.push(record);
+      if (record.event === "audit_recovery") controller.abort();
+    }
+  })();
+  // A torn write, seen by the follower, then repaired (the file shrinks).
+  await Deno.writeTextFile(dir.log, "x".repeat(4000), { append: true });
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  {
+    await using _log = await AuditLog.open(dir.path);
+  }
+  await following;
+  assert.deepEqual(seen.map((r) => [r.seq, r.event]), [[2, "audit_recovery"]]);
+});
