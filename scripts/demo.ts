@@ -4,7 +4,8 @@
  * 1. starts a small local API (a city-weather service on 127.0.0.1)
  * 2. writes an agent config for it and validates it
  * 3. shows a tier-1 config with a write (POST) bridge refused at load
- * 4. serves the config with `loom run --transport http` (a real subprocess)
+ * 4. serves the config with `loom run --transport http` (a real subprocess;
+ *    the agent's requests run in its own permission-limited Deno process)
  * 5. connects a real MCP client (the official SDK), lists tools, makes a good
  *    call, then an injection attempt and a bad argument, both refused
  * 6. prints the audit trail and runs `loom audit verify`
@@ -103,6 +104,12 @@ console.log(indent(refused.stderr));
 console.log(`   exit status ${refused.code} (78 = config error)`);
 
 step(4, "Serve it: loom run weather.yaml --transport http");
+const plan = await runLoom(["sandbox", config], { home });
+const allow = /--allow-net=(\S+)/.exec(plan.stdout)?.[1] ?? "?";
+console.log(
+  `   The agent's HTTP calls run in its own Deno process (see "loom sandbox weather.yaml"):\n` +
+    `   --allow-net=${allow}, private ranges denied, no read, write, env, run or ffi.`,
+);
 await using server = await startLoomHttp(config, { home });
 console.log(`   LOOM is serving MCP at ${server.url}`);
 

@@ -17,6 +17,7 @@ export const LOOM_FLAGS = [
   "--allow-write",
   "--allow-net",
   "--allow-env",
+  "--allow-run",
 ];
 
 /** A real HTTP server on loopback that counts requests. */

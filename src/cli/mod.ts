@@ -25,6 +25,9 @@ import {
   validateCommand,
 } from "./config_cmds.ts";
 import { RUN_HELP, runCommand } from "./run.ts";
+import { SECRETS_HELP, secretsCommand } from "./secrets.ts";
+import { SANDBOX_HELP, sandboxCommand } from "./sandbox.ts";
+import { runAgentHostMain } from "../runtime/host/mod.ts";
 import { VERSION } from "./version.ts";
 
 export { type CliIo, processIo } from "./_io.ts";
@@ -42,6 +45,8 @@ Commands:
   audit verify        check the audit log's hash chain
   audit show          print audit records (filters: --event --agent --tool --since --until)
   audit tail [-f]     print the latest audit records, and follow new ones
+  secrets ...         set, list, remove, grant, revoke secrets; show the policy
+  sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -60,6 +65,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   schema: { run: schemaCommand, help: SCHEMA_HELP },
   init: { run: initCommand, help: INIT_HELP },
   audit: { run: auditCommand, help: AUDIT_HELP },
+  secrets: { run: secretsCommand, help: SECRETS_HELP },
+  sandbox: { run: sandboxCommand, help: SANDBOX_HELP },
 };
 
 /**
@@ -83,6 +90,10 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     const target = rest[0] ? COMMANDS[rest[0]] : undefined;
     io.out(target ? target.help : MAIN_HELP);
     return 0;
+  }
+  if (name === "__agent-host") {
+    // Internal: the agent host child of a compiled LOOM binary (see runtime/host).
+    return await runAgentHostMain(rest, io);
   }
   const command = COMMANDS[name];
   if (!command) {

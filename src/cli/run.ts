@@ -7,10 +7,13 @@
 
 import { parseArgs } from "node:util";
 import { formatConfigIssue, UsageError } from "../errors.ts";
-import { loadConfig } from "../config/mod.ts";
+import { type AgentConfig, loadConfig } from "../config/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
-import { AgentGate } from "../runtime/mod.ts";
+import { CredentialBroker } from "../security/secrets/mod.ts";
+import { bridgeSecretNames } from "../bridge/mod.ts";
+import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mod.ts";
+import { AgentHost } from "../runtime/host/mod.ts";
 import { McpEngine, serveStdio } from "../mcp/mod.ts";
 import { serveMcpHttp } from "../web/mod.ts";
 import type { CliIo } from "./_io.ts";
@@ -84,18 +87,28 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const config = await loadConfig(positionals[0], {
     onWarning: (w) => io.err(`warning: ${formatConfigIssue(w)}\n`),
   });
-  if (config.runtime.sandbox !== "none") {
-    // Honest about what this version enforces: the per-agent sandbox process
-    // arrives with the sandbox issue; until then only LOOM's own checks apply.
+  if (config.runtime.sandbox === "docker") {
     io.err(
-      `warning: sandbox "${config.runtime.sandbox}" is not enforced yet: the bridge runs ` +
-        `inside the LOOM process, guarded by LOOM's own checks\n`,
+      `warning: sandbox "docker" is a deployment plan ("loom sandbox ${positionals[0]}" prints ` +
+        `it); here the agent runs in LOOM's Deno sandbox process\n`,
     );
   }
   const home = await ensureHome(resolveHome(io.env));
   const audit = await AuditLog.open(home.audit);
+  // The broker (and the master key) is opened only for a config that names secrets.
+  const broker = config.bridges.some((b) => bridgeSecretNames(b).length > 0)
+    ? await CredentialBroker.open({ home, env: io.env, audit }).catch(async (error) => {
+      await audit.close();
+      throw error;
+    })
+    : undefined;
+  let gate: AgentGate | undefined;
   try {
-    const gate = new AgentGate(config, { audit });
+    gate = new AgentGate(config, {
+      audit,
+      secrets: broker,
+      executor: executorFor(config, audit, io),
+    });
     const engine = new McpEngine(gate, { name: `loom-${config.name}`, version: VERSION });
     await audit.append({
       event: "agent_lifecycle",
@@ -132,9 +145,33 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       transport,
     });
   } finally {
+    await gate?.close();
+    await broker?.close();
     await audit.close();
   }
   return 0;
+}
+
+/**
+ * Where the agent's bridges run: its own Deno process behind permission flags
+ * derived from the config (`sandbox: deno`, and `docker` when run here), or
+ * in-process for `sandbox: none` (tiers 1-2 only, checked at load).
+ */
+function executorFor(config: AgentConfig, audit: AuditLog, io: CliIo): BridgeExecutor {
+  if (config.runtime.sandbox === "none") return new InProcessExecutor();
+  return new AgentHost(config, {
+    onEvent: (e) => {
+      audit.append({
+        event: "sandbox_lifecycle",
+        agent: config.name,
+        tool: null,
+        action: e.action,
+        detail: e.detail,
+        pid: e.pid ?? null,
+      }).catch(() => io.err(`loom: could not record sandbox event "${e.action}"\n`));
+    },
+    onLog: (line) => io.err(`loom[${config.name}]: ${line}\n`),
+  });
 }
 
 /** Resolve on the first SIGINT or SIGTERM. */

@@ -53,7 +53,16 @@ export interface SecretSource {
     origin: string;
     tool: string;
     call: string;
-  }): Promise<{ ok: true; values: Map<string, string> } | { ok: false; name: string; reason: string }>;
+  }): Promise<
+    | { ok: true; values: Map<string, string>; redactor: Redaction }
+    | { ok: false; name: string; reason: string }
+  >;
+}
+
+/** Removes resolved secret values from text and JSON (step 9). */
+export interface Redaction {
+  redact(text: string): string;
+  redactJson(value: unknown): unknown;
 }
 
 /** Options of a gate. */
@@ -283,6 +292,7 @@ export class AgentGate implements ToolHost {
     // 7. secrets: only the names this bridge's templates use, only for its own
     // origin, only under a grant pinned to this config's digest. Fail closed.
     let secrets: ReadonlyMap<string, string> = NO_SECRETS;
+    let redaction: Redaction | null = null;
     if (secretNames.length > 0) {
       const resolved = this.#secrets
         ? await this.#secrets.resolve({
@@ -301,6 +311,7 @@ export class AgentGate implements ToolHost {
         });
       }
       secrets = resolved.values;
+      redaction = resolved.redactor;
     }
 
     // 8. execute within the whole-call deadline
@@ -328,7 +339,15 @@ export class AgentGate implements ToolHost {
       extra = { error: err.message, code: err.code };
     }
 
-    // 9. redaction: with the broker (later issue).
+    // 9. redaction: every resolved secret value leaves the result, the error
+    // text and the audit fields, in every encoding the redactor knows.
+    if (redaction) {
+      result = {
+        ...result,
+        content: result.content.map((c) => ({ ...c, text: redaction.redact(c.text) })),
+      };
+      extra = redaction.redactJson(extra) as Record<string, unknown>;
+    }
 
     // 10. outcome, durable before the answer
     try {

@@ -16,4 +16,5 @@
  * @module
  */
 
+export * from "./executor.ts";
 export * from "./gate.ts";

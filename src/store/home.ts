@@ -14,6 +14,8 @@ export interface LoomHome {
   db: string;
   keys: string;
   quarantine: string;
+  /** The encrypted secrets vault, `secrets.enc`. */
+  secrets: string;
 }
 
 /**
@@ -30,6 +32,7 @@ export function resolveHome(env: { get(key: string): string | undefined }): Loom
     db: join(root, "loom.db"),
     keys: join(root, "keys"),
     quarantine: join(root, "quarantine"),
+    secrets: join(root, "secrets.enc"),
   };
 }
 

@@ -1,15 +1,40 @@
 /**
- * LOOM's persistent state: the `$LOOM_HOME` layout (and, in later issues, the
- * SQLite registry, grants and approvals; the only user of `node:sqlite`).
+ * LOOM's persistent state: the `$LOOM_HOME` layout, the SQLite state database
+ * (`loom.db`: grants; later the registry and approvals; this folder is the only
+ * user of `node:sqlite`), and helpers for files that must stay private to the
+ * user (mode 0600, owned by this uid, written atomically).
  *
  * @example
  * ```ts
- * import { ensureHome, resolveHome } from "./mod.ts";
- * const home = await ensureHome(resolveHome(Deno.env));
- * console.log(home.audit);
+ * import { openStore, resolveHome } from "./mod.ts";
+ * const root = await Deno.makeTempDir();
+ * const home = resolveHome(new Map([["LOOM_HOME", root]]));
+ * {
+ *   await using store = await openStore(home);
+ *   store.grants.put({ agent: "github", key: "gh-token", configDigest: "ab".repeat(32) });
+ *   console.log(store.grants.list().map((g) => `${g.agent} ${g.key}`)); // ["github gh-token"]
+ * }
+ * await Deno.remove(root, { recursive: true });
  * ```
  *
  * @module
  */
 
 export * from "./home.ts";
+export {
+  type Grant,
+  type GrantTable,
+  LoomStore,
+  openStore,
+  type OpenStoreOptions,
+  STORE_SCHEMA_VERSION,
+} from "./db.ts";
+export {
+  checkPrivateDir,
+  checkPrivateFile,
+  ensurePrivateDir,
+  readPrivateFile,
+  statPrivateFile,
+  writeFileAtomic,
+  writeFileExclusive,
+} from "./private_file.ts";

@@ -1,0 +1,240 @@
+/**
+ * The agent host's side of the pipe: runs bridge calls concurrently inside
+ * the sandbox and answers each with a clean result or error code.
+ *
+ * Runs in the sandboxed process (`agent_main.ts`) or in the sandboxed Worker
+ * (`agent_worker.ts`), so its module graph must hold no npm or bare imports:
+ * it is loaded with `--no-npm --no-remote --no-config` and without read
+ * permission.
+ *
+ * Destination checks. `runBridge()` runs LOOM's own `checkDestination()` on
+ * every hop, in this process, before `fetch`. The check resolves the host;
+ * the sandbox has no permission to resolve names itself (`node:dns` needs an
+ * unported `--allow-net` entry, `Deno.resolveDns` needs the resolver's
+ * address), so the lookup is asked of the parent over the pipe, and the
+ * parent resolves only hosts of bridges it sent. The check refuses private
+ * and special results, IPv6 ULA (fc00::/7) and link-local (fe80::/10)
+ * included: Deno 2.9.6 cannot deny IPv6 CIDRs, so for IPv6 this check is the
+ * only wall. For IPv4 Deno's `--deny-net` CIDR list is checked again on the
+ * address actually connected to.
+ *
+ * @module
+ */
+
+import type { BridgeSpec } from "../../config/mod.ts";
+import {
+  type BridgeRunResult,
+  checkDestination,
+  runBridge,
+  UpstreamStatusError,
+} from "../../bridge/mod.ts";
+import { InputError, LoomError, PolicyError } from "../../errors.ts";
+import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "./_protocol.ts";
+
+const NET_DENIAL = /Requires net access to "([^"]{1,300})"/;
+
+/**
+ * The host:port Deno refused, when an error is a sandbox denial: `NotCapable`
+ * (checked on the name before connecting), or a `TypeError` whose cause says
+ * "Requires net access" (the `--deny-net` check after resolution, security
+ * requirements 6.2 T6).
+ */
+export function sandboxDenial(error: unknown): string | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const m = NET_DENIAL.exec(e.message);
+    if (m && (depth > 0 || e instanceof Deno.errors.NotCapable)) return m[1];
+  }
+  return null;
+}
+
+/**
+ * Wrap the global `fetch` so that a refusal by Deno's permission wall
+ * reaches the bridge as a {@linkcode PolicyError} (the bridge passes LOOM
+ * errors through unchanged) instead of a generic connection failure. The
+ * message names only host:port, never the URL (it may carry a secret).
+ */
+export function installSandboxFetch(): void {
+  const original = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    try {
+      return await original(input, init);
+    } catch (error) {
+      const denied = sandboxDenial(error);
+      if (denied === null) throw error;
+      throw new PolicyError(`Sandbox refused network access to "${denied}": not declared`);
+    }
+  };
+}
+
+/**
+ * Remove the web storage globals. `localStorage`, `sessionStorage`, `caches`
+ * and `indexedDB` write under Deno's cache directory with no read or write
+ * permission (security requirements 6.1), which would let code running in
+ * the sandbox keep state across restarts or fill the disk. The bridge needs
+ * none of them.
+ */
+export function removeDiskGlobals(): void {
+  for (const name of ["localStorage", "sessionStorage", "caches", "indexedDB"]) {
+    Reflect.deleteProperty(globalThis, name);
+  }
+}
+
+function errorResponse(id: number, error: unknown): ErrorResponse {
+  if (error instanceof UpstreamStatusError) {
+    return {
+      id,
+      ok: false,
+      code: error.code,
+      message: error.message,
+      status: error.status,
+      detail: error.detail,
+    };
+  }
+  if (error instanceof InputError) {
+    return { id, ok: false, code: error.code, message: error.message, field: error.field };
+  }
+  if (error instanceof LoomError) {
+    return { id, ok: false, code: error.code, message: error.message };
+  }
+  const denied = sandboxDenial(error);
+  if (denied !== null) {
+    return {
+      id,
+      ok: false,
+      code: "POLICY_DENIED",
+      message: `Sandbox refused network access to "${denied}": not declared`,
+    };
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return { id, ok: false, code: "POLICY_DENIED", message: "Sandbox refused an operation" };
+  }
+  // Only the class: a message may quote a URL holding a secret.
+  console.error(`loom agent host: unexpected ${error instanceof Error ? error.name : "throw"}`);
+  return { id, ok: false, code: "INTERNAL", message: "Internal error in the agent host" };
+}
+
+/** IPv6 targets Deno's `--deny-net` cannot express; LOOM's own check must refuse them. */
+const SELF_TEST_TARGETS = ["http://[fd00::1]/", "http://[fe80::1]/", "http://[::1]/"];
+
+/**
+ * Startup self-test (security requirements 7.59): before answering `init`,
+ * check that LOOM's destination check refuses IPv6 ULA, link-local and
+ * loopback targets, which the Deno wall of 2.9.6 cannot deny by range. A
+ * failure keeps the host from becoming ready (fail closed).
+ *
+ * @returns null when every target was refused, else the first one let through
+ */
+export async function selfTest(): Promise<string | null> {
+  for (const target of SELF_TEST_TARGETS) {
+    const verdict = await checkDestination(new URL(target), {
+      allowNetworks: [],
+      configuredHost: "self-test.invalid",
+    });
+    if (verdict.allow) return target;
+  }
+  return null;
+}
+
+/** Serves one parent over any message channel. */
+export class AgentServer {
+  #send: (message: ChildMessage) => void;
+  #bridges: readonly BridgeSpec[] = [];
+  #allowNetworks: readonly string[] = [];
+  #runs = new Map<number, AbortController>();
+  #lookups = new Map<number, (addresses: string[] | undefined) => void>();
+  #nextLookup = 0;
+
+  /** @param send writes one message to the parent */
+  constructor(send: (message: ChildMessage) => void) {
+    this.#send = send;
+  }
+
+  /** Handle one message from the parent. */
+  handle(message: ParentMessage): void {
+    switch (message.op) {
+      case "init":
+        this.#bridges = message.bridges;
+        this.#allowNetworks = message.allowNetworks;
+        void selfTest().then((failed) => {
+          this.#send(
+            failed === null ? { id: message.id, ok: true, result: null } : {
+              id: message.id,
+              ok: false,
+              code: "INTERNAL",
+              message: `Sandbox self-test failed: ${failed} was not refused`,
+            },
+          );
+        });
+        return;
+      case "ping":
+        this.#send({ id: message.id, ok: true, result: null });
+        return;
+      case "run":
+        void this.#run(message);
+        return;
+      case "cancel":
+        this.#runs.get(message.id)?.abort(new DOMException("Cancelled", "AbortError"));
+        return;
+      case "resolved": {
+        const settle = this.#lookups.get(message.lid);
+        this.#lookups.delete(message.lid);
+        settle?.(message.addresses);
+        return;
+      }
+    }
+  }
+
+  /** Abort every running call (the parent went away). */
+  close(): void {
+    for (const controller of this.#runs.values()) {
+      controller.abort(new DOMException("Agent host closing", "AbortError"));
+    }
+    for (const settle of this.#lookups.values()) settle(undefined);
+    this.#lookups.clear();
+  }
+
+  #lookup(host: string): Promise<string[]> {
+    const lid = ++this.#nextLookup;
+    return new Promise((resolve, reject) => {
+      this.#lookups.set(lid, (addresses) => {
+        if (addresses === undefined) reject(new Error("lookup refused"));
+        else resolve(addresses);
+      });
+      this.#send({ op: "lookup", lid, host });
+    });
+  }
+
+  async #run(request: RunRequest): Promise<void> {
+    const { id } = request;
+    const bridge = typeof request.bridge === "number"
+      ? this.#bridges[request.bridge]
+      : request.bridge;
+    if (bridge === undefined) {
+      this.#send({ id, ok: false, code: "INTERNAL", message: "Unknown bridge" });
+      return;
+    }
+    const controller = new AbortController();
+    this.#runs.set(id, controller);
+    const secrets = new Map(Object.entries(request.secrets ?? {}));
+    let result: BridgeRunResult;
+    try {
+      result = await runBridge(bridge, request.args, {
+        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(request.deadlineMs)]),
+        maxResponseBytes: request.maxResponseBytes,
+        allowNetworks: this.#allowNetworks,
+        lookup: (host) => this.#lookup(host),
+        resolveSecret: (name) => {
+          const value = secrets.get(name);
+          if (value === undefined) throw new PolicyError(`Secret "${name}" is not available`);
+          return value;
+        },
+      });
+    } catch (error) {
+      this.#send(errorResponse(id, error));
+      return;
+    } finally {
+      this.#runs.delete(id);
+    }
+    this.#send({ id, ok: true, result });
+  }
+}

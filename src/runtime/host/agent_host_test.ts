@@ -1,0 +1,512 @@
+/**
+ * AgentHost against real processes and loopback upstreams, bypassing the
+ * gate: what the sandbox refuses on its own, and how the process lives,
+ * crashes, hangs and dies.
+ */
+
+import assert from "node:assert/strict";
+import { lookup } from "node:dns/promises";
+import type { BridgeSpec } from "../../config/mod.ts";
+import { LoomError } from "../../errors.ts";
+import { delay, startUpstream, stopper } from "../../bridge/_testing.ts";
+import { UpstreamStatusError } from "../../bridge/mod.ts";
+import { agentConfig, type TestBridge } from "../../security/sandbox/_testing.ts";
+import { denoFlagsFor } from "../../security/sandbox/mod.ts";
+import { AgentHost, agentHostCommand, type AgentHostOptions, type SandboxEvent } from "./mod.ts";
+
+const FIXTURES = new URL("../../../tests/fixtures/sandbox/", import.meta.url);
+
+function callOptions(ms = 5000, secrets: Record<string, string> = {}) {
+  return {
+    signal: AbortSignal.timeout(ms),
+    maxResponseBytes: 1024 * 1024,
+    allowNetworks: [] as string[],
+    secrets: new Map(Object.entries(secrets)),
+  };
+}
+
+function hostFor(
+  bridges: (string | TestBridge)[],
+  options: AgentHostOptions & { maxExecutionTime?: string } = {},
+): { host: AgentHost; events: SandboxEvent[]; bridges: readonly BridgeSpec[] } {
+  const events: SandboxEvent[] = [];
+  const config = agentConfig({ bridges, maxExecutionTime: options.maxExecutionTime });
+  const host = new AgentHost(config, { ...options, onEvent: (e) => events.push(e) });
+  return { host, events, bridges: config.bridges };
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: string,
+  message: RegExp,
+): Promise<LoomError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof LoomError, `expected a LoomError, got ${caught}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.match(caught.message, message);
+  return caught;
+}
+
+function inline(url: string): BridgeSpec {
+  return {
+    toolName: "crafted",
+    method: "GET",
+    url,
+    queryParams: {},
+    headers: {},
+    bodyTemplate: null,
+    responsePath: null,
+    timeoutMs: null,
+  };
+}
+
+// --- the wall ---------------------------------------------------------------
+
+Deno.test("AgentHost refuses a crafted bridge to an undeclared port with Deno's NotCapable", async () => {
+  await using declared = startUpstream(() => Response.json({ ok: true }));
+  await using undeclared = startUpstream(() => Response.json({ leaked: true }));
+  const { host } = hostFor([`${declared.origin}/api`]);
+  await using _ = host;
+  // LOOM's own checks pass (the host is the literal IP the bridge names);
+  // only the spawn-time --allow-net stops it.
+  await rejectsWith(
+    host.run(inline(`${undeclared.origin}/steal`), {}, callOptions()),
+    "POLICY_DENIED",
+    new RegExp(`Sandbox refused network access to "127\\.0\\.0\\.1:${undeclared.port}"`),
+  );
+  assert.equal(undeclared.received.length, 0);
+});
+
+Deno.test("AgentHost refuses the declared port under another name (name is not IP for Deno)", async () => {
+  await using upstream = startUpstream(() => Response.json({ ok: true }));
+  const { host } = hostFor([`${upstream.origin}/api`]);
+  await using _ = host;
+  await rejectsWith(
+    host.run(inline(`http://localhost:${upstream.port}/api`), {}, callOptions()),
+    "POLICY_DENIED",
+    new RegExp(`"localhost:${upstream.port}"`),
+  );
+  assert.equal(upstream.received.length, 0);
+});
+
+Deno.test("AgentHost refuses a redirect from the declared upstream to an undeclared port", async () => {
+  await using target = startUpstream(() => Response.json({ leaked: true }));
+  await using upstream = startUpstream(() => Response.redirect(`${target.origin}/x`, 302));
+  const { host, bridges } = hostFor([`${upstream.origin}/api`]);
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "POLICY_DENIED",
+    /Redirect to another origin refused/,
+  );
+  assert.equal(upstream.received.length, 1);
+  assert.equal(target.received.length, 0);
+});
+
+Deno.test("AgentHost refuses hosts that resolve to IPv6 ULA or link-local (LOOM's check in the child)", async () => {
+  const asked: string[] = [];
+  const { host, bridges } = hostFor(["http://ula.test:8080/api", "http://link.test:8080/api"], {
+    lookup: (name) => {
+      asked.push(name);
+      return Promise.resolve(name === "ula.test" ? ["fd00::1"] : ["fe80::1"]);
+    },
+  });
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "POLICY_DENIED",
+    /ula\.test" resolves to a private address \(fc00::\/7\)/,
+  );
+  await rejectsWith(
+    host.run(bridges[1], {}, callOptions()),
+    "POLICY_DENIED",
+    /link\.test" resolves to a link-local address \(fe80::\/10\)/,
+  );
+  assert.deepEqual(asked, ["ula.test", "link.test"]);
+});
+
+Deno.test("AgentHost resolves only hosts of bridges it sent (no DNS channel for the child)", async () => {
+  const asked: string[] = [];
+  const { host, bridges } = hostFor(["https://api.example.com/x"], {
+    entry: new URL("lookup_host.ts", FIXTURES),
+    lookup: (name) => (asked.push(name), Promise.resolve(["93.184.216.34"])),
+  });
+  await using _ = host;
+  const exfil = await host.run(bridges[0], { host: "c2VjcmV0.exfil.example" }, callOptions());
+  assert.equal(exfil.text, "null");
+  const declared = await host.run(bridges[0], { host: "api.example.com" }, callOptions());
+  assert.equal(declared.text, '["93.184.216.34"]');
+  assert.deepEqual(asked, ["api.example.com"]);
+});
+
+/** A name other than `localhost` that the system resolves to loopback, if any. */
+async function loopbackAlias(): Promise<string | null> {
+  try {
+    const name = Deno.hostname();
+    if (name === "localhost") return null;
+    const found = await lookup(name, { all: true });
+    return found.length > 0 && found.every((a) => a.address.startsWith("127.")) ? name : null;
+  } catch {
+    return null;
+  }
+}
+
+const ALIAS = await loopbackAlias();
+
+Deno.test({
+  name: "AgentHost blocks DNS rebinding: a name checked as public but connecting to 127.0.0.1",
+  ignore: ALIAS === null,
+  async fn() {
+    await using upstream = startUpstream(() => Response.json({ leaked: true }));
+    // LOOM's check sees a public address (the rebinding resolver's first
+    // answer); Deno resolves the name again at connect time, gets 127.0.0.1,
+    // and its --deny-net CIDR list refuses it after resolution (6.2 T6).
+    const { host, bridges } = hostFor([`http://${ALIAS}:${upstream.port}/api`], {
+      lookup: () => Promise.resolve(["93.184.216.34"]),
+    });
+    await using _ = host;
+    await rejectsWith(
+      host.run(bridges[0], {}, callOptions()),
+      "POLICY_DENIED",
+      new RegExp(`Sandbox refused network access to "127\\.0\\.0\\.1:${upstream.port}"`),
+    );
+    assert.equal(upstream.received.length, 0);
+  },
+});
+
+// --- calls ------------------------------------------------------------------
+
+Deno.test("AgentHost serves many calls, sequential and concurrent, over one process", async () => {
+  await using upstream = startUpstream(async (req) => {
+    const id = new URL(req.url).pathname.split("/").at(-1);
+    await delay(Number(id) % 7);
+    return Response.json({ data: { id } });
+  });
+  const { host, bridges, events } = hostFor([
+    { url: `${upstream.origin}/items/{{id}}`, responsePath: "data.id" },
+  ]);
+  await using _ = host;
+  for (let i = 0; i < 30; i++) {
+    const result = await host.run(bridges[0], { id: String(i) }, callOptions());
+    assert.equal(result.structured, String(i));
+  }
+  const results = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => host.run(bridges[0], { id: `${100 + i}` }, callOptions())),
+  );
+  results.forEach((r, i) => assert.equal(r.structured, `${100 + i}`));
+  assert.equal(host.spawnCount, 1);
+  assert.deepEqual(events.map((e) => e.action), ["spawn", "ready"]);
+});
+
+Deno.test("AgentHost gives the child granted secrets only, at the last moment", async () => {
+  await using upstream = startUpstream((req) =>
+    Response.json({ key: req.headers.get("x-api-key") })
+  );
+  const { host, bridges } = hostFor([
+    { url: `${upstream.origin}/api`, headers: { "X-Api-Key": "{{secret:api_key}}" } },
+  ]);
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "POLICY_DENIED",
+    /Secret "api_key" is not available/,
+  );
+  assert.equal(upstream.received.length, 0);
+  const result = await host.run(bridges[0], {}, callOptions(5000, { api_key: "s3cret-value" }));
+  assert.deepEqual(result.secretNames, ["api_key"]);
+  assert.equal(upstream.received[0].headers.get("x-api-key"), "s3cret-value");
+});
+
+Deno.test("AgentHost returns upstream errors as the same LOOM errors as in process", async () => {
+  await using upstream = startUpstream(() => new Response("nope", { status: 404 }));
+  const { host, bridges } = hostFor([`${upstream.origin}/missing`]);
+  await using _ = host;
+  const error = await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "UPSTREAM_FAILED",
+    /Upstream answered 404 Not Found/,
+  );
+  assert.ok(error instanceof UpstreamStatusError);
+  assert.equal(error.status, 404);
+});
+
+Deno.test("AgentHost ends a cancelled call at once and tells the child", async () => {
+  using stop = stopper();
+  await using upstream = startUpstream(async () => {
+    await delay(10_000, stop.signal);
+    return Response.json({});
+  });
+  const { host, bridges } = hostFor([`${upstream.origin}/slow`]);
+  await using _ = host;
+  const controller = new AbortController();
+  const pending = host.run(bridges[0], {}, { ...callOptions(), signal: controller.signal });
+  await delay(300);
+  const started = performance.now();
+  controller.abort();
+  await rejectsWith(pending, "UPSTREAM_FAILED", /cancelled/);
+  assert.ok(performance.now() - started < 500);
+  stop.abort();
+});
+
+// --- lifecycle --------------------------------------------------------------
+
+Deno.test("AgentHost gives the child no environment but NO_COLOR (and DENO_DIR)", async () => {
+  await using upstream = startUpstream(() => Response.json({}));
+  const { host, bridges } = hostFor([`${upstream.origin}/api`]);
+  await using _ = host;
+  await host.run(bridges[0], {}, callOptions());
+  const environ = await Deno.readTextFile(`/proc/${host.pid}/environ`);
+  const names = environ.split("\0").filter(Boolean).map((kv) => kv.slice(0, kv.indexOf("=")));
+  const expected = Deno.env.get("DENO_DIR") ? ["DENO_DIR", "NO_COLOR"] : ["NO_COLOR"];
+  assert.deepEqual(names.sort(), expected);
+  const cmdline = (await Deno.readTextFile(`/proc/${host.pid}/cmdline`)).split("\0");
+  for (const flag of denoFlagsFor(host.config)) assert.ok(cmdline.includes(flag), flag);
+});
+
+Deno.test("agentHostCommand() derives the child's argv from the config alone", () => {
+  const config = agentConfig({ bridges: ["https://api.example.com/x"] });
+  const process = agentHostCommand(config, { mode: "process", denoDir: null });
+  assert.equal(process.command, Deno.execPath());
+  assert.deepEqual(process.args.slice(0, -1), ["run", ...denoFlagsFor(config)]);
+  assert.match(process.args.at(-1)!, /agent_main\.ts$/);
+  assert.deepEqual(process.env, { NO_COLOR: "1" });
+  assert.equal(process.cwd, "/");
+  const compiled = agentHostCommand(config, { mode: "compiled", memoryMb: 64, denoDir: "/c" });
+  assert.deepEqual(compiled.args, ["__agent-host", "--allow-net=api.example.com:443"]);
+  assert.deepEqual(compiled.env, {
+    NO_COLOR: "1",
+    DENO_DIR: "/c",
+    DENO_V8_FLAGS: "--max-old-space-size=64",
+  });
+});
+
+Deno.test("AgentHost restarts a crashed host on the next call while another host keeps serving", async () => {
+  using stop = stopper();
+  await using upstream = startUpstream(async (req) => {
+    if (new URL(req.url).pathname === "/slow") await delay(10_000, stop.signal);
+    return Response.json({ ok: true });
+  });
+  const one = hostFor([`${upstream.origin}/slow`, `${upstream.origin}/fast`]);
+  const two = hostFor([`${upstream.origin}/fast`]);
+  await using _one = one.host;
+  await using _two = two.host;
+  await one.host.run(one.bridges[1], {}, callOptions());
+  await two.host.run(two.bridges[0], {}, callOptions());
+  const inFlight = one.host.run(one.bridges[0], {}, callOptions());
+  await delay(200);
+  Deno.kill(one.host.pid!, "SIGKILL");
+  await rejectsWith(inFlight, "UNAVAILABLE", /^Agent host exited$/);
+  // The other agent is untouched.
+  assert.equal((await two.host.run(two.bridges[0], {}, callOptions())).status, 200);
+  assert.equal(two.host.spawnCount, 1);
+  // The crashed one comes back on the next call, after its backoff.
+  assert.equal((await one.host.run(one.bridges[1], {}, callOptions())).status, 200);
+  assert.equal(one.host.spawnCount, 2);
+  assert.deepEqual(one.events.map((e) => e.action), [
+    "spawn",
+    "ready",
+    "crash",
+    "restart",
+    "spawn",
+    "ready",
+  ]);
+  assert.equal(one.events[2].detail, "signal SIGKILL");
+  stop.abort();
+});
+
+Deno.test("AgentHost backs off exponentially between restarts, up to its maximum", async () => {
+  await using upstream = startUpstream(() => Response.json({}));
+  const { host, bridges, events } = hostFor([`${upstream.origin}/api`], {
+    backoff: { initialMs: 50, maxMs: 150 },
+  });
+  await using _ = host;
+  for (let i = 0; i < 4; i++) {
+    await host.run(bridges[0], {}, callOptions());
+    const pid = host.pid!;
+    Deno.kill(pid, "SIGKILL");
+    for (let j = 0; j < 100 && host.pid === pid; j++) await delay(10);
+  }
+  await host.run(bridges[0], {}, callOptions());
+  assert.deepEqual(
+    events.filter((e) => e.action === "restart").map((e) => e.detail),
+    ["after 50ms backoff", "after 100ms backoff", "after 150ms backoff", "after 150ms backoff"],
+  );
+  assert.equal(host.spawnCount, 5);
+});
+
+Deno.test("AgentHost kills a host that loops forever and the parent stays responsive", async () => {
+  await using health = startUpstream(() => new Response("ok"));
+  const { host, bridges, events } = hostFor(["http://127.0.0.1:9/api"], {
+    entry: new URL("loop_host.ts", FIXTURES),
+    maxExecutionTime: "500ms",
+    graceMs: 300,
+  });
+  await using _ = host;
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 50);
+  const started = performance.now();
+  const call = host.run(bridges[0], {}, callOptions(500));
+  // During the incident the parent still answers a local HTTP probe quickly.
+  await delay(250);
+  const probeStart = performance.now();
+  const res = await fetch(`${health.origin}/healthz`);
+  assert.equal(await res.text(), "ok");
+  assert.ok(performance.now() - probeStart < 1000);
+  await rejectsWith(call, "UPSTREAM_TIMEOUT", /Call exceeded max_execution_time of 500ms/);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 500 && elapsed < 2000, `ended after ${elapsed} ms`);
+  // The stuck process does not answer the ping and is killed.
+  for (let i = 0; i < 40 && !events.some((e) => e.action === "kill"); i++) await delay(50);
+  clearInterval(timer);
+  assert.ok(ticks >= 10, `timer ticked ${ticks} times`);
+  const kill = events.find((e) => e.action === "kill");
+  assert.deepEqual(kill && { action: kill.action, detail: kill.detail }, {
+    action: "kill",
+    detail: "timeout",
+  });
+  assert.equal(host.pid, null);
+});
+
+Deno.test("AgentHost reports a host killed by its memory cap and fails the call cleanly", async () => {
+  const logs: string[] = [];
+  const { host, bridges, events } = hostFor(["http://127.0.0.1:9/api"], {
+    entry: new URL("allocate_host.ts", FIXTURES),
+    memoryMb: 32,
+    onLog: (line) => logs.push(line),
+  });
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions(20_000)),
+    "UNAVAILABLE",
+    /Agent host exited: memory cap of 32 MiB reached/,
+  );
+  assert.deepEqual(
+    events.filter((e) => e.action === "kill").map((e) => e.detail),
+    ["memory"],
+  );
+  assert.ok(logs.some((line) => /out of memory/i.test(line)));
+});
+
+Deno.test("AgentHost stops an idle host and starts it again on demand", async () => {
+  await using upstream = startUpstream(() => Response.json({}));
+  const { host, bridges, events } = hostFor([`${upstream.origin}/api`], { idleMs: 200 });
+  await using _ = host;
+  await host.run(bridges[0], {}, callOptions());
+  const firstPid = host.pid;
+  for (let i = 0; i < 40 && host.pid !== null; i++) await delay(50);
+  assert.equal(host.pid, null);
+  await host.run(bridges[0], {}, callOptions());
+  assert.notEqual(host.pid, firstPid);
+  assert.deepEqual(events.map((e) => e.action + (e.action === "stop" ? `:${e.detail}` : "")), [
+    "spawn",
+    "ready",
+    "stop:idle",
+    "spawn",
+    "ready",
+  ]);
+});
+
+Deno.test("AgentHost.close() stops the host, waits for it, and refuses later calls", async () => {
+  await using upstream = startUpstream(() => Response.json({}));
+  const { host, bridges, events } = hostFor([`${upstream.origin}/api`]);
+  await host.run(bridges[0], {}, callOptions());
+  const pid = host.pid!;
+  await host.close();
+  assert.equal(host.pid, null);
+  assert.throws(() => Deno.kill(pid, "SIGCONT"), Deno.errors.NotFound);
+  await rejectsWith(host.run(bridges[0], {}, callOptions()), "UNAVAILABLE", /closed/);
+  assert.deepEqual(events.at(-1)?.detail, "shutdown");
+});
+
+Deno.test("AgentHost fails cleanly when its entry cannot start", async () => {
+  const logs: string[] = [];
+  const { host, bridges, events } = hostFor(["http://127.0.0.1:9/api"], {
+    entry: new URL("does_not_exist.ts", FIXTURES),
+    onLog: (line) => logs.push(line),
+  });
+  await using _ = host;
+  await rejectsWith(host.run(bridges[0], {}, callOptions()), "UNAVAILABLE", /Agent host exited/);
+  assert.equal(events.at(-1)?.action, "crash");
+  assert.ok(logs.some((line) => /not found|No such file/i.test(line)));
+});
+
+// --- compiled-binary path, run from source --------------------------------------
+
+Deno.test("AgentHost in worker mode serves calls and shows the same NotCapable refusals", async () => {
+  await using declared = startUpstream(() => Response.json({ data: "hi" }));
+  await using undeclared = startUpstream(() => Response.json({ leaked: true }));
+  const { host, bridges, events } = hostFor([
+    { url: `${declared.origin}/api`, responsePath: "data" },
+  ], { mode: "worker" });
+  await using _ = host;
+  assert.equal((await host.run(bridges[0], {}, callOptions())).structured, "hi");
+  await rejectsWith(
+    host.run(inline(`${undeclared.origin}/steal`), {}, callOptions()),
+    "POLICY_DENIED",
+    new RegExp(`Sandbox refused network access to "127\\.0\\.0\\.1:${undeclared.port}"`),
+  );
+  await rejectsWith(
+    host.run(inline(`http://localhost:${declared.port}/api`), {}, callOptions()),
+    "POLICY_DENIED",
+    new RegExp(`"localhost:${declared.port}"`),
+  );
+  assert.equal(undeclared.received.length, 0);
+  assert.equal(declared.received.length, 1);
+  assert.equal(events[0].detail, "worker");
+});
+
+Deno.test("AgentHost in worker mode: the Worker's explicit permissions refuse everything but its origins", async () => {
+  await using undeclared = startUpstream(() => Response.json({ leaked: true }));
+  const { host, bridges } = hostFor(["https://api.example.com/x"], {
+    mode: "worker",
+    entry: new URL("worker_probe.ts", FIXTURES),
+  });
+  await using _ = host;
+  const result = await host.run(
+    bridges[0],
+    { url: `${undeclared.origin}/steal`, module: "https://esm.sh/x" },
+    callOptions(),
+  );
+  assert.deepEqual(JSON.parse(result.text), {
+    env: "NotCapable",
+    read: "NotCapable",
+    write: "NotCapable",
+    run: "NotCapable",
+    ffi: "NotCapable",
+    sys: "NotCapable",
+    listen: "NotCapable",
+    fetch: "NotCapable",
+    import:
+      'TypeError: Requires import access to "esm.sh:443", run again with the --allow-import flag',
+  });
+  assert.equal(undeclared.received.length, 0);
+});
+
+Deno.test("AgentHost kills a host that never becomes ready", async () => {
+  const { host, bridges, events } = hostFor(["http://127.0.0.1:9/api"], {
+    entry: new URL("silent_host.ts", FIXTURES),
+    startTimeoutMs: 300,
+  });
+  await using _ = host;
+  await rejectsWith(host.run(bridges[0], {}, callOptions()), "UNAVAILABLE", /did not start/);
+  assert.deepEqual(events.map((e) => `${e.action}:${e.detail}`), ["spawn:process", "kill:startup"]);
+});
+
+Deno.test("AgentHost kills a host that breaks the protocol and refuses its forged answer", async () => {
+  const { host, bridges, events } = hostFor(["http://127.0.0.1:9/api"], {
+    entry: new URL("garbage_host.ts", FIXTURES),
+  });
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "UNAVAILABLE",
+    /broke the protocol and was killed/,
+  );
+  assert.deepEqual(events.map((e) => e.action), ["spawn", "ready", "kill"]);
+  assert.equal(events[2].detail, "protocol");
+});

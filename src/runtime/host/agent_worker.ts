@@ -1,0 +1,23 @@
+/**
+ * Entry of the agent Worker, used where LOOM runs as a compiled binary and
+ * cannot start `deno run` with its own flags (see `worker_host.ts`). The
+ * Worker is created with every permission key given explicitly; it serves
+ * the same protocol as `agent_main.ts`, one message per `postMessage`.
+ *
+ * @module
+ */
+
+import { AgentServer, installSandboxFetch, removeDiskGlobals } from "./_agent_server.ts";
+import type { ParentMessage } from "./_protocol.ts";
+
+/** The part of a worker's global scope used here (no `deno.worker` lib in a shared check). */
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  onmessage: ((event: MessageEvent<ParentMessage>) => void) | null;
+}
+
+const scope = globalThis as unknown as WorkerScope;
+installSandboxFetch();
+removeDiskGlobals();
+const server = new AgentServer((message) => scope.postMessage(message));
+scope.onmessage = (event) => server.handle(event.data);

@@ -1,0 +1,306 @@
+/**
+ * Sandbox policy derived from an agent config alone: the Deno permission
+ * flags of the agent host process (SPEC section 5, security requirements 6.3
+ * and 7.59), and the hardened `docker run` arguments and network policy for
+ * `sandbox: docker`.
+ *
+ * Nothing here reads the environment, the file system or the network: the
+ * same config always gives the same flags, which is what makes them testable
+ * as a snapshot.
+ *
+ * @module
+ */
+
+import type { AgentConfig, BridgeSpec, TrustTier } from "../../config/mod.ts";
+import { parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "./cidr.ts";
+
+/** Default V8 heap cap of an agent host, in MiB. */
+export const DEFAULT_AGENT_MEMORY_MB = 96;
+
+/**
+ * IPv6 addresses denied as single addresses (Deno 2.9.6 cannot take IPv6
+ * CIDR blocks in `--deny-net`, security requirements 6.2 T17; private IPv6
+ * ranges are refused by LOOM's own resolver check instead).
+ */
+export const DENIED_IPV6: readonly string[] = ["[::1]", "[::]"];
+
+/**
+ * IPv6 ranges an egress filter should refuse; the Deno wall cannot express
+ * them (see {@linkcode DENIED_IPV6}).
+ */
+export const SPECIAL_IPV6_RANGES: readonly string[] = [
+  "::/128",
+  "::1/128",
+  "fc00::/7",
+  "fe80::/10",
+  "fec0::/10",
+  "ff00::/8",
+  "2001:db8::/32",
+];
+
+/** Flags an agent host must never get: each one voids the sandbox or widens it. */
+export const FORBIDDEN_DENO_FLAGS: readonly string[] = [
+  "-A",
+  "--allow-all",
+  "--allow-run",
+  "--allow-ffi",
+  "--allow-sys",
+  "--allow-env",
+  "--allow-write",
+  "--allow-import",
+  "--allow-read",
+];
+
+/** Where one bridge sends requests. */
+export interface NetTarget {
+  scheme: "http" | "https";
+  /** `URL.hostname`: lower case, punycode, IPv6 in brackets. */
+  host: string;
+  /** The port, explicit even when the URL leaves it out (80 / 443). */
+  port: number;
+}
+
+/** Options of {@linkcode denoFlagsFor}. */
+export interface DenoFlagsOptions {
+  /**
+   * V8 old-space cap in MiB (`--max-old-space-size`). Default 96. Threat: an
+   * agent allocating without bound; V8 aborts the process at the cap. It does
+   * not count `ArrayBuffer` memory (see `docs/security-controls.md`).
+   */
+  memoryMb?: number;
+}
+
+/**
+ * The network destinations of a set of bridges: scheme, host and port of each
+ * URL, deduplicated and sorted.
+ *
+ * @param bridges the config's bridges
+ * @returns one target per distinct scheme, host and port
+ * @throws {TypeError} when a bridge URL has no literal origin
+ */
+export function bridgeTargets(bridges: readonly BridgeSpec[]): NetTarget[] {
+  const seen = new Map<string, NetTarget>();
+  for (const bridge of bridges) {
+    let url: URL;
+    try {
+      // The scheme, host and port are literal (checked at load); placeholders
+      // can only stand in the path, query or fragment.
+      url = new URL(bridge.url.replace(/\{\{[^}]*\}\}/g, "x"));
+    } catch {
+      throw new TypeError(`Cannot derive a destination for tool "${bridge.toolName}"`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new TypeError(`Cannot derive a destination for tool "${bridge.toolName}"`);
+    }
+    const scheme = url.protocol === "https:" ? "https" : "http";
+    const port = url.port === "" ? (scheme === "https" ? 443 : 80) : Number(url.port);
+    const target: NetTarget = { scheme, host: url.hostname, port };
+    seen.set(`${scheme}://${target.host}:${port}`, target);
+  }
+  return [...seen.values()].sort((a, b) =>
+    a.host === b.host ? a.port - b.port : a.host < b.host ? -1 : 1
+  );
+}
+
+/**
+ * The `--allow-net` entries of an agent: exactly `host:port` of each bridge
+ * origin. Deno matches allow entries on the name before resolution, so a
+ * config naming `localhost` does not allow `127.0.0.1` (and the reverse).
+ *
+ * @param bridges the config's bridges
+ * @returns sorted, distinct `host:port` strings (IPv6 in brackets)
+ */
+export function netAllowList(bridges: readonly BridgeSpec[]): string[] {
+  return [...new Set(bridgeTargets(bridges).map((t) => `${t.host}:${t.port}`))].sort();
+}
+
+const MAPPED = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/;
+
+/** The IPv4 address of a hostname that is an IPv4 literal or an IPv4-mapped IPv6 literal. */
+function ipv4Of(host: string): string | null {
+  if (parseIpv4(host) !== null) return host;
+  const m = MAPPED.exec(host);
+  if (!m) return null;
+  const n = parseInt(m[1], 16) * 65536 + parseInt(m[2], 16);
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
+}
+
+/**
+ * What a config names on purpose among the denied ranges: IPv4 literal
+ * bridge hosts, `localhost` (as `127.0.0.1` and `[::1]`, which is what it
+ * resolves to), IPv6 literals, and `runtime.allowNetworks`.
+ */
+function namedDestinations(config: AgentConfig): { v4: string[]; v6: Set<string> } {
+  const v4 = [...config.runtime.allowNetworks];
+  const v6 = new Set<string>();
+  for (const { host } of bridgeTargets(config.bridges)) {
+    const ip = ipv4Of(host);
+    if (ip !== null) v4.push(`${ip}/32`);
+    else if (host === "localhost") {
+      v4.push("127.0.0.1/32");
+      v6.add("[::1]");
+    } else if (host.startsWith("[")) v6.add(host);
+  }
+  return { v4, v6 };
+}
+
+/**
+ * The `--deny-net` entries of an agent: every private and special IPv4 range
+ * as CIDR minus what the config names (computed exactly, because a deny
+ * entry beats an allow entry in Deno), plus `[::1]` and `[::]` unless named.
+ * Deny entries are matched against the address Deno connects to, which is
+ * what stops DNS rebinding into a private IPv4 range (security requirements
+ * 6.2 T6). Never a hostname: hostname deny entries do not match addresses
+ * (T14).
+ *
+ * @param config the agent config
+ * @returns IPv4 CIDR blocks, then bracketed IPv6 addresses
+ */
+export function netDenyList(config: AgentConfig): string[] {
+  const named = namedDestinations(config);
+  const v4 = subtractCidrs(SPECIAL_IPV4_RANGES, named.v4);
+  return [...v4, ...DENIED_IPV6.filter((a) => !named.v6.has(a))];
+}
+
+/**
+ * The Deno flags of an agent host process, derived from the config alone.
+ *
+ * - `--no-prompt`: a missing permission throws `NotCapable`, never asks;
+ * - `--no-config`, `--no-remote`, `--no-npm`: a planted `deno.json`, import
+ *   map or package cannot shape module resolution, and no code is fetched;
+ * - `--allow-net` with exactly the bridge origins (omitted when there is no
+ *   bridge: an empty `--allow-net=` must never be emitted);
+ * - `--deny-net` from {@linkcode netDenyList};
+ * - `--v8-flags=--max-old-space-size=<MB>`.
+ *
+ * No read, write, env, run, ffi, sys or import permission: the entry's static
+ * module graph loads without read permission (security requirements 6.1).
+ *
+ * @param config the agent config
+ * @param options memory cap
+ * @returns the flags to put between `deno run` and the entry module
+ */
+export function denoFlagsFor(config: AgentConfig, options: DenoFlagsOptions = {}): string[] {
+  const memoryMb = options.memoryMb ?? DEFAULT_AGENT_MEMORY_MB;
+  if (!Number.isInteger(memoryMb) || memoryMb < 16 || memoryMb > 65536) {
+    throw new RangeError(`Invalid agent memory cap ${memoryMb} MiB: expected 16 to 65536`);
+  }
+  const flags = ["--no-prompt", "--no-config", "--no-remote", "--no-npm"];
+  const allow = netAllowList(config.bridges);
+  if (allow.length > 0) flags.push(`--allow-net=${allow.join(",")}`);
+  flags.push(`--deny-net=${netDenyList(config).join(",")}`);
+  flags.push(`--v8-flags=--max-old-space-size=${memoryMb}`);
+  return flags;
+}
+
+/** Container limits of one trust tier. */
+export interface TierLimits {
+  /** `--memory` and `--memory-swap` (no swap), in MiB. */
+  memoryMb: number;
+  /** `--cpus`. */
+  cpus: number;
+  /** `--pids-limit` (threads count too: an idle Deno runs about 7). */
+  pids: number;
+}
+
+/** Container limits by tier: observers get the least. */
+export const TIER_LIMITS: Readonly<Record<TrustTier, TierLimits>> = {
+  1: { memoryMb: 192, cpus: 0.5, pids: 32 },
+  2: { memoryMb: 256, cpus: 1, pids: 64 },
+  3: { memoryMb: 384, cpus: 1.5, pids: 96 },
+  4: { memoryMb: 512, cpus: 2, pids: 128 },
+};
+
+/** What a container may reach, as data for an egress proxy or firewall. */
+export interface NetworkPolicy {
+  /** `none`: no bridge, no network. `allowlist`: only `allow`. */
+  mode: "none" | "allowlist";
+  /** The `--network` value: `none`, or a dedicated network to attach an egress filter to. */
+  dockerNetwork: string;
+  /** The only destinations allowed. */
+  allow: NetTarget[];
+  /** IPv4 ranges to refuse after resolution (same as the Deno wall). */
+  denyIpv4: string[];
+  /** IPv6 ranges to refuse after resolution (the Deno wall cannot). */
+  denyIpv6: string[];
+  /** How the policy is enforced, and what Docker alone cannot do. */
+  note: string;
+}
+
+/** Options of {@linkcode dockerArgsFor}. */
+export interface DockerOptions {
+  /** Image that runs Deno. Default `denoland/deno:2.9.6` (pin a digest in production). */
+  image?: string;
+  /** Host directory holding LOOM's source, mounted read-only at `/loom`. Default `/opt/loom`. */
+  sourceDir?: string;
+  /** V8 heap cap inside the container, in MiB. Default 96. */
+  memoryMb?: number;
+}
+
+/** The hardened container for an agent host. */
+export interface DockerPlan {
+  /** Arguments after `docker`: `run ...`. */
+  args: string[];
+  network: NetworkPolicy;
+  limits: TierLimits;
+}
+
+const EGRESS_NOTE = "Docker cannot allow-list hosts: attach an egress proxy or firewall " +
+  "(e.g. nftables on the network's bridge, or an HTTP CONNECT proxy) that lets through only " +
+  "`allow` and refuses `denyIpv4`/`denyIpv6` after resolution. Without one, the container's " +
+  "only network wall is the Deno flags inside it.";
+
+/**
+ * The hardened `docker run` arguments and network policy of an agent
+ * (`sandbox: docker`). The container runs the same agent host as
+ * `sandbox: deno`, with the same Deno flags, behind a read-only root, a small
+ * noexec tmpfs, no capabilities, no privilege gain, tier-scaled pids, memory
+ * and CPU limits, the `nobody` user and a dedicated network. No Docker engine
+ * is needed to compute it.
+ *
+ * @param config the agent config
+ * @param options image, source location, heap cap
+ * @returns argv (after `docker`) and the network policy as data
+ */
+export function dockerArgsFor(config: AgentConfig, options: DockerOptions = {}): DockerPlan {
+  const tier = config.runtime.trustTier;
+  const limits = TIER_LIMITS[tier];
+  const targets = bridgeTargets(config.bridges);
+  const network: NetworkPolicy = {
+    mode: targets.length === 0 ? "none" : "allowlist",
+    dockerNetwork: targets.length === 0 ? "none" : `loom-${config.name}-egress`,
+    allow: targets,
+    denyIpv4: netDenyList(config).filter((e) => !e.startsWith("[")),
+    denyIpv6: [...SPECIAL_IPV6_RANGES],
+    note: targets.length === 0
+      ? "The agent has no bridge: the container has no network."
+      : EGRESS_NOTE,
+  };
+  const sourceDir = options.sourceDir ?? "/opt/loom";
+  const args = [
+    "run",
+    "--rm",
+    "--interactive",
+    `--name=loom-${config.name}`,
+    "--read-only",
+    "--tmpfs",
+    "/tmp:rw,noexec,nosuid,size=16m",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+    `--pids-limit=${limits.pids}`,
+    `--memory=${limits.memoryMb}m`,
+    `--memory-swap=${limits.memoryMb}m`,
+    `--cpus=${limits.cpus}`,
+    "--user",
+    "65534:65534",
+    `--network=${network.dockerNetwork}`,
+    "--env=NO_COLOR=1",
+    "--env=DENO_DIR=/tmp/deno",
+    `--volume=${sourceDir}:/loom:ro`,
+    options.image ?? "denoland/deno:2.9.6",
+    "run",
+    ...denoFlagsFor(config, { memoryMb: options.memoryMb }),
+    "/loom/src/runtime/host/agent_main.ts",
+  ];
+  return { args, network, limits };
+}

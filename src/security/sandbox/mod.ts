@@ -1,0 +1,56 @@
+/**
+ * Sandbox policy as pure data (SPEC section 5): the Deno flags an agent host
+ * process runs under, the hardened `docker run` arguments and network policy
+ * for `sandbox: docker`, and the exact IPv4 CIDR arithmetic behind the
+ * `--deny-net` list. The process that applies the flags is
+ * `src/runtime/host/`.
+ *
+ * @example
+ * ```ts
+ * import { denoFlagsFor, subtractCidrs } from "./mod.ts";
+ * import type { AgentConfig } from "../../config/mod.ts";
+ *
+ * const config = {
+ *   name: "weather",
+ *   bridges: [{ toolName: "forecast", url: "http://localhost:8080/forecast/{{city}}" }],
+ *   runtime: { trustTier: 1, allowNetworks: [] },
+ * } as unknown as AgentConfig;
+ * const flags = denoFlagsFor(config);
+ * // ["--no-prompt", "--no-config", "--no-remote", "--no-npm",
+ * //  "--allow-net=localhost:8080", "--deny-net=0.0.0.0/8,10.0.0.0/8,...,[::]",
+ * //  "--v8-flags=--max-old-space-size=96"]
+ * if (!flags.includes("--allow-net=localhost:8080")) throw new Error("unexpected flags");
+ * subtractCidrs(["127.0.0.0/8"], ["127.0.0.1"]).length; // 24
+ * ```
+ *
+ * @module
+ */
+
+export {
+  formatIpv4,
+  intervalToCidrs,
+  ipv4InCidr,
+  type Ipv4Interval,
+  parseIpv4,
+  parseIpv4Cidr,
+  SPECIAL_IPV4_RANGES,
+  subtractCidrs,
+} from "./cidr.ts";
+export {
+  bridgeTargets,
+  DEFAULT_AGENT_MEMORY_MB,
+  DENIED_IPV6,
+  denoFlagsFor,
+  type DenoFlagsOptions,
+  dockerArgsFor,
+  type DockerOptions,
+  type DockerPlan,
+  FORBIDDEN_DENO_FLAGS,
+  netAllowList,
+  netDenyList,
+  type NetTarget,
+  type NetworkPolicy,
+  SPECIAL_IPV6_RANGES,
+  TIER_LIMITS,
+  type TierLimits,
+} from "./flags.ts";

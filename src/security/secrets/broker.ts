@@ -1,0 +1,552 @@
+/**
+ * The credential broker (SPEC §9): stores secrets encrypted at rest, keeps the
+ * grants that say which agent config may use which secret, and resolves the
+ * secrets of one tool call.
+ *
+ * Grants are pinned: a grant binds `(agent, key)` to the SHA-256 digest of the
+ * agent's config file at grant time, so a different config claiming the same
+ * agent name gets nothing, and editing a config requires granting again.
+ *
+ * Origin scoping: a secret reaches only the origin of the bridge whose
+ * template names it because the gate asks only for the names of the bridge
+ * being called and passes that bridge's own origin; the bridge renderer pins
+ * the origin and never forwards secrets on a cross-origin redirect. The broker
+ * records the origin in each `credential_access` record.
+ *
+ * Every resolution, granted or denied, appends one `credential_access` record
+ * by key name (never the value, nor a hash of it) and waits until it is
+ * durable before releasing anything: if the audit log cannot be written, no
+ * secret leaves the broker.
+ *
+ * Caching: a decrypted value stays in this process's memory for at most
+ * `cacheTtlMs` (default 60 s), attached to the parsed vault entry it came
+ * from (so, in effect, keyed by name, version and ciphertext), and the call
+ * path does not pay an AES-GCM decryption each time. The vault file is
+ * stat-ed on every call and re-read when its inode, size or times change;
+ * re-reading yields new entries, so any change to the file (a `set`, a
+ * `remove`, tampering) drops the cached plaintexts and the next resolution
+ * decrypts, and authenticates, again. Grants are read from SQLite on every
+ * call, so a `revoke` takes effect on the next call.
+ *
+ * @module
+ */
+
+import { LoomError } from "../../errors.ts";
+import { SECRET_NAME } from "../../_util/template.ts";
+import {
+  ensureHome,
+  type Grant,
+  type LoomHome,
+  type LoomStore,
+  openStore,
+  statPrivateFile,
+} from "../../store/mod.ts";
+import type { AuditEntryInput, AuditLog } from "../audit/mod.ts";
+import { Redactor } from "../redact/mod.ts";
+import { entryAad, openValue, sealValue } from "./_crypto.ts";
+import {
+  emptyVault,
+  readVault,
+  type VaultData,
+  type VaultEntry,
+  withVaultLock,
+  writeVault,
+} from "./_vault.ts";
+import { loadMasterKey } from "./master_key.ts";
+
+/** Largest secret value, in UTF-8 bytes. */
+export const MAX_SECRET_BYTES = 64 * 1024;
+
+/** Agent names, as in configs: kebab-case, 1-64 characters. */
+const AGENT_NAME = /^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** Options of {@linkcode CredentialBroker.open}. */
+export interface CredentialBrokerOptions {
+  /** The LOOM home (vault, key file, state database). */
+  home: LoomHome;
+  /** The environment (`LOOM_MASTER_KEY`). */
+  env: { get(key: string): string | undefined };
+  /** Where every change and every resolution is recorded. */
+  audit: AuditLog;
+  /** An open state database to use (not closed by the broker); by default the broker opens its own. */
+  store?: LoomStore;
+  /**
+   * How long a decrypted value may stay in memory, in milliseconds (default
+   * 60 000; 0 disables caching). Threat: a longer cache keeps plaintext in the
+   * process longer; it never outlives `close()`.
+   */
+  cacheTtlMs?: number;
+}
+
+/** A stored secret, without its value. */
+export interface SecretInfo {
+  name: string;
+  version: number;
+  updatedAt: string;
+}
+
+/** One row of {@linkcode CredentialBroker.policy}. */
+export interface PolicyRow {
+  agent: string;
+  key: string;
+  /** The first 12 hex digits of the pinned config digest. */
+  configDigest: string;
+  grantedAt: string;
+}
+
+/** What the gate asks for on one call. */
+export interface ResolveRequest {
+  /** The agent's name (`config.name`). */
+  agent: string;
+  /** The digest of the running config (`config.source.digest`). */
+  configDigest: string;
+  /** The secret names the called bridge's templates use. */
+  names: readonly string[];
+  /** The origin of the called bridge (`scheme://host:port`), recorded in the audit record. */
+  origin: string;
+  /** The tool being called. */
+  tool: string;
+  /** The call id (as in the `tool_call` records). */
+  call: string;
+}
+
+/** Why a resolution was refused. */
+export type DenialReason = "no_grant" | "config_mismatch" | "not_found";
+
+/** The outcome of {@linkcode CredentialBroker.resolve}. */
+export type ResolveResult =
+  | {
+    ok: true;
+    /** Values by name, for this call only. */
+    values: Map<string, string>;
+    /** Removes these values from results, errors and audit fields. */
+    redactor: Redactor;
+  }
+  | {
+    ok: false;
+    /** The first name refused. */
+    name: string;
+    /** Why. */
+    reason: DenialReason;
+    /** A message for the tool error, without any value. */
+    message: string;
+  };
+
+interface CachedValue {
+  value: string;
+  expires: number;
+}
+
+interface VaultSnapshot {
+  stamp: string;
+  data: VaultData;
+  /** False when the file changed too recently for its stamp to be trusted. */
+  trusted: boolean;
+}
+
+const CACHE_LIMIT = 1024;
+
+/**
+ * The broker. Open with {@linkcode CredentialBroker.open}; close when done.
+ *
+ * @example
+ * ```ts ignore
+ * await using broker = await CredentialBroker.open({ home, env: Deno.env, audit });
+ * await broker.set("gh-token", value);
+ * await broker.grant("github", "gh-token", config.source.digest);
+ * const r = await broker.resolve({
+ *   agent: config.name, configDigest: config.source.digest, names: ["gh-token"],
+ *   origin: "https://api.github.com", tool: "list_issues", call: "c1",
+ * });
+ * ```
+ */
+export class CredentialBroker implements AsyncDisposable {
+  #home: LoomHome;
+  #env: { get(key: string): string | undefined };
+  #audit: AuditLog;
+  #store: LoomStore;
+  #ownsStore: boolean;
+  #ttl: number;
+  #key: Promise<CryptoKey> | null = null;
+  #snapshot: VaultSnapshot | null = null;
+  #cache = new WeakMap<VaultEntry, CachedValue>();
+  #ids = new WeakMap<VaultEntry, number>();
+  #nextId = 0;
+  #redactors = new Map<string, { redactor: Redactor; expires: number }>();
+  #closed = false;
+
+  private constructor(options: CredentialBrokerOptions, store: LoomStore, ownsStore: boolean) {
+    this.#home = options.home;
+    this.#env = options.env;
+    this.#audit = options.audit;
+    this.#store = store;
+    this.#ownsStore = ownsStore;
+    this.#ttl = options.cacheTtlMs ?? 60_000;
+  }
+
+  /**
+   * Open the broker. The master key is loaded on first use, so listing names
+   * and grants needs no key.
+   *
+   * @param options home, environment, audit log, optional store and cache TTL
+   * @returns the broker
+   * @throws {PolicyError} when the state database is not private
+   */
+  static async open(options: CredentialBrokerOptions): Promise<CredentialBroker> {
+    const ttl = options.cacheTtlMs ?? 60_000;
+    if (!Number.isFinite(ttl) || ttl < 0) {
+      throw new RangeError("Cannot open broker: cacheTtlMs must be a non-negative number");
+    }
+    await ensureHome(options.home);
+    if (options.store) return new CredentialBroker(options, options.store, false);
+    return new CredentialBroker(options, await openStore(options.home), true);
+  }
+
+  /**
+   * Store (or replace) a secret. The value is encrypted under a fresh IV with
+   * the next version number and the vault is rewritten atomically.
+   *
+   * @param name a secret name (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`)
+   * @param value the value: non-empty, at most 64 KiB, no NUL, CR or LF (it is
+   *   sent in HTTP headers)
+   * @returns the stored entry's name, version and time
+   * @throws {LoomError} `INPUT_INVALID` for a bad name or value (the value is never quoted)
+   * @throws {PolicyError} when the key file or vault is not private
+   */
+  async set(name: string, value: string): Promise<SecretInfo> {
+    this.#open();
+    checkName(name);
+    checkValue(name, value);
+    const info = await withVaultLock(this.#home, async () => {
+      const data = (await readVault(this.#home.secrets)) ?? emptyVault();
+      const key = await this.#masterKey(data.entries.size > 0);
+      const version = (data.entries.get(name)?.version ?? 0) + 1;
+      const { iv, ct } = await sealValue(key, value, entryAad(data.vaultId, name, version));
+      const updatedAt = new Date().toISOString();
+      data.entries.set(name, { iv, ct, version, updatedAt });
+      await writeVault(this.#home.secrets, data);
+      this.#snapshot = null;
+      return { name, version, updatedAt };
+    });
+    await this.#record({ agent: "loom", action: "set", key: name, version: info.version });
+    return info;
+  }
+
+  /**
+   * Delete a secret. Grants naming it stay (a later `set` restores access);
+   * resolutions meanwhile are denied with `not_found`.
+   *
+   * @returns true when it existed
+   */
+  async remove(name: string): Promise<boolean> {
+    this.#open();
+    checkName(name);
+    const removed = await withVaultLock(this.#home, async () => {
+      const data = await readVault(this.#home.secrets);
+      if (data === null || !data.entries.delete(name)) return false;
+      await writeVault(this.#home.secrets, data);
+      this.#snapshot = null;
+      return true;
+    });
+    if (removed) {
+      this.#redactors.clear();
+      await this.#record({ agent: "loom", action: "remove", key: name });
+    }
+    return removed;
+  }
+
+  /** The stored secret names, sorted. Needs no key. */
+  async names(): Promise<string[]> {
+    return (await this.list()).map((s) => s.name);
+  }
+
+  /** The stored secrets (name, version, time), sorted by name. Needs no key. */
+  async list(): Promise<SecretInfo[]> {
+    this.#open();
+    const data = await readVault(this.#home.secrets);
+    if (data === null) return [];
+    return [...data.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, e]) => ({ name, version: e.version, updatedAt: e.updatedAt }));
+  }
+
+  /**
+   * Allow an agent whose config has this digest to use a secret. Replaces an
+   * earlier grant of the same pair (re-grant after editing the config).
+   *
+   * @param agent the agent name (kebab-case)
+   * @param name the secret name
+   * @param configDigest hex SHA-256 of the agent's config file (`config.source.digest`)
+   * @returns the stored grant
+   * @throws {LoomError} `INPUT_INVALID` for a malformed agent, name or digest
+   */
+  async grant(agent: string, name: string, configDigest: string): Promise<Grant> {
+    this.#open();
+    checkAgent(agent);
+    checkName(name);
+    if (typeof configDigest !== "string" || !DIGEST.test(configDigest)) {
+      throw new LoomError(
+        "INPUT_INVALID",
+        "Invalid config digest: expected 64 lowercase hex digits",
+      );
+    }
+    const grant = this.#store.grants.put({ agent, key: name, configDigest });
+    await this.#record({ agent, action: "grant", key: name, config_digest: configDigest });
+    return grant;
+  }
+
+  /**
+   * Withdraw a grant.
+   *
+   * @returns true when there was one
+   */
+  async revoke(agent: string, name: string): Promise<boolean> {
+    this.#open();
+    checkAgent(agent);
+    checkName(name);
+    const removed = this.#store.grants.delete(agent, name);
+    if (removed) await this.#record({ agent, action: "revoke", key: name });
+    return removed;
+  }
+
+  /** Every grant: agent, key, the first 12 hex digits of the pinned digest, time. Never values. */
+  policy(): PolicyRow[] {
+    this.#open();
+    return this.#store.grants.list().map((g) => ({
+      agent: g.agent,
+      key: g.key,
+      configDigest: g.configDigest.slice(0, 12),
+      grantedAt: g.grantedAt,
+    }));
+  }
+
+  /**
+   * Resolve the secrets of one call. Each name needs a grant for the agent
+   * pinned to exactly `configDigest`, and must exist in the vault. Stops at the
+   * first refusal. One `credential_access` record per name examined, durable
+   * before this returns.
+   *
+   * A refusal by policy is a value (`ok: false`); infrastructure failures
+   * throw after recording the denial (fail closed).
+   *
+   * @param request agent, config digest, names, origin, tool and call id
+   * @returns the values and a redactor for them, or the first refusal
+   * @throws {IntegrityError} when the vault or an entry was tampered with, or
+   *   the master key is wrong
+   * @throws {PolicyError} when the key file or vault is not private
+   * @throws {LoomError} `AUDIT_UNAVAILABLE` when a record cannot be written
+   */
+  async resolve(request: ResolveRequest): Promise<ResolveResult> {
+    this.#open();
+    checkRequest(request);
+    const names = [...new Set(request.names)];
+    const values = new Map<string, string>();
+    const entries: VaultEntry[] = [];
+    const records: Promise<unknown>[] = [];
+    const audit = (name: string, granted: boolean, reason?: string) => {
+      const p = this.#record({
+        agent: request.agent,
+        tool: request.tool,
+        call: request.call,
+        action: "resolve",
+        key: name,
+        granted,
+        reason,
+        origin: request.origin,
+      });
+      p.catch(() => {}); // observed below
+      records.push(p);
+    };
+    let denial: ResolveResult | null = null;
+    for (const name of names) {
+      let refused: DenialReason | null = null;
+      try {
+        const grant = SECRET_NAME.test(name)
+          ? this.#store.grants.get(request.agent, name)
+          : undefined;
+        if (grant === undefined) refused = "no_grant";
+        else if (grant.configDigest !== request.configDigest) refused = "config_mismatch";
+        else {
+          const data = await this.#vault();
+          const entry = data?.entries.get(name);
+          if (data === null || entry === undefined) refused = "not_found";
+          else {
+            values.set(name, await this.#decrypt(data, name, entry));
+            entries.push(entry);
+          }
+        }
+      } catch (error) {
+        audit(name, false, error instanceof LoomError ? error.code.toLowerCase() : "internal");
+        await Promise.allSettled(records);
+        throw error;
+      }
+      if (refused !== null) {
+        audit(name, false, refused);
+        denial = { ok: false, name, reason: refused, message: denialMessage(name, refused) };
+        break;
+      }
+      audit(name, true);
+    }
+    await Promise.all(records);
+    if (denial !== null) return denial;
+    return { ok: true, values, redactor: this.#redactor(values, entries) };
+  }
+
+  /** Forget cached values and close the store if the broker opened it. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#cache = new WeakMap();
+      this.#redactors.clear();
+      this.#snapshot = null;
+      if (this.#ownsStore) this.#store.close();
+    }
+    return Promise.resolve();
+  }
+
+  /** Same as {@linkcode CredentialBroker.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new LoomError("UNAVAILABLE", "Cannot use credential broker: it is closed");
+    }
+  }
+
+  #masterKey(vaultHasEntries: boolean): Promise<CryptoKey> {
+    if (this.#key === null) {
+      const loading = loadMasterKey(this.#home, this.#env, { create: !vaultHasEntries })
+        .then((k) => k.key);
+      loading.catch(() => {
+        if (this.#key === loading) this.#key = null; // retry next time
+      });
+      this.#key = loading;
+    }
+    return this.#key;
+  }
+
+  /** The current vault, re-read when the file changed. */
+  async #vault(): Promise<VaultData | null> {
+    const info = await statPrivateFile(this.#home.secrets, "secrets file");
+    if (info === null) {
+      this.#snapshot = null;
+      return null;
+    }
+    const stamp = `${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+    const snap = this.#snapshot;
+    if (snap !== null && snap.trusted && snap.stamp === stamp) return snap.data;
+    const data = await readVault(this.#home.secrets);
+    if (data === null) return null;
+    // A file changed within the last 2 s may change again with the same stamp
+    // (coarse timestamps): re-read it next time (git's "racy" rule).
+    const changed = Math.max(info.mtime?.getTime() ?? 0, info.ctime?.getTime() ?? 0);
+    this.#snapshot = { stamp, data, trusted: Date.now() - changed > 2000 };
+    return data;
+  }
+
+  async #decrypt(data: VaultData, name: string, entry: VaultEntry): Promise<string> {
+    const now = Date.now();
+    const hit = this.#cache.get(entry);
+    if (hit !== undefined && hit.expires > now) return hit.value;
+    this.#cache.delete(entry);
+    const key = await this.#masterKey(true);
+    let value: string;
+    try {
+      value = await openValue(key, entry.iv, entry.ct, entryAad(data.vaultId, name, entry.version));
+    } catch (error) {
+      this.#snapshot = null;
+      throw new LoomError(
+        "INTEGRITY_FAILED",
+        `Cannot decrypt secret "${name}": the vault entry was modified or the master key is wrong`,
+        { cause: error },
+      );
+    }
+    if (this.#ttl > 0) this.#cache.set(entry, { value, expires: now + this.#ttl });
+    return value;
+  }
+
+  /** One redactor per set of entries, reused while fresh (building one compiles a RegExp). */
+  #redactor(values: Map<string, string>, entries: VaultEntry[]): Redactor {
+    if (this.#ttl === 0 || values.size === 0) return new Redactor(values);
+    const id = entries.map((e) => this.#idOf(e)).join(",");
+    const now = Date.now();
+    const hit = this.#redactors.get(id);
+    if (hit !== undefined && hit.expires > now) return hit.redactor;
+    const redactor = new Redactor(values);
+    for (const [k, v] of this.#redactors) if (v.expires <= now) this.#redactors.delete(k);
+    if (this.#redactors.size >= CACHE_LIMIT) this.#redactors.clear();
+    this.#redactors.set(id, { redactor, expires: now + this.#ttl });
+    return redactor;
+  }
+
+  #idOf(entry: VaultEntry): number {
+    let id = this.#ids.get(entry);
+    if (id === undefined) this.#ids.set(entry, id = ++this.#nextId);
+    return id;
+  }
+
+  #record(fields: { agent: string; [field: string]: unknown }): Promise<unknown> {
+    const entry: AuditEntryInput = { event: "credential_access", tool: null, ...fields };
+    return this.#audit.append(entry);
+  }
+}
+
+function denialMessage(name: string, reason: DenialReason): string {
+  switch (reason) {
+    case "no_grant":
+      return `Secret "${name}" is not granted to this agent`;
+    case "config_mismatch":
+      return `Secret "${name}" is granted to a different version of this agent's config: ` +
+        `grant it again after reviewing the config`;
+    case "not_found":
+      return `Secret "${name}" is not set`;
+  }
+}
+
+function checkName(name: string): void {
+  if (typeof name !== "string" || !SECRET_NAME.test(name)) {
+    throw new LoomError(
+      "INPUT_INVALID",
+      "Invalid secret name: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+    );
+  }
+}
+
+function checkAgent(agent: string): void {
+  if (typeof agent !== "string" || !AGENT_NAME.test(agent)) {
+    throw new LoomError("INPUT_INVALID", "Invalid agent name: use kebab-case, 1-64 characters");
+  }
+}
+
+function checkValue(name: string, value: string): void {
+  if (typeof value !== "string") throw new TypeError("Secret value must be a string");
+  if (value.length === 0) {
+    throw new LoomError("INPUT_INVALID", `Cannot store secret "${name}": the value is empty`);
+  }
+  if (/[\0\r\n]/.test(value)) {
+    throw new LoomError(
+      "INPUT_INVALID",
+      `Cannot store secret "${name}": the value contains NUL, CR or LF ` +
+        `(secrets are sent in HTTP headers)`,
+    );
+  }
+  if (new TextEncoder().encode(value).length > MAX_SECRET_BYTES) {
+    throw new LoomError(
+      "INPUT_INVALID",
+      `Cannot store secret "${name}": the value is larger than ${MAX_SECRET_BYTES} bytes`,
+    );
+  }
+}
+
+function checkRequest(request: ResolveRequest): void {
+  for (const field of ["agent", "configDigest", "origin", "tool", "call"] as const) {
+    if (typeof request[field] !== "string") {
+      throw new TypeError(`Cannot resolve secrets: request.${field} must be a string`);
+    }
+  }
+  if (!Array.isArray(request.names) || request.names.some((n) => typeof n !== "string")) {
+    throw new TypeError("Cannot resolve secrets: request.names must be an array of strings");
+  }
+}

@@ -1,0 +1,472 @@
+import assert from "node:assert/strict";
+import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
+import { masterKeyPath } from "./master_key.ts";
+import { auditRecords, digestOf, type Fixture, openFixture } from "./_testing.ts";
+import type { ResolveRequest } from "./broker.ts";
+
+const VALUE = 'tok_Zx9+/=é "q" 4f2a'; // exercises every encoding
+const DIGEST = digestOf("agent: weather v1");
+const OTHER_DIGEST = digestOf("agent: weather v2 (tampered)");
+
+function request(overrides: Partial<ResolveRequest> = {}): ResolveRequest {
+  return {
+    agent: "weather",
+    configDigest: DIGEST,
+    names: ["api-key"],
+    origin: "https://api.example.com",
+    tool: "forecast",
+    call: "c-1",
+    ...overrides,
+  };
+}
+
+function credentialRecords(records: Record<string, unknown>[]): Record<string, unknown>[] {
+  return records.filter((r) => r.event === "credential_access" && r.action === "resolve");
+}
+
+/** The value must not be in the audit log raw, base64- or URL-encoded. */
+async function assertNoValueInAudit(f: Fixture, value: string): Promise<void> {
+  await f.audit.flush();
+  const text = await Deno.readTextFile(f.audit.path);
+  const bytes = new TextEncoder().encode(value);
+  const forms = [
+    value,
+    JSON.stringify(value).slice(1, -1),
+    bytes.toBase64(),
+    bytes.toBase64({ alphabet: "base64url", omitPadding: true }),
+    encodeURIComponent(value),
+    bytes.toHex(),
+  ];
+  for (const form of forms) assert.equal(text.split(form).length - 1, 0, `found ${form}`);
+}
+
+type VaultDoc = {
+  v: number;
+  vault_id: string;
+  entries: Record<string, { iv: string; ct: string; version: number; updated_at: string }>;
+};
+
+async function editVault(f: Fixture, edit: (doc: VaultDoc) => void): Promise<void> {
+  const doc = JSON.parse(await Deno.readTextFile(f.home.secrets)) as VaultDoc;
+  edit(doc);
+  await Deno.writeTextFile(f.home.secrets, JSON.stringify(doc), { mode: 0o600 });
+}
+
+function flipBit(b64: string, index: number): string {
+  const bytes = Uint8Array.fromBase64(b64);
+  bytes[index] ^= 0x80;
+  return bytes.toBase64();
+}
+
+function isIntegrityFailure(error: unknown): boolean {
+  return error instanceof LoomError && error.code === "INTEGRITY_FAILED" &&
+    !error.message.includes(VALUE);
+}
+
+// --- Negative tests first: storing ------------------------------------------
+
+Deno.test("CredentialBroker.set() refuses an empty value, NUL/CR/LF and an oversized value without echoing it", async () => {
+  await using f = await openFixture();
+  const bad = ["", "line1\nline2", "a\rb", "nul\0byte", "x".repeat(64 * 1024 + 1)];
+  for (const value of bad) {
+    await assert.rejects(f.broker.set("api-key", value), (error: unknown) => {
+      assert.ok(error instanceof LoomError && error.code === "INPUT_INVALID");
+      if (value.length > 0) assert.ok(!error.message.includes(value));
+      return true;
+    });
+  }
+  await assert.rejects(Deno.lstat(f.home.secrets), Deno.errors.NotFound);
+});
+
+Deno.test("CredentialBroker.set() refuses an invalid name without quoting it", async () => {
+  await using f = await openFixture();
+  for (const name of ["", "-lead", "has space", "a/b", "__proto__", "x".repeat(129)]) {
+    await assert.rejects(f.broker.set(name, VALUE), (error: unknown) => {
+      assert.ok(error instanceof LoomError && error.code === "INPUT_INVALID");
+      if (name) assert.ok(!error.message.includes(name));
+      return true;
+    });
+  }
+});
+
+Deno.test("CredentialBroker refuses a secrets file readable by group or others, naming it", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await Deno.chmod(f.home.secrets, 0o644);
+  const named = (error: unknown) => {
+    assert.ok(error instanceof PolicyError);
+    assert.ok(error.message.includes(`secrets file "${f.home.secrets}"`), error.message);
+    return true;
+  };
+  await assert.rejects(f.broker.list(), named);
+  await assert.rejects(f.broker.set("other", VALUE), named);
+  const fresh = await f.another();
+  await assert.rejects(fresh.resolve(request()), named);
+  const denied = credentialRecords(await auditRecords(f));
+  assert.equal(denied.at(-1)?.granted, false);
+  assert.equal(denied.at(-1)?.reason, "policy_denied");
+});
+
+Deno.test({
+  name: "CredentialBroker refuses a secrets file owned by another uid",
+  ignore: Deno.build.os === "windows" || Deno.uid() !== 0,
+  fn: async () => {
+    await using f = await openFixture();
+    await f.broker.set("api-key", VALUE);
+    await Deno.chown(f.home.secrets, 65534, 65534);
+    await assert.rejects(f.broker.list(), /owned by uid 65534/);
+  },
+});
+
+Deno.test("CredentialBroker.set() will not create a new master key for a vault that holds secrets", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await Deno.remove(masterKeyPath(f.home));
+  const fresh = await f.another();
+  await assert.rejects(fresh.set("other", "value-2"), NotFoundError);
+  await assert.rejects(Deno.lstat(masterKeyPath(f.home)), Deno.errors.NotFound);
+});
+
+// --- Negative tests first: tampering ----------------------------------------
+
+Deno.test("CredentialBroker.resolve() fails closed on a bit flip in the IV, ciphertext or tag", async () => {
+  for (const part of ["iv", "ct-start", "tag"] as const) {
+    await using f = await openFixture();
+    await f.broker.set("api-key", VALUE);
+    await f.broker.grant("weather", "api-key", DIGEST);
+    await editVault(f, (doc) => {
+      const e = doc.entries["api-key"];
+      if (part === "iv") e.iv = flipBit(e.iv, 3);
+      else if (part === "ct-start") e.ct = flipBit(e.ct, 0);
+      else e.ct = flipBit(e.ct, Uint8Array.fromBase64(e.ct).length - 1);
+    });
+    const fresh = await f.another();
+    await assert.rejects(fresh.resolve(request()), isIntegrityFailure, part);
+    const last = credentialRecords(await auditRecords(f)).at(-1)!;
+    assert.equal(last.granted, false);
+    assert.equal(last.reason, "integrity_failed");
+    await assertNoValueInAudit(f, VALUE);
+  }
+});
+
+Deno.test("CredentialBroker.resolve() fails closed on tampering even with the value cached", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  assert.equal((await f.broker.resolve(request())).ok, true);
+  await editVault(f, (doc) => {
+    const e = doc.entries["api-key"];
+    e.ct = flipBit(e.ct, 1);
+  });
+  await assert.rejects(f.broker.resolve(request()), isIntegrityFailure);
+});
+
+Deno.test("CredentialBroker.resolve() fails closed when two entries' ciphertexts are swapped", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.set("other-key", "another-value-123");
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await f.broker.grant("weather", "other-key", DIGEST);
+  await editVault(f, (doc) => {
+    const a = doc.entries["api-key"];
+    const b = doc.entries["other-key"];
+    [a.iv, a.ct, b.iv, b.ct] = [b.iv, b.ct, a.iv, a.ct];
+  });
+  const fresh = await f.another();
+  await assert.rejects(fresh.resolve(request()), isIntegrityFailure);
+  await assert.rejects(fresh.resolve(request({ names: ["other-key"] })), isIntegrityFailure);
+});
+
+Deno.test("CredentialBroker.resolve() fails closed when an entry's version or the vault id is changed", async () => {
+  for (const edit of ["version", "vault_id"] as const) {
+    await using f = await openFixture();
+    await f.broker.set("api-key", VALUE);
+    await f.broker.grant("weather", "api-key", DIGEST);
+    await editVault(f, (doc) => {
+      if (edit === "version") doc.entries["api-key"].version += 1;
+      else doc.vault_id = crypto.randomUUID();
+    });
+    const fresh = await f.another();
+    await assert.rejects(fresh.resolve(request()), isIntegrityFailure, edit);
+  }
+});
+
+Deno.test("CredentialBroker.resolve() fails closed under a different master key", async () => {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  await using f = await openFixture({ env: new Map([["LOOM_MASTER_KEY", key.toBase64()]]) });
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const wrong = await f.another({
+    env: new Map([["LOOM_MASTER_KEY", crypto.getRandomValues(new Uint8Array(32)).toHex()]]),
+  });
+  await assert.rejects(wrong.resolve(request()), isIntegrityFailure);
+});
+
+Deno.test("CredentialBroker refuses a malformed vault file without quoting its content", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  const cases: [string, (doc: VaultDoc) => void][] = [
+    ["iv length", (d) => (d.entries["api-key"].iv = new Uint8Array(8).toBase64())],
+    ["short ct", (d) => (d.entries["api-key"].ct = new Uint8Array(4).toBase64())],
+    ["format", (d) => (d.v = 2)],
+    ["bad name", (d) => (d.entries["bad name"] = d.entries["api-key"])],
+  ];
+  for (const [label, edit] of cases) {
+    const before = await Deno.readTextFile(f.home.secrets);
+    await editVault(f, edit);
+    await assert.rejects(f.broker.list(), (error: unknown) => {
+      assert.ok(error instanceof LoomError && error.code === "INTEGRITY_FAILED", label);
+      return true;
+    });
+    await Deno.writeTextFile(f.home.secrets, before);
+  }
+  await Deno.writeTextFile(f.home.secrets, "{not json", { mode: 0o600 });
+  await assert.rejects(f.broker.names(), /not valid JSON/);
+});
+
+// --- Negative tests first: policy -------------------------------------------
+
+Deno.test("CredentialBroker.resolve() denies a secret without a grant and audits it by name only", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  const result = await f.broker.resolve(request());
+  assert.deepEqual({ ...result, message: undefined }, {
+    ok: false,
+    name: "api-key",
+    reason: "no_grant",
+    message: undefined,
+  });
+  assert.ok(result.ok === false && !result.message.includes(VALUE));
+  const [record] = credentialRecords(await auditRecords(f));
+  assert.equal(record.agent, "weather");
+  assert.equal(record.tool, "forecast");
+  assert.equal(record.call, "c-1");
+  assert.equal(record.key, "api-key");
+  assert.equal(record.granted, false);
+  assert.equal(record.reason, "no_grant");
+  assert.equal(record.origin, "https://api.example.com");
+  await assertNoValueInAudit(f, VALUE);
+});
+
+Deno.test("CredentialBroker.resolve() gives nothing to another config claiming the same agent name", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const result = await f.broker.resolve(request({ configDigest: OTHER_DIGEST }));
+  assert.equal(result.ok, false);
+  assert.ok(!result.ok && result.reason === "config_mismatch");
+  assert.ok(!("values" in result));
+  const last = credentialRecords(await auditRecords(f)).at(-1)!;
+  assert.equal(last.granted, false);
+  assert.equal(last.reason, "config_mismatch");
+  await assertNoValueInAudit(f, VALUE);
+});
+
+Deno.test("CredentialBroker.resolve() denies another agent holding no grant of its own", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const result = await f.broker.resolve(request({ agent: "intruder" }));
+  assert.ok(!result.ok && result.reason === "no_grant");
+});
+
+Deno.test("CredentialBroker.resolve() denies a granted secret that is not set", async () => {
+  await using f = await openFixture();
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const result = await f.broker.resolve(request());
+  assert.ok(!result.ok && result.reason === "not_found");
+});
+
+Deno.test("CredentialBroker.resolve() stops at the first denied name and releases nothing", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.set("second", "second-value");
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const result = await f.broker.resolve(request({ names: ["api-key", "second", "third"] }));
+  assert.ok(!result.ok && result.name === "second");
+  const records = credentialRecords(await auditRecords(f));
+  assert.deepEqual(records.map((r) => [r.key, r.granted]), [["api-key", true], ["second", false]]);
+});
+
+Deno.test("CredentialBroker.revoke() takes effect on the next resolution", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  assert.equal((await f.broker.resolve(request())).ok, true);
+  assert.equal(await f.broker.revoke("weather", "api-key"), true);
+  assert.equal(await f.broker.revoke("weather", "api-key"), false);
+  const result = await f.broker.resolve(request());
+  assert.ok(!result.ok && result.reason === "no_grant");
+});
+
+Deno.test("CredentialBroker.resolve() releases nothing when the audit log cannot be written", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await f.audit.close();
+  await assert.rejects(f.broker.resolve(request()), (error: unknown) => {
+    assert.ok(error instanceof LoomError && error.code === "AUDIT_UNAVAILABLE");
+    return true;
+  });
+});
+
+Deno.test("CredentialBroker.grant() refuses a malformed agent name or digest", async () => {
+  await using f = await openFixture();
+  await assert.rejects(f.broker.grant("Weather!", "api-key", DIGEST), /Invalid agent name/);
+  await assert.rejects(f.broker.grant("weather", "api-key", "abc"), /Invalid config digest/);
+  await assert.rejects(f.broker.grant("weather", "api-key", DIGEST.toUpperCase()), /digest/);
+  assert.deepEqual(f.broker.policy(), []);
+});
+
+// --- Positive behaviour -----------------------------------------------------
+
+Deno.test("CredentialBroker.resolve() returns a granted value, audits granted=true and redacts it", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const result = await f.broker.resolve(request());
+  assert.ok(result.ok);
+  assert.deepEqual([...result.values], [["api-key", VALUE]]);
+  assert.equal(result.redactor.redact(`echo: ${VALUE}`), "echo: «redacted:api-key»");
+  const [record] = credentialRecords(await auditRecords(f));
+  assert.deepEqual(
+    { ...record, seq: 0, ts: "", prev: "", hash: "" },
+    {
+      seq: 0,
+      ts: "",
+      prev: "",
+      hash: "",
+      event: "credential_access",
+      agent: "weather",
+      tool: "forecast",
+      call: "c-1",
+      action: "resolve",
+      key: "api-key",
+      granted: true,
+      origin: "https://api.example.com",
+    },
+  );
+  await assertNoValueInAudit(f, VALUE);
+});
+
+Deno.test("CredentialBroker writes the vault format with 0600 and no plaintext", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.set("api-key", VALUE + "2");
+  const info = await Deno.stat(f.home.secrets);
+  assert.equal(info.mode! & 0o777, 0o600);
+  const text = await Deno.readTextFile(f.home.secrets);
+  assert.ok(!text.includes(VALUE) && !text.includes(encodeURIComponent(VALUE)));
+  const doc = JSON.parse(text) as VaultDoc;
+  assert.equal(doc.v, 1);
+  assert.match(doc.vault_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(Object.keys(doc.entries), ["api-key"]);
+  const entry = doc.entries["api-key"];
+  assert.equal(entry.version, 2);
+  assert.equal(Uint8Array.fromBase64(entry.iv).length, 12);
+  assert.ok(!Number.isNaN(Date.parse(entry.updated_at)));
+  const files = [...Deno.readDirSync(f.home.root)].map((e) => e.name).filter((n) =>
+    n.endsWith(".tmp")
+  );
+  assert.deepEqual(files, []);
+});
+
+Deno.test("CredentialBroker.list() and names() need no master key and show no values", async () => {
+  const key = crypto.getRandomValues(new Uint8Array(32)).toBase64();
+  await using f = await openFixture({ env: new Map([["LOOM_MASTER_KEY", key]]) });
+  await f.broker.set("b-key", VALUE);
+  await f.broker.set("a-key", VALUE);
+  const keyless = await f.another({ env: new Map() });
+  assert.deepEqual(await keyless.names(), ["a-key", "b-key"]);
+  const listed = await keyless.list();
+  assert.deepEqual(listed.map((s) => [s.name, s.version]), [["a-key", 1], ["b-key", 1]]);
+  assert.ok(!JSON.stringify(listed).includes(VALUE));
+  await assert.rejects(Deno.lstat(masterKeyPath(f.home)), Deno.errors.NotFound);
+});
+
+Deno.test("CredentialBroker.remove() deletes a secret; later resolutions are not_found", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  assert.equal((await f.broker.resolve(request())).ok, true);
+  assert.equal(await f.broker.remove("api-key"), true);
+  assert.equal(await f.broker.remove("api-key"), false);
+  assert.deepEqual(await f.broker.names(), []);
+  const result = await f.broker.resolve(request());
+  assert.ok(!result.ok && result.reason === "not_found");
+});
+
+Deno.test("CredentialBroker.resolve() sees a value changed by another broker (another process)", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  const server = await f.another();
+  const first = await server.resolve(request());
+  assert.ok(first.ok && first.values.get("api-key") === VALUE);
+  await f.broker.set("api-key", "rotated-value-42");
+  const second = await server.resolve(request());
+  assert.ok(second.ok && second.values.get("api-key") === "rotated-value-42");
+  assert.ok(second.redactor.redact("rotated-value-42").includes("«redacted:api-key»"));
+});
+
+Deno.test("CredentialBroker.set() from concurrent brokers keeps every secret (vault lock)", async () => {
+  await using f = await openFixture();
+  await f.broker.set("seed", "seed-value");
+  const brokers = [f.broker, await f.another(), await f.another()];
+  await Promise.all(
+    Array.from({ length: 12 }, (_, i) => brokers[i % 3].set(`key-${i}`, `value-${i}`)),
+  );
+  assert.equal((await f.broker.names()).length, 13);
+});
+
+Deno.test("CredentialBroker.policy() lists grants with a 12-digit digest prefix and no values", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await f.broker.grant("alpha", "api-key", OTHER_DIGEST);
+  const rows = f.broker.policy();
+  assert.deepEqual(rows.map((r) => [r.agent, r.key, r.configDigest]), [
+    ["alpha", "api-key", OTHER_DIGEST.slice(0, 12)],
+    ["weather", "api-key", DIGEST.slice(0, 12)],
+  ]);
+  assert.ok(!JSON.stringify(rows).includes(VALUE));
+});
+
+Deno.test("CredentialBroker audits set, remove, grant and revoke without values", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await f.broker.revoke("weather", "api-key");
+  await f.broker.remove("api-key");
+  const records = (await auditRecords(f)).filter((r) => r.event === "credential_access");
+  assert.deepEqual(records.map((r) => [r.action, r.agent, r.key]), [
+    ["set", "loom", "api-key"],
+    ["grant", "weather", "api-key"],
+    ["revoke", "weather", "api-key"],
+    ["remove", "loom", "api-key"],
+  ]);
+  await assertNoValueInAudit(f, VALUE);
+});
+
+Deno.test("CredentialBroker.resolve() with caching off still returns values", async () => {
+  await using f = await openFixture({ cacheTtlMs: 0 });
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+  for (let i = 0; i < 3; i++) {
+    const r = await f.broker.resolve(request({ call: `c-${i}` }));
+    assert.ok(r.ok && r.values.get("api-key") === VALUE);
+  }
+  const empty = await f.broker.resolve(request({ names: [] }));
+  assert.ok(empty.ok && empty.values.size === 0 && empty.redactor.size === 0);
+});
+
+Deno.test("CredentialBroker methods after close() throw UNAVAILABLE", async () => {
+  await using f = await openFixture();
+  await f.broker.close();
+  await assert.rejects(
+    f.broker.names(),
+    (e: unknown) => e instanceof LoomError && e.code === "UNAVAILABLE",
+  );
+  assert.throws(() => f.broker.policy(), LoomError);
+});

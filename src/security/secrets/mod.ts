@@ -1,0 +1,63 @@
+/**
+ * The credential broker (SPEC §9, security-requirements §3): secrets encrypted
+ * at rest in `$LOOM_HOME/secrets.enc` (AES-256-GCM, fresh IV per value,
+ * additional data `loom:v1:<vault_id>:<name>:<version>`), a master key from
+ * `LOOM_MASTER_KEY` or a private key file created on first use, grants pinned
+ * to the digest of an agent's config, and audited resolution for the gate.
+ *
+ * - {@linkcode CredentialBroker}: `set`, `remove`, `names`/`list`, `grant`,
+ *   `revoke`, `policy`, and `resolve` for one tool call.
+ * - {@linkcode loadMasterKey} / {@linkcode parseMasterKey}: the key sources.
+ *
+ * Files that group or others can access, that another uid owns, or that are
+ * symlinks are refused (`PolicyError`, exit 77), naming the file.
+ *
+ * @example
+ * ```ts
+ * import { CredentialBroker } from "./mod.ts";
+ * import { AuditLog } from "../audit/mod.ts";
+ * import { resolveHome } from "../../store/mod.ts";
+ *
+ * const root = await Deno.makeTempDir();
+ * const home = resolveHome(new Map([["LOOM_HOME", root]]));
+ * {
+ *   await using audit = await AuditLog.open(home.audit);
+ *   await using broker = await CredentialBroker.open({ home, env: new Map(), audit });
+ *   await broker.set("api-key", "k-1234567890");
+ *   const digest = "0".repeat(64); // config.source.digest of the agent's config
+ *   await broker.grant("weather", "api-key", digest);
+ *   const r = await broker.resolve({
+ *     agent: "weather",
+ *     configDigest: digest,
+ *     names: ["api-key"],
+ *     origin: "https://api.example.com",
+ *     tool: "forecast",
+ *     call: "c1",
+ *   });
+ *   if (r.ok) console.log(r.redactor.redact(`echo ${r.values.get("api-key")}`)); // "echo «redacted:api-key»"
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  CredentialBroker,
+  type CredentialBrokerOptions,
+  type DenialReason,
+  MAX_SECRET_BYTES,
+  type PolicyRow,
+  type ResolveRequest,
+  type ResolveResult,
+  type SecretInfo,
+} from "./broker.ts";
+export {
+  loadMasterKey,
+  type LoadMasterKeyOptions,
+  MASTER_KEY_ENV,
+  type MasterKey,
+  masterKeyPath,
+  type MasterKeySource,
+  parseMasterKey,
+} from "./master_key.ts";
