@@ -175,10 +175,11 @@ export class AgentGate implements ToolHost {
       throw new UnknownToolError(name);
     }
     const { tool, bridge, origin, secretNames } = entry;
-    const outcome = async (
+    // Record the call's one outcome, durably, before answering with `result`.
+    const finish = async (
       status: CallStatus,
-      message: string,
-      extra: Record<string, unknown> = {},
+      result: CallToolResult,
+      extra: Record<string, unknown>,
     ): Promise<CallToolResult> => {
       try {
         await this.#record({
@@ -188,7 +189,6 @@ export class AgentGate implements ToolHost {
           call,
           phase: "outcome",
           status,
-          error: message,
           duration_ms: elapsed(started),
           client,
           ...extra,
@@ -196,8 +196,13 @@ export class AgentGate implements ToolHost {
       } catch {
         return toolError("Audit log unavailable: the outcome could not be recorded");
       }
-      return toolError(message);
+      return result;
     };
+    const outcome = (
+      status: CallStatus,
+      message: string,
+      extra: Record<string, unknown> = {},
+    ): Promise<CallToolResult> => finish(status, toolError(message), { error: message, ...extra });
 
     // 2. validate and detect injection
     const checked = validateArguments(tool, args, { injection: runtime.injection });
@@ -352,21 +357,10 @@ export class AgentGate implements ToolHost {
     // 10. outcome, durable before the answer
     try {
       if (runtime.trustTier < 2) await intent;
-      await this.#record({
-        event: "tool_call",
-        agent,
-        tool: name,
-        call,
-        phase: "outcome",
-        status,
-        duration_ms: elapsed(started),
-        client,
-        ...extra,
-      });
     } catch {
       return toolError("Audit log unavailable: the outcome could not be recorded");
     }
-    return result;
+    return await finish(status, result, extra);
   }
 
   async #deny(

@@ -98,6 +98,25 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
   }, Math.min(60_000, idleMs));
   Deno.unrefTimer(sweeper as unknown as number);
 
+  /**
+   * The session a non-initialize request names (§Session Management): 400
+   * without the header, 404 for an unknown or ended id, 400 for an
+   * unsupported `MCP-Protocol-Version` (§Protocol Version Header).
+   */
+  const findSession = (c: Context): HttpSession | Response => {
+    const sid = c.req.header("mcp-session-id");
+    if (sid === undefined) {
+      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Bad Request: Mcp-Session-Id required");
+    }
+    const entry = sessions.get(sid);
+    if (!entry) return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
+    const version = c.req.header("mcp-protocol-version");
+    if (version !== undefined && !supported.includes(version)) {
+      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
+    }
+    return entry;
+  };
+
   const app = new Hono();
 
   app.get("/healthz", (c) => c.json({ status: "ok", sessions: sessions.size }));
@@ -167,15 +186,8 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
       return c.json(response, 200);
     }
 
-    if (sid === undefined) {
-      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Bad Request: Mcp-Session-Id required");
-    }
-    const entry = sessions.get(sid);
-    if (!entry) return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
-    const version = c.req.header("mcp-protocol-version");
-    if (version !== undefined && !supported.includes(version)) {
-      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
-    }
+    const entry = findSession(c);
+    if (entry instanceof Response) return entry;
     if (message.kind !== "request") {
       await engine.handle(entry.session, message);
       return c.body(null, 202);
@@ -189,16 +201,8 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     if (!/text\/event-stream/i.test(accept)) {
       return jsonError(c, 406, RPC_ERRORS.INVALID_REQUEST, "Accept must allow text/event-stream");
     }
-    const sid = c.req.header("mcp-session-id");
-    if (sid === undefined) {
-      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Bad Request: Mcp-Session-Id required");
-    }
-    const entry = sessions.get(sid);
-    if (!entry) return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
-    const version = c.req.header("mcp-protocol-version");
-    if (version !== undefined && !supported.includes(version)) {
-      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
-    }
+    const entry = findSession(c);
+    if (entry instanceof Response) return entry;
     if (entry.stream) {
       return jsonError(c, 409, RPC_ERRORS.INVALID_REQUEST, "Conflict: stream already open");
     }
@@ -230,20 +234,15 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
       headers: {
         "content-type": "text/event-stream",
         "cache-control": "no-cache, no-transform",
-        "mcp-session-id": sid,
+        "mcp-session-id": entry.session.id!,
       },
     });
   });
 
   app.delete("/mcp", (c) => {
-    const sid = c.req.header("mcp-session-id");
-    if (sid === undefined) {
-      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Bad Request: Mcp-Session-Id required");
-    }
-    if (!sessions.has(sid)) {
-      return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
-    }
-    end(sid);
+    const entry = findSession(c);
+    if (entry instanceof Response) return entry;
+    end(entry.session.id!);
     return c.body(null, 200);
   });
 
