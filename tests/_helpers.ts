@@ -188,3 +188,25 @@ export async function startLoomHttp(
     },
   };
 }
+
+/** The initialize request a raw stdio session starts with. */
+export const INITIALIZE = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-11-25",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+} as const;
+
+/** Newline-delimited JSON-RPC text for a stdio session. */
+export function jsonLines(...messages: unknown[]): string {
+  return messages.map((m) => JSON.stringify(m)).join("\n") + "\n";
+}
+
+/** A `tools/call` request. */
+export function toolCall(id: number, name: string, args: Record<string, unknown> = {}): unknown {
+  return { jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } };
+}

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client, StdioClientTransport, StreamableHTTPClientTransport } from "../../src/mcp/mod.ts";
 import {
+  INITIALIZE,
+  jsonLines,
   LOOM_FLAGS,
   MAIN,
   runLoom,
@@ -93,16 +95,7 @@ Deno.test("loom run over stdio writes only JSON-RPC lines to stdout", async () =
   const config = join(dir.path, "agent.yaml");
   await Deno.writeTextFile(config, agentYaml(api));
   const lines = [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "1" },
-      },
-    },
+    INITIALIZE,
     { jsonrpc: "2.0", method: "notifications/initialized" },
     { jsonrpc: "2.0", id: 2, method: "logging/setLevel", params: { level: "debug" } },
     { jsonrpc: "2.0", id: 3, method: "tools/list" },
@@ -217,16 +210,7 @@ Deno.test("loom audit verify names a tampered record and exits 65; show filters 
   const config = join(dir.path, "agent.yaml");
   await Deno.writeTextFile(config, agentYaml(api));
   const session = [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "1" },
-      },
-    },
+    INITIALIZE,
     {
       jsonrpc: "2.0",
       id: 2,
@@ -260,16 +244,7 @@ Deno.test("loom repairs a torn audit tail on start and records the repair", asyn
   const home = join(dir.path, "home");
   const config = join(dir.path, "agent.yaml");
   await Deno.writeTextFile(config, agentYaml(api));
-  const init = JSON.stringify({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-11-25",
-      capabilities: {},
-      clientInfo: { name: "raw", version: "1" },
-    },
-  }) + "\n";
+  const init = jsonLines(INITIALIZE);
   assert.equal((await runLoom(["run", config], { home, stdin: init })).code, 0);
   const file = join(home, "audit", "audit.jsonl");
   const text = await Deno.readTextFile(file);

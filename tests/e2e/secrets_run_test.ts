@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runLoom, startUpstream, tempDir } from "../_helpers.ts";
+import { INITIALIZE, jsonLines, runLoom, startUpstream, tempDir, toolCall } from "../_helpers.ts";
 
 const TOKEN = "tok_9f8e7d6c5b4a3928_Zq";
 
@@ -33,25 +33,7 @@ Deno.test("loom run injects a granted secret into the upstream request and redac
   );
   const set = await runLoom(["secrets", "set", "api-token"], { home, stdin: TOKEN });
   assert.equal(set.code, 0, set.stderr);
-  const session = (grant: boolean) =>
-    [
-      {
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-11-25",
-          capabilities: {},
-          clientInfo: { name: "t", version: "1" },
-        },
-      },
-      {
-        jsonrpc: "2.0",
-        id: grant ? 2 : 3,
-        method: "tools/call",
-        params: { name: "whoami", arguments: {} },
-      },
-    ].map((m) => JSON.stringify(m)).join("\n") + "\n";
+  const session = (grant: boolean) => jsonLines(INITIALIZE, toolCall(grant ? 2 : 3, "whoami"));
 
   // Without a grant: refused, nothing sent.
   const denied = await runLoom(["run", config], { home, stdin: session(false) });
