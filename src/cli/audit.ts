@@ -1,5 +1,8 @@
 /**
- * `loom audit verify | show | tail`: read and check the tamper-evident log.
+ * `loom audit verify | show | tail | hash`: read and check the tamper-evident
+ * log; `hash` computes the `value_hmac` of a known secret value so the log can
+ * be searched for its uses (security-requirements item 33, Vault's
+ * `/sys/audit-hash`).
  *
  * @module
  */
@@ -7,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { resolveHome } from "../store/mod.ts";
+import { auditHmac, loadAuditHmacKey } from "../security/secrets/mod.ts";
 import {
   AUDIT_EVENTS,
   type AuditEvent,
@@ -16,9 +20,10 @@ import {
   verifyAuditLog,
 } from "../security/audit/mod.ts";
 import type { CliIo } from "./_io.ts";
+import { readSecretValue } from "./secrets.ts";
 
 /** Help text of `loom audit`. */
-export const AUDIT_HELP = `Usage: loom audit <verify|show|tail> [options]
+export const AUDIT_HELP = `Usage: loom audit <verify|show|tail|hash> [options]
 
 Commands:
   verify            check the hash chain of the whole log; names the first bad
@@ -26,6 +31,10 @@ Commands:
                     chain_broken, malformed, truncated). Exit 0 when intact, 65 when not.
   show              print records, oldest first
   tail              print the last records; with -f, keep printing new ones
+  hash              read a value from stdin (or a prompt that does not echo;
+                    never an argument) and print hmac-sha256:<hex>, the
+                    value_hmac that credential_access records carry for it,
+                    keyed by $LOOM_HOME/keys/audit.salt
 
 Options (show, tail):
   -n, --lines N     at most the last N records (show: all; tail: 10)
@@ -38,10 +47,15 @@ Options (show, tail):
   -f, --follow      (tail) keep printing new records until interrupted
       --dir DIR     audit directory (default $LOOM_HOME/audit)
 
+Options (hash):
+      --salt FILE   the audit salt to use (default $LOOM_HOME/keys/audit.salt),
+                    e.g. an auditor's copy; must be a private 32-byte file
+
 Examples:
   loom audit verify
   loom audit show --event trust_violation --since 1h
   loom audit tail -f --agent prometheus-bridge
+  printf '%s' "$LEAKED_TOKEN" | loom audit hash    # then grep the log for it
 `;
 
 /** `loom audit`. */
@@ -51,6 +65,8 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     io.out(AUDIT_HELP);
     return sub === undefined ? 64 : 0;
   }
+  // Parsed by hand: the input is a secret, and parseArgs quotes what it rejects.
+  if (sub === "hash") return await hashCommand(rest, io);
   const { values } = parseArgs({
     args: rest,
     allowPositionals: false,
@@ -101,7 +117,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
 
   if (sub !== "show" && sub !== "tail") {
     throw new UsageError(
-      `Unknown audit command "${sub.slice(0, 32)}": expected verify, show or tail`,
+      `Unknown audit command "${sub.slice(0, 32)}": expected verify, show, tail or hash`,
     );
   }
   if (values.event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(values.event)) {
@@ -136,6 +152,37 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
       Deno.removeSignalListener("SIGINT", stop);
     }
   }
+  return 0;
+}
+
+/** `loom audit hash [--salt FILE]`: the value comes from stdin or a hidden prompt. */
+async function hashCommand(args: string[], io: CliIo): Promise<number> {
+  if (args.some((a) => a === "-h" || a === "--help")) return (io.out(AUDIT_HELP), 0);
+  let salt: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--salt" && i + 1 < args.length && salt === undefined) salt = args[++i];
+    else if (arg.startsWith("--salt=") && salt === undefined) salt = arg.slice(7);
+    else if (arg.startsWith("-")) {
+      // Never quoted: a mistyped option could hold the value.
+      throw new UsageError(
+        `"loom audit hash" takes only --salt FILE; the value is read from stdin`,
+      );
+    } else {
+      throw new UsageError(
+        `"loom audit hash" takes no value argument: a value on the command line would show in ` +
+          `the process list and shell history; pipe it on stdin or type it at the prompt`,
+      );
+    }
+  }
+  if (salt === "") throw new UsageError("Missing FILE: --salt FILE");
+  const key = await loadAuditHmacKey(resolveHome(io.env), { path: salt });
+  const value = await readSecretValue(io, {
+    prompt: "Value to hash (input hidden): ",
+    what: "hash the value",
+  });
+  if (value.length === 0) throw new UsageError("Refusing to hash an empty value");
+  io.out(`${await auditHmac(key, value)}\n`);
   return 0;
 }
 

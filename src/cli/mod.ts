@@ -45,7 +45,8 @@ Commands:
   audit verify        check the audit log's hash chain
   audit show          print audit records (filters: --event --agent --tool --since --until)
   audit tail [-f]     print the latest audit records, and follow new ones
-  secrets ...         set, list, remove, grant, revoke secrets; show the policy
+  audit hash          print the salted HMAC of a value (from stdin) to search the log
+  secrets ...         set, list, remove, grant, revoke, rotate secrets; show the policy
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
 
 Run "loom <command> --help" for a command's options and examples.

@@ -1,8 +1,9 @@
 /**
- * `loom secrets set | list | remove | grant | revoke | policy`: the credential
- * broker's command line (SPEC §9). A secret's value is read from standard
- * input or a hidden prompt, never from the command line (argv shows in the
- * process list and in shell history), and is never printed.
+ * `loom secrets set | list | remove | grant | revoke | policy | rotate`: the
+ * credential broker's command line (SPEC §9). A secret's value is read from
+ * standard input or a hidden prompt, never from the command line (argv shows
+ * in the process list and in shell history), and is never printed.
+ * {@linkcode readSecretValue} is shared with `loom audit hash`.
  *
  * @module
  */
@@ -20,8 +21,8 @@ import { type CliIo, table } from "./_io.ts";
 /** Help text of `loom secrets`. */
 export const SECRETS_HELP = `Usage: loom secrets <command> [options]
 
-Store secrets encrypted (AES-256-GCM) in $LOOM_HOME/secrets.enc and decide which
-agent configs may use them. Configs name secrets as {{secret:KEY}} in headers
+Store secrets encrypted (AES-256-GCM under a data key wrapped by the master key)
+in $LOOM_HOME/secrets.enc and decide which agent configs may use them. Configs name secrets as {{secret:KEY}} in headers
 or bodies; a secret is only sent to the origin of the bridge that names it.
 
 Commands:
@@ -40,9 +41,15 @@ Commands:
                             again after reviewing a change)
   revoke AGENT KEY          withdraw a grant
   policy                    the grants: agent, key, config digest, time
+  rotate                    replace the data key now (e.g. after a suspected
+                            exposure) and re-encrypt every value under it; a
+                            set also rotates it long before it has encrypted
+                            2^32 values (NIST SP 800-38D)
 
 Every change and every use is recorded in the audit log (event
-credential_access) by key name, never by value.
+credential_access) by key name, never by value; a set or a use also records
+value_hmac, the salted HMAC-SHA256 of the value ("loom audit hash" computes it
+for a value you know).
 
 Options:
   -c, --config PATH         (grant) the agent's config file
@@ -52,8 +59,8 @@ Options:
 Environment:
   LOOM_MASTER_KEY   the 32-byte master key as base64 or hex; without it LOOM
                     creates and uses $LOOM_HOME/keys/master.key (mode 0600).
-                    Key and secrets files readable by group or others, or owned
-                    by another user, are refused.
+                    Key, audit salt and secrets files readable by group or
+                    others, or owned by another user, are refused.
 
 Examples:
   printf '%s' "$GITHUB_TOKEN" | loom secrets set gh-token
@@ -61,9 +68,10 @@ Examples:
   loom secrets grant github-issues gh-token --config agents/github.yaml
   loom secrets policy
   loom secrets revoke github-issues gh-token
+  loom secrets rotate
 `;
 
-const SUBCOMMANDS = ["set", "list", "remove", "grant", "revoke", "policy"];
+const SUBCOMMANDS = ["set", "list", "remove", "grant", "revoke", "policy", "rotate"];
 const AGENT_NAME = /^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /** `loom secrets`. */
@@ -172,6 +180,20 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
         return 0;
       });
     }
+    case "rotate": {
+      expectArgs(positionals, 0, "loom secrets rotate");
+      return await withBroker(io, async (broker) => {
+        const r = await broker.rotate();
+        const from = r.previousKid === null
+          ? "migrated from the format-1 vault"
+          : `replaced ${r.previousKid.slice(0, 12)}`;
+        io.out(
+          `Rotated the data key to ${r.kid.slice(0, 12)} (${from}): ` +
+            `re-encrypted ${r.values} secret${r.values === 1 ? "" : "s"}\n`,
+        );
+        return 0;
+      });
+    }
     default: { // policy
       expectArgs(positionals, 0, "loom secrets policy");
       return await withBroker(io, (broker) => {
@@ -206,9 +228,10 @@ async function setCommand(args: string[], io: CliIo): Promise<number> {
     );
   }
   const key = checkKey(positionals[0]);
-  const value = stdinIsTerminal(io)
-    ? await promptHidden(`Value for secret "${key}" (input hidden): `, io)
-    : await readPiped(io.stdin);
+  const value = await readSecretValue(io, {
+    prompt: `Value for secret "${key}" (input hidden): `,
+    what: "store secret",
+  });
   if (value.length === 0) {
     throw new UsageError(`Refusing to store an empty value for secret "${key}"`);
   }
@@ -256,6 +279,26 @@ function checkAgent(agent: string): string {
   return agent;
 }
 
+/**
+ * Read a secret value from piped standard input (at most the largest secret,
+ * UTF-8, one trailing newline removed) or, on a terminal, from a prompt that
+ * does not echo. Never from argv.
+ *
+ * @param io the process
+ * @param options the prompt, and what the value is for (`"store secret"`), for messages
+ * @returns the value (possibly empty)
+ * @throws {LoomError} `INPUT_INVALID` when it is too large or not UTF-8
+ * @throws {UsageError} when the prompt is cancelled with Ctrl-C
+ */
+export async function readSecretValue(
+  io: CliIo,
+  options: { prompt: string; what: string },
+): Promise<string> {
+  return stdinIsTerminal(io)
+    ? await promptHidden(options.prompt, io, options.what)
+    : await readPiped(io.stdin, options.what);
+}
+
 /** Whether standard input is a terminal (`io.stdinIsTerminal` when the io provides it). */
 function stdinIsTerminal(io: CliIo): boolean {
   const given = (io as CliIo & { stdinIsTerminal?: boolean }).stdinIsTerminal;
@@ -263,7 +306,7 @@ function stdinIsTerminal(io: CliIo): boolean {
 }
 
 /** Read piped input: at most the largest secret, UTF-8, one trailing newline removed. */
-async function readPiped(stdin: ReadableStream<Uint8Array>): Promise<string> {
+async function readPiped(stdin: ReadableStream<Uint8Array>, what: string): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   const limit = MAX_SECRET_BYTES + 2; // room for a trailing CRLF
@@ -273,7 +316,7 @@ async function readPiped(stdin: ReadableStream<Uint8Array>): Promise<string> {
       for (const c of chunks) c.fill(0);
       throw new LoomError(
         "INPUT_INVALID",
-        `Cannot store secret: the value is larger than ${MAX_SECRET_BYTES} bytes`,
+        `Cannot ${what}: the value is larger than ${MAX_SECRET_BYTES} bytes`,
       );
     }
     chunks.push(chunk);
@@ -281,7 +324,7 @@ async function readPiped(stdin: ReadableStream<Uint8Array>): Promise<string> {
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const c of chunks) (bytes.set(c, offset), offset += c.length, c.fill(0));
-  return stripNewline(decodeValue(bytes));
+  return stripNewline(decodeValue(bytes, what));
 }
 
 function stripNewline(text: string): string {
@@ -290,11 +333,11 @@ function stripNewline(text: string): string {
   return text;
 }
 
-function decodeValue(bytes: Uint8Array): string {
+function decodeValue(bytes: Uint8Array, what: string): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new LoomError("INPUT_INVALID", "Cannot store secret: the value is not valid UTF-8");
+    throw new LoomError("INPUT_INVALID", `Cannot ${what}: the value is not valid UTF-8`);
   } finally {
     bytes.fill(0);
   }
@@ -304,7 +347,7 @@ function decodeValue(bytes: Uint8Array): string {
  * Read one line from the terminal with echo off (raw mode), handling
  * backspace, Ctrl-C (cancel) and Ctrl-D (end).
  */
-async function promptHidden(label: string, io: CliIo): Promise<string> {
+async function promptHidden(label: string, io: CliIo, what: string): Promise<string> {
   const bytes: number[] = [];
   const buf = new Uint8Array(256);
   // Echo off before the prompt shows, so nothing typed after it is echoed.
@@ -316,7 +359,7 @@ async function promptHidden(label: string, io: CliIo): Promise<string> {
       if (n === null) break;
       for (const b of buf.subarray(0, n)) {
         if (b === 0x0d || b === 0x0a) break read;
-        if (b === 0x03) throw new UsageError("Cancelled: no secret was stored");
+        if (b === 0x03) throw new UsageError(`Cancelled: did not ${what}`);
         if (b === 0x04) {
           if (bytes.length === 0) break read;
           continue;
@@ -337,5 +380,5 @@ async function promptHidden(label: string, io: CliIo): Promise<string> {
   }
   const raw = Uint8Array.from(bytes);
   bytes.fill(0);
-  return decodeValue(raw);
+  return decodeValue(raw, what);
 }

@@ -1,11 +1,13 @@
 /**
- * End to end: `loom secrets` as a subprocess. The value goes in on stdin only,
- * never shows in any output, and never reaches the audit log in any encoding.
+ * End to end: `loom secrets` and `loom audit hash` as subprocesses. The value
+ * goes in on stdin only, never shows in any output, and never reaches the
+ * audit log in any encoding; the log carries its salted HMAC, which
+ * `loom audit hash` reproduces.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CliResult, LOOM_FLAGS, MAIN, runLoom, tempDir } from "../_helpers.ts";
+import { type CliResult, LOOM_FLAGS, MAIN, runLoom, startUpstream, tempDir } from "../_helpers.ts";
 
 const VALUE = "sk_live_Q9+x/7=z é\"'%20";
 
@@ -40,8 +42,8 @@ function forms(value: string): string[] {
   ];
 }
 
-function assertNoValue(result: CliResult, label: string): void {
-  for (const form of forms(VALUE)) {
+function assertNoValue(result: CliResult, label: string, value = VALUE): void {
+  for (const form of forms(value)) {
     assert.ok(!result.stdout.includes(form), `${label}: value in stdout`);
     assert.ok(!result.stderr.includes(form), `${label}: value in stderr`);
   }
@@ -182,6 +184,7 @@ Deno.test("loom secrets --help lists every command with examples", async () => {
       "grant AGENT KEY --config PATH",
       "revoke",
       "policy",
+      "rotate",
       "Examples:",
     ]
   ) {
@@ -250,4 +253,190 @@ function hasScript(): boolean {
 
 async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)).toHex();
+}
+
+/** The text of every file under a directory, recursively. */
+async function treeText(dir: string): Promise<string> {
+  let text = "";
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) text += await treeText(path);
+    else if (entry.isFile) text += await Deno.readTextFile(path) + "\n";
+  }
+  return text;
+}
+
+function mcpSession(id: number): string {
+  return [
+    {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-11-25",
+        capabilities: {},
+        clientInfo: { name: "t", version: "1" },
+      },
+    },
+    { jsonrpc: "2.0", id, method: "tools/call", params: { name: "whoami", arguments: {} } },
+  ].map((m) => JSON.stringify(m)).join("\n") + "\n";
+}
+
+Deno.test("loom audit hash reproduces the value_hmac of a real call's credential_access record; no audit file holds the value", async () => {
+  // Sent in a header, so printable ASCII; still exercises base64 and URL encoding.
+  const token = "sk_live_Q9+x/7=z%20~tok";
+  await using dir = await tempDir();
+  const home = join(dir.path, "home");
+  const seen: string[] = [];
+  await using api = await startUpstream((req) => {
+    seen.push(req.headers.get("x-api-key") ?? "");
+    return Response.json({ ok: true });
+  });
+  const config = join(dir.path, "keyed.yaml");
+  await Deno.writeTextFile(
+    config,
+    `agent:
+  name: keyed-agent
+  exposes:
+    - name: whoami
+      description: Ask the API who we are
+  http_bridge:
+    - tool_name: whoami
+      url: "${api.url}/whoami"
+      headers: { X-Api-Key: "{{secret:api-key}}" }
+`,
+  );
+  const results: [string, CliResult][] = [];
+  const loom = async (args: string[], stdin?: string) => {
+    const r = await runLoom(args, { home, stdin });
+    results.push([args.join(" "), r]);
+    return r;
+  };
+
+  // Negative first: no salt yet, nothing to match; a value in argv is refused unechoed.
+  const noSalt = await loom(["audit", "hash"], token);
+  assert.equal(noSalt.code, 66, noSalt.stderr);
+  assert.match(noSalt.stderr, /audit\.salt/);
+  assert.equal((await loom(["secrets", "set", "api-key"], token + "\n")).code, 0);
+  for (const args of [[token], ["--", token], [`--value=${token}`], ["--salt"]]) {
+    const r = await loom(["audit", "hash", ...args]);
+    assert.equal(r.code, 64, r.stderr);
+    assert.equal(r.stdout, "");
+  }
+  const empty = await loom(["audit", "hash"], "\n");
+  assert.equal(empty.code, 64, empty.stderr);
+
+  // A real call through loom run resolves the secret and records its HMAC.
+  assert.equal(
+    (await loom(["secrets", "grant", "keyed-agent", "api-key", "--config", config])).code,
+    0,
+  );
+  const run = await loom(["run", config], mcpSession(2));
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(seen, [token]);
+  const records = (await Deno.readTextFile(join(home, "audit", "audit.jsonl"))).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  const resolved = records.filter((r) =>
+    r.event === "credential_access" && r.action === "resolve" && r.granted === true
+  );
+  assert.equal(resolved.length, 1);
+  assert.match(resolved[0].value_hmac, /^hmac-sha256:[0-9a-f]{64}$/);
+
+  // loom audit hash prints the same, from piped stdin with or without a newline.
+  for (const input of [token, token + "\n"]) {
+    const hashed = await loom(["audit", "hash"], input);
+    assert.equal(hashed.code, 0, hashed.stderr);
+    assert.equal(hashed.stdout, resolved[0].value_hmac + "\n");
+  }
+  const other = await loom(["audit", "hash"], token + "x");
+  assert.notEqual(other.stdout.trim(), resolved[0].value_hmac);
+  // An auditor's copy of the salt gives the same answer.
+  const copy = join(dir.path, "auditor.salt");
+  await Deno.writeFile(copy, await Deno.readFile(join(home, "keys", "audit.salt")), {
+    mode: 0o600,
+  });
+  const viaCopy = await loom(["audit", "hash", "--salt", copy], token);
+  assert.equal(viaCopy.stdout, resolved[0].value_hmac + "\n");
+  await Deno.chmod(copy, 0o644);
+  assert.equal((await loom(["audit", "hash", `--salt=${copy}`], token)).code, 77);
+
+  // After a rotation of the data key, the same value reaches the upstream and
+  // hashes the same.
+  const rotate = await loom(["secrets", "rotate"]);
+  assert.equal(rotate.code, 0, rotate.stderr);
+  assert.match(
+    rotate.stdout,
+    /Rotated the data key to [0-9a-f]{12} \(replaced [0-9a-f]{12}\): re-encrypted 1 secret\n/,
+  );
+  assert.equal((await loom(["run", config], mcpSession(3))).code, 0);
+  assert.deepEqual(seen, [token, token]);
+  const after = (await Deno.readTextFile(join(home, "audit", "audit.jsonl"))).trim().split("\n")
+    .map((l) => JSON.parse(l)).filter((r) => r.action === "resolve" && r.granted === true);
+  assert.deepEqual(after.map((r) => r.value_hmac), [
+    resolved[0].value_hmac,
+    resolved[0].value_hmac,
+  ]);
+
+  // grep every file under LOOM_HOME/audit: no raw, base64 or URL-encoded value.
+  const text = await treeText(join(home, "audit"));
+  for (const form of forms(token)) {
+    assert.equal(text.split(form).length - 1, 0, `audit holds ${form}`);
+  }
+  for (const [label, r] of results) assertNoValue(r, label, token);
+  const verify = await runLoom(["audit", "verify"], { home });
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
+Deno.test({
+  name: "loom audit hash reads from a hidden prompt on a terminal without echoing",
+  ignore: Deno.build.os !== "linux" || !hasScript(),
+  fn: async () => {
+    await using dir = await tempDir();
+    const home = join(dir.path, "home");
+    const set = await runLoom(["secrets", "set", "tty-key"], { home, stdin: "tty-Secret-42" });
+    assert.equal(set.code, 0, set.stderr);
+    const expected = (await runLoom(["audit", "hash"], { home, stdin: "tty-Secret-42" })).stdout;
+    const seen = await underTerminal(home, ["audit", "hash"], "tty-Secret-42\r");
+    assert.ok(!seen.includes("tty-Secret-42"), "the prompt echoed the value");
+    assert.ok(seen.includes(expected.trim()), seen);
+  },
+});
+
+/** Run the CLI under `script` (a pseudo-terminal), type `input` after the prompt, return the output. */
+async function underTerminal(home: string, args: string[], input: string): Promise<string> {
+  const command = [Deno.execPath(), ...LOOM_FLAGS, MAIN, ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-q", "-e", "-c", command, "/dev/null"],
+    env: { LOOM_HOME: home, NO_COLOR: "1", TERM: "dumb" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const reader = child.stdout.getReader();
+  const writer = child.stdin.getWriter();
+  const dec = new TextDecoder();
+  let seen = "";
+  try {
+    while (!seen.includes("input hidden")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += dec.decode(value, { stream: true });
+    }
+    assert.ok(seen.includes("input hidden"), seen);
+    await writer.write(new TextEncoder().encode(input));
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += dec.decode(value, { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    await writer.close().catch(() => {});
+    const status = await child.status;
+    await child.stderr.cancel();
+    assert.equal(status.code, 0, seen);
+  }
+  return seen;
 }

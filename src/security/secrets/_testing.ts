@@ -4,9 +4,11 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
+import { join } from "node:path";
 import { type LoomHome, resolveHome } from "../../store/mod.ts";
 import { AuditLog } from "../audit/mod.ts";
+import { auditSaltPath } from "./audit_hmac.ts";
 import { CredentialBroker, type CredentialBrokerOptions } from "./broker.ts";
 
 /** A throwaway LOOM home, removed on dispose. */
@@ -35,7 +37,7 @@ export interface Fixture extends AsyncDisposable {
 
 /** Open a fixture; `env` defaults to an empty environment (key file mode). */
 export async function openFixture(
-  options: { env?: Map<string, string>; cacheTtlMs?: number } = {},
+  options: { env?: Map<string, string>; cacheTtlMs?: number; rotateDataKeyAfter?: number } = {},
 ): Promise<Fixture> {
   const t = await tempHome();
   const audit = await AuditLog.open(t.home.audit);
@@ -45,6 +47,7 @@ export async function openFixture(
     env,
     audit,
     cacheTtlMs: options.cacheTtlMs,
+    rotateDataKeyAfter: options.rotateDataKeyAfter,
   });
   const others: CredentialBroker[] = [];
   return {
@@ -52,7 +55,13 @@ export async function openFixture(
     audit,
     broker,
     async another(extra = {}) {
-      const b = await CredentialBroker.open({ home: t.home, env, audit, ...extra });
+      const b = await CredentialBroker.open({
+        home: t.home,
+        env,
+        audit,
+        rotateDataKeyAfter: options.rotateDataKeyAfter,
+        ...extra,
+      });
       others.push(b);
       return b;
     },
@@ -75,4 +84,64 @@ export async function auditRecords(fixture: Fixture): Promise<Record<string, unk
 /** A config digest for tests: SHA-256 of `text`. */
 export function digestOf(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+/** HMAC-SHA256 of `value` under the home's audit salt, by node:crypto (an independent implementation). */
+export async function expectedHmac(home: LoomHome, value: string): Promise<string> {
+  const salt = await Deno.readFile(auditSaltPath(home));
+  return "hmac-sha256:" + createHmac("sha256", salt).update(value, "utf8").digest("hex");
+}
+
+/** The text of every file under a directory, recursively. */
+export async function treeText(dir: string): Promise<string> {
+  let text = "";
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) text += await treeText(path);
+    else if (entry.isFile) text += new TextDecoder().decode(await Deno.readFile(path)) + "\n";
+  }
+  return text;
+}
+
+/** The forms of a value that must never appear in the audit log. */
+export function valueForms(value: string): string[] {
+  const bytes = new TextEncoder().encode(value);
+  return [
+    value,
+    JSON.stringify(value).slice(1, -1),
+    bytes.toBase64(),
+    bytes.toBase64({ alphabet: "base64url", omitPadding: true }),
+    encodeURIComponent(value),
+    encodeURIComponent(value).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    bytes.toHex(),
+  ];
+}
+
+/** The vault file as JSON (format 2). */
+export interface VaultDoc {
+  v: number;
+  vault_id: string;
+  dek?: {
+    kid: string;
+    alg: string;
+    wrap: string;
+    iv: string;
+    wrapped: string;
+    encryptions: number;
+    created_at: string;
+  };
+  entries: Record<
+    string,
+    { kid?: string; iv: string; ct: string; version: number; updated_at: string }
+  >;
+}
+
+/** Read the vault file as JSON. */
+export async function readVaultDoc(home: LoomHome): Promise<VaultDoc> {
+  return JSON.parse(await Deno.readTextFile(home.secrets)) as VaultDoc;
+}
+
+/** Write the vault file (0600) from JSON. */
+export async function writeVaultDoc(home: LoomHome, doc: VaultDoc): Promise<void> {
+  await Deno.writeTextFile(home.secrets, JSON.stringify(doc), { mode: 0o600 });
 }

@@ -14,9 +14,21 @@
  * records the origin in each `credential_access` record.
  *
  * Every resolution, granted or denied, appends one `credential_access` record
- * by key name (never the value, nor a hash of it) and waits until it is
- * durable before releasing anything: if the audit log cannot be written, no
- * secret leaves the broker.
+ * by key name and waits until it is durable before releasing anything: if the
+ * audit log cannot be written, no secret leaves the broker. A record of a
+ * value the broker decrypted (and of a `set`) carries `value_hmac`, the
+ * salted HMAC-SHA256 of the value (`audit_hmac.ts`), never the value; a
+ * refusal by policy never decrypts, so its record carries nothing derived
+ * from the value (security-requirements items 30, 33).
+ *
+ * Encryption at rest is envelope encryption (`_crypto.ts`): a data key
+ * wrapped by the master key encrypts the values, and the vault counts the
+ * encryptions made under it. A `set` that would take the count past
+ * `rotateDataKeyAfter` first rotates: a new data key, every value re-encrypted
+ * under fresh IVs, the vault rewritten atomically. {@linkcode
+ * CredentialBroker.rotate} does the same on demand. A vault of format 1
+ * (values under the master key) is read as it is and migrated by the next
+ * `set` or `rotate`.
  *
  * Caching: a decrypted value stays in this process's memory for at most
  * `cacheTtlMs` (default 60 s), attached to the parsed vault entry it came
@@ -31,7 +43,7 @@
  * @module
  */
 
-import { LoomError } from "../../errors.ts";
+import { LoomError, NotFoundError } from "../../errors.ts";
 import { SECRET_NAME } from "../../_util/template.ts";
 import {
   ensureHome,
@@ -43,7 +55,14 @@ import {
 } from "../../store/mod.ts";
 import type { AuditEntryInput, AuditLog } from "../audit/mod.ts";
 import { Redactor } from "../redact/mod.ts";
-import { entryAad, openValue, sealValue } from "./_crypto.ts";
+import {
+  createDataKey,
+  entryAad,
+  legacyEntryAad,
+  openValue,
+  sealValue,
+  unwrapDataKey,
+} from "./_crypto.ts";
 import {
   emptyVault,
   readVault,
@@ -52,10 +71,17 @@ import {
   withVaultLock,
   writeVault,
 } from "./_vault.ts";
+import { auditHmac, loadAuditHmacKey } from "./audit_hmac.ts";
 import { loadMasterKey } from "./master_key.ts";
 
 /** Largest secret value, in UTF-8 bytes. */
 export const MAX_SECRET_BYTES = 64 * 1024;
+
+/**
+ * Default of {@linkcode CredentialBrokerOptions.rotateDataKeyAfter}: 2^31
+ * encryptions, half of NIST SP 800-38D §8.3's 2^32 cap for random 96-bit IVs.
+ */
+export const DEFAULT_DATA_KEY_ROTATION: number = 2 ** 31;
 
 /** Agent names, as in configs: kebab-case, 1-64 characters. */
 const AGENT_NAME = /^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -77,6 +103,29 @@ export interface CredentialBrokerOptions {
    * process longer; it never outlives `close()`.
    */
   cacheTtlMs?: number;
+  /**
+   * How many encryptions one data key may make: a `set` that would exceed it
+   * first rotates the key (default {@linkcode DEFAULT_DATA_KEY_ROTATION}).
+   * Threat: with random 96-bit IVs, an IV repeats with non-negligible
+   * probability past 2^32 encryptions under one AES-GCM key (NIST SP 800-38D
+   * §8.3), and a repeated IV reveals the XOR of two values and lets tags be
+   * forged. Lower it only in tests.
+   */
+  rotateDataKeyAfter?: number;
+}
+
+/** Why the data key was replaced. */
+export type RotationReason = "manual" | "threshold" | "migration";
+
+/** The outcome of a data key rotation. */
+export interface DataKeyRotation {
+  /** The new key's id (32 hex digits). */
+  kid: string;
+  /** The replaced key's id; null when a format-1 vault was migrated. */
+  previousKid: string | null;
+  /** Values re-encrypted under the new key. */
+  values: number;
+  reason: RotationReason;
 }
 
 /** A stored secret, without its value. */
@@ -135,6 +184,8 @@ export type ResolveResult =
 
 interface CachedValue {
   value: string;
+  /** `hmac-sha256:<hex>` of the value, for audit records. */
+  hmac: string;
   expires: number;
 }
 
@@ -168,7 +219,10 @@ export class CredentialBroker implements AsyncDisposable {
   #store: LoomStore;
   #ownsStore: boolean;
   #ttl: number;
+  #rotateAfter: number;
   #key: Promise<CryptoKey> | null = null;
+  #dek: { id: string; key: Promise<CryptoKey> } | null = null;
+  #hmacKey: Promise<CryptoKey> | null = null;
   #snapshot: VaultSnapshot | null = null;
   #cache = new WeakMap<VaultEntry, CachedValue>();
   #ids = new WeakMap<VaultEntry, number>();
@@ -183,6 +237,7 @@ export class CredentialBroker implements AsyncDisposable {
     this.#store = store;
     this.#ownsStore = ownsStore;
     this.#ttl = options.cacheTtlMs ?? 60_000;
+    this.#rotateAfter = options.rotateDataKeyAfter ?? DEFAULT_DATA_KEY_ROTATION;
   }
 
   /**
@@ -198,39 +253,114 @@ export class CredentialBroker implements AsyncDisposable {
     if (!Number.isFinite(ttl) || ttl < 0) {
       throw new RangeError("Cannot open broker: cacheTtlMs must be a non-negative number");
     }
+    const rotateAfter = options.rotateDataKeyAfter ?? DEFAULT_DATA_KEY_ROTATION;
+    if (!Number.isSafeInteger(rotateAfter) || rotateAfter < 1 || rotateAfter > 2 ** 32) {
+      throw new RangeError(
+        "Cannot open broker: rotateDataKeyAfter must be a whole number from 1 to 2^32",
+      );
+    }
     await ensureHome(options.home);
     if (options.store) return new CredentialBroker(options, options.store, false);
     return new CredentialBroker(options, await openStore(options.home), true);
   }
 
   /**
-   * Store (or replace) a secret. The value is encrypted under a fresh IV with
-   * the next version number and the vault is rewritten atomically.
+   * Store (or replace) a secret. The value is encrypted under the vault's data
+   * key with a fresh IV and the next version number, and the vault is
+   * rewritten atomically. Rotates the data key first when this encryption
+   * would exceed `rotateDataKeyAfter`, and migrates a format-1 vault. The
+   * `set` record carries the value's `value_hmac`.
    *
    * @param name a secret name (`[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`)
    * @param value the value: non-empty, at most 64 KiB, no NUL, CR or LF (it is
    *   sent in HTTP headers)
    * @returns the stored entry's name, version and time
    * @throws {LoomError} `INPUT_INVALID` for a bad name or value (the value is never quoted)
-   * @throws {PolicyError} when the key file or vault is not private
+   * @throws {LoomError} `INTEGRITY_FAILED` when existing values cannot be
+   *   decrypted for a rotation (nothing is written)
+   * @throws {PolicyError} when the key file, audit salt or vault is not private
    */
   async set(name: string, value: string): Promise<SecretInfo> {
     this.#open();
     checkName(name);
     checkValue(name, value);
+    // Before anything is written: a salt that cannot be used stops the set.
+    const valueHmac = await auditHmac(await this.#auditKey(), value);
+    let rotation: DataKeyRotation | null = null;
     const info = await withVaultLock(this.#home, async () => {
       const data = (await readVault(this.#home.secrets)) ?? emptyVault();
-      const key = await this.#masterKey(data.entries.size > 0);
+      const master = await this.#masterKey(data.entries.size > 0);
       const version = (data.entries.get(name)?.version ?? 0) + 1;
-      const { iv, ct } = await sealValue(key, value, entryAad(data.vaultId, name, version));
+      const others = [...data.entries.keys()].filter((n) => n !== name).length;
+      let key: CryptoKey;
+      if (data.entries.size === 0) {
+        // A new or emptied vault: nothing to keep, start a fresh data key.
+        key = await this.#replaceDataKey(data, master, { extra: 1 });
+      } else if (data.format === 1 || data.dek === null) {
+        key = await this.#replaceDataKey(data, master, { skip: name, extra: 1 });
+        rotation = { kid: data.dek!.kid, previousKid: null, values: others, reason: "migration" };
+      } else if (data.dek.encryptions + 1 > this.#rotateAfter) {
+        const previousKid = data.dek.kid;
+        key = await this.#replaceDataKey(data, master, { skip: name, extra: 1 });
+        rotation = { kid: data.dek!.kid, previousKid, values: others, reason: "threshold" };
+      } else {
+        key = await this.#dataKey(data);
+      }
+      const dek = data.dek!;
+      const aad = entryAad({ vaultId: data.vaultId, name, version, kid: dek.kid });
+      const { iv, ct } = await sealValue(key, value, aad);
+      dek.encryptions += 1;
       const updatedAt = new Date().toISOString();
-      data.entries.set(name, { iv, ct, version, updatedAt });
+      data.entries.set(name, { iv, ct, version, updatedAt, kid: dek.kid });
       await writeVault(this.#home.secrets, data);
       this.#snapshot = null;
       return { name, version, updatedAt };
     });
-    await this.#record({ agent: "loom", action: "set", key: name, version: info.version });
+    if (rotation !== null) await this.#recordRotation(rotation);
+    await this.#record({
+      agent: "loom",
+      action: "set",
+      key: name,
+      version: info.version,
+      value_hmac: valueHmac,
+    });
     return info;
+  }
+
+  /**
+   * Replace the data key now (after a suspected exposure, or on a schedule):
+   * a new key wrapped by the master key, every value re-encrypted under it
+   * with fresh IVs, the vault rewritten atomically. Migrates a format-1 vault.
+   * Recorded as a `credential_access` record with action `rotate`.
+   *
+   * @returns the new and previous key ids and the number of values re-encrypted
+   * @throws {NotFoundError} when no vault exists
+   * @throws {LoomError} `INTEGRITY_FAILED` when a value or the data key cannot
+   *   be decrypted (nothing is written)
+   * @throws {PolicyError} when the key file or vault is not private
+   */
+  async rotate(): Promise<DataKeyRotation> {
+    this.#open();
+    const rotation = await withVaultLock(this.#home, async () => {
+      const data = await readVault(this.#home.secrets);
+      if (data === null) {
+        throw new NotFoundError("Cannot rotate the data key: no secrets are stored");
+      }
+      const master = await this.#masterKey(data.entries.size > 0);
+      const previousKid = data.dek?.kid ?? null;
+      await this.#replaceDataKey(data, master, { extra: 0 });
+      await writeVault(this.#home.secrets, data);
+      this.#snapshot = null;
+      const done: DataKeyRotation = {
+        kid: data.dek!.kid,
+        previousKid,
+        values: data.entries.size,
+        reason: "manual",
+      };
+      return done;
+    });
+    await this.#recordRotation(rotation);
+    return rotation;
   }
 
   /**
@@ -343,7 +473,7 @@ export class CredentialBroker implements AsyncDisposable {
     const values = new Map<string, string>();
     const entries: VaultEntry[] = [];
     const records: Promise<unknown>[] = [];
-    const audit = (name: string, granted: boolean, reason?: string) => {
+    const audit = (name: string, granted: boolean, reason?: string, hmac?: string) => {
       const p = this.#record({
         agent: request.agent,
         tool: request.tool,
@@ -353,6 +483,7 @@ export class CredentialBroker implements AsyncDisposable {
         granted,
         reason,
         origin: request.origin,
+        value_hmac: hmac,
       });
       p.catch(() => {}); // observed below
       records.push(p);
@@ -360,6 +491,7 @@ export class CredentialBroker implements AsyncDisposable {
     let denial: ResolveResult | null = null;
     for (const name of names) {
       let refused: DenialReason | null = null;
+      let hmac: string | undefined;
       try {
         const grant = SECRET_NAME.test(name)
           ? this.#store.grants.get(request.agent, name)
@@ -371,7 +503,9 @@ export class CredentialBroker implements AsyncDisposable {
           const entry = data?.entries.get(name);
           if (data === null || entry === undefined) refused = "not_found";
           else {
-            values.set(name, await this.#decrypt(data, name, entry));
+            const opened = await this.#decrypt(data, name, entry);
+            values.set(name, opened.value);
+            hmac = opened.hmac;
             entries.push(entry);
           }
         }
@@ -385,7 +519,7 @@ export class CredentialBroker implements AsyncDisposable {
         denial = { ok: false, name, reason: refused, message: denialMessage(name, refused) };
         break;
       }
-      audit(name, true);
+      audit(name, true, undefined, hmac);
     }
     await Promise.all(records);
     if (denial !== null) return denial;
@@ -399,6 +533,7 @@ export class CredentialBroker implements AsyncDisposable {
       this.#cache = new WeakMap();
       this.#redactors.clear();
       this.#snapshot = null;
+      this.#dek = null;
       if (this.#ownsStore) this.#store.close();
     }
     return Promise.resolve();
@@ -446,15 +581,108 @@ export class CredentialBroker implements AsyncDisposable {
     return data;
   }
 
-  async #decrypt(data: VaultData, name: string, entry: VaultEntry): Promise<string> {
-    const now = Date.now();
-    const hit = this.#cache.get(entry);
-    if (hit !== undefined && hit.expires > now) return hit.value;
-    this.#cache.delete(entry);
-    const key = await this.#masterKey(true);
-    let value: string;
+  /** The audit salt as an HMAC key, created on first use. */
+  #auditKey(): Promise<CryptoKey> {
+    if (this.#hmacKey === null) {
+      const loading = loadAuditHmacKey(this.#home, { create: true });
+      loading.catch(() => {
+        if (this.#hmacKey === loading) this.#hmacKey = null; // retry next time
+      });
+      this.#hmacKey = loading;
+    }
+    return this.#hmacKey;
+  }
+
+  /** The vault's data key, unwrapped once per stored key. */
+  #dataKey(data: VaultData): Promise<CryptoKey> {
+    const dek = data.dek;
+    if (dek === null) throw new TypeError("Cannot use the data key of a format 1 vault");
+    const id = `${data.vaultId}:${dek.kid}:${dek.iv.toBase64()}:${dek.wrapped.toBase64()}`;
+    if (this.#dek !== null && this.#dek.id === id) return this.#dek.key;
+    const loading = this.#masterKey(true).then((master) =>
+      unwrapDataKey(master, {
+        vaultId: data.vaultId,
+        kid: dek.kid,
+        iv: dek.iv,
+        wrapped: dek.wrapped,
+      })
+        .catch((error) => {
+          throw new LoomError(
+            "INTEGRITY_FAILED",
+            `Cannot unwrap the data key of secrets file "${this.#home.secrets}": ` +
+              `it was modified or the master key is wrong`,
+            { cause: error },
+          );
+        })
+    );
+    loading.catch(() => {
+      if (this.#dek?.key === loading) this.#dek = null; // retry next time
+    });
+    this.#dek = { id, key: loading };
+    return loading;
+  }
+
+  /**
+   * Give `data` a new data key and re-encrypt every value (but `skip`) under
+   * it, in memory; the caller writes the vault. Fails before changing `data`
+   * when a value cannot be decrypted.
+   *
+   * @returns the new (non-extractable) data key
+   */
+  async #replaceDataKey(
+    data: VaultData,
+    master: CryptoKey,
+    options: { skip?: string; extra: number },
+  ): Promise<CryptoKey> {
+    const kept = [...data.entries].filter(([name]) => name !== options.skip);
+    if (kept.length + options.extra > this.#rotateAfter) {
+      throw new RangeError(
+        `Cannot rotate the data key: ${kept.length + options.extra} encryptions exceed ` +
+          `rotateDataKeyAfter (${this.#rotateAfter})`,
+      );
+    }
+    const fresh = await createDataKey(master, data.vaultId);
+    const entries = new Map<string, VaultEntry>();
+    for (const [name, entry] of kept) {
+      const value = await this.#openEntry(data, name, entry, master);
+      const aad = entryAad({ vaultId: data.vaultId, name, version: entry.version, kid: fresh.kid });
+      const { iv, ct } = await sealValue(fresh.key, value, aad);
+      entries.set(name, {
+        iv,
+        ct,
+        version: entry.version,
+        updatedAt: entry.updatedAt,
+        kid: fresh.kid,
+      });
+    }
+    data.format = 2;
+    data.entries = entries;
+    data.dek = {
+      kid: fresh.kid,
+      iv: fresh.iv,
+      wrapped: fresh.wrapped,
+      encryptions: entries.size,
+      createdAt: new Date().toISOString(),
+    };
+    const id = `${data.vaultId}:${fresh.kid}:${fresh.iv.toBase64()}:${fresh.wrapped.toBase64()}`;
+    this.#dek = { id, key: Promise.resolve(fresh.key) };
+    return fresh.key;
+  }
+
+  /** Decrypt one entry (format 1: under the master key; 2: under the data key). */
+  async #openEntry(
+    data: VaultData,
+    name: string,
+    entry: VaultEntry,
+    master?: CryptoKey,
+  ): Promise<string> {
+    const legacy = entry.kid === null;
+    const key = legacy ? (master ?? await this.#masterKey(true)) : await this.#dataKey(data);
+    const aad = legacy
+      ? legacyEntryAad(data.vaultId, { name, version: entry.version })
+      : entryAad({ vaultId: data.vaultId, name, version: entry.version, kid: entry.kid! });
     try {
-      value = await openValue(key, entry.iv, entry.ct, entryAad(data.vaultId, name, entry.version));
+      return await openValue(key, entry.iv, entry.ct, aad);
     } catch (error) {
       this.#snapshot = null;
       throw new LoomError(
@@ -463,8 +691,17 @@ export class CredentialBroker implements AsyncDisposable {
         { cause: error },
       );
     }
-    if (this.#ttl > 0) this.#cache.set(entry, { value, expires: now + this.#ttl });
-    return value;
+  }
+
+  async #decrypt(data: VaultData, name: string, entry: VaultEntry): Promise<CachedValue> {
+    const now = Date.now();
+    const hit = this.#cache.get(entry);
+    if (hit !== undefined && hit.expires > now) return hit;
+    this.#cache.delete(entry);
+    const value = await this.#openEntry(data, name, entry);
+    const opened = { value, hmac: await auditHmac(await this.#auditKey(), value), expires: 0 };
+    if (this.#ttl > 0) this.#cache.set(entry, { ...opened, expires: now + this.#ttl });
+    return opened;
   }
 
   /** One redactor per set of entries, reused while fresh (building one compiles a RegExp). */
@@ -485,6 +722,17 @@ export class CredentialBroker implements AsyncDisposable {
     let id = this.#ids.get(entry);
     if (id === undefined) this.#ids.set(entry, id = ++this.#nextId);
     return id;
+  }
+
+  #recordRotation(rotation: DataKeyRotation): Promise<unknown> {
+    return this.#record({
+      agent: "loom",
+      action: "rotate",
+      reason: rotation.reason,
+      kid: rotation.kid,
+      previous_kid: rotation.previousKid,
+      values: rotation.values,
+    });
   }
 
   #record(fields: { agent: string; [field: string]: unknown }): Promise<unknown> {

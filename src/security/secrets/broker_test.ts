@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
 import { masterKeyPath } from "./master_key.ts";
-import { auditRecords, digestOf, type Fixture, openFixture } from "./_testing.ts";
+import { auditRecords, digestOf, expectedHmac, type Fixture, openFixture } from "./_testing.ts";
 import type { ResolveRequest } from "./broker.ts";
 
 const VALUE = 'tok_Zx9+/=é "q" 4f2a'; // exercises every encoding
@@ -43,7 +43,19 @@ async function assertNoValueInAudit(f: Fixture, value: string): Promise<void> {
 type VaultDoc = {
   v: number;
   vault_id: string;
-  entries: Record<string, { iv: string; ct: string; version: number; updated_at: string }>;
+  dek?: {
+    kid: string;
+    alg: string;
+    wrap: string;
+    iv: string;
+    wrapped: string;
+    encryptions: number;
+    created_at: string;
+  };
+  entries: Record<
+    string,
+    { kid?: string; iv: string; ct: string; version: number; updated_at: string }
+  >;
 };
 
 async function editVault(f: Fixture, edit: (doc: VaultDoc) => void): Promise<void> {
@@ -209,7 +221,13 @@ Deno.test("CredentialBroker refuses a malformed vault file without quoting its c
   const cases: [string, (doc: VaultDoc) => void][] = [
     ["iv length", (d) => (d.entries["api-key"].iv = new Uint8Array(8).toBase64())],
     ["short ct", (d) => (d.entries["api-key"].ct = new Uint8Array(4).toBase64())],
-    ["format", (d) => (d.v = 2)],
+    ["format", (d) => (d.v = 3)],
+    ["format 1 with a dek", (d) => (d.v = 1)],
+    ["no dek", (d) => delete d.dek],
+    ["dek kid", (d) => (d.dek!.kid = "not-hex")],
+    ["dek wrapped length", (d) => (d.dek!.wrapped = new Uint8Array(32).toBase64())],
+    ["dek count", (d) => (d.dek!.encryptions = -1)],
+    ["entry under another kid", (d) => (d.entries["api-key"].kid = "f".repeat(32))],
     ["bad name", (d) => (d.entries["bad name"] = d.entries["api-key"])],
   ];
   for (const [label, edit] of cases) {
@@ -345,6 +363,7 @@ Deno.test("CredentialBroker.resolve() returns a granted value, audits granted=tr
       key: "api-key",
       granted: true,
       origin: "https://api.example.com",
+      value_hmac: await expectedHmac(f.home, VALUE),
     },
   );
   await assertNoValueInAudit(f, VALUE);
@@ -359,10 +378,24 @@ Deno.test("CredentialBroker writes the vault format with 0600 and no plaintext",
   const text = await Deno.readTextFile(f.home.secrets);
   assert.ok(!text.includes(VALUE) && !text.includes(encodeURIComponent(VALUE)));
   const doc = JSON.parse(text) as VaultDoc;
-  assert.equal(doc.v, 1);
+  assert.equal(doc.v, 2);
   assert.match(doc.vault_id, /^[0-9a-f-]{36}$/);
+  assert.deepEqual(Object.keys(doc.dek!).sort(), [
+    "alg",
+    "created_at",
+    "encryptions",
+    "iv",
+    "kid",
+    "wrap",
+    "wrapped",
+  ]);
+  assert.equal(doc.dek!.alg, "A256GCM");
+  assert.match(doc.dek!.kid, /^[0-9a-f]{32}$/);
+  assert.equal(Uint8Array.fromBase64(doc.dek!.wrapped).length, 48);
+  assert.equal(doc.dek!.encryptions, 2);
   assert.deepEqual(Object.keys(doc.entries), ["api-key"]);
   const entry = doc.entries["api-key"];
+  assert.equal(entry.kid, doc.dek!.kid);
   assert.equal(entry.version, 2);
   assert.equal(Uint8Array.fromBase64(entry.iv).length, 12);
   assert.ok(!Number.isNaN(Date.parse(entry.updated_at)));

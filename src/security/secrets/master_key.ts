@@ -12,21 +12,18 @@
  *    access, that another uid owns, or that is a symlink is refused.
  *
  * The key is imported as a non-extractable AES-GCM `CryptoKey` and the raw
- * bytes are zeroed.
+ * bytes are zeroed. It wraps the vault's data key (envelope encryption, see
+ * `_crypto.ts`); it decrypts values directly only to migrate a vault of
+ * format 1, and never encrypts a value.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { LoomError, NotFoundError } from "../../errors.ts";
-import {
-  ensureHome,
-  ensurePrivateDir,
-  type LoomHome,
-  readPrivateFile,
-  writeFileExclusive,
-} from "../../store/mod.ts";
+import { LoomError } from "../../errors.ts";
+import { ensureHome, type LoomHome } from "../../store/mod.ts";
 import { importMasterKey, KEY_BYTES } from "./_crypto.ts";
+import { loadKeyFile } from "./_key_file.ts";
 
 /** The environment variable holding the master key. */
 export const MASTER_KEY_ENV = "LOOM_MASTER_KEY";
@@ -36,7 +33,7 @@ export type MasterKeySource = "env" | "file";
 
 /** A loaded master key. */
 export interface MasterKey {
-  /** Non-extractable AES-256-GCM key. */
+  /** Non-extractable AES-256-GCM key (usages `wrapKey`, `unwrapKey`, `decrypt`). */
   key: CryptoKey;
   /** Where it came from. */
   source: MasterKeySource;
@@ -117,46 +114,14 @@ export async function loadMasterKey(
   }
   const path = masterKeyPath(home);
   await ensureHome(home);
-  await ensurePrivateDir(home.keys, "key directory");
-  let raw = await readKeyFile(path);
-  let created = false;
-  if (raw === null) {
-    if (!options.create) {
-      throw new NotFoundError(
-        `Cannot load master key: "${path}" does not exist and ${MASTER_KEY_ENV} is not set`,
-      );
-    }
-    const fresh = crypto.getRandomValues(new Uint8Array(KEY_BYTES));
-    created = await writeFileExclusive(path, fresh);
-    fresh.fill(0);
-    // Read back what is on disk: another process may have created it first.
-    raw = await readKeyFile(path);
-    if (raw === null) throw new NotFoundError(`Cannot load master key: "${path}" vanished`);
-  }
+  const { raw, created } = await loadKeyFile(path, {
+    what: "master key file",
+    create: options.create ?? false,
+    missing: `Cannot load master key: "${path}" does not exist and ${MASTER_KEY_ENV} is not set`,
+  });
   try {
     return { key: await importMasterKey(raw), source: "file", created };
   } finally {
     raw.fill(0);
   }
-}
-
-async function readKeyFile(path: string): Promise<Uint8Array<ArrayBuffer> | null> {
-  let raw: Uint8Array | null;
-  try {
-    raw = await readPrivateFile(path, "master key file", { maxBytes: 4096 });
-  } catch (error) {
-    if (error instanceof RangeError) raw = new Uint8Array(4097);
-    else throw error;
-  }
-  if (raw === null) return null;
-  const size = raw.length;
-  const copy = size === KEY_BYTES ? new Uint8Array(raw) : null;
-  raw.fill(0);
-  if (copy === null) {
-    throw new LoomError(
-      "INTEGRITY_FAILED",
-      `Cannot use master key file "${path}": expected ${KEY_BYTES} bytes`,
-    );
-  }
-  return copy;
 }

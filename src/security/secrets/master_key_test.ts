@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
-import { entryAad, openValue, sealValue } from "./_crypto.ts";
+import { createDataKey, unwrapDataKey } from "./_crypto.ts";
 import { tempHome } from "./_testing.ts";
 import { loadMasterKey, MASTER_KEY_ENV, masterKeyPath, parseMasterKey } from "./master_key.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 
 async function sameKey(a: CryptoKey, b: CryptoKey): Promise<boolean> {
-  const aad = entryAad("v", "k", 1);
-  const { iv, ct } = await sealValue(a, "probe", aad);
-  return await openValue(b, iv, ct, aad).then(() => true, () => false);
+  const vaultId = crypto.randomUUID();
+  const { kid, iv, wrapped } = await createDataKey(a, vaultId);
+  return await unwrapDataKey(b, { vaultId, kid, iv, wrapped }).then(() => true, () => false);
 }
 
 // --- Negative tests first ---------------------------------------------------

@@ -1,13 +1,19 @@
 /**
  * The credential broker (SPEC §9, security-requirements §3): secrets encrypted
- * at rest in `$LOOM_HOME/secrets.enc` (AES-256-GCM, fresh IV per value,
- * additional data `loom:v1:<vault_id>:<name>:<version>`), a master key from
- * `LOOM_MASTER_KEY` or a private key file created on first use, grants pinned
- * to the digest of an agent's config, and audited resolution for the gate.
+ * at rest in `$LOOM_HOME/secrets.enc` by envelope encryption (a data key,
+ * AES-256-GCM, fresh IV per value, additional data
+ * `loom:v2:<vault_id>:<name>:<version>:<kid>`, wrapped by the master key and
+ * rotated well before 2^32 encryptions), a master key from `LOOM_MASTER_KEY`
+ * or a private key file created on first use, grants pinned to the digest of
+ * an agent's config, and audited resolution for the gate: records name
+ * secrets by key and carry a salted `value_hmac`, never a value.
  *
  * - {@linkcode CredentialBroker}: `set`, `remove`, `names`/`list`, `grant`,
- *   `revoke`, `policy`, and `resolve` for one tool call.
+ *   `revoke`, `policy`, `rotate`, and `resolve` for one tool call.
  * - {@linkcode loadMasterKey} / {@linkcode parseMasterKey}: the key sources.
+ * - {@linkcode loadAuditHmacKey} / {@linkcode auditHmac}: the audit salt
+ *   (`$LOOM_HOME/keys/audit.salt`) and `hmac-sha256:<hex>` of a value, as
+ *   `loom audit hash` prints it.
  *
  * Files that group or others can access, that another uid owns, or that are
  * symlinks are refused (`PolicyError`, exit 77), naming the file.
@@ -35,6 +41,7 @@
  *     call: "c1",
  *   });
  *   if (r.ok) console.log(r.redactor.redact(`echo ${r.values.get("api-key")}`)); // "echo «redacted:api-key»"
+ *   await broker.rotate(); // a new data key; every value re-encrypted
  * }
  * await Deno.remove(root, { recursive: true });
  * ```
@@ -45,13 +52,23 @@
 export {
   CredentialBroker,
   type CredentialBrokerOptions,
+  type DataKeyRotation,
+  DEFAULT_DATA_KEY_ROTATION,
   type DenialReason,
   MAX_SECRET_BYTES,
   type PolicyRow,
   type ResolveRequest,
   type ResolveResult,
+  type RotationReason,
   type SecretInfo,
 } from "./broker.ts";
+export {
+  auditHmac,
+  auditSaltPath,
+  loadAuditHmacKey,
+  type LoadAuditHmacKeyOptions,
+  VALUE_HMAC_PREFIX,
+} from "./audit_hmac.ts";
 export {
   loadMasterKey,
   type LoadMasterKeyOptions,
