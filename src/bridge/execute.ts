@@ -10,7 +10,7 @@
 import { LoomError, PolicyError, UpstreamError } from "../errors.ts";
 import { formatDuration } from "../_util/units.ts";
 import type { HttpMethod } from "../config/mod.ts";
-import { checkDestination, type HostLookup } from "./net_policy.ts";
+import { checkDestination, checkLiteralDestination, type HostLookup } from "./net_policy.ts";
 import type { RenderedRequest } from "./render.ts";
 
 /** What came back from upstream, body read within the cap. */
@@ -279,6 +279,18 @@ async function readCapped(
     throw tooLarge();
   }
   if (res.body === null) return { text: "", bytes: 0 };
+  if (declared !== null && !res.headers.has("content-encoding")) {
+    // The length is within the cap and the HTTP framing holds the body to it,
+    // so one read is enough; the check below only guards that promise.
+    let body: Uint8Array;
+    try {
+      body = await res.bytes();
+    } catch (e) {
+      throw failure.map(e, url, "body");
+    }
+    if (body.byteLength > max) throw tooLarge();
+    return { text: DECODER.decode(body), bytes: body.byteLength };
+  }
   const sink = new ByteSink(max);
   try {
     // Cancelling on the first byte past the cap stops the transfer and the
@@ -338,18 +350,19 @@ export async function executeRequest(
   let body = req.body;
   const seen = new Set<string>([`${method} ${url.href}`]);
   for (let redirects = 0;; redirects++) {
-    let verdict;
-    try {
-      verdict = await raceSignal(
-        checkDestination(url, {
-          allowNetworks: options.allowNetworks,
-          configuredHost: options.configuredHost,
-          lookup: options.lookup,
-        }),
-        signal,
-      );
-    } catch (e) {
-      throw failure.map(e, url, "connect");
+    const policy = {
+      allowNetworks: options.allowNetworks,
+      configuredHost: options.configuredHost,
+      lookup: options.lookup,
+    };
+    // An IP literal is judged at once; only a name waits for the resolver.
+    let verdict = checkLiteralDestination(url, policy);
+    if (verdict === null) {
+      try {
+        verdict = await raceSignal(checkDestination(url, policy), signal);
+      } catch (e) {
+        throw failure.map(e, url, "connect");
+      }
     }
     if (!verdict.allow) throw new PolicyError(verdict.reason);
 

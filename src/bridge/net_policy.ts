@@ -353,20 +353,43 @@ export async function checkDestination(
   url: URL,
   options: CheckDestinationOptions,
 ): Promise<DestinationVerdict> {
+  const literal = checkLiteralDestination(url, options);
+  if (literal !== null) return literal;
   const host = stripBrackets(url.hostname);
   let addresses: string[];
-  if (isIpLiteral(host)) {
-    addresses = [host];
-  } else {
-    try {
-      addresses = await (options.lookup ?? defaultLookup)(host);
-    } catch {
-      throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}"`);
-    }
-    if (addresses.length === 0) {
-      throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}": no addresses`);
-    }
+  try {
+    addresses = await (options.lookup ?? defaultLookup)(host);
+  } catch {
+    throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}"`);
   }
+  if (addresses.length === 0) {
+    throw new UpstreamError("UPSTREAM_FAILED", `Cannot resolve "${host}": no addresses`);
+  }
+  return judgeAddresses(host, addresses, options);
+}
+
+/**
+ * {@linkcode checkDestination} without a lookup, for a URL whose host is an IP
+ * literal: the verdict, decided synchronously, or null when the host is a name
+ * that must be resolved first.
+ *
+ * @param url the destination
+ * @param options the config's allowances
+ * @returns the verdict, or null for a host name
+ */
+export function checkLiteralDestination(
+  url: URL,
+  options: CheckDestinationOptions,
+): DestinationVerdict | null {
+  const host = stripBrackets(url.hostname);
+  return isIpLiteral(host) ? judgeAddresses(host, [host], options) : null;
+}
+
+function judgeAddresses(
+  host: string,
+  addresses: string[],
+  options: CheckDestinationOptions,
+): DestinationVerdict {
   const configured = stripBrackets(options.configuredHost);
   const configuredAddr = isIpLiteral(configured) ? parseAddress(configured) : null;
   const configuredLoopback = configured.toLowerCase() === "localhost" ||

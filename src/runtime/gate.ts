@@ -14,12 +14,17 @@
  *  9. redact secrets from result and audit — arrives with the broker issue
  * 10. audit `outcome`, durable before the result is returned
  *
+ * At tier 1 the intent is deferred: it takes its place in the chain at step
+ * 6 but is written with the outcome, so a read costs one `fdatasync`, not two
+ * in a row. From tier 2 the intent is synced before anything runs.
+ *
  * @module
  */
 
 import { createHash } from "node:crypto";
 import type { AgentConfig, BridgeSpec, ToolSpec } from "../config/mod.ts";
 import { canonicalJson } from "../_util/canonical_json.ts";
+import { Deadlines } from "../_util/deadlines.ts";
 import { formatDuration } from "../_util/units.ts";
 import { LoomError } from "../errors.ts";
 import type { AuditEntryInput, AuditLog } from "../security/audit/mod.ts";
@@ -175,25 +180,31 @@ export class AgentGate implements ToolHost {
       throw new UnknownToolError(name);
     }
     const { tool, bridge, origin, secretNames } = entry;
+    // The intent, once step 6 queued it; the outcome is answered only after it
+    // is durable too.
+    let intent: Promise<unknown> | null = null;
     // Record the call's one outcome, durably, before answering with `result`.
     const finish = async (
       status: CallStatus,
       result: CallToolResult,
       extra: Record<string, unknown>,
     ): Promise<CallToolResult> => {
+      const written = this.#record({
+        event: "tool_call",
+        agent,
+        tool: name,
+        call,
+        phase: "outcome",
+        status,
+        duration_ms: elapsed(started),
+        client,
+        ...extra,
+      });
       try {
-        await this.#record({
-          event: "tool_call",
-          agent,
-          tool: name,
-          call,
-          phase: "outcome",
-          status,
-          duration_ms: elapsed(started),
-          client,
-          ...extra,
-        });
+        if (intent !== null) await intent;
+        await written;
       } catch {
+        written.catch(() => {});
         return toolError("Audit log unavailable: the outcome could not be recorded");
       }
       return result;
@@ -270,29 +281,33 @@ export class AgentGate implements ToolHost {
     // 5. escalation rules: see the escalation issue (held calls stop here).
 
     // 6. audit intent. Tier 2+ waits for durability before any side effect
-    // (fail closed, the Vault blocked-device rule); tier 1 reads overlap the
-    // fsync with the request and still wait for it before answering.
-    const intent = this.#record({
+    // (fail closed, the Vault blocked-device rule); a tier 1 read defers its
+    // intent to the outcome's commit, and still answers only once both are
+    // durable.
+    const summary = summarizeArgs(input);
+    const written = this.#audit.append({
       event: "tool_call",
       agent,
       tool: name,
       call,
       phase: "intent",
       method: bridge.method,
-      args: summarizeArgs(input),
-      args_digest: digest(input),
+      args: summary.args,
+      // Whole arguments are covered by the record's own hash; a digest is
+      // needed only to match arguments the summary shortened.
+      ...(summary.shortened ? { args_digest: digest(input) } : {}),
       tier: runtime.trustTier,
       client,
-    });
+    }, { defer: runtime.trustTier < 2 });
+    written.catch(() => {}); // observed in `finish`
     if (runtime.trustTier >= 2) {
       try {
-        await intent;
+        await written;
       } catch {
         return toolError("Audit log unavailable: call not executed");
       }
-    } else {
-      intent.catch(() => {}); // observed below
     }
+    intent = written;
 
     // 7. secrets: only the names this bridge's templates use, only for its own
     // origin, only under a grant pinned to this config's digest. Fail closed.
@@ -310,7 +325,6 @@ export class AgentGate implements ToolHost {
         }).catch(() => ({ ok: false as const, name: secretNames[0], reason: "broker failed" }))
         : { ok: false as const, name: secretNames[0], reason: "no credential broker" };
       if (!resolved.ok) {
-        await intent.catch(() => {});
         return await outcome("denied", `Secret "${resolved.name}" is not available to this agent`, {
           key: resolved.name,
         });
@@ -319,15 +333,16 @@ export class AgentGate implements ToolHost {
       redaction = resolved.redactor;
     }
 
-    // 8. execute within the whole-call deadline
-    const deadline = AbortSignal.timeout(runtime.maxExecutionTimeMs);
-    const signal = AbortSignal.any([ctx.signal, deadline]);
+    // 8. execute within the whole-call deadline. One controller carries both
+    // the client's cancellation and the deadline; its timer is cleared when
+    // the call ends, so nothing of the call outlives it.
+    const deadline = new CallDeadline(ctx.signal, runtime.maxExecutionTimeMs);
     let result: CallToolResult;
     let status: CallStatus;
     let extra: Record<string, unknown>;
     try {
       const res = await this.#executor.run(bridge, input, {
-        signal,
+        signal: deadline.signal,
         maxResponseBytes: runtime.maxResponseBytes,
         allowNetworks: runtime.allowNetworks,
         secrets,
@@ -338,10 +353,12 @@ export class AgentGate implements ToolHost {
         http: { method: res.method, url: res.url, status: res.status, bytes: res.bytes },
       };
     } catch (error) {
-      const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.aborted);
+      const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
       status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";
       result = toolError(err.message);
       extra = { error: err.message, code: err.code };
+    } finally {
+      deadline.clear();
     }
 
     // 9. redaction: every resolved secret value leaves the result, the error
@@ -354,12 +371,7 @@ export class AgentGate implements ToolHost {
       extra = redaction.redactJson(extra) as Record<string, unknown>;
     }
 
-    // 10. outcome, durable before the answer
-    try {
-      if (runtime.trustTier < 2) await intent;
-    } catch {
-      return toolError("Audit log unavailable: the outcome could not be recorded");
-    }
+    // 10. outcome, durable (with the intent) before the answer
     return await finish(status, result, extra);
   }
 
@@ -395,6 +407,8 @@ export class AgentGate implements ToolHost {
 }
 
 const NO_SECRETS: ReadonlyMap<string, string> = new Map();
+/** Every call's deadline in this process, on shared timers. */
+const CALL_DEADLINES = new Deadlines();
 
 function toolError(message: string): CallToolResult {
   return { content: [{ type: "text", text: message }], isError: true };
@@ -408,20 +422,75 @@ function digest(value: unknown): string {
   return "sha256:" + createHash("sha256").update(canonicalJson(value)).digest("hex");
 }
 
-/** Arguments as recorded: long strings are cut so a record stays small. */
-function summarizeArgs(args: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Arguments as recorded: long strings are cut so a record stays small.
+ * `shortened` says whether anything was cut.
+ */
+function summarizeArgs(
+  args: Record<string, unknown>,
+): { args: Record<string, unknown>; shortened: boolean } {
   const out: Record<string, unknown> = {};
+  let shortened = false;
   for (const [k, v] of Object.entries(args)) {
     if (typeof v === "string" && v.length > ARG_TEXT_LIMIT) {
       out[k] = v.slice(0, ARG_TEXT_LIMIT) + `…(${v.length} chars)`;
+      shortened = true;
     } else if (v !== null && typeof v === "object") {
       const text = canonicalJson(v);
-      out[k] = text.length > ARG_TEXT_LIMIT ? `${text.slice(0, ARG_TEXT_LIMIT)}…` : v;
+      if (text.length > ARG_TEXT_LIMIT) {
+        out[k] = `${text.slice(0, ARG_TEXT_LIMIT)}…`;
+        shortened = true;
+      } else {
+        out[k] = v;
+      }
     } else {
       out[k] = v;
     }
   }
-  return out;
+  return { args: out, shortened };
+}
+
+/**
+ * A call's cancellation: aborts its signal when the client cancels or when
+ * `limitMs` passes, whichever comes first. Unlike `AbortSignal.timeout()`,
+ * whose timer cannot be cancelled and keeps the signal graph alive until it
+ * fires, `clear()` releases everything when the call ends. The deadline may
+ * fire up to one slot of {@linkcode Deadlines} (10 ms) late, never early.
+ */
+class CallDeadline {
+  readonly #controller = new AbortController();
+  readonly #parent: AbortSignal;
+  readonly #cancelTimer: () => void;
+  readonly #onCancel = (): void => this.#controller.abort(this.#parent.reason);
+  #expired = false;
+
+  constructor(parent: AbortSignal, limitMs: number) {
+    this.#parent = parent;
+    if (parent.aborted) this.#controller.abort(parent.reason);
+    else parent.addEventListener("abort", this.#onCancel, { once: true });
+    this.#cancelTimer = CALL_DEADLINES.after(limitMs, () => {
+      this.#expired = true;
+      this.#controller.abort(
+        new DOMException(`Call exceeded ${formatDuration(limitMs)}`, "TimeoutError"),
+      );
+    });
+  }
+
+  /** Aborted on cancellation or at the deadline. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Whether the deadline passed (as opposed to a cancellation). */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /** Stop the timer and the cancellation listener. */
+  clear(): void {
+    this.#cancelTimer();
+    this.#parent.removeEventListener("abort", this.#onCancel);
+  }
 }
 
 function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): LoomError {

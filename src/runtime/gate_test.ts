@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { type AgentConfig, parseConfig } from "../config/mod.ts";
 import {
@@ -260,6 +261,51 @@ Deno.test("AgentGate.callTool() does not execute a tier-2 call when the audit lo
   assert.equal(res.isError, true);
   assert.match(text(res), /Audit log unavailable/);
   assert.equal(api.hits, 0);
+});
+
+Deno.test("AgentGate.callTool() at tier 2 makes the intent durable before the upstream sees the call", async () => {
+  let recordsAtRequest: AuditRecord[] | null = null;
+  let dir = "";
+  await using api = await upstream(async () => {
+    recordsAtRequest = await readAuditRecords(`${dir}/audit`, {});
+    return Response.json({ ok: true });
+  });
+  await using f = await fixture(config(api.url, "  runtime:\n    trust_tier: 2\n"));
+  dir = f.dir;
+  const res = await f.gate.callTool("lookup", { q: "x" }, ctx());
+  assert.equal(res.isError, undefined, text(res));
+  assert.deepEqual(recordsAtRequest!.map((r) => r.phase), ["intent"]);
+  assert.equal(f.audit.stats.batches, 2);
+});
+
+Deno.test("AgentGate.callTool() at tier 1 writes intent and outcome with one sync, both before answering", async () => {
+  await using api = await upstream(() => Response.json({ ok: true }));
+  await using f = await fixture(config(api.url));
+  for (let i = 1; i <= 3; i++) {
+    const res = await f.gate.callTool("lookup", { q: `x${i}` }, ctx());
+    assert.equal(res.isError, undefined, text(res));
+    // Answered: both records are already in the file.
+    const recs = await f.records();
+    assert.deepEqual(recs.map((r) => r.phase), Array(i).fill(["intent", "outcome"]).flat());
+    assert.equal(f.audit.stats.batches, i);
+  }
+});
+
+Deno.test("AgentGate.callTool() records args_digest only when the recorded arguments are shortened", async () => {
+  await using api = await upstream(() => Response.json({ ok: true }));
+  const long = "y".repeat(300);
+  await using f = await fixture(
+    config(api.url).replace("max_length: 100", "max_length: 1000"),
+  );
+  await f.gate.callTool("lookup", { q: "short" }, ctx());
+  await f.gate.callTool("lookup", { q: long }, ctx());
+  const intents = (await f.records()).filter((r) => r.phase === "intent");
+  assert.equal(intents.length, 2);
+  assert.deepEqual(intents[0].args, { q: "short" });
+  assert.equal(intents[0].args_digest, undefined);
+  assert.match(String((intents[1].args as Record<string, unknown>).q), /…\(300 chars\)$/);
+  const expected = createHash("sha256").update(JSON.stringify({ q: long })).digest("hex");
+  assert.equal(intents[1].args_digest, `sha256:${expected}`);
 });
 
 Deno.test("AgentGate.callTool() keeps one contiguous chain under 16 concurrent callers", async () => {

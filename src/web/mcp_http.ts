@@ -30,6 +30,7 @@ import {
   rpcError,
 } from "../mcp/mod.ts";
 import { checkBearer, checkOrigin, type OriginPolicy } from "./guard.ts";
+import { Deadlines } from "../_util/deadlines.ts";
 
 /** Options of the MCP HTTP app. */
 export interface McpHttpOptions {
@@ -54,6 +55,10 @@ interface HttpSession {
 }
 
 const encoder = new TextEncoder();
+const DECODER = new TextDecoder();
+/** Body deadlines of every request, on shared timers (a slot late at most). */
+const BODY_DEADLINES = new Deadlines();
+const NO_DEADLINE = (): void => {};
 const JSON_HEADERS = { "content-type": "application/json" };
 
 /** The Hono app and its session table. */
@@ -313,30 +318,56 @@ async function readBody(req: Request, max: number, timeoutMs: number): Promise<B
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(declared) && declared > max) return { kind: "too_large" };
   if (!req.body) return { kind: "ok", text: "" };
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = NO_DEADLINE;
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    cancel = BODY_DEADLINES.after(timeoutMs, () => resolve("timeout"));
   });
   try {
-    while (true) {
-      const next = await Promise.race([reader.read(), timeout]);
-      if (next === "timeout") {
-        reader.cancel().catch(() => {});
-        return { kind: "timeout" };
-      }
-      if (next.done) break;
-      total += next.value.length;
-      if (total > max) {
-        reader.cancel().catch(() => {});
-        return { kind: "too_large" };
-      }
-      chunks.push(next.value);
-    }
+    return Number.isFinite(declared)
+      ? await readDeclared(req, max, timeout)
+      : await readStreamed(req.body, max, timeout);
   } finally {
-    clearTimeout(timer);
+    cancel();
+  }
+}
+
+/**
+ * A body with a `content-length` within the cap: the HTTP framing holds it to
+ * that length, so it is read in one go.
+ */
+async function readDeclared(
+  req: Request,
+  max: number,
+  timeout: Promise<"timeout">,
+): Promise<BodyResult> {
+  const got = await Promise.race([req.bytes(), timeout]);
+  if (got === "timeout") return { kind: "timeout" };
+  if (got.byteLength > max) return { kind: "too_large" };
+  return { kind: "ok", text: DECODER.decode(got) };
+}
+
+/** A chunked body: counted as it arrives, cancelled past the cap. */
+async function readStreamed(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  timeout: Promise<"timeout">,
+): Promise<BodyResult> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const next = await Promise.race([reader.read(), timeout]);
+    if (next === "timeout") {
+      reader.cancel().catch(() => {});
+      return { kind: "timeout" };
+    }
+    if (next.done) break;
+    total += next.value.length;
+    if (total > max) {
+      reader.cancel().catch(() => {});
+      return { kind: "too_large" };
+    }
+    chunks.push(next.value);
   }
   const all = new Uint8Array(total);
   let offset = 0;
@@ -344,5 +375,5 @@ async function readBody(req: Request, max: number, timeoutMs: number): Promise<B
     all.set(c, offset);
     offset += c.length;
   }
-  return { kind: "ok", text: new TextDecoder().decode(all) };
+  return { kind: "ok", text: DECODER.decode(all) };
 }

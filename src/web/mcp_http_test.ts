@@ -239,26 +239,53 @@ Deno.test("tools/list after initialize lists the agent tools with a strict input
   assert.equal(body.result.tools[0].inputSchema.additionalProperties, false);
 });
 
-Deno.test("POST /mcp whose body trickles past the deadline is 408", async () => {
-  await using f = await fixture({ bodyTimeoutMs: 200 });
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const drip = new ReadableStream<Uint8Array>({
-    start(c) {
-      timer = setInterval(() => c.enqueue(new TextEncoder().encode(" ")), 50);
-    },
-    cancel() {
-      clearInterval(timer);
-    },
-  });
-  try {
-    const res = await f.http.app.request("http://127.0.0.1:8400/mcp", {
-      method: "POST",
-      headers: { host: "127.0.0.1:8400", "content-type": "application/json" },
-      body: drip,
+for (const declared of [false, true]) {
+  const what = declared ? "with a declared length" : "chunked";
+  Deno.test(`POST /mcp whose body (${what}) trickles past the deadline is 408`, async () => {
+    await using f = await fixture({ bodyTimeoutMs: 200 });
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const drip = new ReadableStream<Uint8Array>({
+      start(c) {
+        timer = setInterval(() => c.enqueue(new TextEncoder().encode(" ")), 50);
+      },
+      cancel() {
+        clearInterval(timer);
+      },
     });
-    assert.equal(res.status, 408);
-    await res.body?.cancel();
-  } finally {
-    clearInterval(timer);
-  }
+    const headers: Record<string, string> = {
+      host: "127.0.0.1:8400",
+      "content-type": "application/json",
+    };
+    if (declared) headers["content-length"] = "1000";
+    try {
+      const res = await f.http.app.request("http://127.0.0.1:8400/mcp", {
+        method: "POST",
+        headers,
+        body: drip,
+      });
+      assert.equal(res.status, 408);
+      await res.body?.cancel();
+    } finally {
+      clearInterval(timer);
+    }
+  });
+}
+
+Deno.test("POST /mcp with a declared length within the cap is read whole", async () => {
+  await using f = await fixture({});
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" });
+  const res = await f.http.app.request("http://127.0.0.1:8400/mcp", {
+    method: "POST",
+    headers: {
+      host: "127.0.0.1:8400",
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "content-length": String(body.length),
+    },
+    body,
+  });
+  // A ping outside a session: parsed whole, then refused for the missing session.
+  const answer = await res.json();
+  assert.equal(res.status, 400);
+  assert.match(answer.error.message, /session/i);
 });

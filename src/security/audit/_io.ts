@@ -16,6 +16,14 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
   }
 }
 
+/** Write every byte of `bytes` synchronously (a single `writeSync` may be partial). */
+export function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += file.writeSync(done === 0 ? bytes : bytes.subarray(done));
+  }
+}
+
 /** Read exactly `length` bytes at `offset` (fewer only if the file is shorter). */
 export async function readAt(
   file: Deno.FsFile,

@@ -5,7 +5,15 @@
  * Durability. Appends are queued; one write and one `fdatasync` commit every
  * queued entry at once (group commit). While a batch is being written and
  * synced, new appends wait for the next batch. An append resolves only after the
- * batch holding it is synced.
+ * batch holding it is synced. A deferred append ({@linkcode AppendOptions})
+ * joins the next commit instead of starting one, so a call's intent and
+ * outcome can share one `fdatasync`.
+ *
+ * Cost. A commit takes two trips through the event loop: waiting for the lock
+ * and waiting for `fdatasync`. Under the lock, the size check and the write
+ * are synchronous (a write of one batch lands in the page cache in
+ * microseconds), so a busy server does not push each small step of a commit
+ * behind a burst of request handling.
  *
  * Several processes. Each batch is written under an exclusive lock on the file
  * (`flock`). Under the lock the writer compares the file size with the size it
@@ -30,7 +38,7 @@ import {
   prepareEntry,
   sealEntry,
 } from "./_format.ts";
-import { readAt, syncDir, writeAll } from "./_io.ts";
+import { readAt, syncDir, writeAll, writeAllSync } from "./_io.ts";
 import {
   AUDIT_FILE_NAME,
   type AuditEntryInput,
@@ -50,6 +58,21 @@ export interface AuditLogOptions {
    * is never silently cut away. Default 4 MiB.
    */
   maxRepairBytes?: number;
+}
+
+/** Options of {@linkcode AuditLog.append}. */
+export interface AppendOptions {
+  /**
+   * Join the next commit instead of starting one. The record keeps its place
+   * in the chain (records are sealed in append order) and is written with the
+   * next append that does not defer, or by `flush()` or `close()`, whichever
+   * comes first. Its promise resolves once that commit is synced.
+   *
+   * For records that need not be durable on their own before the caller goes
+   * on, e.g. the intent of a tier 1 call, whose outcome follows (SPEC §3 step 6
+   * asks intent durability before side effects only from tier 2). Default false.
+   */
+  defer?: boolean;
 }
 
 /**
@@ -219,13 +242,14 @@ export class AuditLog {
    * the sync failed); a resolved one always has.
    *
    * @param entry the event, agent, tool and fields
+   * @param options `defer: true` to join the next commit instead of starting one
    * @returns the record's `seq` and `hash`
    * @throws {TypeError} (as a rejection) on a reserved field name, an unknown event or a non-JSON value
    * @throws {RangeError} (as a rejection) when the record exceeds 1 MiB
    * @throws {LoomError} (as a rejection) `AUDIT_UNAVAILABLE` when the log is closed or
    *   the write or sync failed; callers must then fail closed
    */
-  append(entry: AuditEntryInput): Promise<AuditReceipt> {
+  append(entry: AuditEntryInput, options?: AppendOptions): Promise<AuditReceipt> {
     if (this.#closed) {
       return Promise.reject(
         new LoomError("AUDIT_UNAVAILABLE", "Cannot append to audit log: it is closed"),
@@ -237,14 +261,16 @@ export class AuditLog {
     } catch (error) {
       return Promise.reject(error);
     }
+    const defer = options?.defer === true;
     return new Promise<AuditReceipt>((resolve, reject) => {
       this.#queue.push({ entry: prepared, resolve, reject });
-      if (this.#draining === null) this.#draining = this.#drain();
+      if (!defer && this.#draining === null) this.#draining = this.#drain();
     });
   }
 
-  /** Wait until every append made so far has settled. */
+  /** Commit every append made so far (deferred ones included) and wait until each has settled. */
   async flush(): Promise<void> {
+    if (this.#draining === null && this.#queue.length > 0) this.#draining = this.#drain();
     while (this.#draining !== null) await this.#draining;
   }
 
@@ -304,7 +330,7 @@ export class AuditLog {
       const file = await this.#handle();
       await file.lock(true);
       try {
-        const info = await file.stat();
+        const info = file.statSync();
         // An unlinked file still accepts writes that nobody will ever read.
         if (info.nlink === 0) throw new Deno.errors.NotFound("The audit log file was deleted");
         let size = info.size;
@@ -324,21 +350,27 @@ export class AuditLog {
         }
         const bytes = ENCODER.encode(text);
         this.#size = -1;
-        await writeAll(file, bytes);
-        await file.syncData();
+        writeAllSync(file, bytes);
+        // The chain continues from these records from now on, in this
+        // process and (through the file) in others, whether or not the
+        // sync below succeeds: a failed sync rejects the batch, and its
+        // records may still be on disk (see `append`).
         this.#seq = seq;
         this.#hash = prev;
         this.#size = size + bytes.length;
-        this.#stats.records += batch.length;
-        this.#stats.batches++;
       } finally {
         try {
-          await file.unlock();
+          file.unlockSync();
         } catch {
           // Closing the file is the other way to release the lock.
           this.#dropHandle();
         }
       }
+      // Sync outside the lock: another process may append meanwhile (its own
+      // sync covers our bytes too); ours resolve only once this sync is done.
+      await file.syncData();
+      this.#stats.records += batch.length;
+      this.#stats.batches++;
     } catch (error) {
       this.#stats.failures++;
       this.#dropHandle();

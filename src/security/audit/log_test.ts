@@ -330,6 +330,37 @@ Deno.test("AuditLog.append() commits concurrent appends together (group commit)"
   assert.equal(small.stats.batches, 10);
 });
 
+Deno.test("AuditLog.append() with defer waits for the next commit and keeps its place in the chain", async () => {
+  await using dir = await tempDir();
+  await using log = await AuditLog.open(dir.path);
+  let settled = false;
+  const deferred = log.append(sampleEntry(1), { defer: true }).finally(() => (settled = true));
+  // Nothing starts a commit: after several turns of the event loop the file is still empty.
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(settled, false);
+  assert.equal((await Deno.readFile(dir.log)).length, 0);
+  assert.equal(log.stats.batches, 0);
+  // The next plain append commits both, in append order, with one sync.
+  const second = await log.append(sampleEntry(2));
+  const first = await deferred;
+  assert.deepEqual([first.seq, second.seq], [1, 2]);
+  assert.equal(log.stats.batches, 1);
+});
+
+Deno.test("AuditLog.flush() and close() commit deferred appends", async () => {
+  await using dir = await tempDir();
+  const log = await AuditLog.open(dir.path);
+  const a = log.append(sampleEntry(1), { defer: true });
+  await log.flush();
+  assert.equal((await a).seq, 1);
+  const b = log.append(sampleEntry(2), { defer: true });
+  await log.close();
+  assert.equal((await b).seq, 2);
+  const report = await verifyAuditLog(dir.path);
+  assert.equal(report.ok, true);
+  assert.equal(report.records, 2);
+});
+
 Deno.test("AuditLog keeps one chain: 16 concurrent tasks x 500 appends give seq 1..8000", async () => {
   await using dir = await tempDir();
   {
