@@ -10,12 +10,10 @@
 export const CLOCK_TICKS = 100;
 
 /**
- * CPU time a process has used, user plus system, in milliseconds (all threads).
- *
- * @param pid the process id, or "self"
- * @returns milliseconds, or null when the process is gone or /proc is absent
+ * Two `/proc/<pid>/stat` fields after the command name (0 = field 3, `state`),
+ * summed and turned from clock ticks into milliseconds.
  */
-export function cpuMs(pid: number | "self"): number | null {
+function statMs(pid: number | "self", first: number, second: number): number | null {
   let text: string;
   try {
     text = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -24,9 +22,19 @@ export function cpuMs(pid: number | "self"): number | null {
   }
   // The command name (field 2) may hold spaces and parentheses: split after the last ")".
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 (utime, stime) are at 11 and 12 once the first two are removed.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const ticks = Number(fields[first]) + Number(fields[second]);
   return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+}
+
+/**
+ * CPU time a process has used, user plus system, in milliseconds (all threads).
+ *
+ * @param pid the process id, or "self"
+ * @returns milliseconds, or null when the process is gone or /proc is absent
+ */
+export function cpuMs(pid: number | "self"): number | null {
+  // Fields 14 and 15 (utime, stime).
+  return statMs(pid, 11, 12);
 }
 
 /**
@@ -36,15 +44,8 @@ export function cpuMs(pid: number | "self"): number | null {
  * @returns milliseconds, or null
  */
 export function childCpuMs(pid: number | "self"): number | null {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return null;
-  }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[13]) + Number(fields[14]);
-  return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS : null;
+  // Fields 16 and 17 (cutime, cstime).
+  return statMs(pid, 13, 14);
 }
 
 /**

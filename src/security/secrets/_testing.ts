@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type LoomHome, resolveHome } from "../../store/mod.ts";
 import { AuditLog } from "../audit/mod.ts";
 import { auditSaltPath } from "./audit_hmac.ts";
-import { CredentialBroker, type CredentialBrokerOptions } from "./broker.ts";
+import { CredentialBroker, type CredentialBrokerOptions, type ResolveRequest } from "./broker.ts";
 
 /** A throwaway LOOM home, removed on dispose. */
 export interface TempHome extends AsyncDisposable {
@@ -144,4 +144,25 @@ export async function readVaultDoc(home: LoomHome): Promise<VaultDoc> {
 /** Write the vault file (0600) from JSON. */
 export async function writeVaultDoc(home: LoomHome, doc: VaultDoc): Promise<void> {
   await Deno.writeTextFile(home.secrets, JSON.stringify(doc), { mode: 0o600 });
+}
+
+/** The digest the broker tests pin grants to: a config named "weather". */
+export const WEATHER_DIGEST: string = digestOf("agent: weather v1");
+
+/** A resolve request of the "weather" agent for "api-key", with overrides. */
+export function weatherRequest(overrides: Partial<ResolveRequest> = {}): ResolveRequest {
+  return {
+    agent: "weather",
+    configDigest: WEATHER_DIGEST,
+    names: ["api-key"],
+    origin: "https://api.example.com",
+    tool: "forecast",
+    call: "c-1",
+    ...overrides,
+  };
+}
+
+/** The broker's `resolve` audit records among `records`. */
+export function resolveRecords(records: Record<string, unknown>[]): Record<string, unknown>[] {
+  return records.filter((r) => r.event === "credential_access" && r.action === "resolve");
 }

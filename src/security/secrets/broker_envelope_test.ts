@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
 import { auditSaltPath } from "./audit_hmac.ts";
-import type { ResolveRequest } from "./broker.ts";
 import { CredentialBroker } from "./broker.ts";
 import {
   auditRecords,
@@ -17,31 +16,18 @@ import {
   type Fixture,
   openFixture,
   readVaultDoc,
+  resolveRecords,
   treeText,
   valueForms,
   type VaultDoc,
+  WEATHER_DIGEST,
+  weatherRequest,
   writeVaultDoc,
 } from "./_testing.ts";
 
 const VALUE = 'tok_Zx9+/=é "q" 4f2a';
-const DIGEST = digestOf("agent: weather v1");
+const DIGEST = WEATHER_DIGEST;
 const MASTER = crypto.getRandomValues(new Uint8Array(32));
-
-function request(overrides: Partial<ResolveRequest> = {}): ResolveRequest {
-  return {
-    agent: "weather",
-    configDigest: DIGEST,
-    names: ["api-key"],
-    origin: "https://api.example.com",
-    tool: "forecast",
-    call: "c-1",
-    ...overrides,
-  };
-}
-
-function resolveRecords(records: Record<string, unknown>[]): Record<string, unknown>[] {
-  return records.filter((r) => r.event === "credential_access" && r.action === "resolve");
-}
 
 function isIntegrityFailure(error: unknown): boolean {
   return error instanceof LoomError && error.code === "INTEGRITY_FAILED" &&
@@ -69,7 +55,7 @@ async function assertNoValuesInAuditDir(f: Fixture, values: string[]): Promise<v
 /** Resolve each name and check it decrypts to its own value. */
 async function assertValues(broker: CredentialBroker, values: Record<string, string>) {
   for (const [name, value] of Object.entries(values)) {
-    const r = await broker.resolve(request({ names: [name], call: `check-${name}` }));
+    const r = await broker.resolve(weatherRequest({ names: [name], call: `check-${name}` }));
     assert.ok(r.ok, `${name} resolves`);
     assert.equal(r.values.get(name), value, name);
   }
@@ -118,16 +104,16 @@ Deno.test("CredentialBroker.resolve() records no value_hmac when it refuses by p
   await f.broker.set("other-key", "other-value-1");
   await f.broker.grant("weather", "other-key", digestOf("another config"));
   const refusals = [
-    await f.broker.resolve(request()), // no_grant
-    await f.broker.resolve(request({ names: ["other-key"] })), // config_mismatch
-    await f.broker.resolve(request({ names: ["missing"] })), // no_grant for an unset name
+    await f.broker.resolve(weatherRequest()), // no_grant
+    await f.broker.resolve(weatherRequest({ names: ["other-key"] })), // config_mismatch
+    await f.broker.resolve(weatherRequest({ names: ["missing"] })), // no_grant for an unset name
   ];
   assert.ok(refusals.every((r) => !r.ok));
   await f.broker.grant("weather", "api-key", DIGEST);
   const doc = await readVaultDoc(f.home);
   doc.entries["api-key"].ct = flipBit(doc.entries["api-key"].ct, 0);
   await writeVaultDoc(f.home, doc);
-  await assert.rejects((await f.another()).resolve(request()), isIntegrityFailure);
+  await assert.rejects((await f.another()).resolve(weatherRequest()), isIntegrityFailure);
   const records = resolveRecords(await auditRecords(f));
   assert.deepEqual(records.map((r) => r.reason), [
     "no_grant",
@@ -153,7 +139,7 @@ Deno.test("CredentialBroker refuses an audit salt readable by others: set stores
   };
   await assert.rejects(fresh.set("second", "second-value"), named);
   assert.equal(await Deno.readTextFile(f.home.secrets), before);
-  await assert.rejects(fresh.resolve(request()), named);
+  await assert.rejects(fresh.resolve(weatherRequest()), named);
   const last = resolveRecords(await auditRecords(f)).at(-1)!;
   assert.equal(last.granted, false);
   assert.equal(last.reason, "policy_denied");
@@ -171,7 +157,9 @@ Deno.test("CredentialBroker records value_hmac = HMAC-SHA256(audit salt, value) 
   assert.equal(salt.mode! & 0o777, 0o600);
   assert.equal(salt.size, 32);
   for (let i = 0; i < 2; i++) { // the second resolution comes from the cache
-    const r = await f.broker.resolve(request({ names: ["api-key", "b-key"], call: `c-${i}` }));
+    const r = await f.broker.resolve(
+      weatherRequest({ names: ["api-key", "b-key"], call: `c-${i}` }),
+    );
     assert.ok(r.ok);
   }
   const hmacA = await expectedHmac(f.home, VALUE);
@@ -199,7 +187,7 @@ Deno.test("CredentialBroker keeps value_hmac stable across data key rotation and
   await f.broker.grant("weather", "api-key", DIGEST);
   await f.broker.rotate();
   const other = await f.another();
-  assert.ok((await other.resolve(request())).ok);
+  assert.ok((await other.resolve(weatherRequest())).ok);
   const last = resolveRecords(await auditRecords(f)).at(-1)!;
   assert.equal(last.value_hmac, await expectedHmac(f.home, VALUE));
 });
@@ -236,7 +224,7 @@ Deno.test("CredentialBroker.resolve() fails closed when the wrapped data key is 
     }
     await writeVaultDoc(f.home, doc);
     const fresh = await f.another();
-    await assert.rejects(fresh.resolve(request()), isIntegrityFailure, label);
+    await assert.rejects(fresh.resolve(weatherRequest()), isIntegrityFailure, label);
     const last = resolveRecords(await auditRecords(f)).at(-1)!;
     assert.equal(last.granted, false, label);
     assert.equal(last.reason, "integrity_failed", label);
@@ -258,17 +246,17 @@ Deno.test("CredentialBroker: a ciphertext from before a rotation pasted into the
 
   // Pasted whole (with its old kid): the vault no longer parses.
   await writeVaultDoc(f.home, { ...after, entries: { "api-key": before.entries["api-key"] } });
-  await assert.rejects((await f.another()).resolve(request()), isIntegrityFailure);
+  await assert.rejects((await f.another()).resolve(weatherRequest()), isIntegrityFailure);
   // Pasted with the new kid: it does not decrypt under the new data key.
   await writeVaultDoc(f.home, {
     ...after,
     entries: { "api-key": { ...before.entries["api-key"], kid: after.dek!.kid } },
   });
-  await assert.rejects((await f.another()).resolve(request()), isIntegrityFailure);
+  await assert.rejects((await f.another()).resolve(weatherRequest()), isIntegrityFailure);
   // The old data key and its values together (a rollback of the whole file) are
   // not detected: there is no whole-file MAC (documented limit).
   await writeVaultDoc(f.home, after);
-  assert.ok((await (await f.another()).resolve(request())).ok);
+  assert.ok((await (await f.another()).resolve(weatherRequest())).ok);
 });
 
 Deno.test("CredentialBroker.set() at the rotation threshold writes nothing when a value cannot be re-encrypted", async () => {
@@ -401,7 +389,7 @@ Deno.test("CredentialBroker reads a format-1 vault as it is and migrates it on t
   const old = JSON.parse(v1) as VaultDoc;
   doc.entries["api-key"] = { ...old.entries["api-key"], kid: doc.dek!.kid };
   await writeVaultDoc(f.home, doc);
-  await assert.rejects((await f.another()).resolve(request()), isIntegrityFailure);
+  await assert.rejects((await f.another()).resolve(weatherRequest()), isIntegrityFailure);
 });
 
 Deno.test("CredentialBroker.rotate() migrates a format-1 vault", async () => {

@@ -1,62 +1,30 @@
 import assert from "node:assert/strict";
 import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
 import { masterKeyPath } from "./master_key.ts";
-import { auditRecords, digestOf, expectedHmac, type Fixture, openFixture } from "./_testing.ts";
-import type { ResolveRequest } from "./broker.ts";
+import {
+  auditRecords,
+  digestOf,
+  expectedHmac,
+  type Fixture,
+  openFixture,
+  resolveRecords,
+  valueForms,
+  type VaultDoc,
+  WEATHER_DIGEST,
+  weatherRequest,
+} from "./_testing.ts";
 
 const VALUE = 'tok_Zx9+/=é "q" 4f2a'; // exercises every encoding
-const DIGEST = digestOf("agent: weather v1");
+const DIGEST = WEATHER_DIGEST;
 const OTHER_DIGEST = digestOf("agent: weather v2 (tampered)");
 
-function request(overrides: Partial<ResolveRequest> = {}): ResolveRequest {
-  return {
-    agent: "weather",
-    configDigest: DIGEST,
-    names: ["api-key"],
-    origin: "https://api.example.com",
-    tool: "forecast",
-    call: "c-1",
-    ...overrides,
-  };
-}
-
-function credentialRecords(records: Record<string, unknown>[]): Record<string, unknown>[] {
-  return records.filter((r) => r.event === "credential_access" && r.action === "resolve");
-}
-
-/** The value must not be in the audit log raw, base64- or URL-encoded. */
+/** The value must not be in the audit log in any encoding. */
 async function assertNoValueInAudit(f: Fixture, value: string): Promise<void> {
   await f.audit.flush();
   const text = await Deno.readTextFile(f.audit.path);
-  const bytes = new TextEncoder().encode(value);
-  const forms = [
-    value,
-    JSON.stringify(value).slice(1, -1),
-    bytes.toBase64(),
-    bytes.toBase64({ alphabet: "base64url", omitPadding: true }),
-    encodeURIComponent(value),
-    bytes.toHex(),
-  ];
+  const forms = valueForms(value);
   for (const form of forms) assert.equal(text.split(form).length - 1, 0, `found ${form}`);
 }
-
-type VaultDoc = {
-  v: number;
-  vault_id: string;
-  dek?: {
-    kid: string;
-    alg: string;
-    wrap: string;
-    iv: string;
-    wrapped: string;
-    encryptions: number;
-    created_at: string;
-  };
-  entries: Record<
-    string,
-    { kid?: string; iv: string; ct: string; version: number; updated_at: string }
-  >;
-};
 
 async function editVault(f: Fixture, edit: (doc: VaultDoc) => void): Promise<void> {
   const doc = JSON.parse(await Deno.readTextFile(f.home.secrets)) as VaultDoc;
@@ -114,8 +82,8 @@ Deno.test("CredentialBroker refuses a secrets file readable by group or others, 
   await assert.rejects(f.broker.list(), named);
   await assert.rejects(f.broker.set("other", VALUE), named);
   const fresh = await f.another();
-  await assert.rejects(fresh.resolve(request()), named);
-  const denied = credentialRecords(await auditRecords(f));
+  await assert.rejects(fresh.resolve(weatherRequest()), named);
+  const denied = resolveRecords(await auditRecords(f));
   assert.equal(denied.at(-1)?.granted, false);
   assert.equal(denied.at(-1)?.reason, "policy_denied");
 });
@@ -154,8 +122,8 @@ Deno.test("CredentialBroker.resolve() fails closed on a bit flip in the IV, ciph
       else e.ct = flipBit(e.ct, Uint8Array.fromBase64(e.ct).length - 1);
     });
     const fresh = await f.another();
-    await assert.rejects(fresh.resolve(request()), isIntegrityFailure, part);
-    const last = credentialRecords(await auditRecords(f)).at(-1)!;
+    await assert.rejects(fresh.resolve(weatherRequest()), isIntegrityFailure, part);
+    const last = resolveRecords(await auditRecords(f)).at(-1)!;
     assert.equal(last.granted, false);
     assert.equal(last.reason, "integrity_failed");
     await assertNoValueInAudit(f, VALUE);
@@ -166,12 +134,12 @@ Deno.test("CredentialBroker.resolve() fails closed on tampering even with the va
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  assert.equal((await f.broker.resolve(request())).ok, true);
+  assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   await editVault(f, (doc) => {
     const e = doc.entries["api-key"];
     e.ct = flipBit(e.ct, 1);
   });
-  await assert.rejects(f.broker.resolve(request()), isIntegrityFailure);
+  await assert.rejects(f.broker.resolve(weatherRequest()), isIntegrityFailure);
 });
 
 Deno.test("CredentialBroker.resolve() fails closed when two entries' ciphertexts are swapped", async () => {
@@ -186,8 +154,8 @@ Deno.test("CredentialBroker.resolve() fails closed when two entries' ciphertexts
     [a.iv, a.ct, b.iv, b.ct] = [b.iv, b.ct, a.iv, a.ct];
   });
   const fresh = await f.another();
-  await assert.rejects(fresh.resolve(request()), isIntegrityFailure);
-  await assert.rejects(fresh.resolve(request({ names: ["other-key"] })), isIntegrityFailure);
+  await assert.rejects(fresh.resolve(weatherRequest()), isIntegrityFailure);
+  await assert.rejects(fresh.resolve(weatherRequest({ names: ["other-key"] })), isIntegrityFailure);
 });
 
 Deno.test("CredentialBroker.resolve() fails closed when an entry's version or the vault id is changed", async () => {
@@ -200,7 +168,7 @@ Deno.test("CredentialBroker.resolve() fails closed when an entry's version or th
       else doc.vault_id = crypto.randomUUID();
     });
     const fresh = await f.another();
-    await assert.rejects(fresh.resolve(request()), isIntegrityFailure, edit);
+    await assert.rejects(fresh.resolve(weatherRequest()), isIntegrityFailure, edit);
   }
 });
 
@@ -212,7 +180,7 @@ Deno.test("CredentialBroker.resolve() fails closed under a different master key"
   const wrong = await f.another({
     env: new Map([["LOOM_MASTER_KEY", crypto.getRandomValues(new Uint8Array(32)).toHex()]]),
   });
-  await assert.rejects(wrong.resolve(request()), isIntegrityFailure);
+  await assert.rejects(wrong.resolve(weatherRequest()), isIntegrityFailure);
 });
 
 Deno.test("CredentialBroker refuses a malformed vault file without quoting its content", async () => {
@@ -248,7 +216,7 @@ Deno.test("CredentialBroker refuses a malformed vault file without quoting its c
 Deno.test("CredentialBroker.resolve() denies a secret without a grant and audits it by name only", async () => {
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
-  const result = await f.broker.resolve(request());
+  const result = await f.broker.resolve(weatherRequest());
   assert.deepEqual({ ...result, message: undefined }, {
     ok: false,
     name: "api-key",
@@ -256,7 +224,7 @@ Deno.test("CredentialBroker.resolve() denies a secret without a grant and audits
     message: undefined,
   });
   assert.ok(result.ok === false && !result.message.includes(VALUE));
-  const [record] = credentialRecords(await auditRecords(f));
+  const [record] = resolveRecords(await auditRecords(f));
   assert.equal(record.agent, "weather");
   assert.equal(record.tool, "forecast");
   assert.equal(record.call, "c-1");
@@ -271,11 +239,11 @@ Deno.test("CredentialBroker.resolve() gives nothing to another config claiming t
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  const result = await f.broker.resolve(request({ configDigest: OTHER_DIGEST }));
+  const result = await f.broker.resolve(weatherRequest({ configDigest: OTHER_DIGEST }));
   assert.equal(result.ok, false);
   assert.ok(!result.ok && result.reason === "config_mismatch");
   assert.ok(!("values" in result));
-  const last = credentialRecords(await auditRecords(f)).at(-1)!;
+  const last = resolveRecords(await auditRecords(f)).at(-1)!;
   assert.equal(last.granted, false);
   assert.equal(last.reason, "config_mismatch");
   await assertNoValueInAudit(f, VALUE);
@@ -285,14 +253,14 @@ Deno.test("CredentialBroker.resolve() denies another agent holding no grant of i
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  const result = await f.broker.resolve(request({ agent: "intruder" }));
+  const result = await f.broker.resolve(weatherRequest({ agent: "intruder" }));
   assert.ok(!result.ok && result.reason === "no_grant");
 });
 
 Deno.test("CredentialBroker.resolve() denies a granted secret that is not set", async () => {
   await using f = await openFixture();
   await f.broker.grant("weather", "api-key", DIGEST);
-  const result = await f.broker.resolve(request());
+  const result = await f.broker.resolve(weatherRequest());
   assert.ok(!result.ok && result.reason === "not_found");
 });
 
@@ -301,9 +269,9 @@ Deno.test("CredentialBroker.resolve() stops at the first denied name and release
   await f.broker.set("api-key", VALUE);
   await f.broker.set("second", "second-value");
   await f.broker.grant("weather", "api-key", DIGEST);
-  const result = await f.broker.resolve(request({ names: ["api-key", "second", "third"] }));
+  const result = await f.broker.resolve(weatherRequest({ names: ["api-key", "second", "third"] }));
   assert.ok(!result.ok && result.name === "second");
-  const records = credentialRecords(await auditRecords(f));
+  const records = resolveRecords(await auditRecords(f));
   assert.deepEqual(records.map((r) => [r.key, r.granted]), [["api-key", true], ["second", false]]);
 });
 
@@ -311,10 +279,10 @@ Deno.test("CredentialBroker.revoke() takes effect on the next resolution", async
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  assert.equal((await f.broker.resolve(request())).ok, true);
+  assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   assert.equal(await f.broker.revoke("weather", "api-key"), true);
   assert.equal(await f.broker.revoke("weather", "api-key"), false);
-  const result = await f.broker.resolve(request());
+  const result = await f.broker.resolve(weatherRequest());
   assert.ok(!result.ok && result.reason === "no_grant");
 });
 
@@ -323,7 +291,7 @@ Deno.test("CredentialBroker.resolve() releases nothing when the audit log cannot
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
   await f.audit.close();
-  await assert.rejects(f.broker.resolve(request()), (error: unknown) => {
+  await assert.rejects(f.broker.resolve(weatherRequest()), (error: unknown) => {
     assert.ok(error instanceof LoomError && error.code === "AUDIT_UNAVAILABLE");
     return true;
   });
@@ -343,11 +311,11 @@ Deno.test("CredentialBroker.resolve() returns a granted value, audits granted=tr
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  const result = await f.broker.resolve(request());
+  const result = await f.broker.resolve(weatherRequest());
   assert.ok(result.ok);
   assert.deepEqual([...result.values], [["api-key", VALUE]]);
   assert.equal(result.redactor.redact(`echo: ${VALUE}`), "echo: «redacted:api-key»");
-  const [record] = credentialRecords(await auditRecords(f));
+  const [record] = resolveRecords(await auditRecords(f));
   assert.deepEqual(
     { ...record, seq: 0, ts: "", prev: "", hash: "" },
     {
@@ -422,11 +390,11 @@ Deno.test("CredentialBroker.remove() deletes a secret; later resolutions are not
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
-  assert.equal((await f.broker.resolve(request())).ok, true);
+  assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   assert.equal(await f.broker.remove("api-key"), true);
   assert.equal(await f.broker.remove("api-key"), false);
   assert.deepEqual(await f.broker.names(), []);
-  const result = await f.broker.resolve(request());
+  const result = await f.broker.resolve(weatherRequest());
   assert.ok(!result.ok && result.reason === "not_found");
 });
 
@@ -435,10 +403,10 @@ Deno.test("CredentialBroker.resolve() sees a value changed by another broker (an
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
   const server = await f.another();
-  const first = await server.resolve(request());
+  const first = await server.resolve(weatherRequest());
   assert.ok(first.ok && first.values.get("api-key") === VALUE);
   await f.broker.set("api-key", "rotated-value-42");
-  const second = await server.resolve(request());
+  const second = await server.resolve(weatherRequest());
   assert.ok(second.ok && second.values.get("api-key") === "rotated-value-42");
   assert.ok(second.redactor.redact("rotated-value-42").includes("«redacted:api-key»"));
 });
@@ -487,10 +455,10 @@ Deno.test("CredentialBroker.resolve() with caching off still returns values", as
   await f.broker.set("api-key", VALUE);
   await f.broker.grant("weather", "api-key", DIGEST);
   for (let i = 0; i < 3; i++) {
-    const r = await f.broker.resolve(request({ call: `c-${i}` }));
+    const r = await f.broker.resolve(weatherRequest({ call: `c-${i}` }));
     assert.ok(r.ok && r.values.get("api-key") === VALUE);
   }
-  const empty = await f.broker.resolve(request({ names: [] }));
+  const empty = await f.broker.resolve(weatherRequest({ names: [] }));
   assert.ok(empty.ok && empty.values.size === 0 && empty.redactor.size === 0);
 });
 
