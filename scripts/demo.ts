@@ -14,7 +14,7 @@
  */
 
 import { join } from "node:path";
-import { Client, StreamableHTTPClientTransport } from "../src/mcp/mod.ts";
+import { Client, StreamableHTTPClientTransport } from "../src/mcp/client.ts";
 import { runLoom, startLoomHttp, startUpstream, tempDir } from "../tests/_helpers.ts";
 
 const bold = (s: string) => (Deno.stdout.isTerminal() ? `\x1b[1m${s}\x1b[0m` : s);

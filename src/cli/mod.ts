@@ -15,19 +15,6 @@
 
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError } from "../errors.ts";
 import type { CliIo } from "./_io.ts";
-import { AUDIT_HELP, auditCommand } from "./audit.ts";
-import {
-  INIT_HELP,
-  initCommand,
-  SCHEMA_HELP,
-  schemaCommand,
-  VALIDATE_HELP,
-  validateCommand,
-} from "./config_cmds.ts";
-import { RUN_HELP, runCommand } from "./run.ts";
-import { SECRETS_HELP, secretsCommand } from "./secrets.ts";
-import { SANDBOX_HELP, sandboxCommand } from "./sandbox.ts";
-import { runAgentHostMain } from "../runtime/host/mod.ts";
 import { VERSION } from "./version.ts";
 
 export { type CliIo, processIo } from "./_io.ts";
@@ -60,14 +47,47 @@ Exit status: 0 ok, 64 usage, 65 data/integrity, 66 not found, 69 unavailable,
 
 type Command = (args: string[], io: CliIo) => Promise<number> | number;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  run: { run: runCommand, help: RUN_HELP },
-  validate: { run: validateCommand, help: VALIDATE_HELP },
-  schema: { run: schemaCommand, help: SCHEMA_HELP },
-  init: { run: initCommand, help: INIT_HELP },
-  audit: { run: auditCommand, help: AUDIT_HELP },
-  secrets: { run: secretsCommand, help: SECRETS_HELP },
-  sandbox: { run: sandboxCommand, help: SANDBOX_HELP },
+/** A command's entry point and its help text. */
+interface CommandModule {
+  run: Command;
+  help: string;
+}
+
+/**
+ * Each command's module, imported on demand: start-up is module evaluation,
+ * and `loom run` should not pay for the audit reader, the secrets commands or
+ * the JSON Schema export. The specifiers stay literal so `deno compile` and
+ * `deno bundle` still see every module.
+ */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  run: async () => {
+    const m = await import("./run.ts");
+    return { run: m.runCommand, help: m.RUN_HELP };
+  },
+  validate: async () => {
+    const m = await import("./config_cmds.ts");
+    return { run: m.validateCommand, help: m.VALIDATE_HELP };
+  },
+  schema: async () => {
+    const m = await import("./config_cmds.ts");
+    return { run: m.schemaCommand, help: m.SCHEMA_HELP };
+  },
+  init: async () => {
+    const m = await import("./config_cmds.ts");
+    return { run: m.initCommand, help: m.INIT_HELP };
+  },
+  audit: async () => {
+    const m = await import("./audit.ts");
+    return { run: m.auditCommand, help: m.AUDIT_HELP };
+  },
+  secrets: async () => {
+    const m = await import("./secrets.ts");
+    return { run: m.secretsCommand, help: m.SECRETS_HELP };
+  },
+  sandbox: async () => {
+    const m = await import("./sandbox.ts");
+    return { run: m.sandboxCommand, help: m.SANDBOX_HELP };
+  },
 };
 
 /**
@@ -88,25 +108,32 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (name === "help") {
-    const target = rest[0] ? COMMANDS[rest[0]] : undefined;
-    io.out(target ? target.help : MAIN_HELP);
+    const target = rest[0] ? lookup(rest[0]) : undefined;
+    io.out(target ? (await target()).help : MAIN_HELP);
     return 0;
   }
   if (name === "__agent-host") {
     // Internal: the agent host child of a compiled LOOM binary (see runtime/host).
+    const { runAgentHostMain } = await import("../runtime/host/mod.ts");
     return await runAgentHostMain(rest, io);
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = lookup(name);
+  if (!load) {
     io.err(`loom: unknown command "${name.slice(0, 40)}"${suggest(name)}\n`);
     io.err(`Run "loom --help" for the list of commands.\n`);
     return 64;
   }
   try {
+    const command = await load();
     return await command.run(rest, io);
   } catch (error) {
     return report(error, io);
   }
+}
+
+/** A command by name; own keys only, so "constructor" is not a command. */
+function lookup(name: string): (() => Promise<CommandModule>) | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
 function report(error: unknown, io: CliIo): number {

@@ -3,7 +3,10 @@
  *
  * On Deno, the SDK's `.js` subpath imports type-check as `any` unless a
  * `@ts-types` directive points at the declaration file, so every import here
- * carries one. Everything else imports from this file.
+ * carries one. Everything else imports from this file: `client.ts` (the SDK
+ * client for the demo, the bench and the tests) and the test that checks the
+ * engine's protocol versions against the SDK's. The server side (`mod.ts`)
+ * never imports it, so serving does not pay for evaluating the SDK.
  *
  * @module
  */

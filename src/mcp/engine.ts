@@ -14,7 +14,6 @@
  * @module
  */
 
-import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from "./_sdk.ts";
 import {
   type Classified,
   type JsonRpcId,
@@ -24,6 +23,28 @@ import {
   RPC_ERRORS,
   rpcError,
 } from "./jsonrpc.ts";
+
+/**
+ * The newest MCP protocol version this server speaks (the one answered when a
+ * client asks for a version it does not know, Lifecycle §Version Negotiation).
+ *
+ * A literal rather than the SDK's constant: importing the SDK's `types.js`
+ * evaluates hundreds of zod schemas, a large share of `loom run`'s start-up.
+ * `engine_test.ts` checks it against the SDK's `LATEST_PROTOCOL_VERSION`.
+ */
+export const LATEST_PROTOCOL_VERSION = "2025-11-25";
+
+/**
+ * Every protocol version this server speaks, newest first. Checked against the
+ * SDK's `SUPPORTED_PROTOCOL_VERSIONS` by `engine_test.ts`.
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = Object.freeze([
+  LATEST_PROTOCOL_VERSION,
+  "2025-06-18",
+  "2025-03-26",
+  "2024-11-05",
+  "2024-10-07",
+]);
 
 /** A tool as listed by `tools/list`. */
 export interface McpTool {
@@ -107,9 +128,12 @@ export class McpSession {
   logLevel: LogLevel = "info";
   /** Monotonic ms of the last message, for idle expiry. */
   lastSeen: number = performance.now();
-  #inflight = new Map<JsonRpcId, AbortController>();
+  /** The latest in-flight request of each id, for `notifications/cancelled`. */
+  #byId = new Map<JsonRpcId, AbortController>();
+  /** Every in-flight request (ids may repeat when a client breaks the protocol). */
+  #inflight = new Set<AbortController>();
   #send: (message: JsonRpcNotification) => void;
-  #closed = new AbortController();
+  #closed = false;
 
   /**
    * @param id session id (null for stdio)
@@ -127,7 +151,7 @@ export class McpSession {
 
   /** Send a notification (no-op after close). */
   notify(method: string, params?: Record<string, unknown>): void {
-    if (this.#closed.signal.aborted) return;
+    if (this.#closed) return;
     this.#send(params ? { jsonrpc: "2.0", method, params } : { jsonrpc: "2.0", method });
   }
 
@@ -137,27 +161,56 @@ export class McpSession {
     this.notify("notifications/message", { level, logger, data });
   }
 
-  /** Start tracking a request so it can be cancelled. */
-  begin(id: JsonRpcId): AbortSignal {
+  /**
+   * Start tracking a request so it can be cancelled. Its signal aborts on
+   * {@linkcode McpSession.cancel} of its id or on {@linkcode McpSession.close}
+   * (already aborted when the session is closed). One controller per request,
+   * aborted directly, costs less than deriving a combined signal per request.
+   *
+   * @param id the request's id
+   * @returns the request's controller; pass it to {@linkcode McpSession.end}
+   */
+  begin(id: JsonRpcId): AbortController {
     const controller = new AbortController();
-    this.#inflight.set(id, controller);
-    return AbortSignal.any([controller.signal, this.#closed.signal]);
+    if (this.#closed) {
+      controller.abort(sessionClosed());
+      return controller;
+    }
+    this.#byId.set(id, controller);
+    this.#inflight.add(controller);
+    return controller;
   }
 
-  /** Stop tracking a request. */
-  end(id: JsonRpcId): void {
-    this.#inflight.delete(id);
+  /**
+   * Stop tracking a request.
+   *
+   * @param id the request's id
+   * @param controller what {@linkcode McpSession.begin} returned for it
+   */
+  end(id: JsonRpcId, controller: AbortController): void {
+    this.#inflight.delete(controller);
+    if (this.#byId.get(id) === controller) this.#byId.delete(id);
   }
 
   /** Cancel one in-flight request (notifications/cancelled). */
   cancel(id: JsonRpcId): void {
-    this.#inflight.get(id)?.abort(new DOMException("Cancelled by the client", "AbortError"));
+    this.#byId.get(id)?.abort(new DOMException("Cancelled by the client", "AbortError"));
   }
 
   /** Abort everything in flight; no further notifications are sent. */
   close(): void {
-    this.#closed.abort(new DOMException("Session closed", "AbortError"));
+    if (this.#closed) return;
+    this.#closed = true;
+    const inflight = [...this.#inflight];
+    this.#inflight.clear();
+    this.#byId.clear();
+    const reason = sessionClosed();
+    for (const controller of inflight) controller.abort(reason);
   }
+}
+
+function sessionClosed(): DOMException {
+  return new DOMException("Session closed", "AbortError");
 }
 
 /** Options of an engine. */
@@ -310,10 +363,10 @@ export class McpEngine {
     if (typeof name !== "string") {
       return rpcError(id, RPC_ERRORS.INVALID_PARAMS, 'Field "name" must be a string');
     }
-    const signal = session.begin(id);
+    const controller = session.begin(id);
     try {
       const result = await this.#host.callTool(name, params.arguments, {
-        signal,
+        signal: controller.signal,
         sessionId: session.id,
         client: session.client,
         log: (level, data) => session.log(level, data),
@@ -328,7 +381,7 @@ export class McpEngine {
       console.error("loom: internal error in tools/call:", error);
       return rpcError(id, RPC_ERRORS.INTERNAL_ERROR, "Internal error");
     } finally {
-      session.end(id);
+      session.end(id, controller);
     }
   }
 }

@@ -1,7 +1,9 @@
 /**
- * MCP for LOOM: the protocol engine, the stdio transport, JSON-RPC helpers,
- * and (through the `_sdk.ts` seam) the SDK client used by `loom probe`, the
- * demo and the tests.
+ * MCP for LOOM: the protocol engine, the stdio transport and JSON-RPC helpers.
+ *
+ * This module does not load the MCP SDK, so serving (`loom run`) never pays
+ * for it; the SDK client used by the demo, the bench and the tests lives in
+ * `client.ts`.
  *
  * @example
  * ```ts
@@ -17,10 +19,3 @@
 export * from "./engine.ts";
 export * from "./jsonrpc.ts";
 export * from "./stdio.ts";
-export {
-  Client,
-  LATEST_PROTOCOL_VERSION,
-  StdioClientTransport,
-  StreamableHTTPClientTransport,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from "./_sdk.ts";

@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Client, StdioClientTransport, StreamableHTTPClientTransport } from "../../src/mcp/mod.ts";
+import {
+  Client,
+  StdioClientTransport,
+  StreamableHTTPClientTransport,
+} from "../../src/mcp/client.ts";
 import {
   INITIALIZE,
   jsonLines,

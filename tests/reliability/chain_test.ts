@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Client, StreamableHTTPClientTransport } from "../../src/mcp/mod.ts";
+import { Client, StreamableHTTPClientTransport } from "../../src/mcp/client.ts";
 import { runLoom, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
 import { envCount, indexCalls, readAudit, resultText } from "./_helpers.ts";
 
