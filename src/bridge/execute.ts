@@ -10,6 +10,7 @@
 import { LoomError, PolicyError, UpstreamError } from "../errors.ts";
 import { formatDuration } from "../_util/units.ts";
 import type { HttpMethod } from "../config/mod.ts";
+import { BodyLimitError, type ClientResponse, HttpClient, ProtocolError } from "./http_client.ts";
 import { checkDestination, checkLiteralDestination, type HostLookup } from "./net_policy.ts";
 import type { RenderedRequest } from "./render.ts";
 
@@ -50,6 +51,11 @@ export interface ExecuteOptions {
   maxRedirects?: number;
   /** Resolver seam for {@linkcode checkDestination}; defaults to the system resolver. */
   lookup?: HostLookup;
+  /**
+   * Connections to reuse (one client per agent). Without one, the call opens
+   * its own connection and closes it when done.
+   */
+  client?: HttpClient;
 }
 
 /** Outcome of {@linkcode decideRedirect}. */
@@ -138,6 +144,18 @@ class Failure {
     const abort = this.aborted();
     if (abort) return abort;
     if (error instanceof LoomError) return error;
+    const denied = sandboxDenial(error);
+    if (denied !== null) {
+      return new PolicyError(`Sandbox refused network access to "${denied}": not declared`);
+    }
+    if (error instanceof ProtocolError) {
+      // Our own words, free of URLs and upstream text.
+      const what = error.message.charAt(0).toLowerCase() + error.message.slice(1);
+      return new UpstreamError(
+        "UPSTREAM_FAILED",
+        `Cannot read response from "${url.host}": ${what}`,
+      );
+    }
     let text = "";
     for (let e: unknown = error, i = 0; e instanceof Error && i < 4; e = e.cause, i++) {
       text += e.message + "\n";
@@ -152,6 +170,25 @@ class Failure {
       ? new UpstreamError("UPSTREAM_FAILED", `Cannot read response from "${url.host}": ${what}`)
       : new UpstreamError("UPSTREAM_FAILED", `Cannot reach "${url.host}": ${what}`);
   }
+}
+
+const NET_DENIAL = /Requires net access to "([^"]{1,300})"/;
+
+/**
+ * The host:port Deno's permission wall refused, when an error is such a
+ * refusal: `NotCapable` (checked on the name before connecting, and on the
+ * address after resolution against `--deny-net`), or an error whose cause
+ * says "Requires net access" (as `fetch` wraps it). Null otherwise.
+ *
+ * @param error what a connection attempt threw
+ * @returns `host:port`, or null
+ */
+export function sandboxDenial(error: unknown): string | null {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const m = NET_DENIAL.exec(e.message);
+    if (m && (depth > 0 || e instanceof Deno.errors.NotCapable)) return m[1];
+  }
+  return null;
 }
 
 /** Resolve `promise`, or reject as soon as `signal` aborts. */
@@ -173,133 +210,26 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-async function discard(res: Response): Promise<void> {
-  try {
-    await res.body?.cancel();
-  } catch {
-    // The body is not needed; a failure to cancel it changes nothing.
-  }
-}
-
-const SCRATCH_BYTES = 64 * 1024;
-
-/** A growing byte buffer that never holds more than `max` bytes. */
-class ByteSink {
-  readonly #max: number;
-  #buf = new Uint8Array(0);
-  #len = 0;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get length(): number {
-    return this.#len;
-  }
-
-  /** Append; the caller has checked that the total stays within `max`. */
-  push(chunk: Uint8Array): void {
-    const need = this.#len + chunk.byteLength;
-    if (need > this.#buf.byteLength) {
-      const grown = new Uint8Array(
-        Math.min(this.#max, Math.max(need, this.#buf.byteLength * 2, 16384)),
-      );
-      grown.set(this.#buf.subarray(0, this.#len));
-      this.#buf = grown;
-    }
-    this.#buf.set(chunk, this.#len);
-    this.#len = need;
-  }
-
-  bytes(): Uint8Array {
-    return this.#buf.subarray(0, this.#len);
-  }
-}
-
-/**
- * Read chunks into `sink`. A BYOB reader reuses one scratch buffer: Deno's
- * fetch hands out each 4 KiB decompressed chunk in its own 64 KiB buffer, so
- * keeping default-reader chunks would hold 16 times the cap in memory.
- */
-async function pump(
-  body: ReadableStream<Uint8Array>,
-  sink: ByteSink,
-  max: number,
-  tooLarge: () => LoomError,
-): Promise<void> {
-  let byob: ReadableStreamBYOBReader | null = null;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    byob = null;
-  }
-  if (byob !== null) {
-    const reader = byob;
-    let scratch = new Uint8Array(SCRATCH_BYTES);
-    try {
-      for (;;) {
-        const { done, value } = await reader.read(scratch);
-        if (done || value === undefined) break;
-        if (sink.length + value.byteLength > max) throw tooLarge();
-        sink.push(value);
-        scratch = new Uint8Array(value.buffer, 0, SCRATCH_BYTES);
-      }
-    } catch (e) {
-      reader.cancel().catch(() => {});
-      throw e;
-    }
-    return;
-  }
-  const reader = body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (sink.length + value.byteLength > max) throw tooLarge();
-      sink.push(value);
-    }
-  } catch (e) {
-    reader.cancel().catch(() => {});
-    throw e;
-  }
-}
-
 async function readCapped(
-  res: Response,
+  res: ClientResponse,
   max: number,
   url: URL,
   failure: Failure,
 ): Promise<{ text: string; bytes: number }> {
   const tooLarge = () =>
     new UpstreamError("RESPONSE_TOO_LARGE", `Response exceeds ${formatSize(max)}`);
-  // Content-Length counts encoded bytes: only trust it when nothing is encoded.
-  const declared = res.headers.get("content-length");
-  if (declared !== null && !res.headers.has("content-encoding") && Number(declared) > max) {
-    await discard(res);
-    throw tooLarge();
-  }
-  if (res.body === null) return { text: "", bytes: 0 };
-  if (declared !== null && !res.headers.has("content-encoding")) {
-    // The length is within the cap and the HTTP framing holds the body to it,
-    // so one read is enough; the check below only guards that promise.
-    let body: Uint8Array;
-    try {
-      body = await res.bytes();
-    } catch (e) {
-      throw failure.map(e, url, "body");
-    }
-    if (body.byteLength > max) throw tooLarge();
-    return { text: DECODER.decode(body), bytes: body.byteLength };
-  }
-  const sink = new ByteSink(max);
+  let body: Uint8Array;
   try {
-    // Cancelling on the first byte past the cap stops the transfer and the
-    // decompressor at once (security requirements 7.27).
-    await pump(res.body, sink, max, tooLarge);
+    // Encoded and decoded bytes are both held to the cap; a decoder stops at
+    // the first byte past it (security requirements 7.27).
+    body = await res.read(max);
   } catch (e) {
+    const abort = failure.aborted();
+    if (abort) throw abort;
+    if (e instanceof BodyLimitError) throw tooLarge();
     throw failure.map(e, url, "body");
   }
-  return { text: DECODER.decode(sink.bytes()), bytes: sink.length };
+  return { text: DECODER.decode(body), bytes: body.byteLength };
 }
 
 /**
@@ -310,7 +240,7 @@ async function readCapped(
  * followed only to the configured origin, never from https to http, and at
  * most `maxRedirects` times; a 303, or a 301/302 answering a POST, becomes a
  * GET without a body, a 307/308 keeps method and body. The response body is
- * read as a stream and counted after decompression.
+ * read by {@linkcode HttpClient} and counted before and after decompression.
  *
  * @param req the rendered request
  * @param options deadline, limits and the configured destination
@@ -343,7 +273,23 @@ export async function executeRequest(
   if (req.url.origin !== options.configuredOrigin) {
     throw new PolicyError("Request URL is outside the configured origin");
   }
+  const client = options.client ?? new HttpClient({ keepAlive: false });
+  try {
+    return await follow(req, options, client, signal, failure);
+  } finally {
+    if (client !== options.client) client.close();
+  }
+}
 
+/** The exchange and its redirects; see {@linkcode executeRequest}. */
+async function follow(
+  req: RenderedRequest,
+  options: ExecuteOptions,
+  client: HttpClient,
+  signal: AbortSignal,
+  failure: Failure,
+): Promise<BridgeResponse> {
+  const maxRedirects = options.maxRedirects ?? 5;
   let url = req.url;
   let method: HttpMethod = req.method;
   let headers = req.headers;
@@ -366,19 +312,19 @@ export async function executeRequest(
     }
     if (!verdict.allow) throw new PolicyError(verdict.reason);
 
-    let res: Response;
+    let res: ClientResponse;
     try {
-      res = await fetch(url, { method, headers, body, redirect: "manual", signal });
+      res = await client.request({ method, url, headers, body, signal });
     } catch (e) {
       throw failure.map(e, url, "connect");
     }
 
-    const location = REDIRECT_STATUSES.has(res.status) ? res.headers.get("location") : null;
+    const location = REDIRECT_STATUSES.has(res.status) ? res.header("location") : null;
     if (location === null) {
       const { text, bytes } = await readCapped(res, options.maxResponseBytes, url, failure);
       return {
         status: res.status,
-        contentType: res.headers.get("content-type") ?? "",
+        contentType: res.header("content-type") ?? "",
         bodyText: text,
         bytes,
         redirects,
@@ -386,7 +332,7 @@ export async function executeRequest(
       };
     }
 
-    await discard(res);
+    res.discard();
     if (redirects >= maxRedirects) {
       throw new UpstreamError("UPSTREAM_FAILED", `Too many redirects: more than ${maxRedirects}`);
     }

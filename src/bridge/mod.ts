@@ -46,6 +46,7 @@ import type { BridgeSpec, HttpMethod } from "../config/mod.ts";
 import type { HostLookup } from "./net_policy.ts";
 import { bridgeTarget, renderRequest } from "./render.ts";
 import { executeRequest } from "./execute.ts";
+import type { HttpClient } from "./http_client.ts";
 import { shapeResponse } from "./shape.ts";
 
 export {
@@ -73,8 +74,10 @@ export {
   type ExecuteOptions,
   executeRequest,
   type RedirectVerdict,
+  sandboxDenial,
 } from "./execute.ts";
 export { type ShapedResult, shapeResponse, UpstreamStatusError } from "./shape.ts";
+export { HttpClient, type HttpClientOptions } from "./http_client.ts";
 
 /** Options of {@linkcode runBridge}. */
 export interface RunBridgeOptions {
@@ -90,6 +93,11 @@ export interface RunBridgeOptions {
   lookup?: HostLookup;
   /** Redirects to follow at most. Default 5. */
   maxRedirects?: number;
+  /**
+   * Kept-alive connections to reuse: one client per agent, closed with it.
+   * Without one, each call opens and closes its own connection.
+   */
+  client?: HttpClient;
 }
 
 /** The result of one bridge call. */
@@ -139,6 +147,7 @@ export async function runBridge(
     configuredHost: target.hostname,
     maxRedirects: options.maxRedirects,
     lookup: options.lookup,
+    client: options.client,
   });
   const shaped = shapeResponse(res, bridge);
   const result: BridgeRunResult = {

@@ -1,0 +1,496 @@
+import assert from "node:assert/strict";
+import { brotliCompressSync, gzipSync } from "node:zlib";
+import {
+  BodyLimitError,
+  type ClientRequest,
+  ConnectionClosedError,
+  HttpClient,
+  ProtocolError,
+} from "./http_client.ts";
+
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder();
+const TLS_DIR = new URL("../../tests/fixtures/tls/", import.meta.url);
+
+/**
+ * A raw HTTP/1.1 upstream on 127.0.0.1: for each request head it receives
+ * (bodies are read by their Content-Length), `answer` gives the bytes to send
+ * back and whether to close the connection afterwards.
+ */
+interface RawUpstream extends AsyncDisposable {
+  origin: string;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Request heads received, in order, with the number of their connection. */
+  requests: { head: string; body: string; connection: number }[];
+}
+
+type Answer = { bytes: string | Uint8Array; close?: boolean } | "hang";
+
+function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstream {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const state: RawUpstream = {
+    origin: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    connections: 0,
+    requests: [],
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed already */ }
+      }
+      await accepting;
+    },
+  };
+  const serve = async (conn: Deno.Conn, number: number) => {
+    let pending = new Uint8Array(0);
+    const buf = new Uint8Array(65536);
+    try {
+      for (;;) {
+        let text = DECODER.decode(pending);
+        let end = text.indexOf("\r\n\r\n");
+        while (end < 0) {
+          const n = await conn.read(buf);
+          if (n === null) return;
+          pending = new Uint8Array([...pending, ...buf.subarray(0, n)]);
+          text = DECODER.decode(pending);
+          end = text.indexOf("\r\n\r\n");
+        }
+        const head = text.slice(0, end);
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        while (pending.length < end + 4 + length) {
+          const n = await conn.read(buf);
+          if (n === null) return;
+          pending = new Uint8Array([...pending, ...buf.subarray(0, n)]);
+        }
+        const body = DECODER.decode(pending.subarray(end + 4, end + 4 + length));
+        pending = pending.slice(end + 4 + length);
+        const index = state.requests.length;
+        state.requests.push({ head, body, connection: number });
+        const reply = answer(index, head);
+        if (reply === "hang") continue;
+        const bytes = typeof reply.bytes === "string" ? ENCODER.encode(reply.bytes) : reply.bytes;
+        let done = 0;
+        while (done < bytes.length) done += await conn.write(bytes.subarray(done));
+        if (reply.close) return;
+      }
+    } catch {
+      // The client went away.
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed by dispose */ }
+    }
+  };
+  const accepting = (async () => {
+    const served: Promise<void>[] = [];
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        served.push(serve(conn, ++state.connections));
+      }
+    } catch {
+      // Listener closed.
+    }
+    await Promise.all(served);
+  })();
+  return state;
+}
+
+function ok(body: string, extra = ""): string {
+  return `HTTP/1.1 200 OK\r\ncontent-length: ${ENCODER.encode(body).length}\r\n${extra}\r\n${body}`;
+}
+
+function request(url: string, init: Partial<ClientRequest> = {}): ClientRequest {
+  return {
+    method: "GET",
+    url: new URL(url),
+    headers: new Headers({ accept: "application/json" }),
+    body: null,
+    signal: new AbortController().signal,
+    ...init,
+  };
+}
+
+async function text(client: HttpClient, req: ClientRequest, max = 1 << 20): Promise<string> {
+  const res = await client.request(req);
+  return DECODER.decode(await res.read(max));
+}
+
+function bytesOf(head: string, body: Uint8Array): Uint8Array {
+  const h = ENCODER.encode(head);
+  const out = new Uint8Array(h.length + body.length);
+  out.set(h);
+  out.set(body, h.length);
+  return out;
+}
+
+// --- Refusals first ---------------------------------------------------------
+
+Deno.test("HttpClient refuses responses that break HTTP/1.1 framing", async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ["a malformed status line", "HTTP/1.1 2OO OK\r\n\r\n", /malformed status line/],
+    ["HTTP/2 framing", "HTTP/2 200\r\n\r\n", /malformed status line/],
+    ["an obsolete folded header", "HTTP/1.1 200 OK\r\nx-a: 1\r\n  folded\r\n\r\n", /folded/],
+    [
+      "a space before the colon",
+      "HTTP/1.1 200 OK\r\nx-a : 1\r\ncontent-length: 0\r\n\r\n",
+      /malformed header/,
+    ],
+    [
+      "a control character in a value",
+      "HTTP/1.1 200 OK\r\nx-a: a\u0001b\r\n\r\n",
+      /malformed header/,
+    ],
+    [
+      "conflicting Content-Length values",
+      "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello",
+      /invalid Content-Length/,
+    ],
+    [
+      "a negative Content-Length",
+      "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+      /invalid Content-Length/,
+    ],
+    [
+      "a transfer coding other than chunked",
+      "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+      /transfer coding/,
+    ],
+    [
+      "a switch of protocols",
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\n\r\n",
+      /switched protocols/,
+    ],
+    [
+      "too many header fields",
+      `HTTP/1.1 200 OK\r\n${"x-a: 1\r\n".repeat(200)}content-length: 0\r\n\r\n`,
+      /more than 128 header fields/,
+    ],
+    [
+      "a header section over 64 KiB",
+      `HTTP/1.1 200 OK\r\nx-big: ${"a".repeat(70 * 1024)}\r\n\r\n`,
+      /header section is too long/,
+    ],
+  ];
+  for (const [what, response, message] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({ bytes: response, close: true }));
+      const client = new HttpClient();
+      try {
+        await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
+          assert.ok(e instanceof ProtocolError, `got ${e}`);
+          assert.match(e.message, message);
+          return true;
+        });
+        assert.equal(client.openConnections, 0);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+Deno.test("HttpClient refuses malformed chunks and an unknown content coding", async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ["a chunk size that is not hex", "zz\r\nhello\r\n0\r\n\r\n", /malformed chunk size/],
+    ["a chunk without its CRLF", "5\r\nhelloXX0\r\n\r\n", /malformed chunk/],
+    ["a chunk size too large", "1000000000000\r\n", /chunk size too large/],
+  ];
+  for (const [what, body, message] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({
+        bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
+        close: true,
+      }));
+      const client = new HttpClient();
+      try {
+        await assert.rejects(text(client, request(`${up.origin}/x`)), message);
+      } finally {
+        client.close();
+      }
+    });
+  }
+  await t.step("a content coding it cannot decode", async () => {
+    await using up = rawUpstream(() => ({ bytes: ok("abc", "content-encoding: zstd\r\n") }));
+    const client = new HttpClient();
+    try {
+      await assert.rejects(text(client, request(`${up.origin}/x`)), /unsupported content coding/);
+    } finally {
+      client.close();
+    }
+  });
+  await t.step("a gzip body that does not decompress", async () => {
+    await using up = rawUpstream(() => ({ bytes: ok("not gzip", "content-encoding: gzip\r\n") }));
+    const client = new HttpClient();
+    try {
+      await assert.rejects(text(client, request(`${up.origin}/x`)), /does not decompress/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("HttpClient holds encoded and decoded bytes to the cap", async (t) => {
+  const bomb = new Uint8Array(gzipSync(new Uint8Array(50 * 1024 * 1024)));
+  const brBomb = new Uint8Array(brotliCompressSync(new Uint8Array(50 * 1024 * 1024)));
+  const cases: [string, Uint8Array | string][] = [
+    [
+      "a gzip bomb",
+      bytesOf(
+        `HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.length}\r\n\r\n`,
+        bomb,
+      ),
+    ],
+    [
+      "a brotli bomb",
+      bytesOf(
+        `HTTP/1.1 200 OK\r\ncontent-encoding: br\r\ncontent-length: ${brBomb.length}\r\n\r\n`,
+        brBomb,
+      ),
+    ],
+    ["a declared length over the cap", ok("x".repeat(5000))],
+    [
+      "chunks over the cap",
+      `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${
+        "800\r\n" + "y".repeat(2048) + "\r\n"
+      }`.repeat(1) + `${"800\r\n" + "y".repeat(2048) + "\r\n"}`.repeat(3),
+    ],
+    ["a body read to the end of the connection", `HTTP/1.1 200 OK\r\n\r\n${"z".repeat(8000)}`],
+  ];
+  for (const [what, bytes] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({ bytes, close: true }));
+      const client = new HttpClient();
+      try {
+        await assert.rejects(text(client, request(`${up.origin}/x`), 4096), BodyLimitError);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+Deno.test("HttpClient does not reuse a connection that carried both framings or extra bytes", async (t) => {
+  const answers: [string, string][] = [
+    [
+      "Content-Length and chunked",
+      "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ],
+    ["bytes after the response", ok("abc") + "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nevil"],
+  ];
+  for (const [what, bytes] of answers) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({ bytes }));
+      const client = new HttpClient();
+      try {
+        assert.equal(await text(client, request(`${up.origin}/a`)), "abc");
+        assert.equal(await text(client, request(`${up.origin}/b`)), "abc");
+        assert.equal(up.connections, 2);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+// --- Exchanges --------------------------------------------------------------
+
+Deno.test("HttpClient sends one well-formed request with its managed headers", async () => {
+  await using up = rawUpstream(() => ({ bytes: ok("{}") }));
+  const client = new HttpClient();
+  try {
+    const headers = new Headers({ accept: "application/json", "x-token": "abc", host: "evil" });
+    headers.set("content-length", "999");
+    await text(
+      client,
+      request(`${up.origin}/v1/items?q=a%20b`, {
+        method: "POST",
+        headers,
+        body: '{"name":"é"}',
+      }),
+    );
+    const [{ head, body }] = up.requests;
+    const lines = head.split("\r\n");
+    assert.equal(lines[0], "POST /v1/items?q=a%20b HTTP/1.1");
+    assert.ok(lines.includes(`host: ${new URL(up.origin).host}`), head);
+    assert.ok(lines.includes("x-token: abc"), head);
+    assert.ok(lines.includes("content-length: 13"), head);
+    assert.equal(lines.filter((l) => l.startsWith("host:")).length, 1);
+    assert.equal(lines.filter((l) => l.startsWith("content-length:")).length, 1);
+    assert.equal(body, '{"name":"é"}');
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient reuses a kept-alive connection for sequential requests", async () => {
+  await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
+  const client = new HttpClient();
+  try {
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await text(client, request(`${up.origin}/x`)), `r${i}`);
+    }
+    assert.equal(up.connections, 1);
+    assert.equal(client.openConnections, 1);
+  } finally {
+    client.close();
+  }
+  assert.equal(client.openConnections, 0);
+});
+
+Deno.test("HttpClient retries an idempotent request once when a reused connection was closed", async () => {
+  // The server closes each connection after answering, without saying so.
+  await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`), close: true }));
+  const client = new HttpClient();
+  try {
+    assert.equal(await text(client, request(`${up.origin}/x`)), "r0");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await text(client, request(`${up.origin}/x`)), "r1");
+    assert.equal(up.connections, 2);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient never sends a POST on a reused connection", async () => {
+  await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
+  const client = new HttpClient();
+  try {
+    await text(client, request(`${up.origin}/x`));
+    await text(client, request(`${up.origin}/x`, { method: "POST", body: "{}" }));
+    await text(client, request(`${up.origin}/x`, { method: "PATCH", body: "{}" }));
+    assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 3]);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient reads chunked bodies with extensions and trailers, and keeps the connection", async () => {
+  const chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" +
+    "5;ext=1\r\nhello\r\n1 ; x\r\n \r\n5\r\nworld\r\n0\r\nx-trailer: yes\r\n\r\n";
+  await using up = rawUpstream(() => ({ bytes: chunked }));
+  const client = new HttpClient();
+  try {
+    assert.equal(await text(client, request(`${up.origin}/a`)), "hello world");
+    assert.equal(await text(client, request(`${up.origin}/b`)), "hello world");
+    assert.equal(up.connections, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient skips informational responses and reads HEAD and 204 without a body", async () => {
+  await using up = rawUpstream((_, head) => {
+    if (head.startsWith("HEAD")) {
+      return { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" };
+    }
+    if (head.startsWith("DELETE")) return { bytes: "HTTP/1.1 204 No Content\r\n\r\n" };
+    return { bytes: "HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + ok("final") };
+  });
+  const client = new HttpClient();
+  try {
+    assert.equal(await text(client, request(`${up.origin}/x`)), "final");
+    const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
+    assert.equal(head.header("content-length"), "1000");
+    assert.equal((await head.read(10)).length, 0);
+    const none = await client.request(request(`${up.origin}/x`, { method: "DELETE" }));
+    assert.equal(none.status, 204);
+    assert.equal(up.connections, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient decodes gzip and brotli bodies and joins repeated headers", async () => {
+  const json = JSON.stringify({ data: "q".repeat(3000) });
+  const gz = new Uint8Array(gzipSync(ENCODER.encode(json)));
+  const br = new Uint8Array(brotliCompressSync(ENCODER.encode(json)));
+  await using up = rawUpstream((i) => {
+    const [body, coding] = i === 0 ? [gz, "gzip"] : [br, "br"];
+    return {
+      bytes: bytesOf(
+        `HTTP/1.1 200 OK\r\ncontent-encoding: ${coding}\r\nx-a: 1\r\nX-A: 2\r\ncontent-length: ${body.length}\r\n\r\n`,
+        body,
+      ),
+    };
+  });
+  const client = new HttpClient();
+  try {
+    const first = await client.request(request(`${up.origin}/x`));
+    assert.equal(first.header("x-a"), "1, 2");
+    assert.equal(DECODER.decode(await first.read(1 << 20)), json);
+    assert.equal(await text(client, request(`${up.origin}/x`)), json);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient ends a stalled exchange when its signal aborts, and drops the connection", async (t) => {
+  for (const stage of ["headers", "body"] as const) {
+    await t.step(stage, async () => {
+      await using up = rawUpstream(() =>
+        stage === "headers"
+          ? "hang"
+          : { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial" }
+      );
+      const client = new HttpClient();
+      const controller = new AbortController();
+      try {
+        const pending = client.request(request(`${up.origin}/x`, { signal: controller.signal }))
+          .then((res) => res.read(1000));
+        setTimeout(() => controller.abort(), 30);
+        await assert.rejects(pending);
+        assert.equal(client.openConnections, 0);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+Deno.test("HttpClient reports a connection closed mid-body", async () => {
+  await using up = rawUpstream(() => ({
+    bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial",
+    close: true,
+  }));
+  const client = new HttpClient();
+  try {
+    await assert.rejects(text(client, request(`${up.origin}/x`)), ConnectionClosedError);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient speaks HTTPS and verifies the certificate", async () => {
+  const [cert, key, ca] = await Promise.all(
+    ["leaf.pem", "leaf.key", "ca.pem"].map((f) => Deno.readTextFile(new URL(f, TLS_DIR))),
+  );
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => new Response("secure"),
+  );
+  const origin = `https://localhost:${server.addr.port}`;
+  const trusting = new HttpClient({ caCerts: [ca] });
+  const strict = new HttpClient();
+  try {
+    assert.equal(await text(trusting, request(`${origin}/x`)), "secure");
+    assert.equal(await text(trusting, request(`${origin}/x`)), "secure");
+    // Without the test CA, the handshake fails.
+    await assert.rejects(text(strict, request(`${origin}/x`)), /certificate|issuer|UnknownIssuer/i);
+  } finally {
+    trusting.close();
+    strict.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("HttpClient refuses other schemes and requests after close", async () => {
+  const client = new HttpClient();
+  await assert.rejects(client.request(request("ftp://127.0.0.1/x")), TypeError);
+  client.close();
+  await assert.rejects(client.request(request("http://127.0.0.1:9/x")), TypeError);
+});
