@@ -29,6 +29,8 @@ import {
   UpstreamStatusError,
 } from "../../bridge/mod.ts";
 import { InputError, LoomError, PolicyError } from "../../errors.ts";
+import { Deadlines } from "../../_util/deadlines.ts";
+import { agentHttpClient } from "../executor.ts";
 import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "./_protocol.ts";
 
 const NET_DENIAL = /Requires net access to "([^"]{1,300})"/;
@@ -113,6 +115,8 @@ function errorResponse(id: number, error: unknown): ErrorResponse {
   return { id, ok: false, code: "INTERNAL", message: "Internal error in the agent host" };
 }
 
+function noop(): void {}
+
 /** IPv6 targets Deno's `--deny-net` cannot express; LOOM's own check must refuse them. */
 const SELF_TEST_TARGETS = ["http://[fd00::1]/", "http://[fe80::1]/", "http://[::1]/"];
 
@@ -141,8 +145,12 @@ export class AgentServer {
   #bridges: readonly BridgeSpec[] = [];
   #allowNetworks: readonly string[] = [];
   #runs = new Map<number, AbortController>();
+  #deadlines = new Deadlines();
+  /** The agent's upstream connections, kept alive between calls. */
+  #client = agentHttpClient();
   #lookups = new Map<number, (addresses: string[] | undefined) => void>();
   #nextLookup = 0;
+  #lookupHost = (host: string): Promise<string[]> => this.#lookup(host);
 
   /** @param send writes one message to the parent */
   constructor(send: (message: ChildMessage) => void) {
@@ -184,13 +192,14 @@ export class AgentServer {
     }
   }
 
-  /** Abort every running call (the parent went away). */
+  /** Abort every running call and close the upstream connections (the parent went away). */
   close(): void {
     for (const controller of this.#runs.values()) {
       controller.abort(new DOMException("Agent host closing", "AbortError"));
     }
     for (const settle of this.#lookups.values()) settle(undefined);
     this.#lookups.clear();
+    this.#client.close();
   }
 
   #lookup(host: string): Promise<string[]> {
@@ -213,19 +222,29 @@ export class AgentServer {
       this.#send({ id, ok: false, code: "INTERNAL", message: "Unknown bridge" });
       return;
     }
+    // One controller per call, aborted by the parent's `cancel` or at the
+    // deadline. The deadline's reason is a `TimeoutError`, as
+    // `AbortSignal.timeout` gives, so the bridge reports UPSTREAM_TIMEOUT;
+    // unlike `AbortSignal.timeout` the timer is released when the call ends.
     const controller = new AbortController();
     this.#runs.set(id, controller);
-    const secrets = new Map(Object.entries(request.secrets ?? {}));
+    const secrets = request.secrets ?? {};
+    let cancelDeadline = noop;
     let result: BridgeRunResult;
     try {
+      cancelDeadline = this.#deadlines.after(
+        request.deadlineMs,
+        () => controller.abort(new DOMException("Signal timed out.", "TimeoutError")),
+      );
       result = await runBridge(bridge, request.args, {
-        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(request.deadlineMs)]),
+        signal: controller.signal,
         maxResponseBytes: request.maxResponseBytes,
         allowNetworks: this.#allowNetworks,
-        lookup: (host) => this.#lookup(host),
+        lookup: this.#lookupHost,
+        client: this.#client,
         resolveSecret: (name) => {
-          const value = secrets.get(name);
-          if (value === undefined) throw new PolicyError(`Secret "${name}" is not available`);
+          const value = Object.hasOwn(secrets, name) ? secrets[name] : undefined;
+          if (typeof value !== "string") throw new PolicyError(`Secret "${name}" is not available`);
           return value;
         },
       });
@@ -233,6 +252,7 @@ export class AgentServer {
       this.#send(errorResponse(id, error));
       return;
     } finally {
+      cancelDeadline();
       this.#runs.delete(id);
     }
     this.#send({ id, ok: true, result });

@@ -99,58 +99,224 @@ export type ChildMessage = OkResponse | ErrorResponse | LookupRequest;
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 const ENCODER = new TextEncoder();
+// A BOM is data here, not a marker to drop: a line starting with one is not JSON.
+const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 const NEWLINE = 0x0a;
+const NO_LINES: readonly string[] = Object.freeze([]);
+/** Bytes asked for per read of a pipe. */
+const READ_BYTES = 64 * 1024;
 
-/** Encode one message as a line. */
-export function encodeLine(message: ParentMessage | ChildMessage): Uint8Array {
-  return ENCODER.encode(JSON.stringify(message) + "\n");
+function lineTooLong(): RangeError {
+  return new RangeError("Line exceeds the limit");
 }
 
 /**
- * Split a byte stream into lines (without the newline). A line longer than
- * `maxBytes` ends the iteration with a `RangeError`.
+ * Splits a byte stream into lines (without the newline), decoded as UTF-8.
+ * All complete lines of a chunk are decoded at once; only the bytes of an
+ * unfinished line are copied and held until its newline arrives, so the
+ * caller may reuse a chunk's buffer once {@linkcode LineSplitter.push}
+ * returns. A newline byte never occurs inside a UTF-8 sequence, so
+ * splitting bytes and splitting the decoded text agree.
+ */
+export class LineSplitter {
+  readonly #maxBytes: number;
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+
+  /** @param maxBytes the longest line accepted, in bytes */
+  constructor(maxBytes: number = MAX_LINE_BYTES) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /**
+   * Take the next chunk of the stream.
+   *
+   * @param chunk bytes; not kept after the call
+   * @returns the lines the chunk completed, in order
+   * @throws {RangeError} when a line is longer than the limit
+   */
+  push(chunk: Uint8Array): readonly string[] {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      this.#hold(chunk);
+      return NO_LINES;
+    }
+    const max = this.#maxBytes;
+    const first = chunk.indexOf(NEWLINE);
+    if (this.#heldBytes + first > max) throw lineTooLong();
+    if (last - first - 1 > max) {
+      for (let at = first + 1, nl = chunk.indexOf(NEWLINE, at); nl !== -1 && nl <= last;) {
+        if (nl - at > max) throw lineTooLong();
+        at = nl + 1;
+        nl = chunk.indexOf(NEWLINE, at);
+      }
+    }
+    const head = chunk.subarray(0, last);
+    const text = DECODER.decode(this.#heldBytes === 0 ? head : this.#take(head));
+    if (last + 1 < chunk.byteLength) this.#hold(chunk.subarray(last + 1));
+    return text.split("\n");
+  }
+
+  /** The unfinished last line when the stream ended without a newline, else null. */
+  end(): string | null {
+    if (this.#heldBytes === 0) return null;
+    return DECODER.decode(this.#take(new Uint8Array(0)));
+  }
+
+  #hold(bytes: Uint8Array): void {
+    this.#heldBytes += bytes.byteLength;
+    if (this.#heldBytes > this.#maxBytes) throw lineTooLong();
+    this.#held.push(bytes.slice());
+  }
+
+  #take(tail: Uint8Array): Uint8Array {
+    const bytes = new Uint8Array(this.#heldBytes + tail.byteLength);
+    let at = 0;
+    for (const part of this.#held) {
+      bytes.set(part, at);
+      at += part.byteLength;
+    }
+    bytes.set(tail, at);
+    this.#held = [];
+    this.#heldBytes = 0;
+    return bytes;
+  }
+}
+
+/**
+ * Call `onLine` for each line of a byte stream (without the newline), the
+ * last one included when the stream ends without a newline. Reads into one
+ * reused buffer when the stream allows it, and calls back synchronously, so
+ * a chunk of many lines costs one read and one decode.
  *
  * @param stream the bytes
+ * @param onLine takes each line; returning `false` stops the reading
  * @param maxBytes the longest line accepted
+ * @returns when the stream ended or `onLine` returned `false`
+ * @throws {RangeError} when a line is longer than `maxBytes`
  */
-export async function* readLines(
+export async function forEachLine(
   stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => boolean | void,
   maxBytes: number = MAX_LINE_BYTES,
-): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let held: Uint8Array[] = [];
-  let heldBytes = 0;
-  const take = (tail: Uint8Array): string => {
-    let bytes = tail;
-    if (held.length > 0) {
-      bytes = new Uint8Array(heldBytes + tail.byteLength);
-      let at = 0;
-      for (const part of held) {
-        bytes.set(part, at);
-        at += part.byteLength;
-      }
-      bytes.set(tail, at);
-      held = [];
-      heldBytes = 0;
-    }
-    return decoder.decode(bytes);
+): Promise<void> {
+  const splitter = new LineSplitter(maxBytes);
+  const feed = (chunk: Uint8Array): boolean => {
+    for (const line of splitter.push(chunk)) if (onLine(line) === false) return false;
+    return true;
   };
-  for await (const chunk of stream) {
-    let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
-      if (heldBytes + nl - start > maxBytes) throw new RangeError("Line exceeds the limit");
-      yield take(chunk.subarray(start, nl));
-      start = nl + 1;
+  let byob: ReadableStreamBYOBReader | null = null;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    byob = null; // not a byte stream
+  }
+  if (byob !== null) {
+    try {
+      let buffer = new ArrayBuffer(READ_BYTES);
+      for (;;) {
+        const { done, value } = await byob.read(new Uint8Array(buffer));
+        if (done || value === undefined) break;
+        if (!feed(value)) return;
+        buffer = value.buffer;
+      }
+    } finally {
+      byob.releaseLock();
     }
-    if (start < chunk.byteLength) {
-      const rest = chunk.slice(start);
-      heldBytes += rest.byteLength;
-      if (heldBytes > maxBytes) throw new RangeError("Line exceeds the limit");
-      held.push(rest);
+  } else {
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!feed(value)) return;
+      }
+    } finally {
+      reader.releaseLock();
     }
   }
-  if (heldBytes > 0) yield take(new Uint8Array(0));
+  const tail = splitter.end();
+  if (tail !== null) onLine(tail);
 }
+
+/**
+ * Writes messages as lines, coalescing into one write every message sent in
+ * one turn of the event loop (the write happens in `setImmediate`, after the
+ * turn's I/O callbacks and microtasks), and any sent while an asynchronous
+ * write is under way. Under load a turn handles many calls, so one write
+ * (and one wake-up of the reader) serves all of them; an idle pipe waits no
+ * longer than the rest of the turn. Order is kept. The first failed write
+ * ends the writer: `onError` is called once and later messages are dropped.
+ */
+export class LineWriter {
+  readonly #write: (bytes: Uint8Array) => Promise<unknown> | void;
+  readonly #onError: () => void;
+  #lines: string[] = [];
+  #scheduled = false;
+  #inFlight = 0;
+  #failed = false;
+
+  /**
+   * @param write writes all of the bytes, synchronously or by the returned promise
+   * @param onError called once after the first failed write
+   */
+  constructor(write: (bytes: Uint8Array) => Promise<unknown> | void, onError: () => void = noop) {
+    this.#write = write;
+    this.#onError = onError;
+  }
+
+  /** Queue one message; it is written at the end of this turn, or after the write under way. */
+  send(message: ParentMessage | ChildMessage): void {
+    if (this.#failed) return;
+    this.#lines.push(JSON.stringify(message));
+    if (!this.#scheduled && this.#inFlight === 0) {
+      this.#scheduled = true;
+      setImmediate(this.#onTurn);
+    }
+  }
+
+  /** Write everything queued now, without waiting for a write under way. */
+  flush(): void {
+    const lines = this.#lines;
+    if (lines.length === 0 || this.#failed) return;
+    this.#lines = [];
+    const text = lines.length === 1 ? lines[0] + "\n" : lines.join("\n") + "\n";
+    let pending: Promise<unknown> | void;
+    try {
+      pending = this.#write(ENCODER.encode(text));
+    } catch {
+      this.#fail();
+      return;
+    }
+    if (pending !== undefined) {
+      this.#inFlight++;
+      pending.then(this.#onWritten, this.#onFailed);
+    }
+  }
+
+  #onTurn = (): void => {
+    this.#scheduled = false;
+    if (this.#inFlight === 0) this.flush();
+  };
+
+  #onWritten = (): void => {
+    if (--this.#inFlight === 0) this.flush();
+  };
+
+  #onFailed = (): void => {
+    this.#inFlight--;
+    this.#fail();
+  };
+
+  #fail(): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#lines = [];
+    this.#onError();
+  }
+}
+
+function noop(): void {}
 
 const CODES: ReadonlySet<string> = new Set<LoomErrorCode>([
   "CONFIG_INVALID",

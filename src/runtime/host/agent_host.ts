@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { AgentConfig, BridgeSpec } from "../../config/mod.ts";
 import { type BridgeRunResult, UpstreamStatusError } from "../../bridge/mod.ts";
 import { InputError, LoomError, PolicyError, UpstreamError } from "../../errors.ts";
+import { Deadlines } from "../../_util/deadlines.ts";
 import { formatDuration } from "../../_util/units.ts";
 import {
   bridgeTargets,
@@ -21,14 +22,14 @@ import {
 import type { BridgeExecutor, ExecuteOptions } from "../executor.ts";
 import {
   type ChildMessage,
-  encodeLine,
   type ErrorResponse,
+  forEachLine,
   type InitRequest,
+  LineWriter,
   type LookupRequest,
   type ParentMessage,
   parseChildMessage,
   type PingRequest,
-  readLines,
 } from "./_protocol.ts";
 
 /** What happened to an agent host; the caller records it as `sandbox_lifecycle`. */
@@ -220,6 +221,8 @@ interface Proc {
   child: Deno.ChildProcess;
   pid: number;
   writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Coalesces the messages of one turn into one write to the child's stdin. */
+  out: LineWriter;
   pending: Map<number, Pending>;
   readyAt: number | null;
   ready: Promise<void>;
@@ -307,10 +310,17 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   #backoffReset: number;
   #lookup: (host: string) => Promise<string[]>;
   #resolvable = new Set<string>();
+  /** Each config bridge's index, sent instead of the bridge. */
+  #bridgeIndex: Map<BridgeSpec, number>;
+  #deadlineMs: number;
+  /** The calls' deadline timers, shared by calls due within the same few milliseconds. */
+  #deadlines = new Deadlines();
   #proc: Proc | null = null;
   #starting: Promise<Proc> | null = null;
   #nextId = 0;
   #active = 0;
+  /** `performance.now()` when the last call ended. */
+  #lastActive = 0;
   #idleTimer: Timer | null = null;
   #closed = false;
   #closing = new AbortController();
@@ -334,6 +344,8 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
     this.#backoffReset = options.backoff?.resetAfterMs ?? 60_000;
     this.#backoff = this.#backoffInitial;
     this.#lookup = options.lookup ?? defaultLookup;
+    this.#bridgeIndex = new Map(config.bridges.map((bridge, index) => [bridge, index]));
+    this.#deadlineMs = config.runtime.maxExecutionTimeMs;
     for (const target of bridgeTargets(config.bridges)) this.#resolvable.add(target.host);
   }
 
@@ -364,16 +376,14 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
     options: ExecuteOptions,
   ): Promise<BridgeRunResult> {
     if (this.#closed) throw unavailable("Agent host is closed");
-    this.#clearIdle();
     this.#active++;
     try {
-      const proc = await this.#ensure(options.signal);
+      const proc = this.#live() ?? await this.#ensure(options.signal);
       const result = await this.#call(proc, bridge, args, options);
       if (result === null) throw new LoomError("INTERNAL", "Agent host sent an empty result");
       return result;
     } finally {
-      this.#active--;
-      this.#armIdle();
+      if (--this.#active === 0) this.#idleFrom(performance.now());
     }
   }
 
@@ -401,6 +411,12 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   }
 
   // --- start ----------------------------------------------------------------
+
+  /** The process when it is ready and not stopping: the path of every call but the first. */
+  #live(): Proc | null {
+    const proc = this.#proc;
+    return proc !== null && proc.stopping === null && proc.readyAt !== null ? proc : null;
+  }
 
   async #ensure(signal: AbortSignal): Promise<Proc> {
     for (;;) {
@@ -500,10 +516,13 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
     }
     this.#spawns++;
     const started = performance.now();
+    const writer = child.stdin.getWriter();
     const proc: Proc = {
       child,
       pid: child.pid,
-      writer: child.stdin.getWriter(),
+      writer,
+      // A failed write means the process is gone; its exit fails whatever is pending.
+      out: new LineWriter((bytes) => writer.write(bytes)),
       pending: new Map(),
       readyAt: null,
       ready: Promise.resolve(),
@@ -554,9 +573,7 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   // --- pipe -----------------------------------------------------------------
 
   #send(proc: Proc, message: ParentMessage): void {
-    proc.writer.write(encodeLine(message)).catch(() => {
-      // The process is gone; its exit fails whatever is pending.
-    });
+    proc.out.send(message);
   }
 
   /** Send a request with a fresh id; settles with the child's answer. */
@@ -570,15 +587,16 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
 
   async #readStdout(proc: Proc): Promise<void> {
     try {
-      for await (const line of readLines(proc.child.stdout)) {
-        if (line === "") continue;
+      await forEachLine(proc.child.stdout, (line) => {
+        if (line === "") return true;
         const message = parseChildMessage(line);
         if (message === null) {
           this.#kill(proc, "protocol");
-          return;
+          return false;
         }
         this.#onMessage(proc, message);
-      }
+        return true;
+      });
     } catch {
       this.#kill(proc, "protocol");
     } finally {
@@ -589,10 +607,10 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   async #readStderr(proc: Proc): Promise<void> {
     const onLog = this.#options.onLog;
     try {
-      for await (const line of readLines(proc.child.stderr, 1024 * 1024)) {
+      await forEachLine(proc.child.stderr, (line) => {
         if (OUT_OF_MEMORY.test(line)) proc.outOfMemory = true;
         onLog?.(line.slice(0, LOG_LINE_CHARS));
-      }
+      }, 1024 * 1024);
     } catch {
       // An overlong line: stop forwarding and drain.
       await proc.child.stderr.pipeTo(new WritableStream()).catch(() => {});
@@ -638,17 +656,17 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   ): Promise<BridgeRunResult | null> {
     const { signal } = options;
     if (signal.aborted) return Promise.reject(this.#abortError(signal.reason));
-    const index = this.config.bridges.indexOf(bridge);
-    if (index === -1) {
+    const index = this.#bridgeIndex.get(bridge);
+    if (index === undefined) {
       const host = hostOf(bridge);
       if (host !== null) this.#resolvable.add(host);
     }
-    const deadlineMs = this.config.runtime.maxExecutionTimeMs;
+    const deadlineMs = this.#deadlineMs;
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       let grace: Timer | null = null;
       const finish = () => {
-        clearTimeout(deadline);
+        cancelDeadline();
         if (grace !== null) clearTimeout(grace);
         signal.removeEventListener("abort", onAbort);
         proc.pending.delete(id);
@@ -672,7 +690,7 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
         this.#send(proc, { op: "cancel", id });
         reject(this.#abortError(signal.reason));
       };
-      const deadline = setTimeout(timedOut, deadlineMs + this.#graceMs);
+      const cancelDeadline = this.#deadlines.after(deadlineMs + this.#graceMs, timedOut);
       signal.addEventListener("abort", onAbort, { once: true });
       proc.pending.set(id, {
         resolve: (result) => {
@@ -687,7 +705,7 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
       this.#send(proc, {
         id,
         op: "run",
-        bridge: index === -1 ? bridge : index,
+        bridge: index ?? bridge,
         args,
         secrets: Object.fromEntries(options.secrets),
         deadlineMs,
@@ -732,6 +750,7 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
   #stop(proc: Proc, reason: "idle" | "shutdown"): void {
     if (proc.stopping !== null) return;
     proc.stopping = reason;
+    proc.out.flush();
     proc.writer.close().catch(() => {});
     const timer = setTimeout(() => {
       proc.timers.delete(timer);
@@ -792,14 +811,29 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
     this.#idleTimer = null;
   }
 
-  #armIdle(): void {
-    this.#clearIdle();
+  /**
+   * The last call ended at `now`: stop the process once `idleMs` pass
+   * without calls. One timer serves many calls: it is set when none is
+   * pending, and on firing it stops the process only if no call ran in the
+   * meantime, else it waits for the rest of the period.
+   */
+  #idleFrom(now: number): void {
+    this.#lastActive = now;
+    if (this.#idleTimer === null) this.#armIdle(this.#idleMs);
+  }
+
+  #armIdle(delayMs: number): void {
     const proc = this.#proc;
-    if (this.#closed || this.#active > 0 || proc === null || proc.stopping !== null) return;
+    if (this.#closed || proc === null || proc.stopping !== null) return;
     const timer = setTimeout(() => {
       this.#idleTimer = null;
-      if (this.#active === 0 && this.#proc === proc) this.#stop(proc, "idle");
-    }, this.#idleMs);
+      const proc = this.#proc;
+      // A call under way re-arms the timer when it ends.
+      if (this.#closed || this.#active > 0 || proc === null || proc.stopping !== null) return;
+      const left = this.#lastActive + this.#idleMs - performance.now();
+      if (left > 0) this.#armIdle(left);
+      else this.#stop(proc, "idle");
+    }, delayMs);
     Deno.unrefTimer(timer as unknown as number);
     this.#idleTimer = timer;
   }

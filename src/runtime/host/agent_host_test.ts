@@ -203,6 +203,39 @@ Deno.test("AgentHost serves many calls, sequential and concurrent, over one proc
   assert.deepEqual(events.map((e) => e.action), ["spawn", "ready"]);
 });
 
+Deno.test("AgentHost keeps the child's upstream connections alive between calls", async () => {
+  const connections = new Set<number>();
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_, info) => {
+    connections.add(info.remoteAddr.port);
+    return Response.json({ ok: true });
+  });
+  const { host, bridges } = hostFor([`http://127.0.0.1:${server.addr.port}/items`]);
+  await using _ = host;
+  for (let i = 0; i < 3; i++) await host.run(bridges[0], {}, callOptions());
+  assert.equal(connections.size, 1);
+});
+
+Deno.test("AgentHost: the child ends a call at max_execution_time as UPSTREAM_TIMEOUT", async () => {
+  using stop = stopper();
+  await using upstream = startUpstream(async () => {
+    await delay(10_000, stop.signal);
+    return Response.json({});
+  });
+  // The parent waits 5 s past the deadline, so the answer is the child's own.
+  const { host, bridges } = hostFor([`${upstream.origin}/slow`], {
+    maxExecutionTime: "300ms",
+    graceMs: 5000,
+  });
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions(20_000)),
+    "UPSTREAM_TIMEOUT",
+    /^Upstream did not answer within the call deadline$/,
+  );
+  assert.notEqual(host.pid, null);
+  stop.abort();
+});
+
 Deno.test("AgentHost gives the child granted secrets only, at the last moment", async () => {
   await using upstream = startUpstream((req) =>
     Response.json({ key: req.headers.get("x-api-key") })

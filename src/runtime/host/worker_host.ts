@@ -21,7 +21,7 @@
  * @module
  */
 
-import { encodeLine, readLines } from "./_protocol.ts";
+import { forEachLine, LineWriter } from "./_protocol.ts";
 
 /** The streams `runAgentHostMain` relays (the CLI's `CliIo` fits). */
 export interface AgentHostMainIo {
@@ -99,22 +99,19 @@ export async function runAgentHostMain(
   }
   const writer = io.stdout.getWriter();
   const done = Promise.withResolvers<number>();
-  worker.onmessage = (event) => {
-    writer.write(encodeLine(event.data)).catch(() => done.resolve(0));
-  };
+  const out = new LineWriter((bytes) => writer.write(bytes), () => done.resolve(0));
+  worker.onmessage = (event) => out.send(event.data);
   worker.onerror = (event) => {
     event.preventDefault();
     io.err("loom agent host: the agent worker failed\n");
     done.resolve(70);
   };
-  (async () => {
-    for await (const line of readLines(io.stdin)) {
-      if (line !== "") worker.postMessage(JSON.parse(line));
-    }
-    done.resolve(0);
-  })().catch(() => done.resolve(65));
+  forEachLine(io.stdin, (line) => {
+    if (line !== "") worker.postMessage(JSON.parse(line));
+  }).then(() => done.resolve(0), () => done.resolve(65));
   const code = await done.promise;
   worker.terminate();
+  out.flush();
   await writer.close().catch(() => {});
   return code;
 }

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { makeBridge } from "../bridge/_testing.ts";
+import { InProcessExecutor } from "./executor.ts";
+
+Deno.test("InProcessExecutor keeps upstream connections alive between calls", async () => {
+  const connections = new Set<number>();
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_, info) => {
+    connections.add(info.remoteAddr.port);
+    return Response.json({ ok: true });
+  });
+  const executor = new InProcessExecutor();
+  try {
+    const bridge = makeBridge(`http://127.0.0.1:${server.addr.port}/items`);
+    for (let i = 0; i < 3; i++) {
+      const result = await executor.run(bridge, {}, {
+        signal: new AbortController().signal,
+        maxResponseBytes: 1024,
+        allowNetworks: [],
+        secrets: new Map(),
+      });
+      assert.equal(result.status, 200);
+    }
+  } finally {
+    await executor.close();
+  }
+  assert.equal(connections.size, 1);
+});
