@@ -1,13 +1,17 @@
 /**
- * Many deadlines on few timers. A server under load starts a deadline for
- * every request and cancels almost all of them a millisecond later; one
- * runtime timer each (`setTimeout` + `clearTimeout`) is measurable per call.
- * Here deadlines due within the same slot share one timer: cancelling is a
- * `Set` deletion, and a slot's timer is cleared once its last deadline is.
+ * Many deadlines on one timer. A server under load starts a deadline for
+ * every request and cancels almost all of them a millisecond later; a runtime
+ * timer each (`setTimeout` + `clearTimeout`) is measurable per call. Here
+ * deadlines are grouped into slots by due time, and one ticker, running only
+ * while a deadline is pending, fires the slots that are due. Adding and
+ * cancelling a deadline are a `Map` lookup and a `Set` insertion or deletion.
  *
- * A deadline fires at or after its time, at most one slot late (10 ms by
- * default), never early. Callbacks run from a timer, one at a time, and must
- * not throw (an exception is reported and does not stop the others).
+ * A deadline fires at or after its time, never early, and at most one slot
+ * plus one tick late: slots are `tickMs` wide (10 ms by default) or 1/64 of
+ * the delay when that is wider, so a 30 s deadline may fire about 0.5 s late
+ * while a 300 ms one fires within 20 ms. Callbacks run from the ticker, one at
+ * a time, and must not throw (an exception is reported and does not stop the
+ * others).
  *
  * @example
  * ```ts
@@ -20,32 +24,31 @@
  * @module
  */
 
-interface Slot {
-  readonly due: number;
-  readonly callbacks: Set<() => void>;
-  timer: ReturnType<typeof setTimeout> | null;
-}
+/** Slots per delay: a deadline may fire up to 1/64 of its delay late. */
+const SLOTS_PER_DELAY = 64;
 
-/** A set of deadlines sharing one timer per slot. */
+/** A set of deadlines sharing one ticker. */
 export class Deadlines {
-  readonly #slotMs: number;
-  readonly #slots = new Map<number, Slot>();
+  readonly #tickMs: number;
+  /** Callbacks by due time (a multiple of its slot width). */
+  readonly #slots = new Map<number, Set<() => void>>();
+  #ticker: ReturnType<typeof setInterval> | null = null;
 
   /**
-   * @param slotMs the granularity: deadlines due in the same slot share a timer
-   * @throws {RangeError} when `slotMs` is not a positive integer
+   * @param tickMs how often due slots are fired, and the narrowest slot
+   * @throws {RangeError} when `tickMs` is not a positive integer
    */
-  constructor(slotMs = 10) {
-    if (!Number.isSafeInteger(slotMs) || slotMs < 1) {
-      throw new RangeError(`Cannot create deadlines: invalid slot of ${slotMs} ms`);
+  constructor(tickMs = 10) {
+    if (!Number.isSafeInteger(tickMs) || tickMs < 1) {
+      throw new RangeError(`Cannot create deadlines: invalid tick of ${tickMs} ms`);
     }
-    this.#slotMs = slotMs;
+    this.#tickMs = tickMs;
   }
 
   /** Deadlines not yet fired or cancelled. */
   get pending(): number {
     let n = 0;
-    for (const slot of this.#slots.values()) n += slot.callbacks.size;
+    for (const slot of this.#slots.values()) n += slot.size;
     return n;
   }
 
@@ -62,45 +65,59 @@ export class Deadlines {
     if (!Number.isFinite(ms) || ms < 0) {
       throw new RangeError(`Cannot set deadline: invalid delay of ${ms} ms`);
     }
-    const due = Math.ceil((performance.now() + ms) / this.#slotMs) * this.#slotMs;
+    const width = slotWidth(ms, this.#tickMs);
+    const due = Math.ceil((performance.now() + ms) / width) * width;
     let slot = this.#slots.get(due);
     if (slot === undefined) {
-      const created: Slot = { due, callbacks: new Set(), timer: null };
-      created.timer = setTimeout(() => this.#fire(created), Math.max(0, due - performance.now()));
-      this.#slots.set(due, created);
-      slot = created;
+      slot = new Set();
+      this.#slots.set(due, slot);
     }
-    const callbacks = slot.callbacks;
     // A distinct function per deadline, so equal callbacks stay distinct entries.
     const entry = () => callback();
-    callbacks.add(entry);
+    slot.add(entry);
+    if (this.#ticker === null) this.#ticker = setInterval(() => this.#tick(), this.#tickMs);
     const owner = slot;
     return () => {
-      if (!callbacks.delete(entry) || callbacks.size > 0) return;
-      if (owner.timer !== null) clearTimeout(owner.timer);
-      owner.timer = null;
-      if (this.#slots.get(owner.due) === owner) this.#slots.delete(owner.due);
+      if (!owner.delete(entry) || owner.size > 0) return;
+      if (this.#slots.get(due) === owner) this.#slots.delete(due);
+      this.#idle();
     };
   }
 
-  #fire(slot: Slot): void {
-    slot.timer = null;
-    if (this.#slots.get(slot.due) === slot) this.#slots.delete(slot.due);
-    // Timers may fire a little early: never run a callback before its time.
-    const early = slot.due - performance.now();
-    if (early > 0 && slot.callbacks.size > 0) {
-      slot.timer = setTimeout(() => this.#fire(slot), early);
-      this.#slots.set(slot.due, slot);
-      return;
-    }
-    const callbacks = [...slot.callbacks];
-    slot.callbacks.clear();
-    for (const callback of callbacks) {
-      try {
-        callback();
-      } catch (error) {
-        reportError(error);
+  #tick(): void {
+    const now = performance.now();
+    const due: Set<() => void>[] = [];
+    for (const [time, slot] of this.#slots) {
+      if (time <= now) {
+        due.push(slot);
+        this.#slots.delete(time);
       }
     }
+    this.#idle();
+    for (const slot of due) {
+      for (const callback of slot) {
+        try {
+          callback();
+        } catch (error) {
+          reportError(error);
+        }
+      }
+      slot.clear();
+    }
   }
+
+  /** Stop the ticker once nothing is pending. */
+  #idle(): void {
+    if (this.#slots.size === 0 && this.#ticker !== null) {
+      clearInterval(this.#ticker);
+      this.#ticker = null;
+    }
+  }
+}
+
+/** The slot width for a delay: at least a tick, about 1/64 of the delay, a power of two. */
+function slotWidth(ms: number, tickMs: number): number {
+  const wanted = ms / SLOTS_PER_DELAY;
+  if (wanted <= tickMs) return tickMs;
+  return tickMs * 2 ** Math.floor(Math.log2(wanted / tickMs));
 }

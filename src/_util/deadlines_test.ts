@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Deadlines } from "./deadlines.ts";
 
-Deno.test("Deadlines rejects an invalid slot or delay with a RangeError", () => {
+Deno.test("Deadlines rejects an invalid tick or delay with a RangeError", () => {
   assert.throws(() => new Deadlines(0), RangeError);
   assert.throws(() => new Deadlines(1.5), RangeError);
   const deadlines = new Deadlines();
@@ -62,4 +62,23 @@ Deno.test("Deadlines.after() keeps other deadlines of a slot when one callback t
   } finally {
     globalThis.removeEventListener("error", onError);
   }
+});
+
+Deno.test("Deadlines.after() from a firing callback, and a long delay among short ones, both fire", async () => {
+  const deadlines = new Deadlines(5);
+  const order: string[] = [];
+  const cancelLong = deadlines.after(60_000, () => order.push("long"));
+  await new Promise<void>((resolve) => {
+    deadlines.after(5, () => {
+      order.push("first");
+      deadlines.after(5, () => {
+        order.push("second");
+        resolve();
+      });
+    });
+  });
+  assert.deepEqual(order, ["first", "second"]);
+  assert.equal(deadlines.pending, 1);
+  cancelLong();
+  assert.equal(deadlines.pending, 0);
 });

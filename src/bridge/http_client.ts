@@ -326,11 +326,19 @@ export class HttpClient {
     }
     let list = this.#idle.get(conn.origin);
     if (list === undefined) this.#idle.set(conn.origin, list = []);
+    const now = performance.now();
+    // The oldest idle connections are at the front: drop those past the idle
+    // timeout, so no more than the busiest burst's worth stay half-closed.
+    let expired = 0;
+    while (expired < list.length && now - list[expired].idleSince > this.#idleTimeoutMs) {
+      list[expired++].close();
+    }
+    if (expired > 0) list.splice(0, expired);
     if (list.length >= this.#maxIdle) {
       conn.close();
       return;
     }
-    conn.idleSince = performance.now();
+    conn.idleSince = now;
     list.push(conn);
   }
 

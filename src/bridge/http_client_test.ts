@@ -494,3 +494,22 @@ Deno.test("HttpClient refuses other schemes and requests after close", async () 
   client.close();
   await assert.rejects(client.request(request("http://127.0.0.1:9/x")), TypeError);
 });
+
+Deno.test("HttpClient closes idle connections past the idle timeout when others are released", async () => {
+  await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
+  const client = new HttpClient({ idleTimeoutMs: 20 });
+  try {
+    // Two connections at once, then both idle.
+    await Promise.all([
+      text(client, request(`${up.origin}/a`)),
+      text(client, request(`${up.origin}/b`)),
+    ]);
+    assert.equal(client.openConnections, 2);
+    await new Promise((r) => setTimeout(r, 40));
+    // A POST takes a fresh connection; releasing it sweeps the two expired ones.
+    await text(client, request(`${up.origin}/c`, { method: "POST", body: "{}" }));
+    assert.equal(client.openConnections, 1);
+  } finally {
+    client.close();
+  }
+});
