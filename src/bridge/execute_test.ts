@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PolicyError, UpstreamError } from "../errors.ts";
-import { decideRedirect, type ExecuteOptions, executeRequest } from "./execute.ts";
+import { decideRedirect, type ExecuteOptions, executeRequest, sandboxDenial } from "./execute.ts";
 import { renderRequest } from "./render.ts";
 import { runBridge } from "./mod.ts";
 import {
@@ -516,4 +516,21 @@ Deno.test("executeRequest() decodes invalid UTF-8 with replacement characters", 
   await using up = startUpstream(() => new Response(new Uint8Array([0x61, 0xff, 0x62])));
   const res = await executeRequest(get(up, "/api"), optionsFor(up));
   assert.equal(res.bodyText, "a\ufffdb");
+});
+
+Deno.test("sandboxDenial() names host:port of Deno's refusals, before and after resolution", () => {
+  const before = new Deno.errors.NotCapable(
+    'Requires net access to "127.0.0.1:8080", run again with the --allow-net flag',
+  );
+  assert.equal(sandboxDenial(before), "127.0.0.1:8080");
+  const after = new TypeError("fetch failed", {
+    cause: new Error(
+      'error sending request: client error (Connect): Requires net access to "127.0.0.1:9"',
+    ),
+  });
+  assert.equal(sandboxDenial(after), "127.0.0.1:9");
+  // A top-level TypeError quoting the phrase (e.g. from a response) is not a denial.
+  assert.equal(sandboxDenial(new TypeError('Requires net access to "x:1"')), null);
+  assert.equal(sandboxDenial(new Deno.errors.NotCapable("Requires read access")), null);
+  assert.equal(sandboxDenial(new Error("connection refused")), null);
 });

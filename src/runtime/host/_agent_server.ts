@@ -26,47 +26,13 @@ import {
   type BridgeRunResult,
   checkDestination,
   runBridge,
+  sandboxDenial,
   UpstreamStatusError,
 } from "../../bridge/mod.ts";
 import { InputError, LoomError, PolicyError } from "../../errors.ts";
 import { Deadlines } from "../../_util/deadlines.ts";
 import { agentHttpClient } from "../executor.ts";
 import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "./_protocol.ts";
-
-const NET_DENIAL = /Requires net access to "([^"]{1,300})"/;
-
-/**
- * The host:port Deno refused, when an error is a sandbox denial: `NotCapable`
- * (checked on the name before connecting), or a `TypeError` whose cause says
- * "Requires net access" (the `--deny-net` check after resolution, security
- * requirements 6.2 T6).
- */
-export function sandboxDenial(error: unknown): string | null {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    const m = NET_DENIAL.exec(e.message);
-    if (m && (depth > 0 || e instanceof Deno.errors.NotCapable)) return m[1];
-  }
-  return null;
-}
-
-/**
- * Wrap the global `fetch` so that a refusal by Deno's permission wall
- * reaches the bridge as a {@linkcode PolicyError} (the bridge passes LOOM
- * errors through unchanged) instead of a generic connection failure. The
- * message names only host:port, never the URL (it may carry a secret).
- */
-export function installSandboxFetch(): void {
-  const original = globalThis.fetch;
-  globalThis.fetch = async (input, init) => {
-    try {
-      return await original(input, init);
-    } catch (error) {
-      const denied = sandboxDenial(error);
-      if (denied === null) throw error;
-      throw new PolicyError(`Sandbox refused network access to "${denied}": not declared`);
-    }
-  };
-}
 
 /**
  * Remove the web storage globals. `localStorage`, `sessionStorage`, `caches`

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { AgentServer, installSandboxFetch, removeDiskGlobals } from "./_agent_server.ts";
+import { AgentServer, removeDiskGlobals } from "./_agent_server.ts";
 import { LineSplitter, LineWriter, type ParentMessage } from "./_protocol.ts";
 
 /** Bytes asked for per read of stdin. */
@@ -34,7 +34,6 @@ function writeStdout(bytes: Uint8Array): void {
 
 /** Serve the parent on stdin and stdout until stdin closes. */
 async function serve(): Promise<void> {
-  installSandboxFetch();
   removeDiskGlobals();
   const out = new LineWriter(writeStdout, () => server.close());
   const server = new AgentServer((message) => out.send(message));

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AgentServer, installSandboxFetch, removeDiskGlobals } from "./_agent_server.ts";
+import { AgentServer, removeDiskGlobals } from "./_agent_server.ts";
 import type { ParentMessage } from "./_protocol.ts";
 
 /** The part of a worker's global scope used here (no `deno.worker` lib in a shared check). */
@@ -17,7 +17,6 @@ interface WorkerScope {
 }
 
 const scope = globalThis as unknown as WorkerScope;
-installSandboxFetch();
 removeDiskGlobals();
 const server = new AgentServer((message) => scope.postMessage(message));
 scope.onmessage = (event) => server.handle(event.data);

@@ -9,11 +9,13 @@
  * joins the next commit instead of starting one, so a call's intent and
  * outcome can share one `fdatasync`.
  *
- * Cost. A commit takes two trips through the event loop: waiting for the lock
- * and waiting for `fdatasync`. Under the lock, the size check and the write
- * are synchronous (a write of one batch lands in the page cache in
- * microseconds), so a busy server does not push each small step of a commit
- * behind a burst of request handling.
+ * Cost. A commit takes two trips through the event loop: waiting for the
+ * lock and waiting for `fdatasync`. The size check, the write (one batch
+ * lands in the page cache in microseconds) and unlocking are synchronous, so
+ * a busy server does not push each small step of a commit behind a burst of
+ * request handling. The lock itself is awaited, never taken synchronously: a
+ * reader in this same process (`verifyAuditLog` takes a shared lock) would
+ * otherwise block the event loop it needs to release that lock.
  *
  * Several processes. Each batch is written under an exclusive lock on the file
  * (`flock`). Under the lock the writer compares the file size with the size it
