@@ -350,7 +350,8 @@ export class AgentGate implements ToolHost {
       status = "success";
       result = { content: [{ type: "text", text: res.text }] };
       extra = {
-        http: { method: res.method, url: res.url, status: res.status, bytes: res.bytes },
+        // Keys in canonical order: serialised in one native call.
+        http: { bytes: res.bytes, method: res.method, status: res.status, url: res.url },
       };
     } catch (error) {
       const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
