@@ -37,6 +37,7 @@
 
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import type { HttpMethod } from "../config/mod.ts";
+import { MANAGED_HEADERS as MANAGED } from "../_util/http_headers.ts";
 
 /** A request as the bridge sends it. */
 export interface ClientRequest {
@@ -115,17 +116,6 @@ const MAX_CHUNK_LINE = 4096;
 const MAX_INFORMATIONAL = 8;
 const READ_SIZE = 16 * 1024;
 const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
-/** Set by the client itself; a request's own value is never sent. */
-const MANAGED: ReadonlySet<string> = new Set([
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "upgrade",
-  "te",
-  "trailer",
-]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;

@@ -1,27 +1,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import type { CliIo } from "./_io.ts";
 import { main, MAIN_HELP } from "./mod.ts";
 import { AUDIT_HELP } from "./audit.ts";
 import { INIT_HELP, SCHEMA_HELP, VALIDATE_HELP } from "./config_cmds.ts";
 import { RUN_HELP } from "./run.ts";
 import { SANDBOX_HELP } from "./sandbox.ts";
 import { SECRETS_HELP } from "./secrets.ts";
-
-function memoryIo(): CliIo & { stdoutText(): string; stderrText(): string } {
-  let out = "";
-  let err = "";
-  return {
-    out: (text) => void (out += text),
-    err: (text) => void (err += text),
-    env: { get: () => undefined },
-    isTerminal: false,
-    stdin: new ReadableStream(),
-    stdout: new WritableStream(),
-    stdoutText: () => out,
-    stderrText: () => err,
-  };
-}
+import { memoryIo } from "./_testing.ts";
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const io = memoryIo();

@@ -3,23 +3,8 @@ import { join } from "node:path";
 import { ConfigError, NotFoundError, UsageError } from "../errors.ts";
 import { loadConfig } from "../config/mod.ts";
 import { denoFlagsFor, FORBIDDEN_DENO_FLAGS } from "../security/sandbox/mod.ts";
-import type { CliIo } from "./_io.ts";
 import { SANDBOX_HELP, sandboxCommand, sandboxReport } from "./sandbox.ts";
-
-function memoryIo(): CliIo & { stdoutText(): string; stderrText(): string } {
-  let out = "";
-  let err = "";
-  return {
-    out: (text) => void (out += text),
-    err: (text) => void (err += text),
-    env: { get: () => undefined },
-    isTerminal: false,
-    stdin: new ReadableStream(),
-    stdout: new WritableStream(),
-    stdoutText: () => out,
-    stderrText: () => err,
-  };
-}
+import { memoryIo } from "./_testing.ts";
 
 const CONFIG = `agent:
   name: weather-api

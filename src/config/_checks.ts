@@ -15,6 +15,7 @@ import type { AgentConfigParsed, Parameter } from "./schema.ts";
 import { parseTemplate, type TemplatePart } from "../_util/template.ts";
 import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
 import type { TrustTier } from "./types.ts";
+import { MANAGED_HEADERS } from "../_util/http_headers.ts";
 
 type ParsedAgent = AgentConfigParsed["agent"];
 type ParsedTool = ParsedAgent["exposes"][number];
@@ -26,18 +27,6 @@ export interface Findings {
   errors: Located[];
   warnings: Located[];
 }
-
-/** Headers LOOM computes itself; a config may not set them. Lower case. */
-const MANAGED_HEADERS = new Set([
-  "host",
-  "content-length",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "upgrade",
-  "te",
-  "trailer",
-]);
 
 const SECRET_ADVICE = 'use "{{secret:NAME}}" and store the value with `loom secrets set NAME`';
 
