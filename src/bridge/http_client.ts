@@ -130,6 +130,13 @@ class Connection {
   #buf = new Uint8Array(READ_SIZE);
   #start = 0;
   #end = 0;
+  /**
+   * Where the next search for a line end resumes, and for which terminator
+   * length: a header section trickled in byte by byte is scanned once, not
+   * once per byte.
+   */
+  #scan = 0;
+  #scanNeed = 0;
   #closed = false;
   /** Bytes ever received; 0 means the peer has not answered yet. */
   received = 0;
@@ -173,11 +180,13 @@ class Connection {
     if (this.#start > 0 && this.#start === this.#end) {
       this.#start = 0;
       this.#end = 0;
+      this.#scan = 0;
     }
     if (this.#end === this.#buf.length) {
       if (this.#start > 0) {
         this.#buf.copyWithin(0, this.#start, this.#end);
         this.#end -= this.#start;
+        this.#scan -= this.#start;
         this.#start = 0;
       } else {
         const grown = new Uint8Array(this.#buf.length * 2);
@@ -200,7 +209,8 @@ class Connection {
   takeUntil(blank: boolean, limit: number, what: string): Uint8Array | null {
     const buf = this.#buf;
     const need = blank ? 4 : 2;
-    for (let i = this.#start; i + need <= this.#end; i++) {
+    const from = this.#scanNeed === need ? Math.max(this.#start, this.#scan) : this.#start;
+    for (let i = from; i + need <= this.#end; i++) {
       if (
         buf[i] === CR && buf[i + 1] === LF &&
         (!blank || (buf[i + 2] === CR && buf[i + 3] === LF))
@@ -208,10 +218,14 @@ class Connection {
         const out = buf.subarray(this.#start, i + need);
         if (out.length > limit) throw new ProtocolError(`Upstream ${what} is too long`);
         this.#start = i + need;
+        this.#scan = this.#start;
         return out;
       }
     }
     if (this.#end - this.#start > limit) throw new ProtocolError(`Upstream ${what} is too long`);
+    // No terminator starts before here; the last need-1 bytes may begin one.
+    this.#scan = Math.max(this.#start, this.#end - need + 1);
+    this.#scanNeed = need;
     return null;
   }
 
@@ -220,6 +234,7 @@ class Connection {
     const k = Math.min(n, this.#end - this.#start);
     const out = this.#buf.subarray(this.#start, this.#start + k);
     this.#start += k;
+    if (this.#scan < this.#start) this.#scan = this.#start;
     return out;
   }
 }

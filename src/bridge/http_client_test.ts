@@ -25,7 +25,8 @@ interface RawUpstream extends AsyncDisposable {
   requests: { head: string; body: string; connection: number }[];
 }
 
-type Answer = { bytes: string | Uint8Array; close?: boolean } | "hang";
+/** `trickle`: written one byte per write, to split every token across reads. */
+type Answer = { bytes: string | Uint8Array; close?: boolean; trickle?: boolean } | "hang";
 
 function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstream {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -73,7 +74,10 @@ function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstre
         if (reply === "hang") continue;
         const bytes = typeof reply.bytes === "string" ? ENCODER.encode(reply.bytes) : reply.bytes;
         let done = 0;
-        while (done < bytes.length) done += await conn.write(bytes.subarray(done));
+        while (done < bytes.length) {
+          const end = reply.trickle ? done + 1 : bytes.length;
+          done += await conn.write(bytes.subarray(done, end));
+        }
         if (reply.close) return;
       }
     } catch {
@@ -509,6 +513,22 @@ Deno.test("HttpClient closes idle connections past the idle timeout when others 
     // A POST takes a fresh connection; releasing it sweeps the two expired ones.
     await text(client, request(`${up.origin}/c`, { method: "POST", body: "{}" }));
     assert.equal(client.openConnections, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient parses a response trickled in one byte per write", async () => {
+  const chunked = "HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\n\r\n" +
+    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+  await using up = rawUpstream((i) => ({ bytes: i === 0 ? chunked : ok("again"), trickle: true }));
+  const client = new HttpClient();
+  try {
+    const res = await client.request(request(`${up.origin}/a`));
+    assert.equal(res.header("x-a"), "1");
+    assert.equal(DECODER.decode(await res.read(1000)), "hello world");
+    assert.equal(await text(client, request(`${up.origin}/b`)), "again");
+    assert.equal(up.connections, 1);
   } finally {
     client.close();
   }
