@@ -210,3 +210,27 @@ export function jsonLines(...messages: unknown[]): string {
 export function toolCall(id: number, name: string, args: Record<string, unknown> = {}): unknown {
   return { jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } };
 }
+
+/**
+ * Write the config of agent `keyed-agent`: one tool, `whoami`, calling
+ * `${url}/whoami` with one header that names a secret.
+ *
+ * @param path where to write the config
+ * @param url the upstream's base URL
+ * @param header the header line, e.g. `X-Api-Key: "{{secret:api-key}}"`
+ */
+export async function writeKeyedConfig(path: string, url: string, header: string): Promise<void> {
+  await Deno.writeTextFile(
+    path,
+    `agent:
+  name: keyed-agent
+  exposes:
+    - name: whoami
+      description: Ask the API who we are
+  http_bridge:
+    - tool_name: whoami
+      url: "${url}/whoami"
+      headers: { ${header} }
+`,
+  );
+}

@@ -7,7 +7,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CliResult, LOOM_FLAGS, MAIN, runLoom, startUpstream, tempDir } from "../_helpers.ts";
+import {
+  type CliResult,
+  LOOM_FLAGS,
+  MAIN,
+  runLoom,
+  startUpstream,
+  tempDir,
+  writeKeyedConfig,
+} from "../_helpers.ts";
 
 const VALUE = "sk_live_Q9+x/7=z é\"'%20";
 
@@ -199,43 +207,8 @@ Deno.test({
   fn: async () => {
     await using dir = await tempDir();
     const home = join(dir.path, "home");
-    const command = [Deno.execPath(), ...LOOM_FLAGS, MAIN, "secrets", "set", "tty-key"]
-      .map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-    const child = new Deno.Command("script", {
-      args: ["-q", "-e", "-c", command, "/dev/null"],
-      env: { LOOM_HOME: home, NO_COLOR: "1", TERM: "dumb" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Never hang the suite: a stuck child (e.g. a permission prompt) is killed.
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const reader = child.stdout.getReader();
-    const writer = child.stdin.getWriter();
-    const dec = new TextDecoder();
-    let seen = "";
-    let status: Deno.CommandStatus;
-    try {
-      while (!seen.includes("input hidden")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        seen += dec.decode(value, { stream: true });
-      }
-      assert.ok(seen.includes("input hidden"), seen);
-      // Typed only after the prompt: echo is already off.
-      await writer.write(new TextEncoder().encode("tty-Secret-Value-42\r"));
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        seen += dec.decode(value, { stream: true });
-      }
-    } finally {
-      clearTimeout(timer);
-      await writer.close().catch(() => {});
-      status = await child.status;
-      await child.stderr.cancel();
-    }
-    assert.equal(status.code, 0, seen);
+    // Typed only after the prompt: echo is already off.
+    const seen = await underTerminal(home, ["secrets", "set", "tty-key"], "tty-Secret-Value-42\r");
     assert.ok(!seen.includes("tty-Secret-Value-42"), "the prompt echoed the value");
     assert.match(seen, /Stored secret "tty-key"/);
     const list = await runLoom(["secrets", "list"], { home });
@@ -293,19 +266,7 @@ Deno.test("loom audit hash reproduces the value_hmac of a real call's credential
     return Response.json({ ok: true });
   });
   const config = join(dir.path, "keyed.yaml");
-  await Deno.writeTextFile(
-    config,
-    `agent:
-  name: keyed-agent
-  exposes:
-    - name: whoami
-      description: Ask the API who we are
-  http_bridge:
-    - tool_name: whoami
-      url: "${api.url}/whoami"
-      headers: { X-Api-Key: "{{secret:api-key}}" }
-`,
-  );
+  await writeKeyedConfig(config, api.url, 'X-Api-Key: "{{secret:api-key}}"');
   const results: [string, CliResult][] = [];
   const loom = async (args: string[], stdin?: string) => {
     const r = await runLoom(args, { home, stdin });

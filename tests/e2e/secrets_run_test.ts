@@ -5,7 +5,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { INITIALIZE, jsonLines, runLoom, startUpstream, tempDir, toolCall } from "../_helpers.ts";
+import {
+  INITIALIZE,
+  jsonLines,
+  runLoom,
+  startUpstream,
+  tempDir,
+  toolCall,
+  writeKeyedConfig,
+} from "../_helpers.ts";
 
 const TOKEN = "tok_9f8e7d6c5b4a3928_Zq";
 
@@ -18,19 +26,7 @@ Deno.test("loom run injects a granted secret into the upstream request and redac
     return Response.json({ echoed: req.headers.get("authorization") });
   });
   const config = join(dir.path, "keyed.yaml");
-  await Deno.writeTextFile(
-    config,
-    `agent:
-  name: keyed-agent
-  exposes:
-    - name: whoami
-      description: Ask the API who we are
-  http_bridge:
-    - tool_name: whoami
-      url: "${api.url}/whoami"
-      headers: { Authorization: "Bearer {{secret:api-token}}" }
-`,
-  );
+  await writeKeyedConfig(config, api.url, 'Authorization: "Bearer {{secret:api-token}}"');
   const set = await runLoom(["secrets", "set", "api-token"], { home, stdin: TOKEN });
   assert.equal(set.code, 0, set.stderr);
   const session = (grant: boolean) => jsonLines(INITIALIZE, toolCall(grant ? 2 : 3, "whoami"));
