@@ -27,6 +27,7 @@ function startWriter(
   count: number | "forever",
   inFlight: number,
   tag: string,
+  start: "now" | "wait" = "now",
 ): Writer {
   const process = new Deno.Command(Deno.execPath(), {
     args: [
@@ -39,7 +40,9 @@ function startWriter(
       String(count),
       String(inFlight),
       tag,
+      ...(start === "wait" ? ["wait"] : []),
     ],
+    stdin: start === "wait" ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -70,9 +73,17 @@ async function stderrOf(writer: Writer): Promise<string> {
 Deno.test("AuditLog keeps one contiguous chain with two writer processes on the same log", async () => {
   await using dir = await tempDir();
   const writers = [
-    startWriter(dir.path, 1000, 8, "first"),
-    startWriter(dir.path, 1000, 8, "second"),
+    startWriter(dir.path, 1000, 8, "first", "wait"),
+    startWriter(dir.path, 1000, 8, "second", "wait"),
   ];
+  // Both open the log first, then start together: on a loaded machine one
+  // child can take longer to start than the other takes to write everything.
+  await Promise.all(writers.map((w) => w.ready));
+  await Promise.all(writers.map(async (w) => {
+    const stdin = w.process.stdin.getWriter();
+    await stdin.write(new Uint8Array([10]));
+    await stdin.close();
+  }));
   const statuses = await Promise.all(writers.map((w) => w.process.status));
   const errors = await Promise.all(writers.map(stderrOf));
   assert.deepEqual(statuses.map((s) => s.code), [0, 0], errors.join("\n"));

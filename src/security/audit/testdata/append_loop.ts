@@ -3,16 +3,18 @@
  * prints the `seq` of every append once its promise has resolved (so the
  * parent knows which records were acknowledged as durable before a crash).
  *
- * Usage: `deno run --allow-read=<dir> --allow-write=<dir> append_loop.ts <dir> <count|forever> <in-flight> <tag>`
+ * Usage: `deno run --allow-read=<dir> --allow-write=<dir> append_loop.ts <dir> <count|forever> <in-flight> <tag> [wait]`
  *
- * Prints `ready` once the log is open, then one seq per line.
+ * Prints `ready` once the log is open, then one seq per line. With `wait`, it
+ * starts appending only once a line arrives on stdin, so that several writers
+ * can be started together whatever the load on the machine.
  *
  * @module
  */
 
 import { AuditLog } from "../mod.ts";
 
-const [dir, countArg = "forever", inFlightArg = "8", tag = "child"] = Deno.args;
+const [dir, countArg = "forever", inFlightArg = "8", tag = "child", start] = Deno.args;
 const count = countArg === "forever" ? Infinity : Number(countArg);
 const inFlight = Number(inFlightArg);
 const encoder = new TextEncoder();
@@ -26,6 +28,10 @@ function print(line: string): void {
 
 const log = await AuditLog.open(dir);
 print("ready");
+if (start === "wait") {
+  // Any byte (or the end of stdin) is the signal to start.
+  await Deno.stdin.read(new Uint8Array(1));
+}
 let issued = 0;
 async function worker(): Promise<void> {
   while (issued < count) {
