@@ -11,7 +11,7 @@ import type { z } from "zod";
 import { parseDuration } from "../_util/units.ts";
 import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
 import { type Located, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
-import type { AgentConfigParsed, Parameter } from "./schema.ts";
+import { type AgentConfigParsed, type Parameter, toolGlobRegExp } from "./schema.ts";
 import { parseTemplate, type TemplatePart } from "../_util/template.ts";
 import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
 import type { TrustTier } from "./types.ts";
@@ -562,7 +562,26 @@ class Checker {
     if (runtime.injection === "off") {
       this.#warn([...path, "injection"], "Injection detection is off for every tool");
     }
+    const firstWrite = this.#agent.exposes.find((tool) => tool.access === "write");
+    if (this.#tier === 4 && firstWrite !== undefined) {
+      this.#warn(
+        [...path, "trust_tier"],
+        `Every write call at ${this.#tierLabel()} is held for review, and approvals are not ` +
+          `available in this version yet: calls of ${quote(firstWrite.name)} and the other ` +
+          "write tools are refused",
+      );
+    }
+    if (runtime.audit_failure === "allow") {
+      this.#warn(
+        [...path, "audit_failure"],
+        this.#tier === 1
+          ? "Calls run unrecorded while the audit log cannot be written (only counted)"
+          : `Audit failure "allow" has no effect at ${this.#tierLabel()}: calls never run ` +
+            "unrecorded above tier 1",
+      );
+    }
     runtime.allow_networks.forEach((cidr, i) => {
+      if (cidr.includes(":")) return; // IPv6: prefix bits are masked when matching
       const [address, bits] = cidr.split("/");
       const prefix = Number(bits);
       const value = address.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
@@ -593,7 +612,7 @@ class Checker {
         this.#error([...path, "name"], `Duplicate escalation rule name ${quote(rule.name)}`);
       }
       seen.add(rule.name);
-      const glob = rule.tool === null ? undefined : globToRegExp(rule.tool);
+      const glob = rule.tool === null ? undefined : toolGlobRegExp(rule.tool);
       const matched = this.#agent.exposes.filter((tool) =>
         (glob === undefined || glob.test(tool.name)) &&
         (rule.access === null || tool.access === rule.access)
@@ -643,11 +662,6 @@ const MALFORMED =
 
 function isLoopbackHost(hostname: string): boolean {
   return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-function globToRegExp(glob: string): RegExp {
-  // The schema limits globs to [a-z0-9_*?], so no other character needs escaping.
-  return new RegExp(`^${glob.replaceAll("*", ".*").replaceAll("?", ".")}$`);
 }
 
 /**

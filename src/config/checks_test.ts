@@ -686,14 +686,20 @@ Deno.test("schema and checks refuse invalid allow_networks entries", () => {
       "10.0.0.0/33",
       "010.0.0.0/8",
       "256.0.0.0/8",
-      "::1/128",
+      "::1/129",
+      "::1",
+      "fd00::/08",
+      "fd00:::/8",
+      "[fd00::]/8",
+      "fe80::1%eth0/64",
       "example.com/8",
     ]
   ) {
     const issue = only({ networks: `["${cidr}"]` });
     assert.equal(issue.path, "agent.runtime.allow_networks[0]", cidr);
-    assert.equal(issue.message, 'Expected an IPv4 CIDR block such as "10.0.0.0/8"', cidr);
+    assert.equal(issue.message, 'Expected a CIDR block such as "10.0.0.0/8" or "fd00::/8"', cidr);
   }
+  load({ networks: '["fd00::/8", "fe80::/10", "::1/128", "64:ff9b::a00:0/120"]' });
   const host = only({ networks: '["10.1.2.3/8"]' });
   assert.equal(host.message, 'Network "10.1.2.3/8" has host bits set: did you mean "10.0.0.0/8"?');
   load({ networks: '["10.0.0.0/8", "192.168.1.0/24", "172.16.0.0/12", "127.0.0.1/32"]' });
@@ -725,6 +731,32 @@ Deno.test("checkConfig() warns about escalation conditions that can never hold",
     warningsOf({ rules: '[{ name: ok, tool: "get_?ser", param_eq: { id: "1" } }]' }),
     [],
   );
+});
+
+Deno.test("checkConfig() warns that the write tools of a tier 4 agent are held (refused for now)", () => {
+  const warnings = warningsOf({ tier: 4, access: "write", method: "POST" });
+  assert.deepEqual(warnings.map((w) => [w.path, w.line]), [[
+    "agent.runtime.trust_tier",
+    LINE.tier,
+  ]]);
+  assert.match(warnings[0].message, /^Every write call at trust tier 4 \(privileged\) is held/);
+  assert.match(warnings[0].message, /calls of "get_user" and the other write tools are refused$/);
+  assert.deepEqual(warningsOf({ tier: 4 }), [], "a read-only tier 4 agent holds nothing");
+});
+
+Deno.test("runtime.audit_failure defaults to refuse; allow is resolved and warned about", () => {
+  assert.equal(load({}).runtime.auditFailure, "refuse");
+  const warnings: ConfigIssue[] = [];
+  const config = load({ networks: "[]\n    audit_failure: allow" }, warnings);
+  assert.equal(config.runtime.auditFailure, "allow");
+  assert.deepEqual(warnings.map((w) => [w.path, w.message]), [[
+    "agent.runtime.audit_failure",
+    "Calls run unrecorded while the audit log cannot be written (only counted)",
+  ]]);
+  const tier2 = warningsOf({ tier: 2, networks: "[]\n    audit_failure: allow" });
+  assert.match(tier2[0].message, /^Audit failure "allow" has no effect at trust tier 2 \(worker\)/);
+  const bad = only({ networks: "[]\n    audit_failure: ignore" });
+  assert.equal(bad.path, "agent.runtime.audit_failure");
 });
 
 Deno.test("checkConfig() refuses duplicate escalation rule names", () => {

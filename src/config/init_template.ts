@@ -27,7 +27,7 @@ export function starterConfig(name: string): string {
       `Cannot create a starter config: agent name must be kebab-case, 1-64 characters`,
     );
   }
-  return `# LOOM agent config. Reference: SPEC.md section 2.
+  return `# LOOM agent config. \`loom schema\` prints every key with its meaning.
 # Check it with \`loom validate ${name}.yaml\`.
 # Editor completion: run \`loom schema > agent.schema.json\`, then put this line first:
 #   # yaml-language-server: $schema=./agent.schema.json
@@ -102,20 +102,22 @@ agent:
       # Per-request timeout; runtime.max_execution_time still bounds the call.
       timeout: 10s
 
-  # Calls matching a rule are held until a person approves them
-  # (\`loom approvals approve ID\`). First matching rule wins. Example:
+  # Calls matching a rule are held for review by a person; approvals are not
+  # available in this version yet, so a held call is refused (and recorded).
+  # First matching rule wins; every condition given must hold. Example:
   #   - name: large-page
   #     reason: "Large result pages need a look"
   #     tool: "search_*"          # glob over tool names
   #     access: read              # read | write | omit for both
   #     param_gt: { limit: 50 }   # numeric argument greater than
   #     param_eq: {}              # argument equals a string
-  #     param_contains: {}        # argument contains a string
+  #     param_contains: {}        # argument contains a string (any case)
   escalation_rules: []
 
   runtime:
-    # 1 observer (read only), 2 worker, 3 operator, 4 privileged
-    # (every write held for approval). Least privilege: keep 1 if you can.
+    # 1 observer (read only), 2 worker, 3 operator, 4 privileged (every
+    # write held for review: refused until approvals exist). Least privilege:
+    # keep 1 if you can.
     trust_tier: 1
     # Bounds the whole call, upstream included: 500ms, 2s, 1m, 1h.
     max_execution_time: 30s
@@ -131,5 +133,9 @@ agent:
     # Private IPv4 networks (CIDR) this agent may reach; others are refused.
     # allow_networks: ["10.0.0.0/8"]
     allow_networks: []
+    # Tier 1 calls while the audit log cannot be written: refuse, or allow
+    # them to run unrecorded (counted once the log is back). Tier 2 and above
+    # never run without a record.
+    audit_failure: refuse
 `;
 }

@@ -45,3 +45,11 @@ Deno.test("starterConfig() mentions every agent, tool, bridge and runtime field"
   for (const key of keys) assert.match(text, new RegExp(`\\b${key}\\b`), key);
   assert.match(text, /^#/);
 });
+
+Deno.test("starterConfig() cites no document outside the project and says held calls are refused", () => {
+  const text = starterConfig("demo");
+  // The full check against the CLI's commands is tests/e2e/commands_named_test.ts.
+  assert.doesNotMatch(text, /SPEC|loom approvals/);
+  assert.match(text, /held for review/);
+  assert.match(text, /audit_failure: refuse/);
+});

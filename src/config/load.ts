@@ -424,6 +424,7 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
       injection: runtime.injection,
       sandbox: runtime.sandbox,
       allowNetworks: [...runtime.allow_networks],
+      auditFailure: runtime.audit_failure,
     },
     source,
   };

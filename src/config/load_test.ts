@@ -264,6 +264,7 @@ Deno.test("parseConfig() applies the defaults", () => {
     injection: "block",
     sandbox: "deno",
     allowNetworks: [],
+    auditFailure: "refuse",
   });
   assert.deepEqual(config.tools, [{
     name: "get_user",
@@ -411,6 +412,7 @@ Deno.test("parseConfig() maps every field to the resolved shape", () => {
     injection: "audit",
     sandbox: "none",
     allowNetworks: ["10.0.0.0/8"],
+    auditFailure: "refuse",
   });
 });
 

@@ -39,6 +39,7 @@ export {
   HEADER_NAME,
   HTTP_METHODS,
   TOOL_NAME,
+  toolGlobRegExp,
 } from "./schema.ts";
 export { starterConfig } from "./init_template.ts";
 export {
@@ -60,6 +61,7 @@ export { INJECTION_CATEGORIES } from "./types.ts";
 export type {
   AccessMode,
   AgentConfig,
+  AuditFailureMode,
   BridgeSpec,
   EscalationRuleSpec,
   HttpMethod,

@@ -38,12 +38,49 @@ export const SEMVER: RegExp =
 export const IPV4_CIDR: RegExp =
   /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(?:3[0-2]|[12]?\d)$/;
 
+const IPV6_PREFIX_LENGTH = /^(?:12[0-8]|1[01]\d|[1-9]?\d)$/;
+const IPV6_ADDRESS_TEXT = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/**
+ * An IPv6 CIDR block: an address the URL parser accepts between brackets
+ * (so exactly the RFC 4291 text forms), `/`, and a prefix 0-128.
+ *
+ * @param text e.g. `fd00::/8`
+ * @returns true when it is one
+ */
+export function isIpv6Cidr(text: string): boolean {
+  const slash = text.indexOf("/");
+  if (slash < 0 || !IPV6_PREFIX_LENGTH.test(text.slice(slash + 1))) return false;
+  const address = text.slice(0, slash);
+  if (!IPV6_ADDRESS_TEXT.test(address) || !address.includes(":")) return false;
+  try {
+    new URL(`http://[${address}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** HTTP methods a bridge may use, in tier order. */
 export const HTTP_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 const PROPERTY_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOOL_GLOB = /^[a-z0-9_*?]{1,64}$/;
+
+/**
+ * The anchored expression of an escalation rule's tool glob: `*` matches any
+ * run of characters, `?` one character. The schema limits globs to
+ * `[a-z0-9_*?]`, so nothing else needs escaping. The loader's checks and the
+ * gate's escalation decision both match through this one function.
+ *
+ * @param glob a glob the schema accepted
+ * @returns a regular expression matching whole tool names
+ */
+export function toolGlobRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replaceAll("*", ".*").replaceAll("?", ".")}$`);
+}
+
 const RESPONSE_PATH = /^[A-Za-z0-9_$@-]+(?:\.[A-Za-z0-9_$@-]+)*$/;
 const DURATION_TEXT = /^\d{1,9}(?:\.\d{1,3})?(?:ms|s|m|h)?$/;
 const SIZE_TEXT = /^(?:\d{1,12}[bB]?|\d{1,9}(?:\.\d{1,3})?[kKmMgG][iI]?[bB])$/;
@@ -281,11 +318,20 @@ export const Runtime = z.strictObject({
     description: "Where network code runs; none is allowed on tiers 1 and 2 only",
   }),
   allow_networks: z.array(
-    z.string().regex(IPV4_CIDR, { error: 'Expected an IPv4 CIDR block such as "10.0.0.0/8"' }),
+    z.string().refine((text) => IPV4_CIDR.test(text) || isIpv6Cidr(text), {
+      error: 'Expected a CIDR block such as "10.0.0.0/8" or "fd00::/8"',
+    }),
   ).max(64).default([]).meta({
     description:
-      "Private or special IPv4 networks this agent may reach. Threat: each entry opens a hole " +
-      "in the SSRF wall around the operator's network",
+      "Private or special networks (IPv4 or IPv6 CIDR) this agent may reach; an IPv6 address " +
+      "embedding an IPv4 one (mapped, NAT64, 6to4) counts as that IPv4 address. Threat: each " +
+      "entry opens a hole in the SSRF wall around the operator's network",
+  }),
+  audit_failure: z.enum(["refuse", "allow"]).default("refuse").meta({
+    description:
+      "Tier 1 calls while the audit log cannot be written: refuse (default) or allow them to " +
+      "run unrecorded (counted in a record once the log is back). Tier 2+ never run then. " +
+      "Threat: allow lets reads happen with no record of each one",
   }),
 });
 /** What people write for the runtime block. */

@@ -82,6 +82,7 @@ Deno.test("AgentConfigInput accepts a minimal config and fills defaults", () => 
     injection: "block",
     sandbox: "deno",
     allow_networks: [],
+    audit_failure: "refuse",
   });
 });
 

@@ -105,6 +105,13 @@ export type InjectionMode = "block" | "audit" | "off";
 /** Where an agent's network code runs. */
 export type SandboxMode = "deno" | "docker" | "none";
 
+/**
+ * What a tier 1 call does while the audit log cannot be written: `refuse`
+ * (the default) or `allow` it to run unrecorded. Calls of tier 2 and above
+ * never run without a durable intent record, whatever this says.
+ */
+export type AuditFailureMode = "refuse" | "allow";
+
 /** Trust tier: 1 observer, 2 worker, 3 operator, 4 privileged. */
 export type TrustTier = 1 | 2 | 3 | 4;
 
@@ -120,11 +127,16 @@ export interface RuntimeSpec {
   injection: InjectionMode;
   sandbox: SandboxMode;
   /**
-   * Private or special IPv4 networks (CIDR) this config names on purpose.
+   * Private or special networks (IPv4 or IPv6 CIDR) this config names on purpose.
    * Threat: without this list, a bridge host that resolves (or redirects) into
    * a private range is refused, which blocks SSRF into the operator's network.
    */
   allowNetworks: readonly string[];
+  /**
+   * Tier 1 calls while the audit log fails. Threat: `allow` lets reads run
+   * with no record of each (only a count, written once the log is back).
+   */
+  auditFailure: AuditFailureMode;
 }
 
 /** A loaded, validated agent config. */
