@@ -54,6 +54,66 @@ export function startUpstream(handler: UpstreamHandler): Upstream {
   };
 }
 
+/** A raw listener that counts what it receives; see {@linkcode byteSink}. */
+export interface ByteSink extends AsyncDisposable {
+  port: number;
+  /** Bytes received over all connections so far. */
+  readonly bytes: number;
+}
+
+/**
+ * A raw listener that counts every byte any connection sends it and answers
+ * nothing: the upstream that must receive zero bytes.
+ *
+ * @param hostname the address to listen on (a loopback address)
+ * @param port the port, 0 for any
+ * @returns the running sink; dispose to close it and its connections
+ */
+export function byteSink(hostname: string, port = 0): ByteSink {
+  const listener = Deno.listen({ hostname, port });
+  const conns = new Set<Deno.Conn>();
+  let bytes = 0;
+  const drain = async (conn: Deno.Conn) => {
+    const buf = new Uint8Array(4096);
+    try {
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) bytes += n;
+    } catch {
+      // Closed at dispose.
+    } finally {
+      conns.delete(conn);
+    }
+  };
+  const drains: Promise<void>[] = [];
+  const loop = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        drains.push(drain(conn));
+      }
+    } catch {
+      // Listener closed.
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    get bytes() {
+      return bytes;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await loop;
+      await Promise.all(drains);
+    },
+  };
+}
+
 /**
  * A port on 127.0.0.1 that nothing listens on (bound, then closed).
  *

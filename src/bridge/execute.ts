@@ -4,15 +4,32 @@
  * decompressed response bytes, and redirects followed by hand, each hop
  * re-checked.
  *
+ * Each hop's destination check hands its approved addresses to the HTTP
+ * client, which connects to one of them (or, in a sandbox that allows only
+ * names, checks where the name led) and refuses a socket whose remote
+ * address fails {@linkcode checkConnectedAddress} before writing a byte: a
+ * name cannot be rebound between the check and the connection.
+ *
  * @module
  */
 
 import { LoomError, PolicyError, UpstreamError } from "../errors.ts";
 import { formatDuration } from "../_util/units.ts";
 import type { HttpMethod } from "../config/mod.ts";
-import { BodyLimitError, type ClientResponse, HttpClient, ProtocolError } from "./http_client.ts";
-import { checkDestination, checkLiteralDestination, type HostLookup } from "./net_policy.ts";
-import type { RenderedRequest } from "./render.ts";
+import {
+  BodyLimitError,
+  type ClientResponse,
+  type ConnectionPin,
+  HttpClient,
+  ProtocolError,
+} from "./http_client.ts";
+import {
+  checkConnectedAddress,
+  checkDestination,
+  checkLiteralDestination,
+  type HostLookup,
+} from "./net_policy.ts";
+import { leavesTarget, type RenderedRequest } from "./render.ts";
 
 /** What came back from upstream, body read within the cap. */
 export interface BridgeResponse {
@@ -45,6 +62,10 @@ export interface ExecuteOptions {
   allowNetworks: readonly string[];
   /** The bridge's configured origin; every hop must stay on it. */
   configuredOrigin: string;
+  /** The bridge's configured path prefix (`bridgeTarget().pathPrefix`); every hop must keep it. */
+  pathPrefix: string;
+  /** Whether the configured path is literal (`bridgeTarget().pathIsLiteral`): match by segments. */
+  pathIsLiteral: boolean;
   /** The bridge's configured host (`URL.hostname`). */
   configuredHost: string;
   /** Redirects to follow at most. Default 5. */
@@ -70,18 +91,20 @@ const TLS = /certificate|tls|ssl|handshake/i;
 const RESET = /reset|closed|eof|incomplete|broken pipe|aborted|body/i;
 
 /**
- * Decide whether a redirect may be followed. Secrets ride in headers, so a
- * redirect may never leave the configured origin (SPEC section 3 step 8).
+ * Decide whether a redirect may be followed, whatever the status and method.
+ * Secrets ride in headers, so a redirect may never leave the configured
+ * origin (SPEC section 3 step 8), nor its path prefix: the same rule as a
+ * rendered URL ({@linkcode leavesTarget}), encoded dot segments included.
  *
  * @param from the URL that answered with a redirect
  * @param to the resolved `Location`
- * @param options the configured origin
+ * @param options the configured origin and path prefix
  * @returns `{ allow: true }` or `{ allow: false, reason }`
  */
 export function decideRedirect(
   from: URL,
   to: URL,
-  options: { configuredOrigin: string },
+  options: { configuredOrigin: string; pathPrefix: string; pathIsLiteral: boolean },
 ): RedirectVerdict {
   if (to.protocol !== "http:" && to.protocol !== "https:") {
     return { allow: false, reason: "Redirect to a non-HTTP scheme refused" };
@@ -92,8 +115,14 @@ export function decideRedirect(
   if (to.username !== "" || to.password !== "") {
     return { allow: false, reason: "Redirect to a URL with credentials refused" };
   }
-  if (to.origin !== options.configuredOrigin) {
-    return { allow: false, reason: "Redirect to another origin refused" };
+  const leaves = leavesTarget(to, {
+    origin: options.configuredOrigin,
+    pathPrefix: options.pathPrefix,
+    pathIsLiteral: options.pathIsLiteral,
+  });
+  if (leaves === "origin") return { allow: false, reason: "Redirect to another origin refused" };
+  if (leaves === "path") {
+    return { allow: false, reason: "Redirect outside the configured path refused" };
   }
   return { allow: true };
 }
@@ -236,8 +265,9 @@ async function readCapped(
  * Send a request and read its response within the limits.
  *
  * Every hop, the first included, is checked with
- * {@linkcode checkDestination}. Redirects (301, 302, 303, 307, 308) are
- * followed only to the configured origin, never from https to http, and at
+ * {@linkcode checkDestination}, and its connection held to the addresses
+ * that check approved. Redirects (301, 302, 303, 307, 308) are followed only
+ * within the configured origin and path prefix, never from https to http, and at
  * most `maxRedirects` times; a 303, or a 301/302 answering a POST, becomes a
  * GET without a body, a 307/308 keeps method and body. The response body is
  * read by {@linkcode HttpClient} and counted before and after decompression.
@@ -270,15 +300,37 @@ export async function executeRequest(
   const failure = new Failure(options, timeout);
   const early = failure.aborted();
   if (early) throw early;
-  if (req.url.origin !== options.configuredOrigin) {
-    throw new PolicyError("Request URL is outside the configured origin");
-  }
+  const leaves = leavesTarget(req.url, {
+    origin: options.configuredOrigin,
+    pathPrefix: options.pathPrefix,
+    pathIsLiteral: options.pathIsLiteral,
+  });
+  if (leaves !== null) throw new PolicyError(`Request URL is outside the configured ${leaves}`);
   const client = options.client ?? new HttpClient({ keepAlive: false });
   try {
     return await follow(req, options, client, signal, failure);
   } finally {
     if (client !== options.client) client.close();
   }
+}
+
+/**
+ * The connection pin of one hop: the checked addresses, and a judge of the
+ * connected socket's remote address that throws the refusal as a
+ * {@linkcode PolicyError} (audited as a destination refusal).
+ */
+function pinTo(
+  host: string,
+  addresses: string[],
+  policy: { allowNetworks: readonly string[]; configuredHost: string },
+): ConnectionPin {
+  return {
+    addresses,
+    admit(remote) {
+      const verdict = checkConnectedAddress(host, remote, addresses, policy);
+      if (!verdict.allow) throw new PolicyError(verdict.reason);
+    },
+  };
 }
 
 /** The exchange and its redirects; see {@linkcode executeRequest}. */
@@ -311,10 +363,11 @@ async function follow(
       }
     }
     if (!verdict.allow) throw new PolicyError(verdict.reason);
+    const pin = pinTo(url.hostname, verdict.addresses, policy);
 
     let res: ClientResponse;
     try {
-      res = await client.request({ method, url, headers, body, signal });
+      res = await client.request({ method, url, headers, body, signal, pin });
     } catch (e) {
       throw failure.map(e, url, "connect");
     }

@@ -3,9 +3,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PolicyError, UpstreamError } from "../errors.ts";
 import { decideRedirect, type ExecuteOptions, executeRequest, sandboxDenial } from "./execute.ts";
+import { HttpClient } from "./http_client.ts";
 import { renderRequest } from "./render.ts";
 import { runBridge } from "./mod.ts";
 import {
+  byteSink,
   closedPort,
   delay,
   makeBridge,
@@ -24,6 +26,8 @@ function optionsFor(up: { origin: string }, extra: Partial<ExecuteOptions> = {})
     allowNetworks: [],
     configuredOrigin: up.origin,
     configuredHost: "127.0.0.1",
+    pathPrefix: "/",
+    pathIsLiteral: false,
     ...extra,
   };
 }
@@ -119,7 +123,11 @@ Deno.test("executeRequest() refuses a redirect to a non-HTTP scheme", async () =
 });
 
 Deno.test("decideRedirect() refuses https to http, other schemes, credentials and other origins", () => {
-  const origin = { configuredOrigin: "https://api.example.com" };
+  const origin = {
+    configuredOrigin: "https://api.example.com",
+    pathPrefix: "/",
+    pathIsLiteral: false,
+  };
   const from = new URL("https://api.example.com/v1/a");
   assert.deepEqual(decideRedirect(from, new URL("http://api.example.com/v1/b"), origin), {
     allow: false,
@@ -151,6 +159,149 @@ Deno.test("decideRedirect() refuses https to http, other schemes, credentials an
   assert.deepEqual(decideRedirect(from, new URL("https://api.example.com/v2"), origin), {
     allow: true,
   });
+});
+
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
+
+Deno.test("executeRequest() refuses a redirect outside the configured path prefix for every status and method, and the outside path receives nothing", async () => {
+  for (const status of REDIRECT_STATUSES) {
+    for (const method of ["GET", "POST", "DELETE"] as const) {
+      await using up = startUpstream((req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/api/v1/start") {
+          return new Response(null, { status, headers: { location: "/admin/keys" } });
+        }
+        return new Response("outside");
+      });
+      const bridge = makeBridge(`${up.origin}/api/v1/{{what}}`, {
+        method,
+        headers: { "X-Api-Key": "{{secret:k}}" },
+      });
+      await assert.rejects(
+        runBridge(bridge, { what: "start" }, {
+          ...RUN,
+          signal: AbortSignal.timeout(5000),
+          resolveSecret: () => "key-value",
+        }),
+        (e: unknown) =>
+          e instanceof PolicyError &&
+          e.message === "Redirect outside the configured path refused",
+        `${status} ${method}`,
+      );
+      assert.deepEqual(up.received.map((r) => r.url.pathname), ["/api/v1/start"], `${status}`);
+    }
+  }
+});
+
+Deno.test("executeRequest() follows a redirect inside the configured path prefix for every status", async () => {
+  for (const status of REDIRECT_STATUSES) {
+    await using up = startUpstream((req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/api/v1/start") {
+        return new Response(null, { status, headers: { location: "/api/v1/next" } });
+      }
+      return new Response(`at ${path}`);
+    });
+    const bridge = makeBridge(`${up.origin}/api/v1/{{what}}`, { method: "POST" });
+    const result = await runBridge(bridge, { what: "start" }, {
+      ...RUN,
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(result.text, "at /api/v1/next", `${status}`);
+    assert.equal(result.redirects, 1);
+  }
+});
+
+Deno.test("executeRequest() refuses a redirect whose dot segments, plain or encoded, climb out of the prefix", async () => {
+  for (
+    const location of [
+      "/api/v1/../../admin",
+      "/api/v1/%2e%2e/%2E%2E/admin",
+      "/api/v1/.%2e/.%2e/admin",
+      "/api/v1/..%2f..%2fadmin",
+      "/api/v1/..%5c..%5cadmin",
+      "/api/v1/..;/..;/admin",
+      "\\api\\v1\\..\\..\\admin",
+    ]
+  ) {
+    await using up = startUpstream((req) =>
+      new URL(req.url).pathname === "/api/v1/start"
+        ? new Response(null, { status: 302, headers: { location } })
+        : new Response("outside")
+    );
+    await assert.rejects(
+      runBridge(makeBridge(`${up.origin}/api/v1/{{what}}`), { what: "start" }, {
+        ...RUN,
+        signal: AbortSignal.timeout(5000),
+      }),
+      (e: unknown) =>
+        e instanceof PolicyError && e.message === "Redirect outside the configured path refused",
+      location,
+    );
+    assert.equal(up.received.length, 1, location);
+  }
+});
+
+Deno.test("decideRedirect() holds a hop to the configured origin and path prefix", () => {
+  const target = {
+    configuredOrigin: "https://api.example.com",
+    pathPrefix: "/v1/",
+    pathIsLiteral: false,
+  };
+  const from = new URL("https://api.example.com/v1/a");
+  assert.deepEqual(decideRedirect(from, new URL("https://api.example.com/v1/b"), target), {
+    allow: true,
+  });
+  for (
+    const to of [
+      "https://api.example.com/v2/b",
+      "https://api.example.com/",
+      "https://api.example.com/v1",
+    ]
+  ) {
+    assert.deepEqual(decideRedirect(from, new URL(to), target), {
+      allow: false,
+      reason: "Redirect outside the configured path refused",
+    }, to);
+  }
+});
+
+Deno.test("decideRedirect() matches a fully literal path by whole segments", () => {
+  const target = {
+    configuredOrigin: "https://api.example.com",
+    pathPrefix: "/v1/items",
+    pathIsLiteral: true,
+  };
+  const from = new URL("https://api.example.com/v1/items");
+  for (const to of ["/v1/items", "/v1/items/", "/v1/items/7", "/v1/items?page=2"]) {
+    assert.deepEqual(decideRedirect(from, new URL(to, from), target), { allow: true }, to);
+  }
+  for (const to of ["/v1/items2", "/v1/items-admin", "/v1/item", "/v1/items%2f..%2fkeys"]) {
+    assert.deepEqual(decideRedirect(from, new URL(to, from), target), {
+      allow: false,
+      reason: "Redirect outside the configured path refused",
+    }, to);
+  }
+  // A prefix cut by a placeholder continues inside its segment, as rendering does.
+  const cut = { ...target, pathPrefix: "/v1/items-", pathIsLiteral: false };
+  assert.deepEqual(decideRedirect(from, new URL("/v1/items-7", from), cut), { allow: true });
+});
+
+Deno.test("executeRequest() refuses a redirect from a literal path to a sibling that shares its text", async () => {
+  await using up = startUpstream((req) =>
+    new URL(req.url).pathname === "/v1/items"
+      ? new Response(null, { status: 307, headers: { location: "/v1/items-admin" } })
+      : new Response("outside")
+  );
+  await assert.rejects(
+    runBridge(makeBridge(`${up.origin}/v1/items`), {}, {
+      ...RUN,
+      signal: AbortSignal.timeout(5000),
+    }),
+    (e: unknown) =>
+      e instanceof PolicyError && e.message === "Redirect outside the configured path refused",
+  );
+  assert.equal(up.received.length, 1);
 });
 
 Deno.test("executeRequest() follows same-origin redirects and counts them", async () => {
@@ -227,6 +378,60 @@ Deno.test("executeRequest() refuses a loopback upstream the config does not name
   assert.equal(up.received.length, 0);
 });
 
+// --- Connecting to the checked address (DNS rebinding) ---
+
+Deno.test("executeRequest() connects to the address the check approved, not where the name resolves at connect time", async () => {
+  // The system resolves `localhost` to 127.0.0.1; the check's resolver said
+  // 127.0.0.2. The request must go to 127.0.0.2, and 127.0.0.1 get nothing.
+  await using sink = byteSink("127.0.0.1");
+  await using checked = Deno.serve(
+    { hostname: "127.0.0.2", port: sink.port, onListen() {} },
+    (req) => new Response(`checked ${new URL(req.url).pathname}`),
+  );
+  const origin = `http://localhost:${sink.port}`;
+  const res = await executeRequest(renderRequest(makeBridge(`${origin}/api`), {}), {
+    ...optionsFor({ origin }),
+    configuredHost: "localhost",
+    allowNetworks: ["127.0.0.2/32"],
+    lookup: () => Promise.resolve(["127.0.0.2"]),
+  });
+  assert.equal(res.bodyText, "checked /api");
+  assert.equal(sink.bytes, 0);
+  assert.equal(checked.addr.port, sink.port);
+});
+
+Deno.test("executeRequest() verifies TLS against the host name when it connects to the checked address", async () => {
+  const tls = new URL("../../tests/fixtures/tls/", import.meta.url);
+  const [cert, key, ca] = await Promise.all(
+    ["leaf.pem", "leaf.key", "ca.pem"].map((f) => Deno.readTextFile(new URL(f, tls))),
+  );
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert, key, onListen() {} },
+    () => new Response("secure"),
+  );
+  const origin = `https://localhost:${server.addr.port}`;
+  const options = {
+    ...optionsFor({ origin }),
+    configuredHost: "localhost",
+    lookup: () => Promise.resolve(["127.0.0.1"]),
+  };
+  const trusting = new HttpClient({ caCerts: [ca] });
+  try {
+    const res = await executeRequest(renderRequest(makeBridge(`${origin}/x`), {}), {
+      ...options,
+      client: trusting,
+    });
+    assert.equal(res.bodyText, "secure");
+  } finally {
+    trusting.close();
+  }
+  // Without the test CA the handshake fails: the address is pinned, the name still verified.
+  await assert.rejects(
+    executeRequest(renderRequest(makeBridge(`${origin}/x`), {}), options),
+    upstreamError("UPSTREAM_FAILED", /TLS handshake failed/),
+  );
+});
+
 // --- Size bombs (security requirement 7.27) ---
 
 let bomb: Uint8Array<ArrayBuffer> | undefined;
@@ -246,7 +451,8 @@ const origin = ${JSON.stringify(origin)};
 const bridge = (path) => ({ toolName: "t", method: "GET", url: origin + path, queryParams: {},
   headers: {}, bodyTemplate: null, responsePath: null, timeoutMs: null });
 const options = { signal: AbortSignal.timeout(10000), maxResponseBytes: ${MiB}, allowNetworks: [],
-  configuredOrigin: origin, configuredHost: "127.0.0.1" };
+  configuredOrigin: origin, configuredHost: "127.0.0.1", pathPrefix: "/",
+  pathIsLiteral: false };
 await executeRequest(renderRequest(bridge("/warm"), {}), options);
 const before = Deno.memoryUsage().rss;
 let outcome = { code: "none", message: "" };

@@ -15,19 +15,31 @@
  *   request that is not idempotent (POST, PATCH) always gets a fresh
  *   connection, and an idempotent one is retried once on a fresh connection
  *   when a reused connection closes before any byte of the answer arrives;
+ * - a connection is pooled only when its answer ended exactly where its
+ *   framing said, and an idle one keeps a read pending: bytes that arrive
+ *   while it is idle (a late answer, a body sent after a HEAD answer) close
+ *   it, so one call's answer never becomes the next call's (HTTP/1.1 has no
+ *   request ids; being out of step is the whole attack);
  * - responses framed by `Content-Length`, `Transfer-Encoding: chunked` or the
  *   end of the connection (RFC 9112 section 6.3), with limits on the header
- *   section, the number of header fields and chunk lines;
- * - bodies capped twice: encoded bytes on the wire, and decoded bytes after
- *   `gzip`, `deflate` or `br` (a decoder stops at the cap, so a decompression
- *   bomb costs at most the cap in memory);
+ *   section, the number of header and trailer fields and chunk lines;
+ * - bodies capped twice: encoded bytes on the wire (every byte after the
+ *   header section, chunk framing and trailers included), and decoded bytes
+ *   after `gzip`, `deflate` or `br` (a decoder stops at the cap, so a
+ *   decompression bomb costs at most the cap in memory); a body is read into
+ *   one buffer that doubles up to the cap, whatever the number of chunks;
  * - cancellation: aborting the request's signal closes its connection, which
  *   ends any read in progress.
  *
- * What it refuses (as an error, never silently): a malformed status line or
- * header field, an obsolete folded header, conflicting `Content-Length`
- * values, a transfer coding other than `chunked`, an unknown content coding,
- * a `101 Switching Protocols`.
+ * What it refuses (as an error, never silently): a malformed status line,
+ * header or trailer field, an obsolete folded field, a `Content-Length` that
+ * is not one field with one number, both `Content-Length` and
+ * `Transfer-Encoding`, a transfer coding other than `chunked`, a chunk line
+ * outside its grammar (whitespace, bare CR or LF, junk, more than 12
+ * significant hex digits), an unknown content coding, a `101 Switching
+ * Protocols`. It accepts nothing that llhttp (Node's and undici's parser)
+ * refuses: `http_client_diff_test.ts` checks that on generated responses and
+ * lists where this client is stricter.
  *
  * Unlike `fetch`, it does not read `HTTP_PROXY`/`HTTPS_PROXY` from the
  * environment: a bridge talks to its configured origin directly.
@@ -48,6 +60,29 @@ export interface ClientRequest {
   body: string | null;
   /** Aborting it closes the connection and ends the exchange. */
   signal: AbortSignal;
+  /**
+   * The addresses a destination check approved for the URL's host. Without
+   * it, a new connection resolves the name itself.
+   */
+  pin?: ConnectionPin;
+}
+
+/**
+ * Where a request's new connection may go. It is opened to one of
+ * `addresses` directly when the runtime's permissions allow the host name
+ * and that address, else to the host name (a sandbox that allows only
+ * names); either way the
+ * socket's remote address goes to `admit` before a byte is written (TLS
+ * handshake included), and TLS is verified against the host name.
+ */
+export interface ConnectionPin {
+  /** The checked addresses, in the order to try. */
+  addresses: readonly string[];
+  /**
+   * Called with the connected socket's remote address; throws to refuse it
+   * (the socket is then closed and the error is the request's).
+   */
+  admit(remote: string): void;
 }
 
 /** A response whose header section has been read. */
@@ -115,6 +150,8 @@ const MAX_HEADER_FIELDS = 128;
 const MAX_CHUNK_LINE = 4096;
 const MAX_INFORMATIONAL = 8;
 const READ_SIZE = 16 * 1024;
+/** A body buffer starts this large (or at the cap) and doubles as it fills. */
+const FIRST_BODY_BUFFER = 4096;
 const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -138,6 +175,12 @@ class Connection {
   #scan = 0;
   #scanNeed = 0;
   #closed = false;
+  /**
+   * The read started when the connection went idle, and whether it is idle
+   * now (see {@linkcode Connection.park}).
+   */
+  #parked: Promise<number | null> | null = null;
+  #idle = false;
   /** Bytes ever received; 0 means the peer has not answered yet. */
   received = 0;
   /** Requests this connection has carried. */
@@ -168,6 +211,37 @@ class Connection {
     }
   }
 
+  /**
+   * Go idle with a read pending. Between exchanges an HTTP/1.1 server has
+   * nothing to send, so that read settling while the connection is idle
+   * (bytes, the end of the stream, an error) means the connection is out of
+   * step, e.g. a late answer or the body of a HEAD answer: it is closed and
+   * never reused. Otherwise the same read becomes the first read of the next
+   * exchange, so watching costs no extra read. The socket is unref'd while
+   * idle: a parked read does not keep the process alive.
+   */
+  park(): void {
+    // Only a connection with nothing buffered is parked: read from the start.
+    this.#start = 0;
+    this.#end = 0;
+    this.#scan = 0;
+    this.#idle = true;
+    this.#conn.unref();
+    const parked = this.#conn.read(this.#buf);
+    this.#parked = parked;
+    parked.then(this.#settledWhileIdle, this.#settledWhileIdle);
+  }
+
+  readonly #settledWhileIdle = (): void => {
+    if (this.#idle) this.close();
+  };
+
+  /** Leave the pool for an exchange; a read parked until now stays pending. */
+  unpark(): void {
+    this.#idle = false;
+    this.#conn.ref();
+  }
+
   async write(bytes: Uint8Array): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
@@ -177,6 +251,16 @@ class Connection {
 
   /** Read more bytes into the buffer; false at the end of the stream. */
   async fill(): Promise<boolean> {
+    const parked = this.#parked;
+    if (parked !== null) {
+      // Parked on an empty buffer: it reads into the buffer from the start.
+      this.#parked = null;
+      const n = await parked;
+      if (n === null) return false;
+      this.#end += n;
+      this.received += n;
+      return true;
+    }
     if (this.#start > 0 && this.#start === this.#end) {
       this.#start = 0;
       this.#end = 0;
@@ -207,6 +291,20 @@ class Connection {
    * `limit` bytes.
    */
   takeUntil(blank: boolean, limit: number, what: string): Uint8Array | null {
+    const end = this.findEnd(blank, limit, what);
+    if (end < 0) return null;
+    const out = this.#buf.subarray(this.#start, end);
+    this.#start = end;
+    this.#scan = end;
+    return out;
+  }
+
+  /**
+   * Where the bytes up to and including the first `\r\n\r\n` (the first
+   * `\r\n` unless `blank`) end in {@linkcode Connection.bytes}, or -1 when it
+   * has not arrived yet; nothing is consumed. Throws past `limit` bytes.
+   */
+  findEnd(blank: boolean, limit: number, what: string): number {
     const buf = this.#buf;
     const need = blank ? 4 : 2;
     const from = this.#scanNeed === need ? Math.max(this.#start, this.#scan) : this.#start;
@@ -215,27 +313,46 @@ class Connection {
         buf[i] === CR && buf[i + 1] === LF &&
         (!blank || (buf[i + 2] === CR && buf[i + 3] === LF))
       ) {
-        const out = buf.subarray(this.#start, i + need);
-        if (out.length > limit) throw new ProtocolError(`Upstream ${what} is too long`);
-        this.#start = i + need;
-        this.#scan = this.#start;
-        return out;
+        if (i + need - this.#start > limit) throw new ProtocolError(`Upstream ${what} is too long`);
+        return i + need;
       }
     }
     if (this.#end - this.#start > limit) throw new ProtocolError(`Upstream ${what} is too long`);
     // No terminator starts before here; the last need-1 bytes may begin one.
     this.#scan = Math.max(this.#start, this.#end - need + 1);
     this.#scanNeed = need;
-    return null;
+    return -1;
   }
 
-  /** Consume up to `n` buffered bytes (a view valid until the next fill). */
-  take(n: number): Uint8Array {
-    const k = Math.min(n, this.#end - this.#start);
-    const out = this.#buf.subarray(this.#start, this.#start + k);
-    this.#start += k;
-    if (this.#scan < this.#start) this.#scan = this.#start;
-    return out;
+  /** The read buffer; valid until the next fill. */
+  get bytes(): Uint8Array {
+    return this.#buf;
+  }
+
+  /** Where the unconsumed bytes start in {@linkcode Connection.bytes}. */
+  get offset(): number {
+    return this.#start;
+  }
+
+  /** Consume buffered bytes up to index `end` of {@linkcode Connection.bytes}. */
+  skipTo(end: number): void {
+    this.#start = end;
+    if (this.#scan < end) this.#scan = end;
+  }
+
+  /** Move up to `n` buffered bytes into `out` at `at`; returns how many. */
+  moveTo(out: Uint8Array, at: number, n: number): number {
+    const from = this.#start;
+    const k = Math.min(n, this.#end - from);
+    const buf = this.#buf;
+    if (k > 16) {
+      out.set(buf.subarray(from, from + k), at);
+    } else {
+      // Tiny chunks: a loop, not a subarray object per chunk.
+      for (let i = 0; i < k; i++) out[at + i] = buf[from + i];
+    }
+    this.skipTo(from + k);
+    return k;
   }
 }
 
@@ -269,7 +386,9 @@ export class HttpClient {
   /** Connections open now, idle and busy. */
   get openConnections(): number {
     let n = this.#busy.size;
-    for (const list of this.#idle.values()) n += list.length;
+    // An idle connection closed because bytes arrived stays listed until the
+    // next checkout or sweep.
+    for (const list of this.#idle.values()) for (const conn of list) if (!conn.closed) n++;
     return n;
   }
 
@@ -291,7 +410,7 @@ export class HttpClient {
     const idempotent = IDEMPOTENT.has(req.method);
     for (let attempt = 0;; attempt++) {
       const reused = attempt === 0 && idempotent ? this.#checkout(req.url.origin) : null;
-      const conn = reused ?? await this.#connect(req.url, req.signal);
+      const conn = reused ?? await this.#connect(req.url, req.signal, req.pin);
       this.#busy.add(conn);
       conn.uses++;
       const receivedBefore = conn.received;
@@ -344,6 +463,7 @@ export class HttpClient {
       return;
     }
     conn.idleSince = now;
+    conn.park();
     list.push(conn);
   }
 
@@ -353,41 +473,114 @@ export class HttpClient {
     const now = performance.now();
     while (list.length > 0) {
       const conn = list.pop()!;
-      if (now - conn.idleSince <= this.#idleTimeoutMs && !conn.closed) return conn;
+      // A connection on which bytes arrived while idle was closed then.
+      if (now - conn.idleSince <= this.#idleTimeoutMs && !conn.closed) {
+        conn.unpark();
+        return conn;
+      }
       conn.close();
     }
     return null;
   }
 
-  async #connect(url: URL, signal: AbortSignal): Promise<Connection> {
-    const hostname = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  async #connect(url: URL, signal: AbortSignal, pin?: ConnectionPin): Promise<Connection> {
+    const name = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const tls = url.protocol === "https:";
     const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
     signal.throwIfAborted();
-    const connecting: Promise<Deno.Conn> = tls
-      ? Deno.connectTls({ hostname, port, caCerts: this.#caCerts, alpnProtocols: ["http/1.1"] })
-      : Deno.connect({ hostname, port });
-    // A connect cannot be interrupted: an abort ends the wait at once, and the
-    // socket is closed as soon as it exists.
-    const conn = await new Promise<Deno.Conn>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      connecting.then((c) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) {
-          c.close();
-          reject(signal.reason);
-        } else {
-          resolve(c);
-        }
-      }, (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      });
-    });
+    const alpnProtocols = ["http/1.1"];
+    let conn: Deno.Conn;
+    if (pin === undefined) {
+      conn = await untilAborted<Deno.Conn>(
+        tls
+          ? Deno.connectTls({ hostname: name, port, caCerts: this.#caCerts, alpnProtocols })
+          : Deno.connect({ hostname: name, port }),
+        signal,
+      );
+    } else {
+      const tcp = await dialPinned(name, port, pin, signal);
+      try {
+        pin.admit(tcp.remoteAddr.hostname);
+      } catch (error) {
+        tcp.close();
+        throw error;
+      }
+      conn = tls
+        ? await untilAborted(
+          Deno.startTls(tcp, { hostname: name, caCerts: this.#caCerts, alpnProtocols }),
+          signal,
+        )
+        : tcp;
+    }
     if (!tls) (conn as Deno.TcpConn).setNoDelay(true);
     return new Connection(url.origin, conn);
   }
+}
+
+/**
+ * Wait for a connection, or reject as soon as `signal` aborts. A connect
+ * cannot be interrupted: the socket is closed as soon as it exists.
+ */
+function untilAborted<T extends Deno.Conn>(
+  connecting: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    connecting.then((c) => {
+      signal.removeEventListener("abort", onAbort);
+      if (signal.aborted) {
+        c.close();
+        reject(signal.reason);
+      } else {
+        resolve(c);
+      }
+    }, (error) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(error);
+    });
+  });
+}
+
+/** Whether the runtime lets this process connect to `host:port` without asking. */
+function mayConnect(host: string, port: number): boolean {
+  const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  try {
+    return Deno.permissions.querySync({ name: "net", host: target }).state === "granted";
+  } catch {
+    return false; // a form the permission parser refuses (a zone id): dial the name
+  }
+}
+
+/**
+ * Open TCP to the first checked address that connects, when the runtime
+ * grants both the name and that address; else (a sandbox whose `--allow-net`
+ * names only the host) to the name, which the caller's `admit` then judges
+ * by the remote address. The name must be granted too, so that dialling an
+ * address never lets a name through that the permission wall refuses.
+ * Addresses are tried one after another, each at most once.
+ */
+async function dialPinned(
+  name: string,
+  port: number,
+  pin: ConnectionPin,
+  signal: AbortSignal,
+): Promise<Deno.TcpConn> {
+  let failure: unknown = null;
+  if (mayConnect(name, port)) {
+    for (const address of pin.addresses) {
+      if (!mayConnect(address, port)) continue;
+      try {
+        return await untilAborted(Deno.connect({ hostname: address, port }), signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        failure = error;
+      }
+    }
+  }
+  if (failure !== null) throw failure;
+  return await untilAborted(Deno.connect({ hostname: name, port }), signal);
 }
 
 interface Head {
@@ -395,6 +588,9 @@ interface Head {
   fields: Map<string, string>;
   framing: Framing;
   reusable: boolean;
+  /** Bytes and fields of the header section, which trailer fields add to. */
+  sectionBytes: number;
+  fieldCount: number;
 }
 
 class Response1 implements ClientResponse {
@@ -432,7 +628,7 @@ class Response1 implements ClientResponse {
     }
     let wire: Uint8Array;
     try {
-      wire = await readFramed(this.#conn, this.#head.framing, max);
+      wire = await readFramed(this.#conn, this.#head, max);
     } catch (error) {
       this.#finish(false);
       throw error;
@@ -483,6 +679,7 @@ function serializeRequest(req: ClientRequest): Uint8Array {
 }
 
 async function readHead(conn: Connection, method: HttpMethod): Promise<Head> {
+  let reusable = true;
   for (let informational = 0;; informational++) {
     let section = conn.takeUntil(true, MAX_HEADER_BYTES, "header section");
     while (section === null) {
@@ -492,7 +689,13 @@ async function readHead(conn: Connection, method: HttpMethod): Promise<Head> {
       section = conn.takeUntil(true, MAX_HEADER_BYTES, "header section");
     }
     const head = parseHead(section, method);
-    if (head.status >= 200) return head;
+    // An informational answer with framing may be followed by a body: then
+    // the final answer does not leave the connection reusable either.
+    reusable &&= head.reusable;
+    if (head.status >= 200) {
+      head.reusable &&= reusable;
+      return head;
+    }
     if (head.status === 101) throw new ProtocolError("Upstream switched protocols");
     if (informational >= MAX_INFORMATIONAL) {
       throw new ProtocolError("Upstream sent too many informational responses");
@@ -530,7 +733,7 @@ function parseHead(section: Uint8Array, method: HttpMethod): Head {
     if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
       throw new ProtocolError("Upstream sent a malformed header field");
     }
-    if (name === "content-length") (lengths ??= []).push(...value.split(","));
+    if (name === "content-length") (lengths ??= []).push(value);
     const seen = fields.get(name);
     fields.set(name, seen === undefined ? value : `${seen}, ${value}`);
   }
@@ -538,30 +741,49 @@ function parseHead(section: Uint8Array, method: HttpMethod): Head {
   let reusable = minor === "1" && !/(^|,)\s*close\s*(,|$)/.test(connection);
   let framing: Framing;
   const te = fields.get("transfer-encoding");
+  // Both framings at once is how responses get smuggled (RFC 9112 section
+  // 6.3 says to treat it as an error): refused, as llhttp does. One
+  // Content-Length field with one decimal number: a repeated field or a list,
+  // even of equal values, is refused (parsers disagree on them). Checked on
+  // every answer, also those that carry no body.
+  if (lengths !== null) {
+    if (te !== undefined) {
+      throw new ProtocolError("Upstream sent both Content-Length and Transfer-Encoding");
+    }
+    if (lengths.length !== 1 || !/^\d{1,15}$/.test(lengths[0])) {
+      throw new ProtocolError("Upstream sent an invalid Content-Length");
+    }
+  }
   if (status < 200 || status === 204 || status === 304 || method === "HEAD") {
     framing = { kind: "none" };
+    // No body follows such an answer (RFC 9112 section 6.3), yet some servers
+    // send one anyway (a HEAD answered like a GET): one that announces a body
+    // never leaves its connection reusable, so stray bytes cannot become the
+    // next request's answer.
+    if (te !== undefined || lengths !== null) reusable = false;
   } else if (te !== undefined) {
     if (te.trim().toLowerCase() !== "chunked") {
       throw new ProtocolError("Upstream used a transfer coding other than chunked");
     }
     framing = { kind: "chunked" };
-    // Both framings at once is how requests get smuggled: use chunked, then close.
-    if (lengths !== null) reusable = false;
   } else if (lengths !== null) {
-    const values = new Set(lengths.map((v) => v.trim()));
-    const [only] = values;
-    if (values.size !== 1 || !/^\d{1,15}$/.test(only)) {
-      throw new ProtocolError("Upstream sent an invalid Content-Length");
-    }
-    framing = { kind: "length", length: Number(only) };
+    framing = { kind: "length", length: Number(lengths[0]) };
   } else {
     framing = { kind: "close" };
     reusable = false;
   }
-  return { status, fields, framing, reusable };
+  return {
+    status,
+    fields,
+    framing,
+    reusable,
+    sectionBytes: section.length,
+    fieldCount: lines.length - 1,
+  };
 }
 
-async function readFramed(conn: Connection, framing: Framing, max: number): Promise<Uint8Array> {
+async function readFramed(conn: Connection, head: Head, max: number): Promise<Uint8Array> {
+  const framing = head.framing;
   switch (framing.kind) {
     case "none":
       return new Uint8Array(0);
@@ -569,7 +791,7 @@ async function readFramed(conn: Connection, framing: Framing, max: number): Prom
       if (framing.length > max) throw new BodyLimitError(max);
       return await readLength(conn, framing.length);
     case "chunked":
-      return await readChunked(conn, max);
+      return await readChunked(conn, head, max);
     case "close":
       return await readToEnd(conn, max);
   }
@@ -582,95 +804,207 @@ async function readLength(conn: Connection, length: number): Promise<Uint8Array>
     if (conn.buffered === 0 && !(await conn.fill())) {
       throw new ConnectionClosedError("Upstream closed the connection before the body ended");
     }
-    const part = conn.take(length - got);
-    out.set(part, got);
-    got += part.length;
+    got += conn.moveTo(out, got, length - got);
   }
   return out;
 }
 
+/**
+ * A buffer of at least `need` bytes holding `out`'s first `used` bytes: one
+ * buffer per body, doubled as it fills (never past `max`), so the memory of a
+ * response does not grow with the number of reads or chunks it came in.
+ */
+function grow(
+  out: Uint8Array<ArrayBuffer>,
+  used: number,
+  need: number,
+  max: number,
+): Uint8Array<ArrayBuffer> {
+  if (need <= out.length) return out;
+  const grown = new Uint8Array(Math.min(max, Math.max(need, out.length * 2)));
+  grown.set(out.subarray(0, used));
+  return grown;
+}
+
 async function readToEnd(conn: Connection, max: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
+  let out = new Uint8Array(Math.min(max, FIRST_BODY_BUFFER));
   let total = 0;
   for (;;) {
     if (conn.buffered === 0 && !(await conn.fill())) break;
-    const part = conn.take(conn.buffered);
-    total += part.length;
-    if (total > max) throw new BodyLimitError(max);
-    parts.push(part.slice());
+    const n = conn.buffered;
+    if (total + n > max) throw new BodyLimitError(max);
+    out = grow(out, total, total + n, max);
+    total += conn.moveTo(out, total, n);
   }
-  return concat(parts, total);
+  return out.subarray(0, total);
 }
 
-async function readChunked(conn: Connection, max: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
+/**
+ * Read a chunked body (RFC 9112 section 7.1) strictly: chunk-size is
+ * 1*HEXDIG, then chunk extensions by their grammar, CRLF only (a bare CR or
+ * LF is refused, as lenient parsers that disagree on it are how responses get
+ * smuggled), CRLF after each chunk's data, and trailer fields parsed like
+ * header fields and counted with them. Every byte after the header section
+ * (size lines, extensions, CRLFs, trailers) counts against `max`.
+ */
+async function readChunked(conn: Connection, head: Head, max: number): Promise<Uint8Array> {
+  let out = new Uint8Array(Math.min(max, FIRST_BODY_BUFFER));
   let total = 0;
+  let wire = 0;
   for (;;) {
-    const line = await readLine(conn, "chunk size line");
-    const size = parseChunkSize(line);
+    const end = await lineEnd(conn, "chunk size line");
+    wire += end - conn.offset;
+    if (wire > max) throw new BodyLimitError(max);
+    const size = parseChunkLine(conn.bytes, conn.offset, end - 2);
+    conn.skipTo(end);
     if (size === 0) break;
-    if (total + size > max) throw new BodyLimitError(max);
-    parts.push(await readLength(conn, size));
-    total += size;
-    const end = await readLine(conn, "chunk");
-    if (end.length !== 2) throw new ProtocolError("Upstream sent a malformed chunk");
+    // The data and its CRLF.
+    wire += size + 2;
+    if (wire > max) throw new BodyLimitError(max);
+    out = grow(out, total, total + size, max);
+    const until = total + size;
+    while (total < until) {
+      if (conn.buffered === 0 && !(await conn.fill())) {
+        throw new ConnectionClosedError("Upstream closed the connection before the body ended");
+      }
+      total += conn.moveTo(out, total, until - total);
+    }
+    while (conn.buffered < 2) {
+      if (!(await conn.fill())) {
+        throw new ConnectionClosedError("Upstream closed the connection before the body ended");
+      }
+    }
+    const at = conn.offset;
+    if (conn.bytes[at] !== CR || conn.bytes[at + 1] !== LF) {
+      throw new ProtocolError("Upstream sent a malformed chunk");
+    }
+    conn.skipTo(at + 2);
   }
-  // Trailer fields, then the empty line.
-  let trailerBytes = 0;
+  // Trailer fields, then the empty line; counted with the header section.
+  let fields = head.fieldCount;
+  let sectionBytes = head.sectionBytes;
   for (;;) {
-    const line = await readLine(conn, "trailer section");
-    if (line.length === 2) break;
-    trailerBytes += line.length;
-    if (trailerBytes > MAX_HEADER_BYTES) {
+    const end = await lineEnd(conn, "trailer section");
+    const length = end - conn.offset;
+    wire += length;
+    if (wire > max) throw new BodyLimitError(max);
+    sectionBytes += length;
+    if (sectionBytes > MAX_HEADER_BYTES) {
       throw new ProtocolError("Upstream trailer section is too long");
     }
+    if (length === 2) {
+      conn.skipTo(end);
+      break;
+    }
+    if (++fields > MAX_HEADER_FIELDS) {
+      throw new ProtocolError(
+        `Upstream sent more than ${MAX_HEADER_FIELDS} header and trailer fields`,
+      );
+    }
+    checkTrailerField(latin1(conn.bytes.subarray(conn.offset, end - 2)));
+    conn.skipTo(end);
   }
-  return concat(parts, total);
+  return out.subarray(0, total);
 }
 
-async function readLine(conn: Connection, what: string): Promise<Uint8Array> {
+/** Where the next line (through its CRLF) ends in the connection's buffer. */
+async function lineEnd(conn: Connection, what: string): Promise<number> {
   for (;;) {
-    const line = conn.takeUntil(false, MAX_CHUNK_LINE, what);
-    if (line !== null) return line;
+    const end = conn.findEnd(false, MAX_CHUNK_LINE, what);
+    if (end >= 0) return end;
     if (!(await conn.fill())) {
       throw new ConnectionClosedError("Upstream closed the connection before the body ended");
     }
   }
 }
 
-function parseChunkSize(line: Uint8Array): number {
+/** A trailer field is a header field: same name and value rules, no folding. */
+function checkTrailerField(line: string): void {
+  if (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) {
+    throw new ProtocolError("Upstream sent an obsolete folded trailer field");
+  }
+  const colon = line.indexOf(":");
+  const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
+  if (colon <= 0 || !TOKEN.test(line.slice(0, colon)) || !FIELD_VALUE.test(value)) {
+    throw new ProtocolError("Upstream sent a malformed trailer field");
+  }
+}
+
+/** Per byte: 1 for a token character (RFC 9110 section 5.6.2). */
+const TOKEN_CHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHAR[c.charCodeAt(0)] = 1;
+}
+/** Per byte: its value as a hex digit, or -1. */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
+  HEX_VALUE["0123456789ABCDEF".charCodeAt(i)] = i;
+}
+/** At most 12 significant hex digits: sizes stay exact below 2^48. */
+const MAX_SIZE_DIGITS = 12;
+
+/**
+ * The size of a chunk from its line `buf[from, to)` (without the CRLF):
+ *
+ * ```
+ * chunk-size *( ";" chunk-ext-name [ "=" chunk-ext-val ] )
+ * chunk-ext-val = token / quoted-string
+ * ```
+ *
+ * This is RFC 9112 section 7.1.1 without its optional whitespace (BWS) around
+ * `;` and `=`: llhttp, the parser of Node and undici, refuses that whitespace,
+ * and an upstream whose chunk lines two parsers read differently is refused
+ * rather than guessed at. Extensions are checked and ignored.
+ */
+function parseChunkLine(buf: Uint8Array, from: number, to: number): number {
+  let i = from;
   let size = 0;
-  let digits = 0;
-  for (let i = 0; i < line.length - 2; i++) {
-    const c = line[i];
-    const v = c >= 48 && c <= 57
-      ? c - 48
-      : c >= 97 && c <= 102
-      ? c - 87
-      : c >= 65 && c <= 70
-      ? c - 55
-      : -1;
-    if (v < 0) {
-      // Chunk extensions (`;name=value`) and whitespace before them are ignored.
-      if (digits > 0 && (c === 59 || c === 32 || c === 9)) break;
-      throw new ProtocolError("Upstream sent a malformed chunk size");
+  let significant = 0;
+  for (; i < to; i++) {
+    const v = HEX_VALUE[buf[i]];
+    if (v < 0) break;
+    if ((size > 0 || v > 0) && ++significant > MAX_SIZE_DIGITS) {
+      throw new ProtocolError("Upstream sent a chunk size too large");
     }
-    if (++digits > 12) throw new ProtocolError("Upstream sent a chunk size too large");
     size = size * 16 + v;
   }
-  if (digits === 0) throw new ProtocolError("Upstream sent a malformed chunk size");
+  if (i === from) throw new ProtocolError("Upstream sent a malformed chunk size");
+  if (i < to && buf[i] !== 59) throw new ProtocolError("Upstream sent a malformed chunk size");
+  while (i < to) {
+    // At a ";": a name, then an optional "=" and value.
+    i = skipToken(buf, i + 1, to);
+    if (i < to && buf[i] === 61) {
+      i = i + 1 < to && buf[i + 1] === 34 ? skipQuoted(buf, i + 1, to) : skipToken(buf, i + 1, to);
+    }
+    if (i < to && buf[i] !== 59) {
+      throw new ProtocolError("Upstream sent a malformed chunk extension");
+    }
+  }
   return size;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
+function skipToken(buf: Uint8Array, from: number, to: number): number {
+  let i = from;
+  while (i < to && TOKEN_CHAR[buf[i]] === 1) i++;
+  if (i === from) throw new ProtocolError("Upstream sent a malformed chunk extension");
+  return i;
+}
+
+/** Past a quoted-string starting at `from` (RFC 9110 section 5.6.4). */
+function skipQuoted(buf: Uint8Array, from: number, to: number): number {
+  for (let i = from + 1; i < to; i++) {
+    const c = buf[i];
+    if (c === 34) return i + 1;
+    if (c === 92) {
+      // quoted-pair: HTAB, SP, VCHAR or obs-text after the backslash.
+      const next = buf[++i];
+      if (i >= to || (next !== 9 && next < 32) || next === 127) break;
+    } else if ((c < 32 && c !== 9) || c === 127) {
+      break;
+    }
   }
-  return out;
+  throw new ProtocolError("Upstream sent a malformed chunk extension");
 }
 
 /** Undo the content codings, last applied first, stopping past `max` bytes. */

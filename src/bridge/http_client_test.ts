@@ -23,6 +23,11 @@ interface RawUpstream extends AsyncDisposable {
   connections: number;
   /** Request heads received, in order, with the number of their connection. */
   requests: { head: string; body: string; connection: number }[];
+  /**
+   * Write bytes on connection `number` (1-based) outside any exchange: a late
+   * or unsolicited answer onto a connection the client holds idle.
+   */
+  push(number: number, bytes: string): Promise<void>;
 }
 
 /** `trickle`: written one byte per write, to split every token across reads. */
@@ -31,10 +36,17 @@ type Answer = { bytes: string | Uint8Array; close?: boolean; trickle?: boolean }
 function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstream {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
+  const byNumber = new Map<number, Deno.Conn>();
   const state: RawUpstream = {
     origin: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     connections: 0,
     requests: [],
+    async push(number, bytes) {
+      const conn = byNumber.get(number);
+      if (conn === undefined) throw new Error(`No open connection ${number}`);
+      const all = ENCODER.encode(bytes);
+      for (let done = 0; done < all.length;) done += await conn.write(all.subarray(done));
+    },
     async [Symbol.asyncDispose]() {
       listener.close();
       for (const c of conns) {
@@ -84,6 +96,7 @@ function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstre
       // The client went away.
     } finally {
       conns.delete(conn);
+      byNumber.delete(number);
       try {
         conn.close();
       } catch { /* closed by dispose */ }
@@ -94,7 +107,8 @@ function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstre
     try {
       for await (const conn of listener) {
         conns.add(conn);
-        served.push(serve(conn, ++state.connections));
+        byNumber.set(++state.connections, conn);
+        served.push(serve(conn, state.connections));
       }
     } catch {
       // Listener closed.
@@ -153,6 +167,21 @@ Deno.test("HttpClient refuses responses that break HTTP/1.1 framing", async (t) 
       "conflicting Content-Length values",
       "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello",
       /invalid Content-Length/,
+    ],
+    [
+      "a repeated Content-Length, even with equal values",
+      "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
+      /invalid Content-Length/,
+    ],
+    [
+      "a Content-Length list",
+      "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\nhello",
+      /invalid Content-Length/,
+    ],
+    [
+      "both Content-Length and chunked",
+      "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+      /both Content-Length and Transfer-Encoding/,
     ],
     [
       "a negative Content-Length",
@@ -278,12 +307,8 @@ Deno.test("HttpClient holds encoded and decoded bytes to the cap", async (t) => 
   }
 });
 
-Deno.test("HttpClient does not reuse a connection that carried both framings or extra bytes", async (t) => {
+Deno.test("HttpClient does not reuse a connection that carried extra bytes", async (t) => {
   const answers: [string, string][] = [
-    [
-      "Content-Length and chunked",
-      "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-    ],
     ["bytes after the response", ok("abc") + "HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nevil"],
   ];
   for (const [what, bytes] of answers) {
@@ -294,6 +319,183 @@ Deno.test("HttpClient does not reuse a connection that carried both framings or 
         assert.equal(await text(client, request(`${up.origin}/a`)), "abc");
         assert.equal(await text(client, request(`${up.origin}/b`)), "abc");
         assert.equal(up.connections, 2);
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+/** Long enough for loopback bytes written now to reach the client's event loop. */
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 50));
+}
+
+Deno.test("HttpClient never hands the body of a HEAD answer to the next request on the pool", async () => {
+  // Some servers answer HEAD with the body they would send for GET; here that
+  // body is itself a whole response, written after the head.
+  await using up = rawUpstream((i, head) =>
+    head.startsWith("HEAD")
+      ? { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n" }
+      : { bytes: ok(`r${i}`) }
+  );
+  const client = new HttpClient();
+  try {
+    const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
+    assert.equal((await head.read(100)).length, 0);
+    await up.push(1, ok("stray")).catch(() => {});
+    await settle();
+    assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+    assert.equal(await text(client, request(`${up.origin}/z`)), "r2");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient drops an idle connection on which bytes arrived, instead of reusing it", async () => {
+  await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
+  const client = new HttpClient();
+  try {
+    assert.equal(await text(client, request(`${up.origin}/a`)), "r0");
+    assert.equal(client.openConnections, 1);
+    // An unsolicited (or late) response onto the idle kept-alive connection.
+    await up.push(1, ok("late"));
+    await settle();
+    assert.equal(client.openConnections, 0);
+    assert.equal(await text(client, request(`${up.origin}/b`)), "r1");
+    assert.equal(await text(client, request(`${up.origin}/c`)), "r2");
+    assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 2]);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient closes the connection after a HEAD, 204 or 304 answer that carries framing", async (t) => {
+  const cases: [string, "GET" | "HEAD", string][] = [
+    ["204 with Content-Length", "GET", "HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n"],
+    ["204 with chunked", "GET", "HTTP/1.1 204 No Content\r\ntransfer-encoding: chunked\r\n\r\n"],
+    ["304 with Content-Length", "GET", "HTTP/1.1 304 Not Modified\r\ncontent-length: 7\r\n\r\n"],
+    ["304 with chunked", "GET", "HTTP/1.1 304 Not Modified\r\ntransfer-encoding: chunked\r\n\r\n"],
+    ["HEAD with Content-Length", "HEAD", "HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n"],
+    ["HEAD with chunked", "HEAD", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"],
+  ];
+  for (const [what, method, first] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream((i) => ({ bytes: i === 0 ? first : ok(`r${i}`) }));
+      const client = new HttpClient();
+      try {
+        const res = await client.request(request(`${up.origin}/x`, { method }));
+        assert.equal((await res.read(100)).length, 0);
+        assert.equal(client.openConnections, 0);
+        assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+        assert.equal(up.connections, 2);
+      } finally {
+        client.close();
+      }
+    });
+  }
+  await t.step("204 without framing keeps the connection", async () => {
+    await using up = rawUpstream((i) => ({
+      bytes: i === 0 ? "HTTP/1.1 204 No Content\r\n\r\n" : ok(`r${i}`),
+    }));
+    const client = new HttpClient();
+    try {
+      assert.equal((await (await client.request(request(`${up.origin}/x`))).read(10)).length, 0);
+      assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+      assert.equal(up.connections, 1);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("HttpClient never gives one request's echoed secret to a later request on the pool", async () => {
+  // The upstream echoes each request back, and once answers twice: the
+  // second answer (with the first caller's key) arrives while the connection
+  // sits idle in the pool.
+  const secret = "sk-test-not-a-real-key-0001";
+  await using up = rawUpstream((i, head) => ({ bytes: ok(`r${i}:${head.length}`) }));
+  const client = new HttpClient();
+  try {
+    const headers = new Headers({ "x-api-key": secret });
+    const first = await text(client, request(`${up.origin}/tool-a`, { headers }));
+    assert.ok(first.startsWith("r0:"));
+    await up.push(1, ok(`echo: ${up.requests[0].head}`));
+    await settle();
+    const second = await text(client, request(`${up.origin}/tool-b`));
+    assert.ok(!second.includes(secret), "the second call received the first call's secret");
+    assert.ok(second.startsWith("r1:"), "the second call did not get its own answer");
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient parses chunk lines and trailers strictly", async (t) => {
+  const cases: [string, string, RegExp][] = [
+    ["a bare LF after the chunk size", "5\nhello\r\n0\r\n\r\n", /malformed chunk/],
+    ["whitespace after the size without an extension", "5 \r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["a leading space before the size", " 5\r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["a sign before the size", "+5\r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["a 0x prefix", "0x5\r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["an empty extension name", "5;\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["whitespace before an extension", "5 ;a\r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["whitespace after a semicolon", "5; a\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["whitespace around an equals sign", "5;a = 1\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["an empty extension value", "5;a=\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["an extension name that is not a token", "5;a@b\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["an extension value with a space", "5;a=b c\r\nhello\r\n0\r\n\r\n", /chunk extension/],
+    ["an unterminated quoted extension", '5;a="b\r\nhello\r\n0\r\n\r\n', /chunk extension/],
+    [
+      "a control character in a quoted extension",
+      '5;a="\u0001"\r\nhello\r\n0\r\n\r\n',
+      /chunk extension/,
+    ],
+    ["an extension without its semicolon", "5 a=b\r\nhello\r\n0\r\n\r\n", /chunk size/],
+    ["a bare CR after chunk data", "5\r\nhello\r0\r\n\r\n", /malformed chunk/],
+    ["a bare LF after chunk data", "5\r\nhello\n0\r\n\r\n", /malformed chunk/],
+    ["a trailer line that is not a field", "0\r\nnot a field\r\n\r\n", /malformed trailer/],
+    ["a trailer ending in a bare LF", "0\r\nx-a: 1\n\r\n", /malformed trailer/],
+    ["a folded trailer field", "0\r\nx-a: 1\r\n  more\r\n\r\n", /folded/],
+    ["a control character in a trailer", "0\r\nx-a: \u0001\r\n\r\n", /malformed trailer/],
+    ["too many trailer fields", `0\r\n${"x-t: 1\r\n".repeat(130)}\r\n`, /more than 128/],
+    ["a size with 13 significant digits", "1000000000000\r\n", /chunk size too large/],
+  ];
+  for (const [what, body, message] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({
+        bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
+        close: true,
+      }));
+      const client = new HttpClient();
+      try {
+        await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
+          assert.ok(e instanceof ProtocolError, `got ${e}`);
+          assert.match(e.message, message);
+          return true;
+        });
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+Deno.test("HttpClient counts every wire byte of a chunked body against the cap", async (t) => {
+  const cases: [string, string][] = [
+    ["a long chunk extension", `1;x=${"a".repeat(3000)}\r\nz\r\n0\r\n\r\n`],
+    ["many empty extensions", `1${";x".repeat(1500)}\r\nz\r\n0\r\n\r\n`],
+    ["long trailer fields", `1\r\nz\r\n0\r\n${"x-t: 1234567890\r\n".repeat(100)}\r\n`],
+    ["size lines and CRLFs", "1\r\nz\r\n".repeat(200) + "0\r\n\r\n"],
+  ];
+  for (const [what, body] of cases) {
+    await t.step(what, async () => {
+      await using up = rawUpstream(() => ({
+        bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
+        close: true,
+      }));
+      const client = new HttpClient();
+      try {
+        await assert.rejects(text(client, request(`${up.origin}/x`), 1000), BodyLimitError);
       } finally {
         client.close();
       }
@@ -348,6 +550,8 @@ Deno.test("HttpClient reuses a kept-alive connection for sequential requests", a
 
 Deno.test("HttpClient retries an idempotent request once when a reused connection was closed", async () => {
   // The server closes each connection after answering, without saying so.
+  // The close is seen either while the connection is idle (it is dropped) or
+  // once it is taken for the next request (that request is sent again).
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`), close: true }));
   const client = new HttpClient();
   try {
@@ -375,7 +579,7 @@ Deno.test("HttpClient never sends a POST on a reused connection", async () => {
 
 Deno.test("HttpClient reads chunked bodies with extensions and trailers, and keeps the connection", async () => {
   const chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" +
-    "5;ext=1\r\nhello\r\n1 ; x\r\n \r\n5\r\nworld\r\n0\r\nx-trailer: yes\r\n\r\n";
+    '5;ext=1\r\nhello\r\n1;x;q="a b"\r\n \r\n5\r\nworld\r\n0;last\r\nx-trailer: yes\r\n\r\n';
   await using up = rawUpstream(() => ({ bytes: chunked }));
   const client = new HttpClient();
   try {
@@ -403,7 +607,8 @@ Deno.test("HttpClient skips informational responses and reads HEAD and 204 witho
     assert.equal((await head.read(10)).length, 0);
     const none = await client.request(request(`${up.origin}/x`, { method: "DELETE" }));
     assert.equal(none.status, 204);
-    assert.equal(up.connections, 1);
+    // The HEAD answer announced a body, so its connection was not reused.
+    assert.equal(up.connections, 2);
   } finally {
     client.close();
   }
@@ -527,6 +732,28 @@ Deno.test("HttpClient parses a response trickled in one byte per write", async (
     const res = await client.request(request(`${up.origin}/a`));
     assert.equal(res.header("x-a"), "1");
     assert.equal(DECODER.decode(await res.read(1000)), "hello world");
+    assert.equal(await text(client, request(`${up.origin}/b`)), "again");
+    assert.equal(up.connections, 1);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("HttpClient reads a body of 100,000 one-byte chunks and keeps the connection", async () => {
+  const chunks = 100_000;
+  let body = "";
+  for (let i = 0; i < chunks; i++) {
+    body += `1;i=${i % 10}\r\n${String.fromCharCode(97 + (i % 26))}\r\n`;
+  }
+  const chunked = `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}0\r\nx-t: 1\r\n\r\n`;
+  await using up = rawUpstream((i) => ({ bytes: i === 0 ? chunked : ok("again") }));
+  const client = new HttpClient();
+  try {
+    const res = await client.request(request(`${up.origin}/a`));
+    const got = await res.read(1 << 20);
+    assert.equal(got.length, chunks);
+    for (let i = 0; i < chunks; i += 997) assert.equal(got[i], 97 + (i % 26));
+    assert.equal(got[chunks - 1], 97 + ((chunks - 1) % 26));
     assert.equal(await text(client, request(`${up.origin}/b`)), "again");
     assert.equal(up.connections, 1);
   } finally {

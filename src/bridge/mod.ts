@@ -6,8 +6,9 @@
  *   keeps the URL on the configured origin and path prefix;
  * - {@linkcode checkDestination} refuses private and special addresses the
  *   config does not name;
- * - {@linkcode executeRequest} sends the request with a deadline, a cap on
- *   decompressed bytes and re-checked same-origin redirects;
+ * - {@linkcode executeRequest} sends the request to an address the check
+ *   approved, with a deadline, a cap on decompressed bytes and re-checked
+ *   redirects held to the configured origin and path prefix;
  * - {@linkcode shapeResponse} applies `response_path`;
  * - {@linkcode runBridge} does all four.
  *
@@ -53,6 +54,7 @@ export {
   bridgeSecretNames,
   type BridgeTarget,
   bridgeTarget,
+  leavesTarget,
   type RenderedRequest,
   type RenderOptions,
   renderRequest,
@@ -144,6 +146,8 @@ export async function runBridge(
     timeoutMs: bridge.timeoutMs,
     allowNetworks: options.allowNetworks,
     configuredOrigin: target.origin,
+    pathPrefix: target.pathPrefix,
+    pathIsLiteral: target.pathIsLiteral,
     configuredHost: target.hostname,
     maxRedirects: options.maxRedirects,
     lookup: options.lookup,

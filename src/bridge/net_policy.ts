@@ -1,19 +1,30 @@
 /**
  * Destination policy for outgoing bridge requests: which IP addresses are
- * private or special, and whether a URL may be contacted.
+ * private or special, whether a URL may be contacted, and whether a socket
+ * went where the check said.
  *
  * This is LOOM's own check, run before every hop (the first request and each
  * redirect). It resolves the host and refuses any resolved address in a
  * private or special range unless the config names it.
  *
- * Time-of-check / time-of-use limit: `fetch` resolves the host again when it
- * connects, and Deno's `fetch` offers no way to pin the address checked here.
- * A DNS server that answers a public address to this check and a private one a
- * moment later (DNS rebinding) can slip past it. The agent sandbox closes that
- * gap with Deno's `--deny-net` CIDR list, which Deno checks against the
- * address it actually connects to (SPEC section 5; security requirements
- * 7.23). IPv6 ranges cannot be given to `--deny-net` on Deno 2.9.6, so for
- * IPv6 this check is the only LOOM-side layer.
+ * One address model. An IPv6 address that embeds an IPv4 address is judged
+ * as that IPv4 address, ranges and `allow_networks` alike: IPv4-mapped
+ * (`::ffff:0:0/96`, also written in hex as `::ffff:7f00:1`), IPv4-translated
+ * (`::ffff:0:0:0/96`), IPv4-compatible (`::/96`, deprecated: refused even
+ * when the IPv4 address is public), NAT64 (`64:ff9b::/96`), 6to4
+ * (`2002::/16`, bits 16-47) and Teredo (`2001::/32`, the client address in
+ * the last 32 bits, inverted). The local-use NAT64 prefix `64:ff9b:1::/48`
+ * can place the IPv4 address at several offsets, so the whole prefix is
+ * special. IPv6 unique-local, link-local, site-local, multicast, loopback and
+ * unspecified addresses are special too.
+ *
+ * Time of check and time of use. The name is resolved here and again when the
+ * socket connects; a DNS server can answer a public address to the first
+ * lookup and a private one (or `::ffff:127.0.0.1`, which Deno's `--deny-net`
+ * CIDRs do not match) to the second. So the HTTP client is handed the checked
+ * addresses: where it may, it connects to one of them directly, and in every
+ * mode it compares the connected socket's remote address with
+ * {@linkcode checkConnectedAddress} before writing a byte.
  *
  * @module
  */
@@ -97,6 +108,13 @@ const V6_LINK_LOCAL: AddressRange = { cidr: "fe80::/10", kind: "link-local" };
 const V6_SITE_LOCAL: AddressRange = { cidr: "fec0::/10", kind: "site-local" };
 const V6_MULTICAST: AddressRange = { cidr: "ff00::/8", kind: "multicast" };
 const V6_DOCUMENTATION: AddressRange = { cidr: "2001:db8::/32", kind: "documentation" };
+const V6_DOCUMENTATION_3FFF: AddressRange = { cidr: "3fff::/20", kind: "documentation" };
+const V6_NAT64_LOCAL: AddressRange = {
+  cidr: "64:ff9b:1::/48",
+  kind: "local-use IPv4/IPv6 translation",
+};
+const V6_DISCARD: AddressRange = { cidr: "100::/64", kind: "discard-only" };
+const V6_BENCHMARKING: AddressRange = { cidr: "2001:2::/48", kind: "benchmarking" };
 
 function parseIPv4(text: string): number | null {
   const parts = text.split(".");
@@ -146,13 +164,17 @@ function parseIPv6(input: string): Uint16Array | null {
   return words;
 }
 
-/** Parse an address; `::ffff:a.b.c.d` (IPv4-mapped) becomes the IPv4 address it maps. */
+/**
+ * Parse an address; `::ffff:a.b.c.d` (IPv4-mapped) becomes the IPv4 address
+ * it maps: it is that address on the wire, and the runtime shows the peer of
+ * a dual-stack socket that way.
+ */
 function parseAddress(text: string): Parsed | null {
   const n = parseIPv4(text);
   if (n !== null) return { v: 4, n };
   const w = parseIPv6(text);
   if (w !== null) {
-    if (isMapped(w)) return { v: 4, n: embedded(w) };
+    if (isMapped(w)) return { v: 4, n: low32(w) };
     return { v: 6, w };
   }
   // Non-canonical numeric IPv4 (`2130706433`, `0x7f000001`, `0177.0.0.1`,
@@ -173,8 +195,48 @@ function isMapped(w: Uint16Array): boolean {
   return w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff;
 }
 
-function embedded(w: Uint16Array): number {
+function low32(w: Uint16Array): number {
   return ((w[6] << 16) >>> 0) + w[7];
+}
+
+/** `::/96` minus `::` and `::1`: the deprecated IPv4-compatible form (RFC 4291 section 2.5.5.1). */
+function isCompatible(w: Uint16Array): boolean {
+  return w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0 &&
+    (w[6] !== 0 || w[7] > 1);
+}
+
+/**
+ * The IPv4 address an IPv6 address embeds, or null: IPv4-translated
+ * `::ffff:0:a.b.c.d` (RFC 2765), IPv4-compatible `::a.b.c.d`, NAT64
+ * `64:ff9b::a.b.c.d` (RFC 6052 section 2.1), 6to4 `2002:AABB:CCDD::/48`
+ * (RFC 3056 section 2) and Teredo `2001:0:S:S:F:P:C:C`, whose client address
+ * C is stored inverted (RFC 4380 section 4). IPv4-mapped addresses never get
+ * here: {@linkcode parseAddress} makes them IPv4.
+ */
+function embeddedV4(w: Uint16Array): number | null {
+  const w0 = w[0];
+  if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0) {
+    if (w[4] === 0xffff && w[5] === 0) return low32(w);
+    return isCompatible(w) ? low32(w) : null;
+  }
+  if (w0 === 0x64 && w[1] === 0xff9b && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0) {
+    return low32(w);
+  }
+  if (w0 === 0x2002) return ((w[1] << 16) >>> 0) + w[2];
+  if (w0 === 0x2001 && w[1] === 0) return (~low32(w)) >>> 0;
+  return null;
+}
+
+/**
+ * The address policy judges: the IPv4 address an IPv6 address embeds, else
+ * the address itself. An IPv4-compatible address keeps its IPv6 form when
+ * the IPv4 address is public, so that it is still refused as reserved.
+ */
+function effective(p: Parsed): Parsed {
+  if (p.v === 4) return p;
+  const n = embeddedV4(p.w);
+  if (n === null || (isCompatible(p.w) && classifyV4(n) === null)) return p;
+  return { v: 4, n };
 }
 
 function classifyV4(n: number): AddressRange | null {
@@ -184,6 +246,7 @@ function classifyV4(n: number): AddressRange | null {
   return null;
 }
 
+/** Classify an IPv6 address that embeds no IPv4 address (see {@linkcode effective}). */
 function classifyV6(w: Uint16Array): AddressRange | null {
   const w0 = w[0];
   if (w0 === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0) {
@@ -191,18 +254,20 @@ function classifyV6(w: Uint16Array): AddressRange | null {
     if (w[6] === 0 && w[7] === 1) return V6_LOOPBACK;
     return V6_COMPAT;
   }
-  // 64:ff9b::/96 (RFC 6052 NAT64): the address reaches the IPv4 it embeds.
-  if (w0 === 0x64 && w[1] === 0xff9b && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0) {
-    return classifyV4(embedded(w));
-  }
+  // RFC 8215: the IPv4 address may sit at any RFC 6052 offset; refuse the prefix.
+  if (w0 === 0x64 && w[1] === 0xff9b && w[2] === 1) return V6_NAT64_LOCAL;
+  if (w0 === 0x100 && w[1] === 0 && w[2] === 0 && w[3] === 0) return V6_DISCARD;
   if ((w0 & 0xfe00) === 0xfc00) return V6_ULA;
   if ((w0 & 0xffc0) === 0xfe80) return V6_LINK_LOCAL;
   if ((w0 & 0xffc0) === 0xfec0) return V6_SITE_LOCAL;
   if ((w0 & 0xff00) === 0xff00) return V6_MULTICAST;
   if (w0 === 0x2001 && w[1] === 0x0db8) return V6_DOCUMENTATION;
+  if (w0 === 0x2001 && w[1] === 0x0002 && w[2] === 0) return V6_BENCHMARKING;
+  if ((w0 & 0xfff0) === 0x3ff0) return V6_DOCUMENTATION_3FFF;
   return null;
 }
 
+/** Classify an address as policy sees it (pass it through {@linkcode effective} first). */
 function classifyParsed(p: Parsed): AddressRange | null {
   return p.v === 4 ? classifyV4(p.n) : classifyV6(p.w);
 }
@@ -210,10 +275,10 @@ function classifyParsed(p: Parsed): AddressRange | null {
 /**
  * Find the private or special range an IP address belongs to.
  *
- * IPv4-mapped (`::ffff:0:0/96`) and NAT64 (`64:ff9b::/96`) IPv6 addresses are
- * classified by the IPv4 address they embed. Brackets and zone ids are
- * accepted; non-canonical IPv4 forms are normalised as the WHATWG URL parser
- * does.
+ * IPv6 addresses that embed an IPv4 address (mapped, translated,
+ * compatible, NAT64, 6to4, Teredo; see the module doc) are classified by the
+ * IPv4 address they embed. Brackets and zone ids are accepted; non-canonical
+ * IPv4 forms are normalised as the WHATWG URL parser does.
  *
  * @param ip an IPv4 or IPv6 address
  * @returns the range, or `null` for a public address
@@ -222,7 +287,7 @@ function classifyParsed(p: Parsed): AddressRange | null {
 export function classifyAddress(ip: string): AddressRange | null {
   const p = parseAddress(ip);
   if (p === null) throw new TypeError(`Cannot classify "${ip}": not an IP address`);
-  return classifyParsed(p);
+  return classifyParsed(effective(p));
 }
 
 /**
@@ -385,30 +450,105 @@ export function checkLiteralDestination(
   return isIpLiteral(host) ? judgeAddresses(host, [host], options) : null;
 }
 
+/** What the config names on purpose, derived once per judgement. */
+interface Allowance {
+  configuredAddr: Parsed | null;
+  configuredLoopback: boolean;
+  allowNetworks: readonly string[];
+}
+
+function allowanceOf(
+  options: Pick<CheckDestinationOptions, "allowNetworks" | "configuredHost">,
+): Allowance {
+  const configured = stripBrackets(options.configuredHost);
+  const configuredAddr = isIpLiteral(configured) ? parseAddress(configured) : null;
+  const configuredLoopback = configured.toLowerCase() === "localhost" ||
+    (configuredAddr !== null && classifyParsed(effective(configuredAddr))?.kind === "loopback");
+  return { configuredAddr, configuredLoopback, allowNetworks: options.allowNetworks };
+}
+
+/**
+ * The range an address is refused for, or null when it is public or the
+ * config names it: the configured IP literal itself, loopback for a loopback
+ * config, or a network of `allowNetworks` holding the address or the IPv4
+ * address it embeds.
+ */
+function refusedRange(parsed: Parsed, allowance: Allowance): AddressRange | null {
+  const judged = effective(parsed);
+  const range = classifyParsed(judged);
+  if (range === null) return null;
+  const { configuredAddr } = allowance;
+  if (configuredAddr !== null && sameAddress(configuredAddr, parsed)) return null;
+  if (allowance.configuredLoopback && range.kind === "loopback") return null;
+  for (const net of allowance.allowNetworks) {
+    const cidr = parseCidr(net);
+    if (containsParsed(cidr, judged) || (judged !== parsed && containsParsed(cidr, parsed))) {
+      return null;
+    }
+  }
+  return range;
+}
+
+function refusal(host: string, verb: string, range: AddressRange): DestinationVerdict {
+  const article = VOWEL_START.test(range.kind) ? "an" : "a";
+  return {
+    allow: false,
+    reason: `Destination "${host}" ${verb} ${article} ${range.kind} address (${range.cidr})`,
+  };
+}
+
 function judgeAddresses(
   host: string,
   addresses: string[],
   options: CheckDestinationOptions,
 ): DestinationVerdict {
-  const configured = stripBrackets(options.configuredHost);
-  const configuredAddr = isIpLiteral(configured) ? parseAddress(configured) : null;
-  const configuredLoopback = configured.toLowerCase() === "localhost" ||
-    (configuredAddr !== null && classifyParsed(configuredAddr)?.kind === "loopback");
+  const allowance = allowanceOf(options);
   for (const address of addresses) {
     const parsed = parseAddress(address);
     if (parsed === null) {
       return { allow: false, reason: `Destination "${host}" resolves to an invalid address` };
     }
-    const range = classifyParsed(parsed);
-    if (range === null) continue;
-    if (configuredAddr !== null && sameAddress(configuredAddr, parsed)) continue;
-    if (configuredLoopback && range.kind === "loopback") continue;
-    if (options.allowNetworks.some((net) => containsParsed(parseCidr(net), parsed))) continue;
-    const article = VOWEL_START.test(range.kind) ? "an" : "a";
-    return {
-      allow: false,
-      reason: `Destination "${host}" resolves to ${article} ${range.kind} address (${range.cidr})`,
-    };
+    const range = refusedRange(parsed, allowance);
+    if (range !== null) return refusal(host, "resolves to", range);
   }
   return { allow: true, addresses };
+}
+
+/**
+ * Decide whether a connected socket may carry the request: its remote
+ * address must pass the same policy as {@linkcode checkDestination}, and be
+ * one of the addresses that check approved (an IPv4-mapped address equals
+ * the IPv4 address it maps). Called after connecting and before writing a
+ * byte, it closes the gap between the check's lookup and the connection's
+ * own: a name rebound to loopback between the two, or resolved to a form
+ * Deno's `--deny-net` does not match, is caught here.
+ *
+ * @param host the destination host, for the reason text
+ * @param remote the socket's remote address (`Deno.NetAddr.hostname`)
+ * @param approved the addresses {@linkcode checkDestination} returned
+ * @param options the config's allowances
+ * @returns `{ allow: true, addresses: [remote] }` or `{ allow: false, reason }`
+ */
+export function checkConnectedAddress(
+  host: string,
+  remote: string,
+  approved: readonly string[],
+  options: Pick<CheckDestinationOptions, "allowNetworks" | "configuredHost">,
+): DestinationVerdict {
+  const parsed = parseAddress(remote);
+  if (parsed === null) {
+    return { allow: false, reason: `Destination "${host}" connected to an invalid address` };
+  }
+  const range = refusedRange(parsed, allowanceOf(options));
+  if (range !== null) return refusal(host, "connected to", range);
+  for (const address of approved) {
+    const checked = parseAddress(address);
+    if (checked !== null && sameAddress(checked, parsed)) {
+      return { allow: true, addresses: [remote] };
+    }
+  }
+  return {
+    allow: false,
+    reason: `Destination "${host}" connected to an address that was not checked`,
+  };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { UpstreamError } from "../errors.ts";
 import {
+  checkConnectedAddress,
   checkDestination,
   cidrContains,
   classifyAddress,
@@ -82,7 +83,8 @@ Deno.test("classifyAddress() names the range of each special IPv6 block", () => 
     ["::ffff:a9fe:a9fe", "169.254.0.0/16", "link-local"],
     ["64:ff9b::a9fe:a9fe", "169.254.0.0/16", "link-local"],
     ["64:ff9b::10.0.0.1", "10.0.0.0/8", "private"],
-    ["::7f00:1", "::/96", "reserved (IPv4-compatible)"],
+    ["::7f00:1", "127.0.0.0/8", "loopback"],
+    ["::808:808", "::/96", "reserved (IPv4-compatible)"],
     ["2001:db8::1", "2001:db8::/32", "documentation"],
   ];
   for (const [ip, cidr, kind] of table) assert.deepEqual(classifyAddress(ip), { cidr, kind }, ip);
@@ -312,4 +314,138 @@ Deno.test("checkDestination() uses the system resolver by default", async () => 
     configuredHost: "localhost",
   });
   assert.equal(verdict.allow, true);
+});
+
+// --- IPv6 forms that embed an IPv4 address, and the remote-address check ---
+
+/** Each form names the IPv4 range it reaches; the policy is that IPv4 address's. */
+const EMBEDDED_SPECIAL: [form: string, ip: string, cidr: string, kind: string][] = [
+  ["mapped loopback", "::ffff:127.0.0.1", "127.0.0.0/8", "loopback"],
+  ["mapped loopback, hex", "::ffff:7f00:1", "127.0.0.0/8", "loopback"],
+  ["mapped metadata", "::ffff:169.254.169.254", "169.254.0.0/16", "link-local"],
+  ["translated (SIIT) loopback", "::ffff:0:7f00:1", "127.0.0.0/8", "loopback"],
+  ["IPv4-compatible loopback", "::127.0.0.1", "127.0.0.0/8", "loopback"],
+  ["NAT64 of 10.0.0.1", "64:ff9b::a00:1", "10.0.0.0/8", "private"],
+  ["NAT64 of 10.0.0.1, dotted", "64:ff9b::10.0.0.1", "10.0.0.0/8", "private"],
+  ["6to4 of 127.0.0.1", "2002:7f00:1::1", "127.0.0.0/8", "loopback"],
+  ["6to4 of 169.254.169.254", "2002:a9fe:a9fe:1::5", "169.254.0.0/16", "link-local"],
+  ["Teredo, client 127.0.0.1", "2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.0/8", "loopback"],
+];
+
+Deno.test("classifyAddress() classifies each IPv4-embedding IPv6 form by the IPv4 it embeds", () => {
+  for (const [form, ip, cidr, kind] of EMBEDDED_SPECIAL) {
+    assert.deepEqual(classifyAddress(ip), { cidr, kind }, form);
+  }
+});
+
+Deno.test("classifyAddress() refuses the forms whose IPv4 it cannot place or that never route", () => {
+  assert.deepEqual(classifyAddress("64:ff9b:1::a00:1"), {
+    cidr: "64:ff9b:1::/48",
+    kind: "local-use IPv4/IPv6 translation",
+  });
+  assert.deepEqual(classifyAddress("::8.8.8.8"), {
+    cidr: "::/96",
+    kind: "reserved (IPv4-compatible)",
+  });
+  assert.deepEqual(classifyAddress("100::1"), { cidr: "100::/64", kind: "discard-only" });
+  assert.deepEqual(classifyAddress("2001:2::1"), { cidr: "2001:2::/48", kind: "benchmarking" });
+  assert.deepEqual(classifyAddress("3fff::1"), { cidr: "3fff::/20", kind: "documentation" });
+});
+
+Deno.test("classifyAddress() passes the IPv4-embedding forms of a public IPv4 address", () => {
+  for (
+    const ip of [
+      "::ffff:8.8.8.8",
+      "64:ff9b::808:808",
+      "2002:808:808::1",
+      // Teredo client 8.8.8.8 (obfuscated f7f7:f7f7), server 65.54.227.120.
+      "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+    ]
+  ) {
+    assert.equal(classifyAddress(ip), null, ip);
+  }
+});
+
+Deno.test("checkDestination() refuses every IPv4-embedding form of a special address the config does not name", async () => {
+  for (const [form, ip] of EMBEDDED_SPECIAL) {
+    const verdict = await checkDestination(new URL("https://api.example.com/"), {
+      allowNetworks: [],
+      configuredHost: "api.example.com",
+      lookup: () => Promise.resolve([ip]),
+    });
+    assert.equal(verdict.allow, false, form);
+  }
+});
+
+Deno.test("checkDestination() allows an embedded IPv4 address that allowNetworks names", async () => {
+  const opts = (ip: string, allowNetworks: string[]) => ({
+    allowNetworks,
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve([ip]),
+  });
+  const url = new URL("https://api.example.com/");
+  for (const ip of ["64:ff9b::a00:1", "::ffff:10.0.0.1", "2002:a00:1::1"]) {
+    assert.equal((await checkDestination(url, opts(ip, ["10.0.0.0/8"]))).allow, true, ip);
+    assert.equal((await checkDestination(url, opts(ip, ["10.0.0.2/32"]))).allow, false, ip);
+  }
+  assert.equal((await checkDestination(url, opts("2002:a00:1::1", ["2002::/16"]))).allow, true);
+});
+
+Deno.test("checkDestination() refuses IPv6 ULA, link-local and site-local unless allowNetworks names them", async () => {
+  const url = new URL("https://api.example.com/");
+  const table: [ip: string, network: string][] = [
+    ["fd12:3456::1", "fd00::/8"],
+    ["fc00::1", "fc00::/7"],
+    ["fe80::1%eth0", "fe80::/10"],
+    ["fe80::1", "fe80::1/128"],
+    ["fec0::1", "fec0::/10"],
+    ["ff02::1", "ff00::/8"],
+    ["::1", "::1/128"],
+  ];
+  for (const [ip, network] of table) {
+    const base = { configuredHost: "api.example.com", lookup: () => Promise.resolve([ip]) };
+    assert.equal((await checkDestination(url, { ...base, allowNetworks: [] })).allow, false, ip);
+    assert.equal(
+      (await checkDestination(url, { ...base, allowNetworks: ["fd00::/8"].concat(network) }))
+        .allow,
+      true,
+      `${ip} in ${network}`,
+    );
+  }
+  const other = await checkDestination(url, {
+    allowNetworks: ["fd00::/8"],
+    configuredHost: "api.example.com",
+    lookup: () => Promise.resolve(["fe80::1"]),
+  });
+  assert.equal(other.allow, false);
+});
+
+Deno.test("checkConnectedAddress() refuses a socket connected to an address the check did not approve", () => {
+  const policy = { allowNetworks: [], configuredHost: "localhost" };
+  // Approved 93.184.216.34, connected to loopback: the name was rebound.
+  assert.deepEqual(checkConnectedAddress("localhost", "127.0.0.1", ["93.184.216.34"], policy), {
+    allow: false,
+    reason: 'Destination "localhost" connected to an address that was not checked',
+  });
+  assert.deepEqual(checkConnectedAddress("localhost", "127.0.0.1", ["127.0.0.1"], policy), {
+    allow: true,
+    addresses: ["127.0.0.1"],
+  });
+  // The runtime shows an IPv4 peer of a dual-stack socket as IPv4-mapped.
+  assert.equal(
+    checkConnectedAddress("localhost", "::ffff:127.0.0.1", ["127.0.0.1"], policy).allow,
+    true,
+  );
+});
+
+Deno.test("checkConnectedAddress() refuses a connected address in a special range, however written", () => {
+  const policy = { allowNetworks: [], configuredHost: "api.example.com" };
+  for (const [form, ip, cidr, kind] of EMBEDDED_SPECIAL) {
+    const verdict = checkConnectedAddress("api.example.com", ip, [ip], policy);
+    const article = /^[aeiou]/.test(kind) ? "an" : "a";
+    assert.deepEqual(verdict, {
+      allow: false,
+      reason: `Destination "api.example.com" connected to ${article} ${kind} address (${cidr})`,
+    }, form);
+  }
 });

@@ -33,6 +33,13 @@ export interface BridgeTarget {
   hostname: string;
   /** The path text before the first placeholder; every rendered path starts with it. */
   pathPrefix: string;
+  /**
+   * True when the configured path holds no placeholder: the prefix is then
+   * the whole path and is matched by whole segments (`/v1/items` admits
+   * `/v1/items/7`, not `/v1/items2`). False when a placeholder cuts it, so
+   * the path may go on inside the prefix's last segment.
+   */
+  pathIsLiteral: boolean;
 }
 
 /** Options of {@linkcode renderRequest}. */
@@ -97,6 +104,13 @@ const BAD_PATH_ESCAPE = /%(?:2e|2f|5c|[01][0-9a-f]|7f)/i;
 /** `.` or `..`, alone or before a `;` (servlet containers drop `;...` then resolve). */
 const DOT_SEGMENT = /^\.{1,2}(?:;|$)/;
 const AUTHORITY_END = /[/?#]/;
+const SLASH = 0x2f;
+/**
+ * In the path past the configured prefix: a percent-encoded dot, slash or
+ * backslash, or a `.;`/`..;` segment. The URL parser leaves these alone but
+ * servers may decode or normalise them into a path outside the prefix.
+ */
+const ESCAPING_PATH = /%(?:2e|2f|5c)|(?:^|\/)\.\.?;/i;
 /** Characters `encodeURIComponent` leaves alone but RFC 3986 reserves. */
 const SUB_DELIMS = /[!'()*]/g;
 
@@ -145,6 +159,7 @@ function compileUrl(bridge: BridgeSpec): Pick<
   let where: Where | "fragment" = "path";
   let prefix = "";
   let prefixDone = false;
+  let pathIsLiteral = true;
   const push = (list: Piece[], piece: Piece) => {
     const last = list[list.length - 1];
     if (piece.kind === "text" && last?.kind === "text") {
@@ -155,6 +170,7 @@ function compileUrl(bridge: BridgeSpec): Pick<
     if (piece.kind !== "text") {
       if (where === "path") {
         prefixDone = true;
+        pathIsLiteral = false;
         const seg = segments[segments.length - 1];
         seg.pieces.push(piece);
         if (piece.kind === "param") seg.params.push(piece.name);
@@ -197,7 +213,12 @@ function compileUrl(bridge: BridgeSpec): Pick<
     throw configIssue(bridge, "the URL must not hold a username or password");
   }
   return {
-    target: { origin: base.origin, hostname: base.hostname, pathPrefix: base.pathname },
+    target: {
+      origin: base.origin,
+      hostname: base.hostname,
+      pathPrefix: base.pathname,
+      pathIsLiteral,
+    },
     protocol: base.protocol,
     head,
     segments,
@@ -283,6 +304,41 @@ function compiled(bridge: BridgeSpec): CompiledBridge {
     CACHE.set(bridge, c);
   }
   return c;
+}
+
+/**
+ * Where a URL stands against a bridge's target: `null` inside it, `"origin"`
+ * on another origin, `"path"` outside the configured path prefix. The one
+ * rule for a rendered URL and for every redirect hop.
+ *
+ * The path must start with the prefix (by whole segments when the
+ * configured path is literal), and the rest of it may hold no
+ * percent-encoded dot, slash or backslash and no `.;`/`..;` segment: the URL
+ * parser has already resolved `..`, `%2e%2e` and `\`, but a server may still
+ * turn those forms into a path outside the prefix.
+ *
+ * @param url a parsed URL (dot segments resolved by the parser)
+ * @param target the configured origin and path prefix
+ * @returns null when inside, else which part it leaves
+ */
+export function leavesTarget(
+  url: URL,
+  target: Pick<BridgeTarget, "origin" | "pathPrefix" | "pathIsLiteral">,
+): "origin" | "path" | null {
+  if (url.origin !== target.origin) return "origin";
+  const path = url.pathname;
+  const prefix = target.pathPrefix;
+  if (!path.startsWith(prefix)) return "path";
+  const at = prefix.length;
+  if (
+    target.pathIsLiteral && at < path.length && !prefix.endsWith("/") &&
+    path.charCodeAt(at) !== SLASH
+  ) {
+    return "path";
+  }
+  // Most paths hold neither `%` nor `;` past the prefix: no slice, no regex.
+  if (path.indexOf("%", at) < 0 && path.indexOf(";", at) < 0) return null;
+  return ESCAPING_PATH.test(path.slice(at)) ? "path" : null;
 }
 
 /**
@@ -573,12 +629,8 @@ export function renderRequest(
   if (url.username !== "" || url.password !== "") {
     throw new PolicyError("Rendered URL must not hold a username or password");
   }
-  if (url.origin !== c.target.origin) {
-    throw new PolicyError("Rendered URL leaves the configured origin");
-  }
-  if (!url.pathname.startsWith(c.target.pathPrefix)) {
-    throw new PolicyError("Rendered URL leaves the configured path");
-  }
+  const leaves = leavesTarget(url, c.target);
+  if (leaves !== null) throw new PolicyError(`Rendered URL leaves the configured ${leaves}`);
   const headers = renderHeaders(c, scope);
   let body: string | null = null;
   if (c.body !== null) {

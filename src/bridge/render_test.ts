@@ -379,11 +379,13 @@ Deno.test("bridgeTarget() names the configured origin, host and literal path pre
     origin: "https://api.example.com",
     hostname: "api.example.com",
     pathPrefix: "/v1/users/",
+    pathIsLiteral: false,
   });
   assert.deepEqual(bridgeTarget(makeBridge("http://[::1]:9090?q={{q}}")), {
     origin: "http://[::1]:9090",
     hostname: "[::1]",
     pathPrefix: "/",
+    pathIsLiteral: true,
   });
 });
 

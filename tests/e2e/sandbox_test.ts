@@ -359,3 +359,131 @@ Deno.test("Deno.permissions.revoke is not a boundary: pinned semantics on 2.9.6 
     tmp: "granted",
   });
 });
+
+Deno.test("agent host flags: IPv6 allow_networks keep the flags valid and the child starts", async () => {
+  await using upstream = await startUpstream(() => new Response("ok"));
+  const config = agentConfig({
+    bridges: [`http://127.0.0.1:${upstream.port}/api`],
+    allowNetworks: ["fd00::/8", "fe80::/10", "::1/128", "::ffff:a00:0/104", "10.0.0.0/8"],
+  });
+  const [fetched, envRead] = await runProbe(config, [
+    { kind: "fetch", url: `http://127.0.0.1:${upstream.port}/api` },
+    { kind: "env_get" },
+  ]);
+  assert.equal(fetched.ok, true, JSON.stringify(fetched));
+  assertNotCapable(envRead, "env");
+});
+
+// --- IPv4-mapped rebinding, with a real name ---------------------------------
+
+/**
+ * A private `/etc/hosts` for one command, through a user and mount namespace
+ * (`unshare -rm` and a bind mount: the machine's file is not touched). Null
+ * when this machine cannot make one.
+ */
+async function privateHostsRunner(): Promise<string[] | null> {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    const out = await new Deno.Command("unshare", {
+      args: ["-rm", "sh", "-c", "mount --bind /dev/null /etc/hosts && echo ok"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success && DECODER.decode(out.stdout).trim() === "ok" ? ["unshare", "-rm"] : null;
+  } catch {
+    return null;
+  }
+}
+
+const PRIVATE_HOSTS = await privateHostsRunner();
+
+/** Runs in the namespace: one call per mode through a real AgentHost, lookups seamed. */
+const MAPPED_RUNNER = (port: number) => `
+import { AgentHost } from ${JSON.stringify(import.meta.resolve("../../src/runtime/host/mod.ts"))};
+import { agentConfig } from ${
+  JSON.stringify(import.meta.resolve("../../src/security/sandbox/_testing.ts"))
+};
+const url = "http://mapped.test:${port}/api";
+const results = [];
+// What the runtime does on its own: the name passes --deny-net=127.0.0.0/8.
+try {
+  const conn = await Deno.connect({ hostname: "mapped.test", port: ${port} });
+  results.push({ raw: conn.remoteAddr.hostname });
+  conn.close();
+} catch (e) {
+  results.push({ raw: e.name });
+}
+for (const mode of ["process", "worker"]) {
+  const config = agentConfig({ bridges: [url] });
+  // The check's resolver answers a public address, as a rebinding server would first.
+  await using host = new AgentHost(config, { mode, lookup: () => Promise.resolve(["93.184.216.34"]) });
+  try {
+    await host.run(config.bridges[0], {}, {
+      signal: AbortSignal.timeout(5000), maxResponseBytes: 1024, allowNetworks: [], secrets: new Map(),
+    });
+    results.push({ mode, code: "none" });
+  } catch (e) {
+    results.push({ mode, code: e.code, message: e.message });
+  }
+}
+console.log(JSON.stringify(results));
+`;
+
+Deno.test({
+  name:
+    "agent host: a name resolving to ::ffff:127.0.0.1 passes Deno's --deny-net, and LOOM refuses the socket before a byte (process and worker)",
+  ignore: PRIVATE_HOSTS === null,
+  async fn() {
+    await using dir = await tempDir();
+    const received: number[] = [];
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    const accepting = (async () => {
+      for await (const conn of listener) {
+        const buf = new Uint8Array(1024);
+        const n = await conn.read(buf).catch(() => null);
+        received.push(n ?? 0);
+        conn.close();
+      }
+    })().catch(() => {});
+    try {
+      await Deno.writeTextFile(`${dir.path}/hosts`, "::ffff:127.0.0.1 mapped.test\n");
+      await Deno.writeTextFile(`${dir.path}/runner.ts`, MAPPED_RUNNER(port));
+      const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
+      const out = await new Deno.Command(PRIVATE_HOSTS![0], {
+        args: [
+          ...PRIVATE_HOSTS!.slice(1),
+          "sh",
+          "-c",
+          'mount --bind "$1" /etc/hosts && exec "$2" run -A --unstable-worker-options ' +
+          '--deny-net=127.0.0.0/8 --config "$3" "$4"',
+          "sh",
+          `${dir.path}/hosts`,
+          Deno.execPath(),
+          config,
+          `${dir.path}/runner.ts`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, DECODER.decode(out.stderr));
+      const [raw, ...calls] = JSON.parse(DECODER.decode(out.stdout));
+      // The runtime fact this guards against: Deno's CIDR deny list does not
+      // match the mapped form a name resolved to.
+      assert.deepEqual(raw, { raw: "::ffff:127.0.0.1" });
+      assert.deepEqual(
+        calls,
+        ["process", "worker"].map((mode) => ({
+          mode,
+          code: "POLICY_DENIED",
+          message: 'Destination "mapped.test" connected to a loopback address (127.0.0.0/8)',
+        })),
+      );
+      // The raw probe connected without writing; the agent hosts wrote nothing.
+      assert.ok(received.every((n) => n === 0), JSON.stringify(received));
+    } finally {
+      listener.close();
+      await accepting;
+    }
+  },
+});

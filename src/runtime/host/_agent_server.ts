@@ -8,15 +8,23 @@
  * permission.
  *
  * Destination checks. `runBridge()` runs LOOM's own `checkDestination()` on
- * every hop, in this process, before `fetch`. The check resolves the host;
- * the sandbox has no permission to resolve names itself (`node:dns` needs an
- * unported `--allow-net` entry, `Deno.resolveDns` needs the resolver's
- * address), so the lookup is asked of the parent over the pipe, and the
- * parent resolves only hosts of bridges it sent. The check refuses private
- * and special results, IPv6 ULA (fc00::/7) and link-local (fe80::/10)
- * included: Deno 2.9.6 cannot deny IPv6 CIDRs, so for IPv6 this check is the
- * only wall. For IPv4 Deno's `--deny-net` CIDR list is checked again on the
- * address actually connected to.
+ * every hop, in this process, before connecting. The check resolves the
+ * host; the sandbox has no permission to resolve names itself (`node:dns`
+ * needs an unported `--allow-net` entry, `Deno.resolveDns` needs the
+ * resolver's address), so the lookup is asked of the parent over the pipe,
+ * and the parent resolves only hosts of bridges it sent. The check refuses
+ * private and special results, IPv6 ULA (fc00::/7) and link-local
+ * (fe80::/10) included, and judges IPv6 forms that embed an IPv4 address as
+ * that address.
+ *
+ * The permission wall allows only names, so the socket is opened to the name
+ * and Deno resolves it again. Before a byte is written, the connected
+ * socket's remote address must pass the same policy and be one of the
+ * addresses the check approved (`checkConnectedAddress()`): a name rebound
+ * in between, or resolved to `::ffff:127.0.0.1` (which Deno's `--deny-net`
+ * CIDRs do not match, nor can Deno 2.9.6 deny IPv6 CIDRs at all), is refused
+ * as `POLICY_DENIED`. For plain IPv4 Deno's `--deny-net` list is a second
+ * check on the address connected to.
  *
  * @module
  */
@@ -83,13 +91,25 @@ function errorResponse(id: number, error: unknown): ErrorResponse {
 
 function noop(): void {}
 
-/** IPv6 targets Deno's `--deny-net` cannot express; LOOM's own check must refuse them. */
-const SELF_TEST_TARGETS = ["http://[fd00::1]/", "http://[fe80::1]/", "http://[::1]/"];
+/**
+ * IPv6 targets Deno's `--deny-net` cannot express (ULA, link-local, loopback,
+ * and IPv4 loopback or metadata addresses in mapped, NAT64 and 6to4 form);
+ * LOOM's own check must refuse them.
+ */
+const SELF_TEST_TARGETS = [
+  "http://[fd00::1]/",
+  "http://[fe80::1]/",
+  "http://[::1]/",
+  "http://[::ffff:7f00:1]/",
+  "http://[64:ff9b::a9fe:a9fe]/",
+  "http://[2002:7f00:1::1]/",
+];
 
 /**
  * Startup self-test (security requirements 7.59): before answering `init`,
- * check that LOOM's destination check refuses IPv6 ULA, link-local and
- * loopback targets, which the Deno wall of 2.9.6 cannot deny by range. A
+ * check that LOOM's destination check refuses IPv6 ULA, link-local,
+ * loopback and IPv4-embedding targets, which the Deno wall of 2.9.6 cannot
+ * deny by range. A
  * failure keeps the host from becoming ready (fail closed).
  *
  * @returns null when every target was refused, else the first one let through

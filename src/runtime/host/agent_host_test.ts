@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { lookup } from "node:dns/promises";
 import type { BridgeSpec } from "../../config/mod.ts";
 import { LoomError } from "../../errors.ts";
-import { delay, startUpstream, stopper } from "../../bridge/_testing.ts";
+import { byteSink, delay, startUpstream, stopper } from "../../bridge/_testing.ts";
 import { UpstreamStatusError } from "../../bridge/mod.ts";
 import { agentConfig, type TestBridge } from "../../security/sandbox/_testing.ts";
 import { denoFlagsFor } from "../../security/sandbox/mod.ts";
@@ -177,6 +177,42 @@ Deno.test({
     );
     assert.equal(upstream.received.length, 0);
   },
+});
+
+for (const mode of ["process", "worker"] as const) {
+  Deno.test(`AgentHost (${mode} mode) refuses a name rebound to loopback between the check and the connection, before sending a byte`, async () => {
+    // The config names `localhost`, so neither Deno's wall nor LOOM's policy
+    // refuses loopback as such. The check's resolver (the rebinding DNS
+    // server's first answer) said 93.184.216.34, never contacted: the sandbox
+    // may only dial the name, which now leads to 127.0.0.1, an address the
+    // check never approved.
+    await using sink = byteSink("127.0.0.1");
+    const { host, bridges } = hostFor([`http://localhost:${sink.port}/api`], {
+      mode,
+      lookup: () => Promise.resolve(["93.184.216.34"]),
+    });
+    await using _ = host;
+    await rejectsWith(
+      host.run(bridges[0], {}, callOptions()),
+      "POLICY_DENIED",
+      /^Destination "localhost" connected to an address that was not checked$/,
+    );
+    assert.equal(sink.bytes, 0);
+  });
+}
+
+Deno.test("AgentHost refuses a name whose check answer is IPv4-mapped loopback", async () => {
+  await using sink = byteSink("127.0.0.1");
+  const { host, bridges } = hostFor([`http://mapped.test:${sink.port}/api`], {
+    lookup: () => Promise.resolve(["::ffff:127.0.0.1"]),
+  });
+  await using _ = host;
+  await rejectsWith(
+    host.run(bridges[0], {}, callOptions()),
+    "POLICY_DENIED",
+    /^Destination "mapped\.test" resolves to a loopback address \(127\.0\.0\.0\/8\)$/,
+  );
+  assert.equal(sink.bytes, 0);
 });
 
 // --- calls ------------------------------------------------------------------

@@ -13,8 +13,9 @@
  * through `deno run`, so the sandbox tests cover it.
  *
  * Limits compared with `process` mode: Worker permissions have no deny list,
- * so private IPv4 ranges are refused only by LOOM's own resolver check
- * (there is no post-resolution `--deny-net`); the memory cap is the
+ * so private IPv4 ranges are refused only by LOOM's own checks, on the
+ * resolved addresses and on the connected socket's remote address before a
+ * byte is sent (there is no post-resolution `--deny-net`); the memory cap is the
  * process's (`DENO_V8_FLAGS`); and Worker permissions need
  * `--unstable-worker-options` at compile time.
  *

@@ -12,7 +12,7 @@
  */
 
 import type { AgentConfig, BridgeSpec, TrustTier } from "../../config/mod.ts";
-import { parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "./cidr.ts";
+import { formatIpv4, parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "./cidr.ts";
 
 /** Default V8 heap cap of an agent host, in MiB. */
 export const DEFAULT_AGENT_MEMORY_MB = 96;
@@ -20,22 +20,31 @@ export const DEFAULT_AGENT_MEMORY_MB = 96;
 /**
  * IPv6 addresses denied as single addresses (Deno 2.9.6 cannot take IPv6
  * CIDR blocks in `--deny-net`, security requirements 6.2 T17; private IPv6
- * ranges are refused by LOOM's own resolver check instead).
+ * ranges, and IPv6 forms embedding a private IPv4 address, are refused by
+ * LOOM's own checks instead: on the resolved addresses, and on the connected
+ * socket's remote address before a byte is sent).
  */
 export const DENIED_IPV6: readonly string[] = ["[::1]", "[::]"];
 
 /**
  * IPv6 ranges an egress filter should refuse; the Deno wall cannot express
- * them (see {@linkcode DENIED_IPV6}).
+ * them (see {@linkcode DENIED_IPV6}). IPv4-compatible, IPv4-mapped and
+ * local-use translation prefixes are refused whole; NAT64 (`64:ff9b::/96`),
+ * 6to4 (`2002::/16`) and Teredo (`2001::/32`) embed an IPv4 address that a
+ * filter must judge as IPv4, which LOOM's own check does.
  */
 export const SPECIAL_IPV6_RANGES: readonly string[] = [
-  "::/128",
-  "::1/128",
+  "::/96",
+  "::ffff:0:0/96",
+  "64:ff9b:1::/48",
+  "100::/64",
+  "2001:2::/48",
+  "2001:db8::/32",
+  "3fff::/20",
   "fc00::/7",
   "fe80::/10",
   "fec0::/10",
   "ff00::/8",
-  "2001:db8::/32",
 ];
 
 /** Flags an agent host must never get: each one voids the sandbox or widens it. */
@@ -125,14 +134,72 @@ function ipv4Of(host: string): string | null {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
 }
 
+/** The eight 16-bit words of an IPv6 address the URL parser accepts, or null. */
+function ipv6Words(text: string): number[] | null {
+  let host: string;
+  try {
+    host = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
+  // The parser's serialisation: lower-case hex groups, at most one "::".
+  const [head, tail] = host.split("::");
+  const words = head === "" ? [] : head.split(":").map((g) => parseInt(g, 16));
+  if (tail === undefined) return words;
+  const rest = tail === "" ? [] : tail.split(":").map((g) => parseInt(g, 16));
+  return [...words, ...new Array(8 - words.length - rest.length).fill(0), ...rest];
+}
+
+/** Whether the first `bits` bits of two IPv6 addresses agree. */
+function samePrefix(a: readonly number[], b: readonly number[], bits: number): boolean {
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if ((a[i] & mask) !== (b[i] & mask)) return false;
+  }
+  return true;
+}
+
+const V6_LOOPBACK_WORDS = [0, 0, 0, 0, 0, 0, 0, 1];
+const V6_UNSPECIFIED_WORDS = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/**
+ * Sort `runtime.allowNetworks` for the Deno wall: IPv4 blocks as they are;
+ * an IPv4-mapped IPv6 block (`::ffff:0:0/96` and longer) as the IPv4 block it
+ * maps; and of other IPv6 blocks only whether they hold `::1` or `::`, the
+ * two IPv6 addresses the deny list names (Deno takes no IPv6 CIDR).
+ */
+function allowedNetworks(networks: readonly string[]): { v4: string[]; v6: Set<string> } {
+  const v4: string[] = [];
+  const v6 = new Set<string>();
+  for (const network of networks) {
+    if (!network.includes(":")) {
+      v4.push(network);
+      continue;
+    }
+    const slash = network.indexOf("/");
+    const words = ipv6Words(slash < 0 ? network : network.slice(0, slash));
+    const bits = slash < 0 ? 128 : Number(network.slice(slash + 1));
+    if (words === null || !Number.isInteger(bits) || bits < 0 || bits > 128) continue;
+    if (bits >= 96 && samePrefix(words, [0, 0, 0, 0, 0, 0xffff, 0, 0], 96)) {
+      const v4bits = bits - 96;
+      const size = 2 ** (32 - v4bits);
+      const base = words[6] * 65536 + words[7];
+      v4.push(`${formatIpv4(base - (base % size))}/${v4bits}`);
+      continue;
+    }
+    if (samePrefix(words, V6_LOOPBACK_WORDS, bits)) v6.add("[::1]");
+    if (samePrefix(words, V6_UNSPECIFIED_WORDS, bits)) v6.add("[::]");
+  }
+  return { v4, v6 };
+}
+
 /**
  * What a config names on purpose among the denied ranges: IPv4 literal
  * bridge hosts, `localhost` (as `127.0.0.1` and `[::1]`, which is what it
  * resolves to), IPv6 literals, and `runtime.allowNetworks`.
  */
 function namedDestinations(config: AgentConfig): { v4: string[]; v6: Set<string> } {
-  const v4 = [...config.runtime.allowNetworks];
-  const v6 = new Set<string>();
+  const { v4, v6 } = allowedNetworks(config.runtime.allowNetworks);
   for (const { host } of bridgeTargets(config.bridges)) {
     const ip = ipv4Of(host);
     if (ip !== null) v4.push(`${ip}/32`);

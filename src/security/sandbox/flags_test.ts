@@ -176,6 +176,23 @@ Deno.test("netDenyList() subtracts runtime.allow_networks exactly", () => {
   assert.ok(v4.some((c) => ipv4InCidr(c, "10.19.255.255")));
 });
 
+Deno.test("netDenyList() takes IPv6 allow_networks: only [::1] and [::] can be left out, as single addresses", () => {
+  const ula = netDenyList(
+    agentConfig({ bridges: ["https://intranet.example/api"], allowNetworks: ["fd00::/8"] }),
+  );
+  // Deno takes no IPv6 CIDR: a ULA allowance leaves the deny list as it is.
+  assert.deepEqual(ula, [...SPECIAL_IPV4_RANGES, "[::1]", "[::]"]);
+  const loopback = netDenyList(
+    agentConfig({ bridges: ["https://intranet.example/api"], allowNetworks: ["::1/128"] }),
+  );
+  assert.deepEqual(loopback, [...SPECIAL_IPV4_RANGES, "[::]"]);
+  const both = netDenyList(
+    agentConfig({ bridges: ["https://intranet.example/api"], allowNetworks: ["::/127"] }),
+  );
+  assert.deepEqual(both, [...SPECIAL_IPV4_RANGES]);
+  assert.ok(!both.some((entry) => entry.includes("/") && entry.includes(":")));
+});
+
 Deno.test("denoFlagsFor() property: deny never holds a named network and deny plus named covers every range", () => {
   const cidr = fc.constantFrom(...SPECIAL_IPV4_RANGES).chain((range) => {
     const { first, last } = parseIpv4Cidr(range);
