@@ -1,11 +1,14 @@
 /**
- * Redaction of secret values (SPEC §9, security-requirements §3.2 item 6):
+ * Redaction of secret values:
  * one {@linkcode Redactor} per set of resolved secrets, applied to every sink
  * (tool results, error messages, audit fields). It matches each value raw,
- * percent-encoded (either hex case, `+` for space), JSON-escaped, as base64 and
- * base64url in all three byte alignments, and as hex, and replaces it with
- * `«redacted:NAME»`. See `redactor.ts` for the exact rules, the minimum length
- * for encoded forms, and streaming.
+ * percent-encoded (also repeatedly), JSON- and backslash-escaped (`\xNN`,
+ * `\uNNNN`, `\u{...}`, octal), as HTML character references, quoted-printable,
+ * upper- or lower-cased, as base64 and base64url in all three byte alignments
+ * (also wrapped across lines), and as hex, and replaces it with
+ * `«redacted:NAME»`; a truncated or damaged copy is redacted from a
+ * near-match on (fail closed). See `redactor.ts` for the exact rules, the
+ * minimum lengths, and streaming.
  *
  * @example
  * ```ts
@@ -22,4 +25,12 @@
  * @module
  */
 
-export { base64Core, MIN_ENCODED_SECRET_LENGTH, redactionToken, Redactor } from "./redactor.ts";
+export {
+  base64Core,
+  MAX_PERCENT_FOLDS,
+  MIN_ENCODED_SECRET_LENGTH,
+  NEAR_MATCH_MIN_LENGTH,
+  nearMatchLength,
+  redactionToken,
+  Redactor,
+} from "./redactor.ts";
