@@ -10,7 +10,10 @@
  * ...): latency at concurrency 1; throughput and server CPU per call at 16 and
  * 64 over HTTP (wrk, or the Deno generator) and over stdio. After the rounds:
  * time to ready, RSS over many calls, durable audit records/s and `audit
- * verify` (`audit_bench.ts`, and the real CLI over the run's own log).
+ * verify` (`audit_bench.ts`, and the real CLI over the run's own log); LOOM's
+ * HTTP client against undici, client CPU per call (`http_client_bench.ts`);
+ * audit records and bytes per second under a refusal flood
+ * (`refusal_flood_bench.ts`).
  * Prints a table of medians with min/max over rounds, LOOM/baseline ratios and
  * each SPEC §18 target marked PASS or FAIL.
  *
@@ -339,6 +342,59 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
   };
 }
 
+/**
+ * LOOM's HTTP client against undici (`http_client_bench.ts`, its own
+ * process): its table of client CPU per call and calls/s, and its figures.
+ */
+async function httpClientBench(): Promise<{ table: string[]; result: unknown }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./http_client_bench.ts", import.meta.url).pathname,
+      ...(QUICK ? ["--quick"] : []),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const result = /^RESULT (.*)$/m.exec(text);
+  if (!out.success || !result) {
+    throw new Error(
+      `http_client_bench.ts failed:\n${text}${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  const table = text.split("\n").filter((l) => l.startsWith("|"));
+  return { table, result: JSON.parse(result[1]) };
+}
+
+/**
+ * The refusal flood (`refusal_flood_bench.ts`, its own process): audit
+ * records and bytes per second, and CPU per refused call, without and with the
+ * refusal budget.
+ */
+async function refusalFloodBench(): Promise<{ table: string[]; result: unknown }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./refusal_flood_bench.ts", import.meta.url).pathname,
+      `--seconds=${QUICK ? 1 : 3}`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const result = /^RESULT (.*)$/m.exec(text);
+  if (!out.success || !result) {
+    throw new Error(
+      `refusal_flood_bench.ts failed:\n${text}${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  const table = text.split("\n").filter((l) => l.startsWith("|"));
+  return { table, result: JSON.parse(result[1]) };
+}
+
 /** `loom audit verify` (the real CLI) over a LOOM_HOME; returns records and seconds. */
 async function cliVerify(home: string): Promise<{ ok: boolean; records: number; seconds: number }> {
   const t0 = performance.now();
@@ -485,6 +541,12 @@ try {
   log(`audit bench: ${VERIFY_RECORDS} records…`);
   const audit = await auditBench(VERIFY_RECORDS, AUDIT_SECONDS);
 
+  log("HTTP client bench: LOOM's client against undici…");
+  const httpClient = await httpClientBench();
+
+  log("refusal flood: one client sending refused calls…");
+  const refusalFlood = await refusalFloodBench();
+
   // -------------------------------------------------------------------------
   // Report.
   const get = (key: string, field: keyof Sample): Spread =>
@@ -580,6 +642,10 @@ try {
       } | — |`,
   );
 
+  out.push("", "HTTP client (http_client_bench.ts), client process CPU:", "", ...httpClient.table);
+  out.push("", "Refusal flood (refusal_flood_bench.ts), worst case for the audit log:", "");
+  out.push(...refusalFlood.table);
+
   const verdict = (ok: boolean | null) => ok === null ? "n/a" : ok ? "PASS" : "FAIL";
   const targets: [string, string, string, boolean | null][] = [
     [
@@ -663,6 +729,8 @@ try {
       ready,
       rss,
       audit,
+      httpClient: httpClient.result,
+      refusalFlood: refusalFlood.result,
       cliVerify: verified,
       targets: targets.map(([name, value, detail, ok]) => ({ name, value, detail, ok })),
     });

@@ -1,22 +1,43 @@
 /**
  * The gate: every tool call of an agent passes through {@linkcode AgentGate.callTool},
- * whose steps follow SPEC section 3 in order. Each step can stop the call with
- * an MCP tool error (`isError: true`) and exactly one outcome record.
+ * whose steps run in this order. Each step can stop the call with an MCP tool
+ * error (`isError: true`).
  *
  *  1. resolve the tool (unknown name -> JSON-RPC error)
  *  2. validate the arguments; detect injection
  *  3. trust check: tier vs access mode, HTTP method and override headers
  *  4. rate limit
- *  5. escalation rules (hold for review) — arrives with the escalation issue
+ *  5. escalation: a call an `escalation_rules` entry matches, and every write
+ *     call of a tier 4 agent, is held for review. Approvals are not available
+ *     yet, so a held call is refused ("held for review") with one `held`
+ *     outcome naming the rule; it never runs
  *  6. audit `intent`: durable before any side effect for tier 2 and above
- *  7. secrets for the bridge's own origin — arrives with the broker issue
+ *  7. secrets for the bridge's own origin
  *  8. execute the bridge (deadline, size cap, manual redirects, shaping)
- *  9. redact secrets from result and audit — arrives with the broker issue
+ *  9. redact secrets from result and audit
  * 10. audit `outcome`, durable before the result is returned
+ *
+ * Refusals at steps 1-4 cost a client nothing, so their records are bounded:
+ * a {@linkcode RefusalCoalescer} gives a refusal its own record only within a
+ * budget per client (the MCP session, or stdio), tool, kind and window, and
+ * counts the rest into `refusal_summary` records. One client looping on
+ * refused calls cannot fill the disk, nor hide another client's refusals.
+ * Held calls come after the rate limit and keep one record each, as every
+ * executed call keeps its intent and outcome. Injection findings of a call
+ * that runs (`injection: audit`) are one record, at most 8 findings and their
+ * total.
  *
  * At tier 1 the intent is deferred: it takes its place in the chain at step
  * 6 but is written with the outcome, so a read costs one `fdatasync`, not two
- * in a row. From tier 2 the intent is synced before anything runs.
+ * in a row. From tier 2 the intent is synced before anything runs, so no such
+ * call runs while the log cannot be written. For tier 1,
+ * `runtime.audit_failure` decides: once the log is known to fail (a write
+ * failed and none succeeded since), `refuse` (the default) makes the intent
+ * durable first and refuses the call if it cannot be, `allow` lets the call
+ * run. A tier 1 call that ran without any record (under `allow`, or under
+ * `refuse` when it was already past step 6 as the log failed) is counted, and
+ * once a write succeeds again an `audit_recovery` record (`unrecorded_calls`)
+ * says how many ran, per tool, and over which time span.
  *
  * @module
  */
@@ -27,10 +48,26 @@ import { canonicalJson } from "../_util/canonical_json.ts";
 import { Deadlines } from "../_util/deadlines.ts";
 import { formatDuration } from "../_util/units.ts";
 import { LoomError } from "../errors.ts";
-import type { AuditEntryInput, AuditLog } from "../security/audit/mod.ts";
-import { decideTier } from "../security/trust/mod.ts";
+import {
+  type AuditEntryInput,
+  type AuditLog,
+  type Refusal,
+  RefusalCoalescer,
+  type RefusalKind,
+  type RefusalOptions,
+} from "../security/audit/mod.ts";
+import {
+  compileEscalation,
+  decideEscalation,
+  type EscalationPolicy,
+} from "../security/escalation/mod.ts";
+import { decideTier, requiresApproval } from "../security/trust/mod.ts";
 import { RateLimiter } from "../security/rate_limit/mod.ts";
-import { toolInputSchema, validateArguments } from "../security/validate/mod.ts";
+import {
+  type InjectionFinding,
+  toolInputSchema,
+  validateArguments,
+} from "../security/validate/mod.ts";
 import { bridgeSecretNames, bridgeTarget } from "../bridge/mod.ts";
 import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import {
@@ -42,7 +79,7 @@ import {
 } from "../mcp/mod.ts";
 
 /** Outcome statuses written to the audit log. */
-export type CallStatus = "success" | "error" | "timeout" | "denied" | "invalid";
+export type CallStatus = "success" | "error" | "timeout" | "denied" | "invalid" | "held";
 
 /** What the gate asks of the credential broker (step 7). */
 export interface SecretSource {
@@ -80,6 +117,8 @@ export interface AgentGateOptions {
   executor?: BridgeExecutor;
   /** The credential broker; without one, a bridge naming a secret fails closed. */
   secrets?: SecretSource;
+  /** The refusal record budget (window, per-client and total caps, clock). */
+  refusals?: RefusalOptions;
 }
 
 interface Entry {
@@ -88,9 +127,21 @@ interface Entry {
   listed: McpTool;
   origin: string;
   secretNames: readonly string[];
+  /** The escalation rules that can hold this tool's calls; null when nothing can. */
+  escalation: EscalationPolicy | null;
+}
+
+/** Tier 1 calls that ran while their records could not be written. */
+interface Unrecorded {
+  calls: number;
+  counts: Map<string, number>;
+  first: number;
+  last: number;
 }
 
 const ARG_TEXT_LIMIT = 256;
+/** Injection findings recorded per call; the record also says how many there were. */
+const MAX_RECORDED_FINDINGS = 8;
 
 /** One agent's tools behind the gate. */
 export class AgentGate implements ToolHost {
@@ -99,6 +150,9 @@ export class AgentGate implements ToolHost {
   #limiter: RateLimiter;
   #executor: BridgeExecutor;
   #secrets: SecretSource | undefined;
+  #refusals: RefusalCoalescer;
+  #unrecorded: Unrecorded | null = null;
+  #reporting: Promise<void> | null = null;
   #entries = new Map<string, Entry>();
   #listed: McpTool[];
   #callSeq = 0;
@@ -114,15 +168,22 @@ export class AgentGate implements ToolHost {
     this.#limiter = options.limiter ?? new RateLimiter();
     this.#executor = options.executor ?? new InProcessExecutor();
     this.#secrets = options.secrets;
+    this.#refusals = new RefusalCoalescer(options.audit, config.name, options.refusals);
+    const escalation = compileEscalation(config.escalationRules);
     for (const tool of config.tools) {
       const bridge = config.bridges.find((b) => b.toolName === tool.name);
       if (!bridge) throw new TypeError(`Tool "${tool.name}" has no bridge`);
       const target = bridgeTarget(bridge);
+      const rules = escalation.forTool(tool.name, tool.access);
       this.#entries.set(tool.name, {
         tool,
         bridge,
         origin: target.origin,
         secretNames: bridgeSecretNames(bridge),
+        escalation:
+          rules.rules.length > 0 || requiresApproval(config.runtime.trustTier, tool.access)
+            ? rules
+            : null,
         listed: {
           name: tool.name,
           description: tool.description,
@@ -143,9 +204,19 @@ export class AgentGate implements ToolHost {
     return this.#listed;
   }
 
-  /** Release the executor (stops a sandbox host process). */
-  close(): Promise<void> {
-    return this.#executor.close();
+  /**
+   * Write the pending refusal summaries (and the count of unrecorded calls,
+   * if the log is writable again), then release the executor (stops a
+   * sandbox host process). Call it before closing the audit log.
+   */
+  async close(): Promise<void> {
+    try {
+      await this.#refusals.close();
+      this.#reportUnrecorded();
+      if (this.#reporting !== null) await this.#reporting;
+    } finally {
+      await this.#executor.close();
+    }
   }
 
   /**
@@ -167,7 +238,7 @@ export class AgentGate implements ToolHost {
     // 1. resolve
     const entry = this.#entries.get(name);
     if (!entry) {
-      await this.#record({
+      await this.#refuse(ctx, null, "unknown_tool", (session) => ({
         event: "tool_call",
         agent,
         tool: null,
@@ -176,10 +247,13 @@ export class AgentGate implements ToolHost {
         status: "invalid",
         error: "unknown tool",
         client,
-      }).catch(() => {});
+        session,
+      }));
       throw new UnknownToolError(name);
     }
     const { tool, bridge, origin, secretNames } = entry;
+    // Set just before the bridge runs: from then on the call has had an effect.
+    let executed = false;
     // The intent, once step 6 queued it; the outcome is answered only after it
     // is durable too.
     let intent: Promise<unknown> | null = null;
@@ -189,7 +263,7 @@ export class AgentGate implements ToolHost {
       result: CallToolResult,
       extra: Record<string, unknown>,
     ): Promise<CallToolResult> => {
-      const written = this.#record({
+      const written = this.#audit.append({
         event: "tool_call",
         agent,
         tool: name,
@@ -205,8 +279,14 @@ export class AgentGate implements ToolHost {
         await written;
       } catch {
         written.catch(() => {});
+        if (executed && runtime.trustTier < 2) {
+          // A read ran with no record: counted, and reported once the log is back.
+          this.#countUnrecorded(name);
+          if (runtime.auditFailure === "allow") return result;
+        }
         return toolError("Audit log unavailable: the outcome could not be recorded");
       }
+      if (this.#unrecorded !== null) this.#reportUnrecorded();
       return result;
     };
     const outcome = (
@@ -215,28 +295,13 @@ export class AgentGate implements ToolHost {
       extra: Record<string, unknown> = {},
     ): Promise<CallToolResult> => finish(status, toolError(message), { error: message, ...extra });
 
-    // 2. validate and detect injection
+    // 2. validate and detect injection (findings of a call that goes on are
+    // recorded with its intent, step 6)
     const checked = validateArguments(tool, args, { injection: runtime.injection });
-    for (const finding of checked.findings) {
-      if (!checked.ok) break; // the refusal below records it
-      await this.#record({
-        event: "trust_violation",
-        agent,
-        tool: name,
-        call,
-        action: "injection_attempt",
-        severity: "high",
-        decision: "audit",
-        field: finding.field,
-        category: finding.category,
-        pattern: finding.pattern,
-        client,
-      }).catch(() => {});
-    }
     if (!checked.ok) {
       const finding = checked.findings[0];
       if (finding) {
-        return await this.#deny(call, name, started, client, {
+        return await this.#deny(ctx, call, name, started, client, "injection", {
           action: "injection_attempt",
           detail: checked.error.message,
           field: finding.field,
@@ -244,7 +309,20 @@ export class AgentGate implements ToolHost {
           pattern: finding.pattern,
         });
       }
-      return await outcome("invalid", checked.error.message, { field: checked.error.field });
+      const message = checked.error.message;
+      return await this.#refuse(ctx, name, "invalid", (session) => ({
+        event: "tool_call",
+        agent,
+        tool: name,
+        call,
+        phase: "outcome",
+        status: "invalid",
+        duration_ms: elapsed(started),
+        client,
+        session,
+        error: message,
+        field: checked.error.field,
+      }), message);
     }
     const input = checked.value;
 
@@ -256,7 +334,7 @@ export class AgentGate implements ToolHost {
       headers: Object.entries(bridge.headers),
     });
     if (!tier.allow) {
-      return await this.#deny(call, name, started, client, {
+      return await this.#deny(ctx, call, name, started, client, "tier", {
         action: tier.action,
         detail: tier.reason,
         tier: runtime.trustTier,
@@ -268,7 +346,7 @@ export class AgentGate implements ToolHost {
     const taken = this.#limiter.take(`${agent}\u0000${name}`, limit);
     if (!taken.allow) {
       const retry = formatDuration(Math.ceil(taken.retryAfterMs));
-      return await this.#deny(call, name, started, client, {
+      return await this.#deny(ctx, call, name, started, client, "rate_limit", {
         action: "rate_limit",
         detail: `Rate limit of ${limit.limit} calls per ${formatDuration(limit.windowMs)} ` +
           `exceeded: retry in ${retry}`,
@@ -278,12 +356,48 @@ export class AgentGate implements ToolHost {
       });
     }
 
-    // 5. escalation rules: see the escalation issue (held calls stop here).
+    // 5. escalation: a held call is refused until approvals exist. One record
+    // each: held calls come after the rate limit, so they are bounded by it.
+    if (entry.escalation !== null) {
+      const decision = decideEscalation(entry.escalation, {
+        tier: runtime.trustTier,
+        tool: name,
+        access: tool.access,
+        args: input,
+      });
+      if (decision.hold) {
+        const message = `Call held for review by rule "${decision.rule}": approvals are not ` +
+          "available in this version yet, so the call was not run";
+        return await finish("held", toolError(message), {
+          error: message,
+          rule: decision.rule,
+          reason: decision.reason,
+          held_by: decision.by,
+          ...findingsFields(checked.findings),
+        });
+      }
+    }
 
     // 6. audit intent. Tier 2+ waits for durability before any side effect
     // (fail closed, the Vault blocked-device rule); a tier 1 read defers its
     // intent to the outcome's commit, and still answers only once both are
-    // durable.
+    // durable. While the log is known to fail, a tier 1 intent under
+    // `audit_failure: refuse` is made durable first, as at tier 2.
+    if (checked.findings.length > 0) {
+      this.#audit.append({
+        event: "trust_violation",
+        agent,
+        tool: name,
+        call,
+        action: "injection_attempt",
+        severity: "high",
+        decision: "audit",
+        ...findingsFields(checked.findings),
+        client,
+      }, { defer: true }).catch(() => {});
+    }
+    const mustSync = runtime.trustTier >= 2 ||
+      (runtime.auditFailure === "refuse" && !this.#audit.writable);
     const summary = summarizeArgs(input);
     const written = this.#audit.append({
       event: "tool_call",
@@ -298,9 +412,9 @@ export class AgentGate implements ToolHost {
       ...(summary.shortened ? { args_digest: digest(input) } : {}),
       tier: runtime.trustTier,
       client,
-    }, { defer: runtime.trustTier < 2 });
+    }, { defer: !mustSync });
     written.catch(() => {}); // observed in `finish`
-    if (runtime.trustTier >= 2) {
+    if (mustSync) {
       try {
         await written;
       } catch {
@@ -340,6 +454,7 @@ export class AgentGate implements ToolHost {
     let result: CallToolResult;
     let status: CallStatus;
     let extra: Record<string, unknown>;
+    executed = true;
     try {
       const res = await this.#executor.run(bridge, input, {
         signal: deadline.signal,
@@ -376,35 +491,116 @@ export class AgentGate implements ToolHost {
     return await finish(status, result, extra);
   }
 
-  async #deny(
+  /** A refusal by policy (steps 2-4) as a `trust_violation` outcome. */
+  #deny(
+    ctx: ToolCallContext,
     call: string,
     tool: string,
     started: number,
     client: string | null,
+    kind: RefusalKind,
     fields: { action: string; detail: string } & Record<string, unknown>,
   ): Promise<CallToolResult> {
-    try {
-      await this.#record({
-        event: "trust_violation",
-        agent: this.config.name,
-        tool,
-        call,
-        phase: "outcome",
-        status: "denied",
-        severity: "high",
-        duration_ms: elapsed(started),
-        client,
-        ...fields,
-      });
-    } catch {
-      return toolError("Audit log unavailable: the refusal could not be recorded");
-    }
-    return toolError(fields.detail);
+    return this.#refuse(ctx, tool, kind, (session) => ({
+      event: "trust_violation",
+      agent: this.config.name,
+      tool,
+      call,
+      phase: "outcome",
+      status: "denied",
+      severity: "high",
+      duration_ms: elapsed(started),
+      client,
+      session,
+      ...fields,
+    }), fields.detail);
   }
 
-  #record(entry: AuditEntryInput): Promise<unknown> {
-    return this.#audit.append(entry);
+  /**
+   * Refuse a call before it runs: its own record, durable before the answer,
+   * if the refusal budget admits one; otherwise only counted for the
+   * window's summary (no I/O at all).
+   */
+  async #refuse(
+    ctx: ToolCallContext,
+    tool: string | null,
+    kind: RefusalKind,
+    record: (session: string) => AuditEntryInput,
+    message = "",
+  ): Promise<CallToolResult> {
+    const refusal: Refusal = { client: clientKey(ctx.sessionId), tool, kind };
+    if (this.#refusals.admit(refusal)) {
+      try {
+        await this.#audit.append(record(refusal.client));
+      } catch {
+        this.#refusals.tally(refusal);
+        return toolError("Audit log unavailable: the refusal could not be recorded");
+      }
+    }
+    return toolError(message);
   }
+
+  #countUnrecorded(tool: string): void {
+    const now = Date.now();
+    const u = this.#unrecorded ??= { calls: 0, counts: new Map(), first: now, last: now };
+    u.calls++;
+    u.counts.set(tool, (u.counts.get(tool) ?? 0) + 1);
+    u.last = now;
+  }
+
+  /** Record how many tier 1 calls ran unrecorded; kept for later if that fails too. */
+  #reportUnrecorded(): void {
+    const u = this.#unrecorded;
+    if (u === null || this.#reporting !== null) return;
+    this.#unrecorded = null;
+    this.#reporting = this.#audit.append({
+      event: "audit_recovery",
+      agent: this.config.name,
+      tool: null,
+      action: "unrecorded_calls",
+      calls: u.calls,
+      counts: Object.fromEntries(u.counts),
+      first_at: new Date(u.first).toISOString(),
+      last_at: new Date(u.last).toISOString(),
+      audit_failure: this.config.runtime.auditFailure,
+    }).then(
+      () => {},
+      () => {
+        const later = this.#unrecorded;
+        if (later !== null) {
+          u.calls += later.calls;
+          for (const [tool, n] of later.counts) u.counts.set(tool, (u.counts.get(tool) ?? 0) + n);
+          u.last = later.last;
+        }
+        this.#unrecorded = u;
+      },
+    ).finally(() => {
+      this.#reporting = null;
+    });
+  }
+}
+
+/**
+ * The client a refusal budget is kept for: the MCP session on HTTP, the one
+ * connection on stdio. Session ids let whoever knows them post into the
+ * session, so only a short hash of one is recorded.
+ */
+function clientKey(sessionId: string | null): string {
+  if (sessionId === null) return "stdio";
+  return "session:" + createHash("sha256").update(sessionId).digest("hex").slice(0, 16);
+}
+
+/** A call's injection findings as recorded: the first 8 and the total. */
+function findingsFields(findings: readonly InjectionFinding[]): Record<string, unknown> {
+  if (findings.length === 0) return {};
+  return {
+    findings: findings.slice(0, MAX_RECORDED_FINDINGS).map((f) => ({
+      category: f.category,
+      field: f.field,
+      pattern: f.pattern,
+    })),
+    findings_total: findings.length,
+  };
 }
 
 const NO_SECRETS: ReadonlyMap<string, string> = new Map();

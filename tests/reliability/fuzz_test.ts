@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
+import { UNKNOWN_TOOL_KEY } from "../../src/security/audit/mod.ts";
 import { runLoom, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
 import { envCount, isCleanMessage, RawSession, readAudit, resultText } from "./_helpers.ts";
 
@@ -189,11 +190,18 @@ Deno.test("AgentGate answers fuzzed tool arguments with a result or a clean tool
   const verify = await runLoom(["audit", "verify"], { home });
   assert.equal(verify.code, 0, verify.stdout);
   const records = await readAudit(home);
-  // Every call through the gate has exactly one outcome; every intent its outcome.
+  // Every call through the gate has exactly one outcome, or (a refusal past
+  // the refusal budget) is counted in a summary; every intent has its outcome.
+  const summarized = (unknownTool: boolean): number =>
+    records.filter((r) => r.event === "refusal_summary")
+      .flatMap((r) => r.clients as { counts: Record<string, Record<string, number>> }[])
+      .flatMap((c) => Object.entries(c.counts))
+      .filter(([tool]) => (tool === UNKNOWN_TOOL_KEY) === unknownTool)
+      .reduce((n, [, kinds]) => n + Object.values(kinds).reduce((a, b) => a + b, 0), 0);
   const outcomes = records.filter((r) => r.phase === "outcome" && r.tool !== null);
-  assert.equal(outcomes.length, toolCalls);
+  assert.equal(outcomes.length + summarized(false), toolCalls);
   const unknownOutcomes = records.filter((r) => r.phase === "outcome" && r.tool === null);
-  assert.equal(unknownOutcomes.length, unknown);
+  assert.equal(unknownOutcomes.length + summarized(true), unknown);
   const outcomeCalls = new Set(records.filter((r) => r.phase === "outcome").map((r) => r.call));
   for (const r of records.filter((r) => r.phase === "intent")) {
     assert.ok(outcomeCalls.has(r.call), `intent ${r.call} has no outcome`);

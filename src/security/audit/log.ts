@@ -164,6 +164,8 @@ export class AuditLog {
   #draining: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** The last commit failed; cleared by the next one that succeeds. */
+  #failing = false;
   #recovery: AuditRecovery | null = null;
   #stats: AuditLogStats = { records: 0, batches: 0, recoveries: 0, failures: 0 };
 
@@ -231,6 +233,16 @@ export class AuditLog {
   /** The latest torn-tail repair this writer made, or null. */
   get recovery(): AuditRecovery | null {
     return this.#recovery;
+  }
+
+  /**
+   * False once closed, and after a commit failed until one succeeds again.
+   * True does not promise that the next write succeeds (a disk fills between
+   * two writes); false means appends are known to fail now. The gate uses it
+   * to make a tier 1 call's intent durable first while the log is failing.
+   */
+  get writable(): boolean {
+    return !this.#closed && !this.#failing;
   }
 
   /** A snapshot of the counters. */
@@ -373,8 +385,10 @@ export class AuditLog {
       await file.syncData();
       this.#stats.records += batch.length;
       this.#stats.batches++;
+      this.#failing = false;
     } catch (error) {
       this.#stats.failures++;
+      this.#failing = true;
       this.#dropHandle();
       const failure = unavailable("Cannot append to audit log: write failed", error);
       for (const pending of batch) pending.reject(failure);

@@ -108,6 +108,23 @@ Deno.test(
   },
 );
 
+Deno.test("AuditLog.writable is false after a failed commit until one succeeds, and once closed", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  await using dir = await tempDir();
+  await Deno.symlink("/dev/full", dir.log);
+  const log = await AuditLog.open(dir.path);
+  assert.equal(log.writable, true, "nothing has failed yet");
+  await assert.rejects(log.append({ event: "config", agent: "a" }), isAuditUnavailable);
+  assert.equal(log.writable, false);
+  await Deno.remove(dir.log);
+  await Deno.writeFile(dir.log, new Uint8Array(), { mode: 0o600 });
+  await log.append({ event: "config", agent: "a" });
+  assert.equal(log.writable, true);
+  await log.close();
+  assert.equal(log.writable, false);
+});
+
 Deno.test("AuditLog.append() fails closed when the log file was deleted while open", async () => {
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);

@@ -16,6 +16,9 @@
  *   `truncated`).
  * - {@linkcode readAuditRecords} and {@linkcode tailAuditLog}: `audit show` and
  *   `audit tail -f`.
+ * - {@linkcode RefusalCoalescer}: refusals get their own record within a
+ *   per-client, per-window budget; the rest are counted into
+ *   `refusal_summary` records, so no client can fill the disk.
  *
  * A chain alone does not detect removal of the last records, a consistent
  * rewrite or rollback to an old copy; signed checkpoints over `(seq, hash)`
@@ -55,5 +58,14 @@ export {
   type VerifyReport,
 } from "./types.ts";
 export { AuditLog, type AuditLogOptions, type AuditLogStats, type AuditRecovery } from "./log.ts";
+export {
+  OVERFLOW_KEY,
+  type Refusal,
+  RefusalCoalescer,
+  type RefusalKind,
+  type RefusalOptions,
+  type RefusalStats,
+  UNKNOWN_TOOL_KEY,
+} from "./refusals.ts";
 export { verifyAuditLog, type VerifyOptions, type VerifyProgress } from "./verify.ts";
 export { type AuditFilter, readAuditRecords, tailAuditLog, type TailOptions } from "./query.ts";

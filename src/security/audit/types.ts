@@ -16,6 +16,7 @@ export const AUDIT_EVENTS = [
   "approval",
   "config",
   "audit_recovery",
+  "refusal_summary",
 ] as const;
 
 /** One audit event type. */
