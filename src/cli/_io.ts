@@ -6,6 +6,8 @@
  * @module
  */
 
+import { escapeForTerminal } from "../_util/terminal.ts";
+
 /** What a command may use of its process. */
 export interface CliIo {
   /** Write text to standard output. */
@@ -43,9 +45,13 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, bytes: Uint8Array)
   while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
 }
 
-/** Pad cells into aligned columns. */
-export function table(rows: readonly (readonly string[])[]): string {
-  if (rows.length === 0) return "";
+/**
+ * Pad cells into aligned columns. Cells hold names, URLs and descriptions
+ * from configs and the store: each is escaped for the terminal first.
+ */
+export function table(cells: readonly (readonly string[])[]): string {
+  if (cells.length === 0) return "";
+  const rows = cells.map((r) => r.map(escapeForTerminal));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) =>
     r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))

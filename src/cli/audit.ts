@@ -19,6 +19,7 @@ import {
   tailAuditLog,
   verifyAuditLog,
 } from "../security/audit/mod.ts";
+import { escapeForTerminal, jsonForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { readSecretValue } from "./secrets.ts";
 
@@ -107,7 +108,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     const bad = report.firstBad!;
     io.out(
       `Audit log damaged: ${bad.kind} at ${bad.seq === null ? "?" : `seq ${bad.seq}`} ` +
-        `(line ${bad.line}): ${bad.detail}\n` +
+        `(line ${bad.line}): ${escapeForTerminal(bad.detail)}\n` +
         `${report.records} record${
           report.records === 1 ? "" : "s"
         } verified before it; last good seq ${report.lastSeq}\n`,
@@ -122,7 +123,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
   }
   if (values.event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(values.event)) {
     throw new UsageError(
-      `Invalid --event "${values.event}": expected one of ${AUDIT_EVENTS.join(", ")}`,
+      `Invalid --event "${values.event.slice(0, 40)}": expected one of ${AUDIT_EVENTS.join(", ")}`,
     );
   }
   const limit = values.lines === undefined
@@ -138,7 +139,9 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     since: values.since === undefined ? undefined : parseTime(values.since, "--since"),
     until: values.until === undefined ? undefined : parseTime(values.until, "--until"),
   };
-  const print = (r: AuditRecord) => io.out((values.json ? JSON.stringify(r) : summarize(r)) + "\n");
+  // Records hold client-supplied text: both views keep terminal controls out.
+  const print = (r: AuditRecord) =>
+    io.out((values.json ? jsonForTerminal(r) : summarize(r)) + "\n");
   for (const r of await readAuditRecords(dir, { ...filter, limit })) print(r);
   if (sub === "tail" && values.follow) {
     const controller = new AbortController();
@@ -215,12 +218,22 @@ export function parseTime(text: string, flag: string, now = Date.now()): Date {
 
 const SUMMARY_SKIP = new Set(["seq", "ts", "event", "agent", "tool", "prev", "hash"]);
 
-/** One line per record: seq, time, event, agent/tool, then the fields. */
+/**
+ * One line per record: seq, time, event, agent/tool, then the fields. Every
+ * value comes from the record, so each is escaped for the terminal: a string
+ * with {@linkcode escapeForTerminal}, any other value as JSON with
+ * {@linkcode jsonForTerminal}; a record can neither span two lines nor drive
+ * the terminal.
+ */
 export function summarize(r: AuditRecord): string {
   const fields = Object.entries(r)
     .filter(([k]) => !SUMMARY_SKIP.has(k))
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) =>
+      `${escapeForTerminal(k)}=${typeof v === "string" ? escapeForTerminal(v) : jsonForTerminal(v)}`
+    )
     .join(" ");
-  const who = r.tool ? `${r.agent}/${r.tool}` : r.agent;
-  return `${String(r.seq).padStart(6)} ${r.ts} ${r.event.padEnd(17)} ${who} ${fields}`.trimEnd();
+  const who = escapeForTerminal(r.tool ? `${r.agent}/${r.tool}` : String(r.agent));
+  const head = `${String(r.seq).padStart(6)} ${escapeForTerminal(String(r.ts))} ` +
+    `${escapeForTerminal(String(r.event)).padEnd(17)}`;
+  return `${head} ${who} ${fields}`.trimEnd();
 }

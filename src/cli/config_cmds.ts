@@ -14,6 +14,7 @@ import {
   TIER_NAMES,
 } from "../config/mod.ts";
 import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
+import { escapeForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
 
 /** Help text of the authoring commands. */
@@ -71,16 +72,18 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   for (const path of positionals) {
     try {
       const config = await loadConfig(path, {
-        onWarning: (w) => io.err(`warning: ${formatConfigIssue(w)}\n`),
+        onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
       });
       if (!values.quiet) io.out(describeConfig(config));
     } catch (error) {
       if (!(error instanceof LoomError)) throw error;
       failed++;
       if (error instanceof ConfigError) {
-        for (const issue of error.issues) io.err(`error: ${formatConfigIssue(issue)}\n`);
+        for (const issue of error.issues) {
+          io.err(`error: ${escapeForTerminal(formatConfigIssue(issue))}\n`);
+        }
       } else {
-        io.err(`error: ${path}: ${error.message}\n`);
+        io.err(`error: ${escapeForTerminal(`${path}: ${error.message}`)}\n`);
       }
     }
   }
@@ -96,8 +99,9 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
 /** A human summary of a loaded config: header and a table of tools. */
 export function describeConfig(config: AgentConfig): string {
   const r = config.runtime;
-  const head = `${config.source.path}: OK\n` +
-    `agent ${config.name} ${config.version}: tier ${r.trustTier} (${
+  // Config text is printed escaped (the table escapes its own cells).
+  const head = `${escapeForTerminal(config.source.path)}: OK\n` +
+    `agent ${escapeForTerminal(`${config.name} ${config.version}`)}: tier ${r.trustTier} (${
       TIER_NAMES[r.trustTier]
     }), sandbox ${r.sandbox}, injection ${r.injection}, ` +
     `${config.tools.length} tool${config.tools.length === 1 ? "" : "s"}\n`;

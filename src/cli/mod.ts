@@ -14,6 +14,7 @@
  */
 
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError } from "../errors.ts";
+import { escapeForTerminal, escapeLinesForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { VERSION } from "./version.ts";
 
@@ -119,7 +120,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   }
   const load = lookup(name);
   if (!load) {
-    io.err(`loom: unknown command "${name.slice(0, 40)}"${suggest(name)}\n`);
+    io.err(`loom: unknown command "${escapeForTerminal(name.slice(0, 40))}"${suggest(name)}\n`);
     io.err(`Run "loom --help" for the list of commands.\n`);
     return 64;
   }
@@ -137,29 +138,35 @@ function lookup(name: string): (() => Promise<CommandModule>) | undefined {
 }
 
 function report(error: unknown, io: CliIo): number {
+  // Messages quote what was typed, read from a config or sent by an
+  // upstream: printed escaped, so none of it can drive the terminal.
   if (error instanceof ConfigError) {
-    for (const issue of error.issues) io.err(`error: ${formatConfigIssue(issue)}\n`);
+    for (const issue of error.issues) {
+      io.err(`error: ${escapeForTerminal(formatConfigIssue(issue))}\n`);
+    }
     return EXIT_CODES.CONFIG_INVALID;
   }
   if (error instanceof LoomError) {
-    io.err(`loom: ${error.message}\n`);
+    io.err(`loom: ${escapeForTerminal(error.message)}\n`);
     return EXIT_CODES[error.code];
   }
+  const message = escapeForTerminal(String((error as Error)?.message));
   // node:util parseArgs reports unknown or malformed options as TypeErrors with a code.
   const code = (error as { code?: string })?.code;
   if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-    io.err(`loom: ${(error as Error).message}\n`);
+    io.err(`loom: ${message}\n`);
     return 64;
   }
   if (error instanceof Deno.errors.NotFound) {
-    io.err(`loom: ${(error as Error).message}\n`);
+    io.err(`loom: ${message}\n`);
     return 66;
   }
   if (error instanceof Deno.errors.PermissionDenied) {
-    io.err(`loom: ${(error as Error).message}\n`);
+    io.err(`loom: ${message}\n`);
     return 77;
   }
-  io.err(`loom: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+  io.err(`loom: internal error: ${escapeLinesForTerminal(detail)}\n`);
   return 70;
 }
 

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { type AgentConfig, loadConfig, TIER_NAMES } from "../config/mod.ts";
 import { denoFlagsFor, dockerArgsFor, type DockerPlan } from "../security/sandbox/mod.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
+import { escapeForTerminal, isTerminalSafe } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 
 /** Help text of `loom sandbox`. */
@@ -64,7 +65,8 @@ const PAIRED = new Set(["--tmpfs", "--user"]);
 function command(argv: readonly string[]): string {
   const lines: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = shellQuote(argv[i]);
+    const quoted = shellQuote(argv[i]);
+    const arg = isTerminalSafe(quoted) ? quoted : escapeForTerminal(quoted);
     if (lines.length > 0 && (argv[i] === "run" || PAIRED.has(argv[i - 1]))) {
       lines[lines.length - 1] += ` ${arg}`;
     } else {
@@ -110,7 +112,11 @@ function formatReport(report: SandboxReport, tierName: string): string {
   const { docker } = report;
   const { network, limits } = docker;
   const lines = [
-    `agent ${report.agent} ${report.version}: tier ${report.tier} (${tierName}), ` +
+    // Names, hosts and arguments come from the config: escaped, none of them
+    // can drive the terminal.
+    `agent ${
+      escapeForTerminal(`${report.agent} ${report.version}`)
+    }: tier ${report.tier} (${tierName}), ` +
     `sandbox ${report.sandbox}`,
     "",
     "Agent host process (sandbox: deno), environment cleared but NO_COLOR:",
@@ -123,7 +129,9 @@ function formatReport(report: SandboxReport, tierName: string): string {
     `Network policy (${network.mode}, docker network ${network.dockerNetwork}):`,
   ];
   if (network.allow.length === 0) lines.push("  allow  nothing");
-  for (const t of network.allow) lines.push(`  allow  ${t.scheme}://${t.host}:${t.port}`);
+  for (const t of network.allow) {
+    lines.push(`  allow  ${escapeForTerminal(`${t.scheme}://${t.host}:${t.port}`)}`);
+  }
   lines.push(`  deny   IPv4 ${network.denyIpv4.join(" ")}`);
   lines.push(`  deny   IPv6 ${network.denyIpv6.join(" ")}`);
   lines.push(`  note   ${network.note}`);
@@ -154,7 +162,7 @@ export async function sandboxCommand(args: string[], io: CliIo): Promise<number>
     }
   }
   const config = await loadConfig(positionals[0], {
-    onWarning: (w) => io.err(`warning: ${formatConfigIssue(w)}\n`),
+    onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
   });
   const report = sandboxReport(config, { memoryMb, sourceDir: values.source });
   if (values.json) io.out(JSON.stringify(report, null, 2) + "\n");

@@ -16,6 +16,7 @@ import { SECRET_NAME } from "../_util/template.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import { CredentialBroker, MAX_SECRET_BYTES } from "../security/secrets/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
+import { escapeForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
 
 /** Help text of `loom secrets`. */
@@ -120,7 +121,7 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
             ...secrets.map((s) => [s.name, String(s.version), s.updatedAt]),
           ]));
         } else {
-          io.out(secrets.map((s) => s.name).join("\n") + "\n");
+          io.out(secrets.map((s) => escapeForTerminal(s.name)).join("\n") + "\n");
         }
         return 0;
       });

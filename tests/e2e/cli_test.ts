@@ -19,6 +19,7 @@ import {
   startLoomHttp,
   startUpstream,
   tempDir,
+  toolCall,
   type Upstream,
 } from "../_helpers.ts";
 
@@ -271,4 +272,64 @@ Deno.test("loom with an unknown command exits 64 and suggests the nearest", asyn
   const res = await runLoom(["valdate"], { home: dir.path });
   assert.equal(res.code, 64);
   assert.match(res.stderr, /did you mean "validate"/);
+});
+
+/** Every character class that can forge, hide or reorder terminal output. */
+const HOSTILE = "ok\x1b[2K\rforged line\nseq 1 ok\x1b]8;;https://x.test\x07link\x1b]8;;\x07" +
+  "\b\x00\x7f\x85\x9b31m\u202eevil\u202c\u2066iso\u2069\u200e\u200f\u061c\u2028\u2029end\\x1b";
+/** Code points that must never reach a terminal raw from a human-readable view. */
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+Deno.test("loom audit show and tail escape control and bidi characters of client-supplied fields; --json stays exact", async () => {
+  await using dir = await tempDir();
+  await using api = await itemsApi();
+  const home = join(dir.path, "home");
+  const config = join(dir.path, "agent.yaml");
+  await Deno.writeTextFile(config, agentYaml(api));
+  const initialize = {
+    ...INITIALIZE,
+    params: { ...INITIALIZE.params, clientInfo: { name: HOSTILE, version: "1" } },
+  };
+  const session = jsonLines(initialize, toolCall(2, "search", { q: HOSTILE }));
+  assert.equal((await runLoom(["run", config], { home, stdin: session })).code, 0);
+
+  const exact = await runLoom(["audit", "show", "--event", "tool_call", "--json"], { home });
+  const records = exact.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(records.length, 2);
+  assert.ok(records.every((r) => r.client === HOSTILE), "--json parses back to the stored value");
+  assert.equal(records[0].args.q, HOSTILE);
+  assert.ok(!UNSAFE.test(exact.stdout), "--json output holds no raw control character");
+
+  for (const args of [["audit", "show"], ["audit", "tail", "-n", "50"]]) {
+    const res = await runLoom(args, { home });
+    assert.equal(res.code, 0, res.stderr);
+    const lines = res.stdout.split("\n").filter((l) => l !== "");
+    // One record, one line: the count of lines equals the count of records.
+    const all = await runLoom([...args, "--json"], { home });
+    assert.equal(lines.length, all.stdout.trim().split("\n").length, args.join(" "));
+    for (const line of lines) {
+      assert.ok(!UNSAFE.test(line), `${args.join(" ")}: ${JSON.stringify(line)}`);
+    }
+    const shown = lines.filter((l) => l.includes("tool_call"));
+    assert.ok(shown.some((l) => l.includes(String.raw`client=ok\x1b[2K\rforged line\nseq 1 ok`)));
+    assert.ok(shown.some((l) => l.includes(String.raw`\u202eevil\u202c\u2066iso\u2069`)));
+    assert.ok(
+      shown.some((l) => l.includes(String.raw`end\\x1b`)),
+      "a literal backslash is doubled",
+    );
+  }
+});
+
+Deno.test("loom prints an unknown command and option values escaped", async () => {
+  await using dir = await tempDir();
+  const home = join(dir.path, "home");
+  const unknown = await runLoom(["nope\x1b[2K\rforged"], { home });
+  assert.equal(unknown.code, 64);
+  assert.ok(!UNSAFE.test(unknown.stderr), JSON.stringify(unknown.stderr));
+  assert.match(unknown.stderr, /nope\\x1b\[2K\\rforged/);
+  const event = await runLoom(["audit", "show", "--event", "x\u202eevil\nloom: ok"], { home });
+  assert.equal(event.code, 64);
+  assert.ok(!UNSAFE.test(event.stderr), JSON.stringify(event.stderr));
+  assert.equal(event.stderr.trim().split("\n").length, 1, event.stderr);
 });
