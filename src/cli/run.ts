@@ -16,6 +16,7 @@ import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mo
 import { AgentHost } from "../runtime/host/mod.ts";
 import { McpEngine, serveStdio } from "../mcp/mod.ts";
 import { serveMcpHttp } from "../web/mod.ts";
+import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { VERSION } from "./version.ts";
 
@@ -32,11 +33,17 @@ Options:
       --host HOST             HTTP bind address (default 127.0.0.1)
   -p, --port PORT             HTTP port (default 8400; 0 picks a free port)
       --token-file FILE       file holding the HTTP bearer token (required for a
-                              non-loopback --host); or set LOOM_HTTP_TOKEN
+                              non-loopback --host), or one token per line to give
+                              each client its own; or set LOOM_HTTP_TOKEN
       --token TOKEN           the token itself (visible to other local users in
                               the process list: prefer the two above)
       --allowed-host NAME     extra Host name accepted (repeatable)
       --allowed-origin ORIGIN extra browser Origin accepted (repeatable)
+      --max-sessions N        most HTTP sessions in all (default 1024)
+      --max-sessions-per-client N
+                              most sessions of one client, a token and remote
+                              address; all of loopback is one (default 256)
+      --session-idle SECONDS  end a session idle this long (default 600)
   -h, --help                  show this help
 
 Environment:
@@ -61,6 +68,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       "token-file": { type: "string" },
       "allowed-host": { type: "string", multiple: true },
       "allowed-origin": { type: "string", multiple: true },
+      "max-sessions": { type: "string" },
+      "max-sessions-per-client": { type: "string" },
+      "session-idle": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -74,18 +84,27 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`Invalid --port "${values.port}": expected 0-65535`);
   }
-  let token: string | undefined;
+  const maxSessions = positiveFlag("max-sessions", values["max-sessions"]);
+  const maxSessionsPerClient = positiveFlag(
+    "max-sessions-per-client",
+    values["max-sessions-per-client"],
+  );
+  const sessionIdle = positiveFlag("session-idle", values["session-idle"]);
+  let token: string | string[] | undefined;
   if (values.token !== undefined) {
     io.err("warning: --token is visible in the process list; prefer --token-file\n");
     token = values.token;
   } else if (values["token-file"] !== undefined) {
-    token = (await Deno.readTextFile(values["token-file"])).trim();
+    // One token per line; blank lines are skipped.
+    const lines = (await Deno.readTextFile(values["token-file"])).split("\n");
+    token = lines.map((l) => l.trim()).filter((l) => l !== "");
+    if (token.length === 0) throw new UsageError("Token file holds no token");
   } else {
     token = io.env.get("LOOM_HTTP_TOKEN") || undefined;
   }
 
   const config = await loadConfig(positionals[0], {
-    onWarning: (w) => io.err(`warning: ${formatConfigIssue(w)}\n`),
+    onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
   });
   if (config.runtime.sandbox === "docker") {
     io.err(
@@ -131,6 +150,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
         token,
         allowedHosts: values["allowed-host"],
         allowedOrigins: values["allowed-origin"],
+        maxSessions,
+        maxSessionsPerClient,
+        sessionIdleMs: sessionIdle === undefined ? undefined : sessionIdle * 1000,
         onListen: (url) => io.err(`loom: listening on ${url}\n`),
       });
       await untilSignal();
@@ -170,8 +192,19 @@ function executorFor(config: AgentConfig, audit: AuditLog, io: CliIo): BridgeExe
         pid: e.pid ?? null,
       }).catch(() => io.err(`loom: could not record sandbox event "${e.action}"\n`));
     },
-    onLog: (line) => io.err(`loom[${config.name}]: ${line}\n`),
+    // The agent process writes these lines: escaped, they cannot drive the terminal.
+    onLog: (line) => io.err(`loom[${config.name}]: ${escapeForTerminal(line)}\n`),
   });
+}
+
+/** A positive integer flag, or undefined when not given. */
+function positiveFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`Invalid --${name} "${value}": expected a positive integer`);
+  }
+  return n;
 }
 
 /** Resolve on the first SIGINT or SIGTERM. */

@@ -1,6 +1,7 @@
 /**
  * Request guards of the HTTP transport: DNS-rebinding protection (Host and
- * Origin validation), bearer authentication, and loopback detection.
+ * Origin validation), bearer authentication against one or several tokens,
+ * loopback detection, and the client identity session quotas count against.
  *
  * MCP transports §Security Warning (2025-11-25, PR #1439): servers MUST
  * validate `Origin` on all incoming connections and answer 403 when it is
@@ -10,7 +11,7 @@
  * @module
  */
 
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 
 const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
 
@@ -81,18 +82,71 @@ export function checkOrigin(headers: Headers, policy: OriginPolicy): string | nu
   return "Origin not allowed";
 }
 
-/** Constant-time check of `Authorization: Bearer <token>`. */
-export function checkBearer(headers: Headers, token: string): boolean {
-  const value = headers.get("authorization") ?? "";
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value);
-  if (!m) return false;
-  const a = new TextEncoder().encode(m[1]);
-  const b = new TextEncoder().encode(token);
-  // Compare equal-length buffers so timing does not reveal the token length.
-  const len = Math.max(a.length, b.length);
-  const pa = new Uint8Array(len);
-  const pb = new Uint8Array(len);
-  pa.set(a);
-  pb.set(b);
-  return timingSafeEqual(pa, pb) && a.length === b.length;
+/**
+ * Bearer tokens prepared for matching: only their SHA-256 digests are kept,
+ * so the table holds no token and every comparison is of 32 equal-length
+ * bytes (timing reveals neither a token's length nor which one matched).
+ */
+export class BearerTokens {
+  readonly #digests: Uint8Array[];
+
+  /**
+   * @param tokens the accepted tokens, one per client or one shared
+   * @throws {RangeError} when the same token is given twice
+   */
+  constructor(tokens: readonly string[]) {
+    this.#digests = tokens.map(sha256);
+    const seen = new Set(this.#digests.map((d) => d.join(",")));
+    if (seen.size !== tokens.length) throw new RangeError("Bearer tokens must be distinct");
+  }
+
+  /** Number of tokens; 0 when no authentication is configured. */
+  get size(): number {
+    return this.#digests.length;
+  }
+
+  /**
+   * Which token `Authorization: Bearer <token>` presents.
+   *
+   * @param headers the request headers
+   * @returns the token's index, or -1 when none matches (or none is sent)
+   */
+  match(headers: Headers): number {
+    const value = headers.get("authorization");
+    if (value === null) return -1;
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value);
+    if (!m) return -1;
+    const presented = sha256(m[1]);
+    let found = -1;
+    // Every digest is compared: no early exit that would time which one matched.
+    for (let i = 0; i < this.#digests.length; i++) {
+      if (timingSafeEqual(presented, this.#digests[i])) found = i;
+    }
+    return found;
+  }
+}
+
+function sha256(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
+
+/**
+ * The client a session is counted against: the token it presented (its
+ * index, -1 without authentication) and the remote address of its TCP
+ * connection. Every loopback address is one client: any local process can
+ * pick any source in 127.0.0.0/8, so telling them apart would only hand a
+ * local flooder more quota.
+ *
+ * @param principal index of the matched token, -1 when none is configured
+ * @param remote the connection's remote address (absent in-process)
+ * @returns a key for the quota table
+ */
+export function clientKey(principal: number, remote: Deno.Addr | undefined): string {
+  let address = "local";
+  if (remote?.transport === "tcp" || remote?.transport === "udp") {
+    const h = remote.hostname.toLowerCase();
+    const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
+    address = isLoopbackHost(v4) ? "loopback" : h;
+  }
+  return `${principal} ${address}`;
 }

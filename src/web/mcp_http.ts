@@ -16,6 +16,32 @@
  * - `Content-Type` other than JSON is 415 (a text/plain POST is a CORS simple
  *   request that skips preflight).
  *
+ * Session exhaustion. Sessions and notification streams are memory and open
+ * connections, so a client that opens many could crowd out the others. The
+ * table therefore never evicts a live session to admit a new one: a session
+ * ends only by DELETE, at shutdown, or when it has been idle (no request, no
+ * request in flight, no open GET stream) for `sessionIdleMs`, checked when
+ * its id is next used and by one sweep timer for the whole table. Admission
+ * is by quota instead: at most `maxSessionsPerClient` sessions and
+ * `maxStreamsPerClient` streams per client, within `maxSessions` and
+ * `maxStreams` in all. Over a quota, initialize (or GET) is 429 with
+ * `Retry-After` (RFC 9110 §10.2.3) and a JSON-RPC error without id, and
+ * nobody else's session is touched. A client is the token it presented and
+ * the remote address of its connection (`clientKey`); every loopback address
+ * counts as one client, so on a loopback bind without per-client tokens all
+ * local clients share one quota: a local flood can delay their new sessions
+ * (429) but cannot end an existing one. One token per client
+ * (`tokens`) gives each local client its own quota.
+ *
+ * Sessions are bound to the token that created them (sessions are not
+ * authentication): presenting another valid token with a session id gets
+ * 404, as for an unknown id, so the id's existence is not revealed.
+ *
+ * `/healthz` passes the same Host/Origin guard as `/mcp`. It answers `ok`
+ * and nothing else unless the request presents a valid token, or no token is
+ * configured and `healthDetails` is set (a loopback bind): the session count
+ * tells a stranger how busy the server is and that it is LOOM.
+ *
  * @module
  */
 
@@ -29,30 +55,68 @@ import {
   RPC_ERRORS,
   rpcError,
 } from "../mcp/mod.ts";
-import { checkBearer, checkOrigin, type OriginPolicy } from "./guard.ts";
+import { BearerTokens, checkOrigin, clientKey, type OriginPolicy } from "./guard.ts";
 import { Deadlines } from "../_util/deadlines.ts";
 
 /** Options of the MCP HTTP app. */
 export interface McpHttpOptions {
   /** Host/Origin policy (see `originPolicy`). */
   policy: OriginPolicy;
-  /** Bearer token required on every `/mcp` request when set. */
-  token?: string;
+  /**
+   * Bearer tokens; when any is set, every `/mcp` request must present one.
+   * One token per client gives each its own session quota, and a session can
+   * be used only with the token that created it.
+   */
+  tokens?: readonly string[];
   /** Largest accepted request body (default 1 MiB). */
   maxBodyBytes?: number;
   /** Deadline for receiving a request body (default 10 s). */
   bodyTimeoutMs?: number;
-  /** Most concurrent sessions (default 1024); the least recently used idle one is evicted. */
+  /** Most sessions in all (default 1024). Threat: memory exhaustion by session floods. */
   maxSessions?: number;
-  /** Sessions idle longer than this are ended (default 30 min). */
+  /**
+   * Most sessions of one client, a token and remote address (default 256).
+   * Threat: one client filling the table so that nobody else can initialize.
+   */
+  maxSessionsPerClient?: number;
+  /** Most open GET notification streams in all (default 256): each holds a connection. */
+  maxStreams?: number;
+  /** Most open GET notification streams of one client (default 64). */
+  maxStreamsPerClient?: number;
+  /** A session with no request and no open stream for this long ends (default 10 min). */
   sessionIdleMs?: number;
+  /**
+   * Whether `/healthz` shows the session count without a token. Only
+   * honoured when no token is configured; set it for a loopback bind only.
+   */
+  healthDetails?: boolean;
+}
+
+/** One client's share of the table. */
+interface ClientUsage {
+  /** Its key in the quota table (see `clientKey`). */
+  key: string;
+  sessions: number;
+  streams: number;
 }
 
 interface HttpSession {
   session: McpSession;
   stream: ReadableStreamDefaultController<Uint8Array> | null;
   eventId: number;
+  /** Index of the token that created the session (-1 without authentication). */
+  principal: number;
+  /** The quota this session counts against. */
+  usage: ClientUsage;
+  /** Requests in flight: a session busy with a call is not idle. */
+  busy: number;
 }
+
+/** Hono's view of what `Deno.serve` passes a handler (absent in-process). */
+type Env = {
+  Bindings: { remoteAddr?: Deno.Addr } | undefined;
+  Variables: { principal: number };
+};
 
 const encoder = new TextEncoder();
 const DECODER = new TextDecoder();
@@ -60,12 +124,21 @@ const DECODER = new TextDecoder();
 const BODY_DEADLINES = new Deadlines();
 const NO_DEADLINE = (): void => {};
 const JSON_HEADERS = { "content-type": "application/json" };
+/**
+ * JSON-RPC 2.0 §5.1 leaves -32000 to -32099 to the server: this one says the
+ * server will not take more from this client now (the HTTP status is 429).
+ */
+const SERVER_BUSY = -32000;
+/** Streams end when their clients leave, not on a schedule: a fixed hint. */
+const STREAM_RETRY_SECONDS = 30;
 
 /** The Hono app and its session table. */
 export interface McpHttpApp {
-  app: Hono;
+  app: Hono<Env>;
   /** Number of live sessions. */
   sessionCount(): number;
+  /** Number of open GET notification streams. */
+  streamCount(): number;
   /** End every session and stop the idle sweeper. */
   close(): void;
 }
@@ -81,40 +154,106 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const bodyTimeout = options.bodyTimeoutMs ?? 10_000;
   const maxSessions = options.maxSessions ?? 1024;
-  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const maxClientSessions = options.maxSessionsPerClient ?? 256;
+  const maxStreams = options.maxStreams ?? 256;
+  const maxClientStreams = options.maxStreamsPerClient ?? 64;
+  const idleMs = options.sessionIdleMs ?? 10 * 60_000;
+  const bearer = new BearerTokens(options.tokens ?? []);
   const sessions = new Map<string, HttpSession>();
+  const clients = new Map<string, ClientUsage>();
+  /** Sessions admitted, counting those whose initialize is still running. */
+  let sessionTotal = 0;
+  let streamTotal = 0;
   const supported = McpEngine.supportedVersions;
+
+  const expired = (s: HttpSession, now: number): boolean =>
+    s.stream === null && s.busy === 0 && now - s.session.lastSeen > idleMs;
+
+  const release = (usage: ClientUsage): void => {
+    usage.sessions--;
+    sessionTotal--;
+    if (usage.sessions === 0 && clients.get(usage.key) === usage) clients.delete(usage.key);
+  };
+
+  /** Forget a session's stream (once), giving its slot back. */
+  const dropStream = (
+    s: HttpSession,
+    controller: ReadableStreamDefaultController<Uint8Array> | null,
+  ): void => {
+    if (s.stream === null || s.stream !== controller) return;
+    s.stream = null;
+    s.usage.streams--;
+    streamTotal--;
+    // Idle time counts from when the client stopped listening.
+    s.session.lastSeen = performance.now();
+  };
 
   const end = (id: string): void => {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
+    const stream = s.stream;
+    dropStream(s, stream);
+    release(s.usage);
     engine.detach(s.session);
     try {
-      s.stream?.close();
+      stream?.close();
     } catch { /* already closed */ }
   };
 
-  const sweeper = setInterval(() => {
+  const sweep = (): void => {
     const now = performance.now();
-    for (const [id, s] of sessions) {
-      if (!s.stream && now - s.session.lastSeen > idleMs) end(id);
-    }
-  }, Math.min(60_000, idleMs));
+    for (const [id, s] of sessions) if (expired(s, now)) end(id);
+  };
+  const sweeper = setInterval(sweep, Math.min(60_000, idleMs));
   Deno.unrefTimer(sweeper as unknown as number);
 
   /**
-   * The session a non-initialize request names (§Session Management): 400
-   * without the header, 404 for an unknown or ended id, 400 for an
-   * unsupported `MCP-Protocol-Version` (§Protocol Version Header).
+   * Seconds until a session counted against `usage` (any session when null)
+   * can next expire: the `Retry-After` of a 429.
    */
-  const findSession = (c: Context): HttpSession | Response => {
+  const retryAfter = (usage: ClientUsage | null): number => {
+    const now = performance.now();
+    let soonest = idleMs;
+    for (const s of sessions.values()) {
+      if (usage !== null && s.usage !== usage) continue;
+      if (s.stream !== null || s.busy > 0) continue;
+      soonest = Math.min(soonest, idleMs - (now - s.session.lastSeen));
+    }
+    return Math.max(1, Math.ceil(soonest / 1000));
+  };
+
+  const push = (entry: HttpSession, message: JsonRpcNotification): void => {
+    const stream = entry.stream;
+    if (!stream) return; // no GET stream open: notifications have nowhere to go
+    entry.eventId++;
+    const frame = `id: ${entry.eventId}\nevent: message\ndata: ${JSON.stringify(message)}\n\n`;
+    try {
+      stream.enqueue(encoder.encode(frame));
+    } catch {
+      dropStream(entry, stream);
+    }
+  };
+
+  /**
+   * The session a non-initialize request names (§Session Management): 400
+   * without the header; 404 for an unknown, ended or expired id, or one
+   * created with another token; 400 for an unsupported
+   * `MCP-Protocol-Version` (§Protocol Version Header).
+   */
+  const findSession = (c: Context<Env>): HttpSession | Response => {
     const sid = c.req.header("mcp-session-id");
     if (sid === undefined) {
       return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Bad Request: Mcp-Session-Id required");
     }
     const entry = sessions.get(sid);
-    if (!entry) return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
+    if (!entry || entry.principal !== c.get("principal")) {
+      return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
+    }
+    if (expired(entry, performance.now())) {
+      end(sid);
+      return jsonError(c, 404, RPC_ERRORS.INVALID_REQUEST, "Session not found");
+    }
     const version = c.req.header("mcp-protocol-version");
     if (version !== undefined && !supported.includes(version)) {
       return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
@@ -122,17 +261,51 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     return entry;
   };
 
-  const app = new Hono();
+  /** Admit a new session for a client, or say how long to wait. */
+  const admit = (key: string): ClientUsage | number => {
+    let usage = clients.get(key);
+    const full = () => (usage?.sessions ?? 0) >= maxClientSessions || sessionTotal >= maxSessions;
+    if (full()) {
+      sweep();
+      usage = clients.get(key);
+      if (full()) {
+        return retryAfter((usage?.sessions ?? 0) >= maxClientSessions ? usage! : null);
+      }
+    }
+    if (!usage) {
+      usage = { key, sessions: 0, streams: 0 };
+      clients.set(key, usage);
+    }
+    usage.sessions++;
+    sessionTotal++;
+    return usage;
+  };
 
-  app.get("/healthz", (c) => c.json({ status: "ok", sessions: sessions.size }));
+  const app = new Hono<Env>();
+
+  app.get("/healthz", (c) => {
+    const refused = checkOrigin(c.req.raw.headers, options.policy);
+    if (refused) return jsonError(c, 403, RPC_ERRORS.INVALID_REQUEST, `Forbidden: ${refused}`);
+    const details = bearer.size > 0
+      ? bearer.match(c.req.raw.headers) !== -1
+      : options.healthDetails === true;
+    if (!details) return c.text("ok");
+    return c.json({ status: "ok", sessions: sessions.size, streams: streamTotal });
+  });
 
   // Guards for every /mcp method: DNS rebinding first, then authentication.
   app.use("/mcp", async (c, next) => {
     const refused = checkOrigin(c.req.raw.headers, options.policy);
     if (refused) return jsonError(c, 403, RPC_ERRORS.INVALID_REQUEST, `Forbidden: ${refused}`);
-    if (options.token !== undefined && !checkBearer(c.req.raw.headers, options.token)) {
-      c.header("www-authenticate", 'Bearer realm="loom"');
-      return jsonError(c, 401, RPC_ERRORS.INVALID_REQUEST, "Unauthorized: bearer token required");
+    if (bearer.size > 0) {
+      const principal = bearer.match(c.req.raw.headers);
+      if (principal === -1) {
+        c.header("www-authenticate", 'Bearer realm="loom"');
+        return jsonError(c, 401, RPC_ERRORS.INVALID_REQUEST, "Unauthorized: bearer token required");
+      }
+      c.set("principal", principal);
+    } else {
+      c.set("principal", -1);
     }
     await next();
     return undefined;
@@ -173,32 +346,51 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
           400,
         );
       }
-      if (sessions.size >= maxSessions && !evictIdle(sessions, end)) {
-        return jsonError(c, 503, RPC_ERRORS.INTERNAL_ERROR, "Too many sessions");
+      const principal = c.get("principal");
+      const usage = admit(clientKey(principal, c.env?.remoteAddr));
+      if (typeof usage === "number") {
+        c.header("retry-after", String(usage));
+        return jsonError(c, 429, SERVER_BUSY, "Too many sessions for this client");
       }
       const id = newSessionId();
       const entry: HttpSession = {
         session: new McpSession(id, (n) => push(entry, n)),
         stream: null,
         eventId: 0,
+        principal,
+        usage,
+        busy: 0,
       };
-      const response = await engine.handle(entry.session, message);
-      if (response && "result" in response) {
-        sessions.set(id, entry);
-        engine.attach(entry.session);
-        c.header("mcp-session-id", id);
+      let admitted = false;
+      try {
+        const response = await engine.handle(entry.session, message);
+        if (response && "result" in response) {
+          sessions.set(id, entry);
+          engine.attach(entry.session);
+          c.header("mcp-session-id", id);
+          admitted = true;
+        }
+        return c.json(response, 200);
+      } finally {
+        if (!admitted) release(usage);
       }
-      return c.json(response, 200);
     }
 
     const entry = findSession(c);
     if (entry instanceof Response) return entry;
-    if (message.kind !== "request") {
-      await engine.handle(entry.session, message);
-      return c.body(null, 202);
+    entry.busy++;
+    try {
+      if (message.kind !== "request") {
+        await engine.handle(entry.session, message);
+        return c.body(null, 202);
+      }
+      const response = await engine.handle(entry.session, message);
+      return c.json(response, 200);
+    } finally {
+      entry.busy--;
+      // Idle time counts from the end of the last request, however long it ran.
+      entry.session.lastSeen = performance.now();
     }
-    const response = await engine.handle(entry.session, message);
-    return c.json(response, 200);
   });
 
   app.get("/mcp", (c) => {
@@ -211,10 +403,18 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     if (entry.stream) {
       return jsonError(c, 409, RPC_ERRORS.INVALID_REQUEST, "Conflict: stream already open");
     }
+    if (entry.usage.streams >= maxClientStreams || streamTotal >= maxStreams) {
+      c.header("retry-after", String(STREAM_RETRY_SECONDS));
+      return jsonError(c, 429, SERVER_BUSY, "Too many notification streams for this client");
+    }
     let keepAlive: ReturnType<typeof setInterval> | undefined;
+    let own: ReadableStreamDefaultController<Uint8Array> | null = null;
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
+        own = controller;
         entry.stream = controller;
+        entry.usage.streams++;
+        streamTotal++;
         // A comment line keeps proxies from closing an idle stream.
         controller.enqueue(encoder.encode(": loom\n\n"));
         keepAlive = setInterval(() => {
@@ -227,12 +427,12 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
       },
       cancel() {
         clearInterval(keepAlive);
-        if (entry.stream) entry.stream = null;
+        dropStream(entry, own);
       },
     });
     c.req.raw.signal.addEventListener("abort", () => {
       clearInterval(keepAlive);
-      entry.stream = null;
+      dropStream(entry, own);
     });
     return new Response(stream, {
       status: 200,
@@ -265,33 +465,12 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
   return {
     app,
     sessionCount: () => sessions.size,
+    streamCount: () => streamTotal,
     close() {
       clearInterval(sweeper);
       for (const id of [...sessions.keys()]) end(id);
     },
   };
-}
-
-function push(entry: HttpSession, message: JsonRpcNotification): void {
-  if (!entry.stream) return; // no GET stream open: notifications have nowhere to go
-  entry.eventId++;
-  const frame = `id: ${entry.eventId}\nevent: message\ndata: ${JSON.stringify(message)}\n\n`;
-  try {
-    entry.stream.enqueue(encoder.encode(frame));
-  } catch {
-    entry.stream = null;
-  }
-}
-
-function evictIdle(sessions: Map<string, HttpSession>, end: (id: string) => void): boolean {
-  let oldest: [string, number] | null = null;
-  for (const [id, s] of sessions) {
-    if (s.stream) continue;
-    if (!oldest || s.session.lastSeen < oldest[1]) oldest = [id, s.session.lastSeen];
-  }
-  if (!oldest) return false;
-  end(oldest[0]);
-  return true;
 }
 
 function newSessionId(): string {
@@ -301,7 +480,7 @@ function newSessionId(): string {
   return s;
 }
 
-function jsonError(c: Context, status: number, code: number, message: string): Response {
+function jsonError(c: Context<Env>, status: number, code: number, message: string): Response {
   return new Response(JSON.stringify(rpcError(null, code, message)), {
     status,
     headers: { ...JSON_HEADERS, ...Object.fromEntries(c.res.headers) },

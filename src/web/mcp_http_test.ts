@@ -17,18 +17,41 @@ const INIT = {
   },
 };
 
+/**
+ * What `Deno.serve` passes the app as its environment. In-process requests
+ * have no socket, so a test names the peer itself: loopback, or an address of
+ * the documentation range (RFC 5737) used only as a label, never dialled.
+ */
+type Peer = { remoteAddr: Deno.NetAddr };
+
+function peer(hostname: string): Peer {
+  return { remoteAddr: { transport: "tcp", hostname, port: 40000 } };
+}
+
+const LOOPBACK = peer("127.0.0.1");
+const TOKEN_A = "token-a-token-a-token-a";
+const TOKEN_B = "token-b-token-b-token-b";
+
 interface Fixture extends AsyncDisposable {
   http: McpHttpApp;
-  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
-  init(headers?: Record<string, string>): Promise<string>;
+  post(body: unknown, headers?: Record<string, string>, from?: Peer): Promise<Response>;
+  init(headers?: Record<string, string>, from?: Peer): Promise<string>;
+  get(path: string, headers?: Record<string, string>, from?: Peer): Promise<Response>;
 }
 
 async function fixture(
   options: {
     token?: string;
+    tokens?: string[];
     maxBodyBytes?: number;
     allowedOrigins?: string[];
     bodyTimeoutMs?: number;
+    maxSessions?: number;
+    maxSessionsPerClient?: number;
+    maxStreams?: number;
+    maxStreamsPerClient?: number;
+    sessionIdleMs?: number;
+    healthDetails?: boolean;
   } = {},
 ): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "loom-http-" });
@@ -48,25 +71,36 @@ async function fixture(
   const engine = new McpEngine(new AgentGate(config, { audit }), { name: "t", version: "1" });
   const http = createMcpApp(engine, {
     policy: originPolicy("127.0.0.1", { allowedOrigins: options.allowedOrigins }),
-    token: options.token,
+    tokens: options.tokens ?? (options.token ? [options.token] : undefined),
     maxBodyBytes: options.maxBodyBytes,
     bodyTimeoutMs: options.bodyTimeoutMs,
+    maxSessions: options.maxSessions,
+    maxSessionsPerClient: options.maxSessionsPerClient,
+    maxStreams: options.maxStreams,
+    maxStreamsPerClient: options.maxStreamsPerClient,
+    sessionIdleMs: options.sessionIdleMs,
+    healthDetails: options.healthDetails,
   });
   const base = { host: "127.0.0.1:8400", accept: "application/json, text/event-stream" };
-  const post = async (body: unknown, headers: Record<string, string> = {}) =>
+  const post = async (body: unknown, headers: Record<string, string> = {}, from = LOOPBACK) =>
     await http.app.request("http://127.0.0.1:8400/mcp", {
       method: "POST",
       headers: { ...base, "content-type": "application/json", ...headers },
       body: typeof body === "string" ? body : JSON.stringify(body),
-    });
+    }, from);
   return {
     http,
     post,
-    async init(headers = {}) {
-      const res = await post(INIT, headers);
+    async init(headers = {}, from = LOOPBACK) {
+      const res = await post(INIT, headers, from);
       assert.equal(res.status, 200);
       await res.body?.cancel();
       return res.headers.get("mcp-session-id")!;
+    },
+    async get(path, headers = {}, from = LOOPBACK) {
+      return await http.app.request(`http://127.0.0.1:8400${path}`, {
+        headers: { host: "127.0.0.1:8400", ...headers },
+      }, from);
     },
     [Symbol.asyncDispose]: async () => {
       http.close();
@@ -288,4 +322,165 @@ Deno.test("POST /mcp with a declared length within the cap is read whole", async
   const answer = await res.json();
   assert.equal(res.status, 400);
   assert.match(answer.error.message, /session/i);
+});
+
+// Session quotas: a client may exhaust only its own share, never end or
+// starve another client's sessions.
+
+const PING = { jsonrpc: "2.0", id: 7, method: "ping" };
+const CLIENT_X = peer("192.0.2.10");
+const CLIENT_Y = peer("192.0.2.20");
+
+async function status(res: Response): Promise<number> {
+  await res.body?.cancel();
+  return res.status;
+}
+
+Deno.test("createMcpApp() never ends another client's active session to admit new ones", async () => {
+  await using f = await fixture({ maxSessions: 4 });
+  const mine = await f.init({}, CLIENT_X);
+  const flood: number[] = [];
+  for (let i = 0; i < 12; i++) flood.push(await status(await f.post(INIT, {}, CLIENT_Y)));
+  assert.equal(await status(await f.post(PING, { "mcp-session-id": mine }, CLIENT_X)), 200);
+  assert.deepEqual(flood, [200, 200, 200, 429, 429, 429, 429, 429, 429, 429, 429, 429]);
+});
+
+Deno.test("createMcpApp() lets a client fill only its own quota: another client still initializes", async () => {
+  await using f = await fixture({ maxSessions: 8, maxSessionsPerClient: 3 });
+  const streams: Response[] = [];
+  try {
+    const flood: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await f.post(INIT, {}, CLIENT_Y);
+      flood.push(res.status);
+      const sid = res.headers.get("mcp-session-id");
+      await res.body?.cancel();
+      if (!sid) continue;
+      // Each flood session also holds its notification stream open.
+      const sse = await f.get(
+        "/mcp",
+        { accept: "text/event-stream", "mcp-session-id": sid },
+        CLIENT_Y,
+      );
+      assert.equal(sse.status, 200);
+      streams.push(sse);
+    }
+    assert.deepEqual(flood, [200, 200, 200, 429, 429, 429, 429, 429]);
+    assert.equal(await status(await f.post(INIT, {}, CLIENT_X)), 200);
+    // Loopback is one more client with its own quota.
+    assert.equal(await status(await f.post(INIT, {}, LOOPBACK)), 200);
+  } finally {
+    for (const s of streams) await s.body?.cancel();
+  }
+});
+
+Deno.test("createMcpApp() over the session quota is 429 with Retry-After and a JSON-RPC error without id", async () => {
+  await using f = await fixture({ maxSessionsPerClient: 2 });
+  await f.init();
+  await f.init();
+  const res = await f.post(INIT);
+  assert.equal(res.status, 429);
+  assert.match(res.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
+  assert.equal(res.headers.get("mcp-session-id"), null);
+  const body = await res.json();
+  assert.equal(body.jsonrpc, "2.0");
+  assert.equal(body.id, null);
+  assert.equal(typeof body.error.code, "number");
+  assert.match(body.error.message, /Too many sessions/);
+  assert.equal(f.http.sessionCount(), 2);
+});
+
+Deno.test("createMcpApp() over the notification stream quota is 429 with Retry-After", async () => {
+  await using f = await fixture({ maxStreamsPerClient: 1 });
+  const a = await f.init();
+  const b = await f.init();
+  const first = await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": a });
+  try {
+    assert.equal(first.status, 200);
+    const second = await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": b });
+    assert.equal(second.status, 429);
+    assert.match(second.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
+    assert.equal((await second.json()).id, null);
+  } finally {
+    await first.body?.cancel();
+  }
+  // A closed stream gives its slot back.
+  const again = await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": b });
+  assert.equal(again.status, 200);
+  await again.body?.cancel();
+});
+
+Deno.test("createMcpApp() ends a session idle past sessionIdleMs: its id answers 404 and its slot is free", async () => {
+  await using f = await fixture({ sessionIdleMs: 50, maxSessionsPerClient: 1 });
+  const sid = await f.init();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.equal(await status(await f.post(PING, { "mcp-session-id": sid })), 404);
+  await f.init();
+});
+
+Deno.test("createMcpApp() does not expire a session while its notification stream is open", async () => {
+  await using f = await fixture({ sessionIdleMs: 50 });
+  const sid = await f.init();
+  const sse = await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": sid });
+  try {
+    assert.equal(sse.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(await status(await f.post(PING, { "mcp-session-id": sid })), 200);
+  } finally {
+    await sse.body?.cancel();
+  }
+});
+
+Deno.test("createMcpApp() binds a session to the token that created it: another token gets 404", async () => {
+  await using f = await fixture({ tokens: [TOKEN_A, TOKEN_B] });
+  const sid = await f.init({ authorization: `Bearer ${TOKEN_A}` });
+  const other = await f.post(PING, { authorization: `Bearer ${TOKEN_B}`, "mcp-session-id": sid });
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
+  const none = await f.post(PING, { "mcp-session-id": sid });
+  assert.equal(none.status, 401);
+  await none.body?.cancel();
+  const own = await f.post(PING, { authorization: `Bearer ${TOKEN_A}`, "mcp-session-id": sid });
+  assert.equal(own.status, 200);
+  await own.body?.cancel();
+});
+
+Deno.test("createMcpApp() counts quotas per token: one token's flood leaves another token's client room", async () => {
+  await using f = await fixture({ tokens: [TOKEN_A, TOKEN_B], maxSessionsPerClient: 2 });
+  const a = { authorization: `Bearer ${TOKEN_A}` };
+  const b = { authorization: `Bearer ${TOKEN_B}` };
+  const flood: number[] = [];
+  for (let i = 0; i < 4; i++) flood.push(await status(await f.post(INIT, a)));
+  assert.deepEqual(flood, [200, 200, 429, 429]);
+  assert.equal(await status(await f.post(INIT, b)), 200);
+});
+
+// /healthz: the same guards as /mcp, and nothing but "ok" for a stranger.
+
+Deno.test("GET /healthz refuses a rebinding Host or a foreign Origin with 403", async () => {
+  await using f = await fixture();
+  assert.equal(await status(await f.get("/healthz", { host: "evil.example.com" })), 403);
+  assert.equal(await status(await f.get("/healthz", { origin: "http://evil.example.com" })), 403);
+  assert.equal(await status(await f.get("/healthz")), 200);
+});
+
+Deno.test("GET /healthz with a token configured answers exactly ok without it, details with it", async () => {
+  await using f = await fixture({ token: TOKEN_A, healthDetails: true });
+  await f.init({ authorization: `Bearer ${TOKEN_A}` });
+  const strangers: Record<string, string>[] = [{}, { authorization: "Bearer wrong-wrong-wrong" }];
+  for (const headers of strangers) {
+    const res = await f.get("/healthz", headers);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "ok");
+  }
+  const res = await f.get("/healthz", { authorization: `Bearer ${TOKEN_A}` });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { status: "ok", sessions: 1, streams: 0 });
+});
+
+Deno.test("GET /healthz without healthDetails answers exactly ok", async () => {
+  await using f = await fixture();
+  await f.init();
+  const res = await f.get("/healthz");
+  assert.equal(await res.text(), "ok");
 });

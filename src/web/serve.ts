@@ -1,5 +1,7 @@
 /**
- * Start the streamable HTTP transport on `Deno.serve`.
+ * Start the streamable HTTP transport on `Deno.serve`. The handler receives
+ * the connection's remote address from `Deno.serve` (Hono's `c.env`), which
+ * the session quotas of `mcp_http.ts` count clients by.
  *
  * @module
  */
@@ -16,17 +18,25 @@ export interface ServeMcpHttpOptions {
   /** Port (default 8400; 0 picks a free one). */
   port?: number;
   /**
-   * Bearer token. Required for a non-loopback bind.
+   * Bearer token, or one token per client (each at least 16 characters,
+   * distinct). Required for a non-loopback bind.
    * Threat: an unauthenticated server on a reachable interface lets anyone
-   * on the network drive the agent's tools.
+   * on the network drive the agent's tools. Separate tokens also give each
+   * client its own session quota and keep its sessions its own.
    */
-  token?: string;
+  token?: string | readonly string[];
   /** Extra Host names accepted (DNS-rebinding allowlist). */
   allowedHosts?: readonly string[];
   /** Extra browser Origins accepted. */
   allowedOrigins?: readonly string[];
   /** Largest request body in bytes (default 1 MiB). */
   maxBodyBytes?: number;
+  /** Most sessions in all (default 1024). */
+  maxSessions?: number;
+  /** Most sessions of one client: a token and remote address (default 256). */
+  maxSessionsPerClient?: number;
+  /** A session idle this long ends (default 10 min). */
+  sessionIdleMs?: number;
   /** Called once the socket listens. */
   onListen?: (url: string) => void;
 }
@@ -56,18 +66,27 @@ export function serveMcpHttp(
   options: ServeMcpHttpOptions = {},
 ): Promise<HttpServerHandle> {
   const host = options.host ?? "127.0.0.1";
-  if (!isLoopbackHost(host) && !options.token) {
+  const tokens = typeof options.token === "string" ? [options.token] : options.token ?? [];
+  if (!isLoopbackHost(host) && tokens.length === 0) {
     throw new UsageError(
       `Refusing to listen on "${host}" without a bearer token: pass --token or LOOM_HTTP_TOKEN`,
     );
   }
-  if (options.token !== undefined && options.token.length < 16) {
+  if (tokens.some((t) => t.length < 16)) {
     throw new UsageError("Bearer token must be at least 16 characters");
+  }
+  if (new Set(tokens).size !== tokens.length) {
+    throw new UsageError("Bearer tokens must be distinct");
   }
   const { app, close } = createMcpApp(engine, {
     policy: originPolicy(host, options),
-    token: options.token,
+    tokens,
     maxBodyBytes: options.maxBodyBytes,
+    maxSessions: options.maxSessions,
+    maxSessionsPerClient: options.maxSessionsPerClient,
+    sessionIdleMs: options.sessionIdleMs,
+    // Session counts only for a loopback bind without a token; otherwise to token holders.
+    healthDetails: isLoopbackHost(host) && tokens.length === 0,
   });
   const server = Deno.serve({
     hostname: host,
@@ -77,7 +96,7 @@ export function serveMcpHttp(
       console.error("loom: HTTP handler error:", error);
       return new Response("Internal error", { status: 500 });
     },
-  }, app.fetch);
+  }, (req, info) => app.fetch(req, info)); // `info.remoteAddr` becomes the app's `c.env`
   const addr = server.addr;
   const shown = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${shown}:${addr.port}/mcp`;
