@@ -343,53 +343,27 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
 }
 
 /**
- * LOOM's HTTP client against undici (`http_client_bench.ts`, its own
- * process): its table of client CPU per call and calls/s, and its figures.
+ * Run a bench script of this folder in its own process, which prints a
+ * Markdown table and one `RESULT <json>` line: returns both.
+ *
+ * - `http_client_bench.ts`: LOOM's HTTP client against undici, client CPU per
+ *   call and calls/s;
+ * - `refusal_flood_bench.ts`: audit records and bytes per second, and CPU per
+ *   refused call, without and with the refusal budget.
  */
-async function httpClientBench(): Promise<{ table: string[]; result: unknown }> {
+async function subBench(
+  script: string,
+  args: string[],
+): Promise<{ table: string[]; result: unknown }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./http_client_bench.ts", import.meta.url).pathname,
-      ...(QUICK ? ["--quick"] : []),
-    ],
+    args: ["run", "-A", new URL(`./${script}`, import.meta.url).pathname, ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   const result = /^RESULT (.*)$/m.exec(text);
   if (!out.success || !result) {
-    throw new Error(
-      `http_client_bench.ts failed:\n${text}${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  const table = text.split("\n").filter((l) => l.startsWith("|"));
-  return { table, result: JSON.parse(result[1]) };
-}
-
-/**
- * The refusal flood (`refusal_flood_bench.ts`, its own process): audit
- * records and bytes per second, and CPU per refused call, without and with the
- * refusal budget.
- */
-async function refusalFloodBench(): Promise<{ table: string[]; result: unknown }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./refusal_flood_bench.ts", import.meta.url).pathname,
-      `--seconds=${QUICK ? 1 : 3}`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const result = /^RESULT (.*)$/m.exec(text);
-  if (!out.success || !result) {
-    throw new Error(
-      `refusal_flood_bench.ts failed:\n${text}${new TextDecoder().decode(out.stderr)}`,
-    );
+    throw new Error(`${script} failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
   }
   const table = text.split("\n").filter((l) => l.startsWith("|"));
   return { table, result: JSON.parse(result[1]) };
@@ -542,10 +516,10 @@ try {
   const audit = await auditBench(VERIFY_RECORDS, AUDIT_SECONDS);
 
   log("HTTP client bench: LOOM's client against undici…");
-  const httpClient = await httpClientBench();
+  const httpClient = await subBench("http_client_bench.ts", QUICK ? ["--quick"] : []);
 
   log("refusal flood: one client sending refused calls…");
-  const refusalFlood = await refusalFloodBench();
+  const refusalFlood = await subBench("refusal_flood_bench.ts", [`--seconds=${QUICK ? 1 : 3}`]);
 
   // -------------------------------------------------------------------------
   // Report.

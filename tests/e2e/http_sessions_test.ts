@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "../../src/mcp/client.ts";
-import { runLoom, startLoomHttp, tempDir } from "../_helpers.ts";
+import { INITIALIZE, runLoom, startLoomHttp, tempDir } from "../_helpers.ts";
 
 const TOKEN_A = "e2e-token-a-0123456789";
 const TOKEN_B = "e2e-token-b-0123456789";
@@ -26,16 +26,7 @@ const AGENT = `agent:
       url: "http://127.0.0.1:9/ping"
 `;
 
-const INIT = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "e2e", version: "1" },
-  },
-});
+const INIT = JSON.stringify(INITIALIZE);
 
 /** POST an initialize; returns the status, the session id and Retry-After. */
 async function initialize(
