@@ -161,7 +161,10 @@ const DECODERS: Record<string, (text: string) => string> = {
 
 // --- Arbitraries ---
 
+/** Characters that stress the encoders, in secrets and in text around them. */
 const SPECIAL = [..."+/= '\"\\%&?#\n\t<>;é€😀ü\u00a0"];
+/** The broker refuses a value holding NUL, CR or LF, so no secret holds one. */
+const STORABLE = /^[^\0\r\n]*$/;
 const asciiChar = fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 1 });
 const secretArb = fc.oneof(
   fc.string({
@@ -170,7 +173,7 @@ const secretArb = fc.oneof(
     maxLength: 64,
   }),
   fc.string({ unit: "grapheme", minLength: 8, maxLength: 64 }),
-).filter((s) => [...s].length >= 8 && s.length <= 64 && s.trim().length > 0);
+).filter((s) => [...s].length >= 8 && s.length <= 64 && s.trim().length > 0 && STORABLE.test(s));
 const textArb = fc.string({
   unit: fc.oneof(asciiChar, fc.constantFrom(...SPECIAL)),
   maxLength: 40,
@@ -336,6 +339,33 @@ Deno.test("Redactor.redact() fails closed on a copy damaged at one point (proper
     ),
     { numRuns: 200 },
   );
+});
+
+Deno.test("Redactor.redact() reads `=` at a line end both as a soft line break and as text", () => {
+  // Found by the property above: a secret ending in "=" followed by a newline,
+  // with an HTML reference inside it, was hidden in the view that drops "=\n".
+  const secret = "ab+c++d++=";
+  const redactor = new Redactor([["k", secret]]);
+  for (
+    const text of [
+      "\nab+c&#043;+d++=\n",
+      "\nab&#43;c++d++=\r\n",
+      "x ab+c++d&#x2B;+=\n y",
+    ]
+  ) {
+    assert.equal(redactor.redact(text).includes("«redacted:k»"), true, JSON.stringify(text));
+  }
+  // A real soft line break inside a quoted-printable copy is still read as one.
+  assert.equal(redactor.redact("ab=2Bc++=\nd++=3D"), "«redacted:k»");
+});
+
+Deno.test("Redactor.redact() redacts a JSON-escaped copy after a stray backslash", () => {
+  // Found by a property of redactor_test.ts: the view reads the stray
+  // backslash and the copy's first one as one escaped backslash.
+  const secret = "\u0001+\u0001++\u0001\u0001+";
+  const redactor = new Redactor([["k", secret]]);
+  const copy = JSON.stringify(secret).slice(1, -1);
+  assert.equal(redactor.redact("\\" + copy), "\\«redacted:k»");
 });
 
 Deno.test("Redactor.redactJson() redacts a doubly percent-encoded secret in a recorded URL", () => {

@@ -218,6 +218,20 @@ export class Redactor {
           near: encoded ? "both" : "none",
         }).map((v) => ({ ...v, onlyWithEscapes: encoded })),
       );
+      // The JSON-escaped copy as it stands: after a stray backslash the view
+      // reads `\\` as one escaped backslash and the rest of the copy as plain
+      // text, so it does not see the secret; the copy is still there to read
+      // (fail closed).
+      const json = JSON.stringify(value).slice(1, -1);
+      if (encoded && json !== value) {
+        raw.push(
+          ...sequenceVariants(name, [...json].map(rawUnit), {
+            separator: "",
+            caseless: false,
+            near: "none",
+          }).map((v) => ({ ...v, onlyWithEscapes: true })),
+        );
+      }
       if (value.length >= MIN_ENCODED_SECRET_LENGTH) variantsOf(name, value, { raw, view, both });
     }
     this.#size = seen.size;
@@ -317,6 +331,12 @@ export class Redactor {
       const source = view === null ? text : view.text;
       for (const pass of this.#view) collect(pass, source, view, spans);
       if (view !== null) { for (const pass of this.#both) collect(pass, source, view, spans); }
+      // `=` at a line end read both ways: as a soft line break and as text.
+      const literal = view?.softBreaks ? decodeView(text, false) : null;
+      if (literal) {
+        for (const pass of this.#view) collect(pass, literal.text, literal, spans);
+        for (const pass of this.#both) collect(pass, literal.text, literal, spans);
+      }
     }
     if (spans.length < 2) return spans;
     // Where spans overlap, the one starting first names the union; at the same
@@ -561,14 +581,16 @@ const ENCODER = new TextEncoder();
 
 /**
  * One character of a secret in the view: itself (`+`, `_` and space
- * interchangeable) or quoted-printable `=XX` of its UTF-8 bytes.
+ * interchangeable) or quoted-printable `=XX` of its UTF-8 bytes. The longer
+ * `=XX` form is tried first: for the last character of a secret, `=` would
+ * otherwise match the start of `=3D` and leave `3D` visible.
  */
 function textUnit(ch: string): Unit {
   const self = ch === " " || ch === "+" || ch === "_" ? "[ +_]" : escapeRegExp(ch);
   const bytes = ENCODER.encode(ch);
   const qp = Array.from(bytes, (b) => "=" + hexByte(b)).join("");
   return {
-    source: `(?:${self}|${qp})`,
+    source: `(?:${qp}|${self})`,
     maxLength: Math.max(ch.length, 3 * bytes.length),
     lengths: [ch.length, 3 * bytes.length],
   };
@@ -606,11 +628,14 @@ function base64Unit(digit: string): Unit {
  */
 class View {
   readonly text: string;
+  /** Whether a quoted-printable soft line break was decoded (dropped). */
+  readonly softBreaks: boolean;
   /** Per segment: view start, view end, source start, source end. */
   readonly #segments: number[];
 
-  constructor(text: string, segments: number[]) {
+  constructor(text: string, segments: number[], softBreaks: boolean) {
     this.text = text;
+    this.softBreaks = softBreaks;
     this.#segments = segments;
   }
 
@@ -686,9 +711,12 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
 
 /**
  * Decode every escape in `text` into a view, or return null when there is
- * none (the text is its own view).
+ * none (the text is its own view). With `softBreaks` false, `=` at a line
+ * end stays text: outside quoted-printable it is a character (base64 padding,
+ * a secret ending in `=` before a newline), so a view that dropped it would
+ * hide a secret that the other view shows.
  */
-function decodeView(text: string): View | null {
+function decodeView(text: string, softBreaks = true): View | null {
   ESCAPE.lastIndex = 0;
   let m = ESCAPE.exec(text);
   if (m === null) return null;
@@ -696,6 +724,7 @@ function decodeView(text: string): View | null {
   const segments: number[] = [];
   let length = 0;
   let copied = 0;
+  let dropped = false;
   const emit = (decoded: string, start: number, end: number) => {
     const last = segments.length - 4;
     if (start > copied) {
@@ -717,10 +746,16 @@ function decodeView(text: string): View | null {
     length += decoded.length;
     copied = end;
   };
-  for (; m !== null; m = ESCAPE.exec(text)) decodeEscape(m[0], m.index, emit);
+  for (; m !== null; m = ESCAPE.exec(text)) {
+    if (m[0][0] === "=") {
+      if (!softBreaks) continue;
+      dropped = true;
+    }
+    decodeEscape(m[0], m.index, emit);
+  }
   if (copied === 0 && segments.length === 0) return null;
   if (copied < text.length) parts.push(text.slice(copied));
-  return new View(parts.join(""), segments);
+  return new View(parts.join(""), segments, dropped);
 }
 
 type Emit = (decoded: string, start: number, end: number) => void;
