@@ -49,7 +49,7 @@ export interface FloodResult {
   cpuUsPerRefusal: number;
 }
 
-const CALLS = [{ q: 5 }, { q: "x; rm -rf /" }, { q: "fine" }] as const;
+const CALLS = [{ q: [5] }, { q: "x; rm -rf /" }, { q: "fine" }] as const;
 const ctx: ToolCallContext = {
   signal: new AbortController().signal,
   sessionId: null,

@@ -419,7 +419,7 @@ Deno.test("AgentGate.callTool() writes a bounded number of records for 10,000 re
   });
   const CALLS = 10_000;
   const WINDOWS = 10;
-  const argsOf = [{ q: 5 }, { q: "x; rm -rf /" }, { q: "fine" }];
+  const argsOf = [{ q: [5] }, { q: "x; rm -rf /" }, { q: "fine" }];
   for (let i = 0; i < CALLS; i++) {
     if (i > 0 && i % (CALLS / WINDOWS) === 0) now += WINDOW;
     await f.gate.callTool("lookup", argsOf[i % 3], ctx());
@@ -442,7 +442,7 @@ Deno.test("AgentGate.callTool() keeps another client's refusal on record while o
   await using api = await upstream(() => Response.json({ ok: true }));
   await using f = await fixture(config(api.url), { refusals: { now: () => 0 } });
   for (let i = 0; i < 2_000; i++) {
-    await f.gate.callTool("lookup", { q: 5 }, ctx(undefined, "flooder-session"));
+    await f.gate.callTool("lookup", { q: [5] }, ctx(undefined, "flooder-session"));
   }
   const res = await f.gate.callTool(
     "lookup",
@@ -469,7 +469,7 @@ Deno.test("AgentGate.callTool() bounds the refusal records of many clients in on
   const CLIENTS = 1_000;
   for (let c = 0; c < CLIENTS; c++) {
     for (let i = 0; i < 3; i++) {
-      await f.gate.callTool("lookup", { q: 5 }, ctx(undefined, `session-${c}`));
+      await f.gate.callTool("lookup", { q: [5] }, ctx(undefined, `session-${c}`));
     }
   }
   await f.gate.close();

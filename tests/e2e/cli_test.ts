@@ -152,6 +152,10 @@ Deno.test("loom run --transport http binds 127.0.0.1 by default and serves the S
   try {
     const res = await client.callTool({ name: "search", arguments: { q: "bolts", limit: "7" } });
     assert.deepEqual(JSON.parse(textOf(res)), { q: "bolts", limit: "7" });
+    // A JSON-typed client sends a number for the string parameter `q`.
+    const typed = await client.callTool({ name: "search", arguments: { q: 1796395230 } });
+    assert.equal(typed.isError ?? false, false, textOf(typed));
+    assert.equal(JSON.parse(textOf(typed)).q, "1796395230");
   } finally {
     await client.close();
   }

@@ -116,7 +116,7 @@ Deno.test("loom run bounds the records of a client looping on refused calls and 
   const client = await connect(config, home);
   try {
     for (let i = 0; i < CALLS; i++) {
-      const res = await client.callTool({ name: "search", arguments: { q: i } });
+      const res = await client.callTool({ name: "search", arguments: { q: [i] } });
       assert.equal(res.isError, true);
     }
   } finally {

@@ -11,7 +11,10 @@
  * 4. Types: `integer` / `number` accept numbers and decimal numeric strings
  *    (`"42"`, `"-1.5e3"`; not hex, not blank, not `Infinity`); an integer must be
  *    a safe integer. `boolean` accepts `true` / `false` and the strings
- *    `"true"` / `"false"`. Nothing else is coerced.
+ *    `"true"` / `"false"`. `string` accepts a number or boolean as its
+ *    canonical text (`String(value)`: JSON-typed clients send `1796395230`
+ *    for a string parameter); the text is then checked like any string.
+ *    Nothing else is coerced.
  * 5. `enum` (after coercion), string length in Unicode code points (10,000 when
  *    no `maxLength` is declared), `minimum` / `maximum`, `pattern` (whole-string
  *    match, see `_pattern.ts`), array length (at most 1,000 items), nesting (a
@@ -196,14 +199,15 @@ function checkValue(
   const allow = spec.allow.length === 0 ? inherited : [...inherited, ...spec.allow];
   switch (spec.type) {
     case "string": {
-      if (typeof raw !== "string") refuse(field, "must be a string");
-      checkWellFormed(raw, field);
-      checkLength(raw, spec, field);
-      if (spec.pattern !== undefined && !compiledPattern(spec).test(raw)) {
+      const text = toText(raw);
+      if (text === undefined) refuse(field, "must be a string");
+      checkWellFormed(text, field);
+      checkLength(text, spec, field);
+      if (spec.pattern !== undefined && !compiledPattern(spec).test(text)) {
         refuse(field, `must match the pattern ${JSON.stringify(spec.pattern)}`);
       }
-      if (!checkEnum(raw, spec, field)) walk.screen(raw, field, allow);
-      return raw;
+      if (!checkEnum(text, spec, field)) walk.screen(text, field, allow);
+      return text;
     }
     case "integer":
     case "number": {
@@ -324,6 +328,18 @@ function checkJson(
 const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** A finite number from a number or a decimal numeric string, else undefined. */
+/**
+ * A string value: a string as it is, a number or boolean as its canonical
+ * text (`String()`: `1796395230`, `-1.5`, `true`), since JSON-typed clients
+ * send those for string parameters; anything else is not a string.
+ */
+function toText(raw: unknown): string | undefined {
+  if (typeof raw === "string") return raw;
+  if (typeof raw === "number" && Number.isFinite(raw)) return String(raw);
+  if (typeof raw === "boolean") return String(raw);
+  return undefined;
+}
+
 function toNumber(raw: unknown): number | undefined {
   if (typeof raw === "number") return Number.isFinite(raw) ? raw : undefined;
   if (typeof raw === "string" && raw.length <= 64 && NUMERIC.test(raw)) {

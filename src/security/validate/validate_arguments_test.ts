@@ -115,7 +115,7 @@ Deno.test("validateArguments() applies defaults to absent optional arguments", (
 // --- types and coercion ----------------------------------------------------
 
 Deno.test("validateArguments() refuses wrong types and names the field", () => {
-  refused(run({ s: param("string") }, { s: 5 }), "s", /must be a string$/);
+  refused(run({ s: param("string") }, { s: {} }), "s", /must be a string$/);
   refused(run({ i: param("integer") }, { i: true }), "i", /must be an integer$/);
   refused(run({ n: param("number") }, { n: [] }), "n", /must be a number$/);
   refused(run({ b: param("boolean") }, { b: 1 }), "b", /must be a boolean$/);
@@ -134,7 +134,7 @@ Deno.test("validateArguments() names nested type errors as a.b and list[1]", () 
       items: param("object", { properties: { b: param("array", { items: param("string") }) } }),
     }),
   };
-  refused(run(deep, { a: [{ b: ["ok"] }, { b: ["ok", 7] }] }), "a[1].b[1]", /must be a string/);
+  refused(run(deep, { a: [{ b: ["ok"] }, { b: ["ok", [7]] }] }), "a[1].b[1]", /must be a string/);
 });
 
 Deno.test("validateArguments() refuses a non-integer numeric string for an integer", () => {
@@ -171,8 +171,30 @@ Deno.test("validateArguments() coerces numeric strings where the schema says int
   assert.deepEqual(accepted(run({ n: param("number") }, { n: 3 })), { n: 3 });
 });
 
-Deno.test("validateArguments() does not coerce numbers to strings", () => {
-  refused(run({ s: param("string") }, { s: 42 }), "s", /must be a string/);
+Deno.test("validateArguments() takes a number or boolean for a string as its canonical text", () => {
+  // JSON-typed clients (the MCP Inspector among them) send `start=1796395230`
+  // as a number for a string parameter.
+  const s = { s: param("string") };
+  assert.deepEqual(accepted(run(s, { s: 1796395230 })), { s: "1796395230" });
+  assert.deepEqual(accepted(run(s, { s: -1.5 })), { s: "-1.5" });
+  assert.deepEqual(accepted(run(s, { s: 0.1 })), { s: "0.1" });
+  assert.deepEqual(accepted(run(s, { s: true })), { s: "true" });
+  assert.deepEqual(accepted(run(s, { s: false })), { s: "false" });
+  const list = { l: param("array", { items: param("string") }) };
+  assert.deepEqual(accepted(run(list, { l: ["a", 7] })), { l: ["a", "7"] });
+});
+
+Deno.test("validateArguments() checks a number given for a string as text, and coerces nothing else", () => {
+  refused(run({ s: param("string", { maxLength: 3 }) }, { s: 12345 }), "s", /at most 3/);
+  refused(run({ s: param("string", { pattern: "[a-z]+" }) }, { s: 42 }), "s", /pattern/);
+  refused(run({ s: param("string", { enum: ["1", "2"] }) }, { s: 3 }), "s", /one of/);
+  assert.deepEqual(
+    accepted(run({ s: param("string", { enum: ["1", "2"] }) }, { s: 2 })),
+    { s: "2" },
+  );
+  for (const value of [{}, [], [1], { n: 1 }]) {
+    refused(run({ s: param("string") }, { s: value }), "s", /must be a string$/);
+  }
 });
 
 Deno.test("validateArguments() accepts booleans and only the strings true and false", () => {
