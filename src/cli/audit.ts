@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./_args.ts";
 import { UsageError } from "../errors.ts";
 import { resolveHome } from "../store/mod.ts";
 import { auditHmac, loadAuditHmacKey } from "../security/secrets/mod.ts";
@@ -68,7 +68,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
   }
   // Parsed by hand: the input is a secret, and parseArgs quotes what it rejects.
   if (sub === "hash") return await hashCommand(rest, io);
-  const { values } = parseArgs({
+  const { values } = parseOptions({
     args: rest,
     allowPositionals: false,
     options: {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./_args.ts";
 import { basename, dirname, join } from "node:path";
 import {
   type AgentConfig,
@@ -13,7 +13,7 @@ import {
   starterConfig,
   TIER_NAMES,
 } from "../config/mod.ts";
-import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
+import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
 
@@ -21,8 +21,8 @@ import { type CliIo, table } from "./_io.ts";
 export const VALIDATE_HELP = `Usage: loom validate CONFIG [CONFIG...] [--quiet]
 
 Run every load-time check on one or more agent configs and print a table of
-their tools. Exit status 0 when all load, 78 when any fails (every problem is
-listed as file:line:column).
+their tools. Exit status 0 when all load, 66 when every failure is a file that
+does not exist, 78 otherwise (every problem is listed as file:line:column).
 
 Options:
   -q, --quiet   print only problems
@@ -61,7 +61,7 @@ Example:
 
 /** `loom validate`. */
 export async function validateCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args,
     allowPositionals: true,
     options: { quiet: { type: "boolean", short: "q" }, help: { type: "boolean", short: "h" } },
@@ -69,6 +69,8 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   if (values.help) return (io.out(VALIDATE_HELP), 0);
   if (positionals.length === 0) throw new UsageError("Missing CONFIG: loom validate CONFIG");
   let failed = 0;
+  // 66 (not found) only when that is every failure; anything else is 78.
+  let status = 0;
   for (const path of positionals) {
     try {
       const config = await loadConfig(path, {
@@ -78,6 +80,8 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     } catch (error) {
       if (!(error instanceof LoomError)) throw error;
       failed++;
+      const code = error instanceof ConfigError ? 78 : EXIT_CODES[error.code];
+      status = status === 0 || status === code ? code : 78;
       if (error instanceof ConfigError) {
         for (const issue of error.issues) {
           io.err(`error: ${escapeForTerminal(formatConfigIssue(issue))}\n`);
@@ -91,7 +95,7 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     io.err(
       `${failed} of ${positionals.length} config${positionals.length > 1 ? "s" : ""} failed\n`,
     );
-    return 78;
+    return status === 66 ? 66 : 78;
   }
   return 0;
 }
@@ -117,7 +121,7 @@ export function describeConfig(config: AgentConfig): string {
 
 /** `loom schema`. */
 export function schemaCommand(args: string[], io: CliIo): number {
-  const { values } = parseArgs({
+  const { values } = parseOptions({
     args,
     allowPositionals: false,
     options: { help: { type: "boolean", short: "h" } },
@@ -129,7 +133,7 @@ export function schemaCommand(args: string[], io: CliIo): number {
 
 /** `loom init`. */
 export async function initCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args,
     allowPositionals: true,
     options: {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { suggest } from "../_util/suggest.ts";
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError } from "../errors.ts";
 import { escapeForTerminal, escapeLinesForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -120,7 +121,7 @@ export async function main(args: string[], io: CliIo): Promise<number> {
   }
   const load = lookup(name);
   if (!load) {
-    io.err(`loom: unknown command "${escapeForTerminal(name.slice(0, 40))}"${suggest(name)}\n`);
+    io.err(`loom: unknown command "${escapeForTerminal(name.slice(0, 40))}"${commandHint(name)}\n`);
     io.err(`Run "loom --help" for the list of commands.\n`);
     return 64;
   }
@@ -170,26 +171,8 @@ function report(error: unknown, io: CliIo): number {
   return 70;
 }
 
-function suggest(name: string): string {
-  let best: string | null = null;
-  let bestScore = 3;
-  for (const candidate of Object.keys(COMMANDS)) {
-    const d = distance(name, candidate);
-    if (d < bestScore) [best, bestScore] = [candidate, d];
-  }
-  return best ? `: did you mean "${best}"?` : "";
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
+/** `: did you mean "x"?` for a mistyped command, or "". */
+function commandHint(name: string): string {
+  const best = suggest(name, Object.keys(COMMANDS));
+  return best === undefined ? "" : `: did you mean "${best}"?`;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./_args.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
 import { type AgentConfig, loadConfig } from "../config/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
@@ -57,7 +57,7 @@ Examples:
 
 /** `loom run`. */
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args,
     allowPositionals: true,
     options: {

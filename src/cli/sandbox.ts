@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./_args.ts";
 import { fileURLToPath } from "node:url";
 import { type AgentConfig, loadConfig, TIER_NAMES } from "../config/mod.ts";
 import { denoFlagsFor, dockerArgsFor, type DockerPlan } from "../security/sandbox/mod.ts";
@@ -140,7 +140,7 @@ function formatReport(report: SandboxReport, tierName: string): string {
 
 /** `loom sandbox`. */
 export async function sandboxCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args,
     allowPositionals: true,
     options: {

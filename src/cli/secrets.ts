@@ -8,7 +8,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./_args.ts";
 import { loadConfig } from "../config/mod.ts";
 import { bridgeSecretNames } from "../bridge/mod.ts";
 import { LoomError, NotFoundError, PolicyError, UsageError } from "../errors.ts";
@@ -91,7 +91,7 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
   // parseArgs quotes unknown options in its messages.
   if (sub === "set") return await setCommand(rest, io);
 
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: rest,
     allowPositionals: true,
     options: {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { suggest } from "../_util/suggest.ts";
 import type { z } from "zod";
 import { parseDuration } from "../_util/units.ts";
 import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
@@ -29,9 +30,6 @@ export interface Findings {
 }
 
 const SECRET_ADVICE = 'use "{{secret:NAME}}" and store the value with `loom secrets set NAME`';
-
-/** Distance at or under which a name is suggested ("did you mean"). */
-const SUGGEST_DISTANCE = 2;
 
 /**
  * Scan every string (and key) of the raw document: literal credentials
@@ -735,46 +733,6 @@ export function valueProblem(spec: ParsedParameter, value: unknown, depth = 0): 
     return "is not one of the enum values";
   }
   return undefined;
-}
-
-/** Levenshtein distance, for "did you mean" hints. */
-export function editDistance(a: string, b: string): number {
-  if (a === b) return 0;
-  if (Math.abs(a.length - b.length) > SUGGEST_DISTANCE + 1) return SUGGEST_DISTANCE + 2;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j] + 1,
-        current[j - 1] + 1,
-        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length];
-}
-
-/**
- * The closest candidate to `name`: equal once case, `_` and `-` are ignored
- * (`maxExecutionTime` -> `max_execution_time`), or within edit distance 2.
- */
-export function suggest(name: string, candidates: readonly string[]): string | undefined {
-  const normal = (s: string) => s.toLowerCase().replace(/[-_]/g, "");
-  const exact = candidates.find((c) => normal(c) === normal(name));
-  if (exact !== undefined) return exact;
-  let best: string | undefined;
-  let bestDistance = SUGGEST_DISTANCE + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  // A one-letter name is within distance 2 of every short name: not a hint.
-  return best !== undefined && name.length > bestDistance ? best : undefined;
 }
 
 /** `; did you mean "x"?` (or with another separator), or "" when nothing is close. */

@@ -337,3 +337,39 @@ Deno.test("loom prints an unknown command and option values escaped", async () =
   assert.ok(!UNSAFE.test(event.stderr), JSON.stringify(event.stderr));
   assert.equal(event.stderr.trim().split("\n").length, 1, event.stderr);
 });
+
+Deno.test("loom validate exits 66 for a config file that does not exist, like loom run", async () => {
+  await using dir = await tempDir();
+  const missing = join(dir.path, "missing.yaml");
+  const validate = await runLoom(["validate", missing], { home: dir.path });
+  assert.equal(validate.code, 66, validate.stderr);
+  assert.match(validate.stderr, /no such file/);
+  const run = await runLoom(["run", missing], { home: dir.path });
+  assert.equal(run.code, 66, run.stderr);
+  // A missing file beside an invalid one: the config error (78) wins.
+  const bad = join(dir.path, "bad.yaml");
+  await Deno.writeTextFile(bad, "agent:\n  nmae: x\n");
+  const both = await runLoom(["validate", missing, bad], { home: dir.path });
+  assert.equal(both.code, 78, both.stderr);
+});
+
+Deno.test("loom names the closest option for an unknown one, in every command", async () => {
+  await using dir = await tempDir();
+  const cases: [string[], string][] = [
+    [["validate", "--quite", "x.yaml"], '"--quiet"'],
+    [["run", "x.yaml", "--trasnport", "http"], '"--transport"'],
+    [["audit", "show", "--evnt", "x"], '"--event"'],
+    [["sandbox", "x.yaml", "--jsno"], '"--json"'],
+  ];
+  for (const [args, best] of cases) {
+    const res = await runLoom(args, { home: dir.path });
+    assert.equal(res.code, 64, res.stderr);
+    assert.equal(
+      res.stderr,
+      `loom: Unknown option "${args.find((a) => a.startsWith("--"))}": did you mean ${best}?\n`,
+    );
+  }
+  const far = await runLoom(["run", "x.yaml", "--zzzzzzzz"], { home: dir.path });
+  assert.equal(far.code, 64);
+  assert.equal(far.stderr, 'loom: Unknown option "--zzzzzzzz"; see --help\n');
+});
