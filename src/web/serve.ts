@@ -69,7 +69,8 @@ export function serveMcpHttp(
   const tokens = typeof options.token === "string" ? [options.token] : options.token ?? [];
   if (!isLoopbackHost(host) && tokens.length === 0) {
     throw new UsageError(
-      `Refusing to listen on "${host}" without a bearer token: pass --token or LOOM_HTTP_TOKEN`,
+      `Refusing to listen on "${host}" without a bearer token: pass --token-file FILE or set ` +
+        "LOOM_HTTP_TOKEN",
     );
   }
   if (tokens.some((t) => t.length < 16)) {

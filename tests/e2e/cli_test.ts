@@ -170,7 +170,10 @@ Deno.test("loom run refuses a non-loopback bind without a token", async () => {
     home: join(dir.path, "home"),
   });
   assert.equal(res.code, 64);
-  assert.match(res.stderr, /Refusing to listen on "0\.0\.0\.0" without a bearer token/);
+  assert.match(
+    res.stderr,
+    /Refusing to listen on "0\.0\.0\.0" without a bearer token: pass --token-file FILE or set LOOM_HTTP_TOKEN/,
+  );
 });
 
 Deno.test("loom validate prints a tool table, and file:line:column errors with exit 78", async () => {
