@@ -29,8 +29,8 @@ export function starterConfig(name: string): string {
   }
   return `# LOOM agent config. \`loom schema\` prints every key with its meaning.
 # Check it with \`loom validate ${name}.yaml\`.
-# Editor completion: run \`loom schema > agent.schema.json\`, then put this line first:
-#   # yaml-language-server: $schema=./agent.schema.json
+# Editor completion: run \`loom schema > loom.schema.json\`, then put this line first:
+#   # yaml-language-server: $schema=./loom.schema.json
 # Unknown keys are errors (with a "did you mean" hint), so typos never go unnoticed.
 
 agent:

@@ -53,3 +53,12 @@ Deno.test("starterConfig() cites no document outside the project and says held c
   assert.match(text, /held for review/);
   assert.match(text, /audit_failure: refuse/);
 });
+
+Deno.test("starterConfig() names the same schema file as the README", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const named = (text: string) => [...text.matchAll(/\$schema=\.\/([\w.-]+)/g)].map((m) => m[1]);
+  const starter = named(starterConfig("weather-bridge"));
+  assert.deepEqual(starter, ["loom.schema.json"]);
+  assert.ok(named(readme).length > 0, "the README names a schema file");
+  for (const file of named(readme)) assert.equal(file, "loom.schema.json");
+});

@@ -373,7 +373,7 @@ let cachedJsonSchema: Record<string, unknown> | undefined;
 /**
  * The JSON Schema (draft 2020-12) of the config a person writes, generated
  * from {@linkcode AgentConfigInput}. Point the yaml-language-server at it
- * (`# yaml-language-server: $schema=./agent.schema.json`) for completion and
+ * (`# yaml-language-server: $schema=./loom.schema.json`) for completion and
  * validation in editors. Cross-field rules (tiers, templates, credentials) are
  * only checked by the loader.
  *
