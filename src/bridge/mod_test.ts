@@ -3,7 +3,7 @@ import { UpstreamError } from "../errors.ts";
 import { runBridge, UpstreamStatusError } from "./mod.ts";
 import { makeBridge, RUN, startUpstream } from "./_testing.ts";
 
-Deno.test("runBridge() maps 404 and 500 to UPSTREAM_FAILED with the status in the message", async () => {
+Deno.test("runBridge() maps 404 and 500 to UPSTREAM_FAILED with the status and the upstream's text", async () => {
   await using up = startUpstream((req) => {
     const path = new URL(req.url).pathname;
     return path === "/api/missing"
@@ -15,12 +15,13 @@ Deno.test("runBridge() maps 404 and 500 to UPSTREAM_FAILED with the status in th
     runBridge(makeBridge(`${up.origin}/api/missing`), {}, opts),
     (e: unknown) =>
       e instanceof UpstreamStatusError && e.code === "UPSTREAM_FAILED" &&
-      e.message === "Upstream answered 404 Not Found" && e.detail === '{"error":"not found"}',
+      e.message === "Upstream answered 404 Not Found: not found" && e.detail === "not found",
   );
   await assert.rejects(
     runBridge(makeBridge(`${up.origin}/api/broken`), {}, opts),
     (e: unknown) =>
-      e instanceof UpstreamError && e.message === "Upstream answered 500 Internal Server Error",
+      e instanceof UpstreamError &&
+      e.message === "Upstream answered 500 Internal Server Error: internal trace at line 3",
   );
 });
 

@@ -68,7 +68,7 @@ import {
   toolInputSchema,
   validateArguments,
 } from "../security/validate/mod.ts";
-import { bridgeSecretNames, bridgeTarget } from "../bridge/mod.ts";
+import { bridgeSecretNames, bridgeTarget, UpstreamStatusError } from "../bridge/mod.ts";
 import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import {
   type CallToolResult,
@@ -471,8 +471,22 @@ export class AgentGate implements ToolHost {
     } catch (error) {
       const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
       status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";
-      result = toolError(err.message);
-      extra = { error: err.message, code: err.code };
+      if (err instanceof UpstreamStatusError) {
+        // The upstream's own text is redacted whole before it is cut for the
+        // message; the log keeps the status and a digest of what was shown.
+        const shownErr = redaction
+          ? new UpstreamStatusError(err.status, redaction.redact(err.detail))
+          : err;
+        result = toolError(shownErr.message);
+        extra = { error: err.statusLine, code: err.code, upstream_status: err.status };
+        const shown = shownErr.excerpt;
+        if (shown !== "") {
+          extra.error_excerpt_sha256 = createHash("sha256").update(shown).digest("hex");
+        }
+      } else {
+        result = toolError(err.message);
+        extra = { error: err.message, code: err.code };
+      }
     } finally {
       deadline.clear();
     }
