@@ -1,6 +1,6 @@
 /**
- * LOOM's layout rules as a `deno lint` plugin, so the module structure of
- * STYLE.md cannot drift:
+ * LOOM's layout rules as a `deno lint` plugin, so the module structure that
+ * `docs/architecture.md` describes cannot drift:
  *
  * - `loom/layering`: imports inside `src/` go one way:
  *   errors/_util <- config <- store <- security <- bridge <- mcp <- runtime <- web <- cli;

@@ -1,5 +1,5 @@
 /**
- * Audit log benchmark (SPEC §18): durable records/s with 64 appends in flight,
+ * Audit log benchmark (see `docs/performance.md`): durable records/s with 64 appends in flight,
  * and `verifyAuditLog` time over 1,000,000 records. Works in a temp dir that it
  * removes afterwards.
  *

@@ -1,6 +1,6 @@
 /**
- * `deno task bench`: LOOM against its baselines, side by side in one run
- * (SPEC §18).
+ * `deno task bench`: LOOM against its baselines, side by side in one run,
+ * checked against the performance targets listed in `docs/performance.md`.
  *
  * Starts, on 127.0.0.1: the upstream (`upstream.ts`, fixed JSON, own process),
  * the SDK baseline (`sdk_server.ts`), and `loom run --transport http` with the
@@ -15,7 +15,7 @@
  * audit records and bytes per second under a refusal flood
  * (`refusal_flood_bench.ts`).
  * Prints a table of medians with min/max over rounds, LOOM/baseline ratios and
- * each SPEC §18 target marked PASS or FAIL.
+ * each performance target marked PASS or FAIL.
  *
  * Run: `deno run -A scripts/bench/main.ts [--quick] [--rounds=N] [--seconds=S]
  * [--rss-calls=N] [--sdk-rss-calls=N] [--generator=wrk|deno] [--json=FILE]`
@@ -683,7 +683,7 @@ try {
     ],
     ["OpenAPI import of GitHub's spec ≤ 5 s", "—", "importer not implemented yet", null],
   ];
-  out.push("", "| SPEC §18 target | LOOM | detail | verdict |", "|---|---|---|---|");
+  out.push("", "| target | LOOM | detail | verdict |", "|---|---|---|---|");
   for (const [name, value, detail, ok] of targets) {
     out.push(`| ${name} | ${value} | ${detail} | ${verdict(ok)} |`);
   }

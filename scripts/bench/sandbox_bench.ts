@@ -1,5 +1,5 @@
 /**
- * Agent host benchmark (SPEC section 5): spawn-to-ready time, resident memory
+ * Agent host benchmark (`sandbox: deno`, see `docs/security-controls.md`): spawn-to-ready time, resident memory
  * of an idle agent host, the latency of one bridge call through the host
  * versus in the LOOM process, and the CPU per call of both under concurrent
  * load (the bench process, plus the host process for calls through it),

@@ -1,5 +1,6 @@
 /**
- * The SDK baseline of SPEC §18: a hand-written MCP server on the official SDK,
+ * The SDK baseline of `deno task bench` (see `docs/performance.md`): a
+ * hand-written MCP server on the official SDK,
  * written the way the SDK's own `jsonResponseStreamableHttp` example is:
  * `createMcpExpressApp()`, one `McpServer` and one `StreamableHTTPServerTransport`
  * per session (stateful, `sessionIdGenerator: randomUUID`, `enableJsonResponse:

@@ -1,9 +1,10 @@
 /**
- * Reliability: concurrent calls keep one chain (SPEC §18). Sixteen SDK
- * clients, each with its own session, call at once over streamable HTTP; after
- * a clean stop the audit log is one contiguous, verifiable chain holding
- * exactly the expected records: the start, an intent and an outcome per call,
- * the sandbox host's lifecycle records, and the stop.
+ * Reliability: concurrent calls keep one chain (see "Reliability suite" in
+ * docs/performance.md). Sixteen SDK clients, each with its own session, call at
+ * once over streamable HTTP; after a clean stop the audit log is one
+ * contiguous, verifiable chain holding exactly the expected records: the start,
+ * an intent and an outcome per call, the sandbox host's lifecycle records, and
+ * the stop.
  *
  * Raise with LOOM_RELIABILITY_CLIENTS (default 16) and
  * LOOM_RELIABILITY_CALLS (calls per client, default 50; the issue's long

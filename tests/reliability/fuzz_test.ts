@@ -1,12 +1,13 @@
 /**
- * Reliability: fuzzing tool arguments through the gate of the real server
- * (SPEC §18) with fast-check. Whatever JSON a client sends as `arguments`
- * (any value; or the declared keys with random values plus stray keys), the
- * answer is a JSON-RPC response with either a tool result (success or
- * `isError: true` with a clean message) or, for a bad tool name, -32602;
- * never an internal error, a stack, or a crash. Each call leaves exactly one
- * outcome record, and the server is healthy afterwards. (The config loader
- * has its own fuzz tests in `src/config/fuzz_test.ts`.)
+ * Reliability: fuzzing tool arguments through the gate of the real server (see
+ * "Reliability suite" in docs/performance.md) with fast-check. Whatever JSON a
+ * client sends as `arguments` (any value; or the declared keys with random
+ * values plus stray keys), the answer is a JSON-RPC response with either a tool
+ * result (success or `isError: true` with a clean message) or, for a bad tool
+ * name, -32602; never an internal error, a stack, or a crash. Each call leaves
+ * exactly one outcome record, or is counted in a refusal summary once its
+ * client is past the refusal budget, and the server is healthy afterwards. (The
+ * config loader has its own fuzz tests in `src/config/fuzz_test.ts`.)
  *
  * Raise with LOOM_FUZZ_RUNS (runs per property, default 200).
  */

@@ -1,10 +1,11 @@
 /**
- * Reliability: malformed JSON-RPC against the real server, over streamable
- * HTTP and over stdio (SPEC §18): invalid JSON is -32700; batches, null ids,
- * wrong member types and over-long ids are -32600; unknown methods -32601;
- * bodies past 1 MiB are 413; header floods are refused and the server keeps
- * serving. Unit tests of the Hono app (`src/web/mcp_http_test.ts`) cover the
- * same codes in-process; these run through `loom run` itself.
+ * Reliability: malformed JSON-RPC against the real server, over streamable HTTP
+ * and over stdio (see "Reliability suite" in docs/performance.md): invalid JSON
+ * is -32700; batches, null ids, wrong member types and over-long ids are
+ * -32600; unknown methods -32601; bodies past 1 MiB are 413; header floods are
+ * refused and the server keeps serving. Unit tests of the Hono app
+ * (`src/web/mcp_http_test.ts`) cover the same codes in-process; these run
+ * through `loom run` itself.
  *
  * Header floods are answered by `Deno.serve` (hyper) before LOOM's handler
  * runs: more than about 127 header fields, or a header section of 64 KiB or

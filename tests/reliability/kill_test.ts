@@ -1,11 +1,12 @@
 /**
- * Reliability: `kill -9` of `loom run --transport http` under load (SPEC §18).
- * Several raw clients call with a unique argument each; the server is killed
- * at a random moment; then `loom audit verify` must pass and every call whose
- * successful result reached a client must have its intent and outcome records.
- * The server is restarted on the same LOOM_HOME for the next round, so each
- * round also checks that a killed log is reopened cleanly, and that the
- * killed server's child processes (its sandbox host) do not outlive it.
+ * Reliability: `kill -9` of `loom run --transport http` under load (see
+ * "Reliability suite" in docs/performance.md). Several raw clients call with a
+ * unique argument each; the server is killed at a random moment; then `loom
+ * audit verify` must pass and every call whose successful result reached a
+ * client must have its intent and outcome records. The server is restarted on
+ * the same LOOM_HOME for the next round, so each round also checks that a
+ * killed log is reopened cleanly, and that the killed server's child processes
+ * (its sandbox host) do not outlive it.
  *
  * Raise with LOOM_RELIABILITY_KILL_ROUNDS (default 3) and
  * LOOM_RELIABILITY_KILL_CLIENTS (default 6).

@@ -1,10 +1,11 @@
 /**
- * Reliability: upstream faults through the real server (SPEC §18). Each fault
- * (connection refused, reset mid-body, 5xx, slow headers, slow body, gzip
- * bomb, redirect loops, invalid JSON and a wrong content type under
- * `response_path`) must end as a clean tool error: `isError: true`, a short
- * message without a stack or a path, within the deadline, with an audit
- * outcome carrying the same message. The server keeps serving afterwards.
+ * Reliability: upstream faults through the real server (see "Reliability suite"
+ * in docs/performance.md). Each fault (connection refused, reset mid-body, 5xx,
+ * slow headers, slow body, gzip bomb, redirect loops, invalid JSON and a wrong
+ * content type under `response_path`) must end as a clean tool error: `isError:
+ * true`, a short message without a stack or a path, within the deadline, with
+ * an audit outcome carrying the same message. The server keeps serving
+ * afterwards.
  */
 
 import assert from "node:assert/strict";
