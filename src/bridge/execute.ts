@@ -1,5 +1,5 @@
 /**
- * Send a rendered bridge request with the limits SPEC section 3 step 8 asks
+ * Send a rendered bridge request with the limits the gate's step 8 asks (`docs/architecture.md`)
  * for: a deadline over the whole exchange (headers and body), a cap on
  * decompressed response bytes, and redirects followed by hand, each hop
  * re-checked.
@@ -93,7 +93,7 @@ const RESET = /reset|closed|eof|incomplete|broken pipe|aborted|body/i;
 /**
  * Decide whether a redirect may be followed, whatever the status and method.
  * Secrets ride in headers, so a redirect may never leave the configured
- * origin (SPEC section 3 step 8), nor its path prefix: the same rule as a
+ * origin (the gate's step 8), nor its path prefix: the same rule as a
  * rendered URL ({@linkcode leavesTarget}), encoded dot segments included.
  *
  * @param from the URL that answered with a redirect

@@ -1,6 +1,7 @@
 /**
  * The HTTP bridge: how a tool call becomes an HTTP request and its response a
- * tool result (SPEC section 2 Templates, section 3 steps 7-9).
+ * tool result (templates as in README.md, "A config"; the gate's steps 7-9 in
+ * `docs/architecture.md`).
  *
  * - {@linkcode renderRequest} encodes each argument for where it stands and
  *   keeps the URL on the configured origin and path prefix;

@@ -1,6 +1,6 @@
 /**
  * Turn a bridge and a tool call's arguments into an HTTP request, encoding
- * each value for the position it stands in (SPEC section 2, Templates).
+ * each value for the position it stands in (README.md, "A config", templates).
  *
  * Templates are parsed once per bridge object and cached; argument values are
  * never parsed as templates, so an argument holding `{{secret:x}}` is sent as
@@ -96,7 +96,7 @@ const JSON_TYPE = "application/json";
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Anything but HTAB, visible ASCII, space and obs-text (RFC 9110 section 5.5). */
 const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** Characters a path parameter may not hold, even encoded (SPEC section 2). */
+/** Characters a path parameter may not hold, even encoded (see README.md, templates). */
 // deno-lint-ignore no-control-regex
 const BAD_PATH_CHAR = /[/\\?#\x00-\x1f\x7f-\x9f]/;
 /** Percent-encoded dot, slash, backslash or control character, any case. */

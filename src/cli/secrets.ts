@@ -1,6 +1,6 @@
 /**
  * `loom secrets set | list | remove | grant | revoke | policy | rotate`: the
- * credential broker's command line (SPEC §9). A secret's value is read from
+ * credential broker's command line (`docs/security-controls.md` §4). A secret's value is read from
  * standard input or a hidden prompt, never from the command line (argv shows
  * in the process list and in shell history), and is never printed.
  * {@linkcode readSecretValue} is shared with `loom audit hash`.

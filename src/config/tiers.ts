@@ -1,5 +1,5 @@
 /**
- * What each trust tier allows (SPEC section 4). The loader checks configs
+ * What each trust tier allows (`docs/security-controls.md` §1). The loader checks configs
  * against this table; the gate checks calls against the same table.
  *
  * @example

@@ -1,5 +1,5 @@
 /**
- * Proof that the sandbox wall is Deno's, not only LOOM's (SPEC section 5,
+ * Proof that the sandbox wall is Deno's, not only LOOM's (`docs/security-controls.md` §3;
  * security requirements 7.22, 7.59-7.65): a probe that imports nothing of
  * LOOM runs under exactly `denoFlagsFor(config)`, spawned exactly as
  * AgentHost spawns its process (`agentHostCommand()`: cleared environment,

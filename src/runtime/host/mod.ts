@@ -1,5 +1,5 @@
 /**
- * The agent host (`sandbox: deno`, SPEC section 5): each agent's bridge calls
+ * The agent host (`sandbox: deno`, `docs/security-controls.md` §3): each agent's bridge calls
  * run in a separate Deno process started with permission flags derived from
  * its config alone (`denoFlagsFor()`, `src/security/sandbox/`), a cleared
  * environment and a V8 heap cap, over a persistent newline-delimited JSON

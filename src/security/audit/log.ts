@@ -1,6 +1,6 @@
 /**
  * The audit log writer: one per process, ordering records into a single hash
- * chain, durable before an append resolves (SPEC §10).
+ * chain, durable before an append resolves (README.md, "The audit log").
  *
  * Durability. Appends are queued; one write and one `fdatasync` commit every
  * queued entry at once (group commit). While a batch is being written and
@@ -71,7 +71,7 @@ export interface AppendOptions {
    * comes first. Its promise resolves once that commit is synced.
    *
    * For records that need not be durable on their own before the caller goes
-   * on, e.g. the intent of a tier 1 call, whose outcome follows (SPEC §3 step 6
+   * on, e.g. the intent of a tier 1 call, whose outcome follows (the gate's step 6
    * asks intent durability before side effects only from tier 2). Default false.
    */
   defer?: boolean;

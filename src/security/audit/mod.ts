@@ -1,5 +1,5 @@
 /**
- * The tamper-evident audit log (SPEC §10): append-only JSON Lines in
+ * The tamper-evident audit log (README.md, "The audit log"): append-only JSON Lines in
  * `<dir>/audit.jsonl`, one hash-chained record per line, durable (fsynced,
  * with group commit) before an append resolves.
  *

@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Every event type the audit log accepts (SPEC §10). */
+/** Every event type the audit log accepts (README.md, "The audit log"). */
 export const AUDIT_EVENTS = [
   "tool_call",
   "http_bridge",

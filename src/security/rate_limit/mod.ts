@@ -1,5 +1,5 @@
 /**
- * Exact sliding-window rate limiting per agent and tool (SPEC section 7, gate
+ * Exact sliding-window rate limiting per agent and tool (`docs/security-controls.md` §1, gate
  * step 4). In any window of the configured length, allowed calls never exceed
  * the limit, and a call is refused only when its window is really full.
  *

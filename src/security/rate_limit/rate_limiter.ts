@@ -1,5 +1,5 @@
 /**
- * An exact sliding-window rate limiter (SPEC section 7).
+ * An exact sliding-window rate limiter (`docs/security-controls.md` §1).
  *
  * Exactness: a call at time `now` is allowed iff fewer than `limit` earlier
  * allowed calls of the same key happened in the window `(now - windowMs, now]`.

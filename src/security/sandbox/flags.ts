@@ -1,6 +1,6 @@
 /**
  * Sandbox policy derived from an agent config alone: the Deno permission
- * flags of the agent host process (SPEC section 5, security requirements 6.3
+ * flags of the agent host process (`docs/security-controls.md` §3; security requirements 6.3
  * and 7.59), and the hardened `docker run` arguments and network policy for
  * `sandbox: docker`.
  *

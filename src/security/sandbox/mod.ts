@@ -1,5 +1,5 @@
 /**
- * Sandbox policy as pure data (SPEC section 5): the Deno flags an agent host
+ * Sandbox policy as pure data (`docs/security-controls.md` §3): the Deno flags an agent host
  * process runs under, the hardened `docker run` arguments and network policy
  * for `sandbox: docker`, and the exact IPv4 CIDR arithmetic behind the
  * `--deny-net` list. The process that applies the flags is

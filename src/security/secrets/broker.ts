@@ -1,7 +1,7 @@
 /**
- * The credential broker (SPEC §9): stores secrets encrypted at rest, keeps the
- * grants that say which agent config may use which secret, and resolves the
- * secrets of one tool call.
+ * The credential broker (`docs/security-controls.md` §4): stores secrets
+ * encrypted at rest, keeps the grants that say which agent config may use which
+ * secret, and resolves the secrets of one tool call.
  *
  * Grants are pinned: a grant binds `(agent, key)` to the SHA-256 digest of the
  * agent's config file at grant time, so a different config claiming the same

@@ -1,5 +1,5 @@
 /**
- * The credential broker (SPEC §9, security-requirements §3): secrets encrypted
+ * The credential broker (`docs/security-controls.md` §4): secrets encrypted
  * at rest in `$LOOM_HOME/secrets.enc` by envelope encryption (a data key,
  * AES-256-GCM, fresh IV per value, additional data
  * `loom:v2:<vault_id>:<name>:<version>:<kid>`, wrapped by the master key and

@@ -1,5 +1,5 @@
 /**
- * Trust tiers (SPEC section 4): which HTTP methods and tool access modes an
+ * Trust tiers (`docs/security-controls.md` §1): which HTTP methods and tool access modes an
  * agent's tier permits. Checked at load and again on every call; a violation
  * is always a refusal, never a warning.
  *
@@ -72,7 +72,7 @@ export function allowedMethods(tier: TrustTier): readonly HttpMethod[] {
 }
 
 /**
- * Whether a tier may call tools of other agents (composite tools, SPEC section 11).
+ * Whether a tier may call tools of other agents (composite tools, not built yet).
  *
  * @param tier a trust tier
  * @returns true for tiers 3 and 4

@@ -13,7 +13,7 @@ const TIERS: readonly TrustTier[] = [1, 2, 3, 4];
 const METHODS: readonly HttpMethod[] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
 const ACCESS: readonly AccessMode[] = ["read", "write"];
 
-// The SPEC section 4 table, written out by hand: "allow", or the refusal action.
+// The tier table of README.md (`trust_tier`), written out by hand: "allow", or the refusal action.
 const EXPECTED: Record<TrustTier, Record<AccessMode, Record<HttpMethod, string>>> = {
   1: {
     read: {

@@ -1,6 +1,6 @@
 /**
  * Trust tiers: what an agent of tier 1 (observer) to 4 (privileged) may do
- * (SPEC section 4, gate step 3). Pure decisions, returned as values; the gate
+ * (`docs/security-controls.md` §1, gate step 3). Pure decisions, returned as values; the gate
  * audits a refusal as `trust_violation` with the decision's `action`.
  *
  * @example

@@ -1,6 +1,6 @@
 /**
  * A tool's MCP `inputSchema`, as JSON Schema 2020-12, built from its declared
- * parameters (SPEC section 2).
+ * parameters (README.md, "A config").
  *
  * The schema states exactly what {@linkcode validateArguments} enforces, so a
  * client validating against it is never surprised:

@@ -1,5 +1,5 @@
 /**
- * Tool input validation and injection screening: gate step 2 (SPEC section 6).
+ * Tool input validation and injection screening: gate step 2 (`docs/security-controls.md` §1).
  *
  * - {@linkcode toolInputSchema} publishes a tool's parameters as its MCP
  *   `inputSchema` (JSON Schema 2020-12, closed objects).

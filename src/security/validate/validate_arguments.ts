@@ -1,5 +1,5 @@
 /**
- * Tool argument validation and injection screening (SPEC section 6, gate step 2).
+ * Tool argument validation and injection screening (`docs/security-controls.md` §1, gate step 2).
  *
  * Rules, in the order they are applied to each value:
  *
