@@ -10,6 +10,16 @@ import { fileURLToPath } from "node:url";
 /** Absolute path of main.ts. */
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
+/**
+ * `deno run` flags for a test subprocess that imports a test package (the
+ * conformance suite, the SDK): LOOM's own `deno.json` holds only what running
+ * LOOM needs, and `deno.dev.json` adds the rest with its own lock file.
+ */
+export const DEV_CONFIG_FLAGS = [
+  "--config",
+  fileURLToPath(new URL("../deno.dev.json", import.meta.url)),
+];
+
 /** The flags `deno task loom` runs LOOM with. */
 export const LOOM_FLAGS = [
   "run",
@@ -79,10 +89,17 @@ export interface CliResult {
 /** Run the real CLI to completion. */
 export async function runLoom(
   args: string[],
-  options: { home: string; env?: Record<string, string>; stdin?: string; cwd?: string },
+  options: {
+    home: string;
+    env?: Record<string, string>;
+    stdin?: string;
+    cwd?: string;
+    /** The program to run instead of main.ts: a bundle, say. */
+    entry?: string;
+  },
 ): Promise<CliResult> {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: [...LOOM_FLAGS, MAIN, ...args],
+    args: [...LOOM_FLAGS, options.entry ?? MAIN, ...args],
     env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

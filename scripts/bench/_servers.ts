@@ -10,7 +10,7 @@
 
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
+import { DEV_CONFIG_FLAGS, LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
 import { childCpuMs, cpuMs, rssKiB } from "./_proc.ts";
 
 /** The MCP protocol version the bench's raw clients announce. */
@@ -194,6 +194,7 @@ export async function startSdkServer(
     args: [
       "run",
       "-A",
+      ...DEV_CONFIG_FLAGS,
       ...denoFlags,
       join(HERE, "sdk_server.ts"),
       `--upstream=${upstream}`,

@@ -22,6 +22,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { HttpClient } from "../../src/bridge/http_client.ts";
+import { DEV_CONFIG_FLAGS } from "../../tests/_helpers.ts";
 import { startUpstreamProcess } from "./_servers.ts";
 import { UPSTREAM_BODY } from "./upstream.ts";
 import { type Spread, spread } from "./_stats.ts";
@@ -187,7 +188,14 @@ async function runScenario(
 
 const upstream = await startUpstreamProcess();
 const chunkedCmd = new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-net", "--allow-env", new URL(import.meta.url).pathname, "--serve-chunked"],
+  args: [
+    "run",
+    "--allow-net",
+    "--allow-env",
+    ...DEV_CONFIG_FLAGS,
+    new URL(import.meta.url).pathname,
+    "--serve-chunked",
+  ],
   stdin: "null",
   stdout: "piped",
   stderr: "inherit",

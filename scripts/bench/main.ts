@@ -25,7 +25,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
+import { DEV_CONFIG_FLAGS, LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
 import { BENCH_ARGS, BENCH_TOOL, benchConfig } from "./_configs.ts";
 import { ensureGenerator, type Generator, type HttpLoad, runHttpLoad } from "./_load.ts";
 import { cpuMs, machineInfo } from "./_proc.ts";
@@ -356,7 +356,13 @@ async function subBench(
   args: string[],
 ): Promise<{ table: string[]; result: unknown }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`./${script}`, import.meta.url).pathname, ...args],
+    args: [
+      "run",
+      "-A",
+      ...DEV_CONFIG_FLAGS,
+      new URL(`./${script}`, import.meta.url).pathname,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -14,6 +14,7 @@
  */
 
 import { suggest } from "../_util/suggest.ts";
+import { dependencyFailure } from "./load_failure.ts";
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError } from "../errors.ts";
 import { escapeForTerminal, escapeLinesForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -39,6 +40,10 @@ Commands:
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
 
 Run "loom <command> --help" for a command's options and examples.
+
+Global option (before the command):
+  --cwd DIR   resolve relative paths against DIR; "deno task loom" passes the
+              directory it was started from
 
 Environment:
   LOOM_HOME   state directory (default ~/.loom)
@@ -100,7 +105,23 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
  * @returns the exit code
  */
 export async function main(args: string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = args;
+  const start = leadingCwd(args);
+  if (typeof start === "number") {
+    io.err(`loom: --cwd needs a directory\n`);
+    return 64;
+  }
+  if (start.dir !== undefined) {
+    try {
+      Deno.chdir(start.dir);
+    } catch (error) {
+      const why = error instanceof Deno.errors.NotFound
+        ? "no such directory"
+        : (error as Error).message;
+      io.err(`loom: cannot work in "${escapeForTerminal(start.dir)}": ${escapeForTerminal(why)}\n`);
+      return error instanceof Deno.errors.NotFound ? 66 : 77;
+    }
+  }
+  const [name, ...rest] = args.slice(start.used);
   if (name === undefined || name === "-h" || name === "--help") {
     io.out(MAIN_HELP);
     return name === undefined ? 64 : 0;
@@ -119,18 +140,53 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     const { runAgentHostMain } = await import("../runtime/host/mod.ts");
     return await runAgentHostMain(rest, io);
   }
+  if (name === "__agent-process") {
+    // Internal: a bundled LOOM is its own agent host (see runtime/host/host_entry.ts).
+    const { serveAgentStdio } = await import("../runtime/host/mod.ts");
+    await serveAgentStdio();
+    return 0;
+  }
   const load = lookup(name);
   if (!load) {
     io.err(`loom: unknown command "${escapeForTerminal(name.slice(0, 40))}"${commandHint(name)}\n`);
     io.err(`Run "loom --help" for the list of commands.\n`);
     return 64;
   }
+  let command: CommandModule;
   try {
-    const command = await load();
+    command = await load();
+  } catch (error) {
+    // From source, a command's packages load with it: one that Deno
+    // cannot fetch is reported in one line.
+    io.err(`${dependencyFailure(error)}\n`);
+    return 69;
+  }
+  try {
     return await command.run(rest, io);
   } catch (error) {
     return report(error, io);
   }
+}
+
+/**
+ * The leading `--cwd DIR` (or `--cwd=DIR`): the directory relative paths
+ * resolve against, and how many arguments it used. `deno task` runs its
+ * command in the checkout and passes the caller's directory here, so
+ * `deno task loom validate x.yaml` reads `x.yaml` where the user stands. An
+ * empty value (the task run without `INIT_CWD`) changes nothing. Returns 64
+ * when the value is missing.
+ */
+function leadingCwd(args: string[]): { dir?: string; used: number } | number {
+  const first = args[0];
+  if (first === "--cwd") {
+    if (args.length < 2) return 64;
+    return { dir: args[1] === "" ? undefined : args[1], used: 2 };
+  }
+  if (first?.startsWith("--cwd=")) {
+    const dir = first.slice("--cwd=".length);
+    return { dir: dir === "" ? undefined : dir, used: 1 };
+  }
+  return { used: 0 };
 }
 
 /** A command by name; own keys only, so "constructor" is not a command. */

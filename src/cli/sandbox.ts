@@ -11,6 +11,7 @@ import { parseOptions } from "./_args.ts";
 import { fileURLToPath } from "node:url";
 import { type AgentConfig, loadConfig, TIER_NAMES } from "../config/mod.ts";
 import { denoFlagsFor, dockerArgsFor, type DockerPlan } from "../security/sandbox/mod.ts";
+import { type HostEntry, hostEntry } from "../runtime/host/mod.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
 import { escapeForTerminal, isTerminalSafe } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -33,7 +34,9 @@ Print the sandbox LOOM derives from an agent config, without starting it:
 Options:
   --json           print one JSON object instead of text
   --memory MB      V8 heap cap of the agent host (default 96)
-  --source DIR     where LOOM's source lives on the Docker host (default: this checkout)
+  --source DIR     where LOOM's source lives on the Docker host (default: this
+                   checkout; when LOOM runs as a bundle, the bundle file itself,
+                   which is its own agent host)
   -h, --help       show this help
 
 Examples:
@@ -83,18 +86,25 @@ function sourceRoot(): string {
 }
 
 /**
- * The sandbox of a loaded config, as data.
+ * The sandbox of a loaded config, as data. The agent host program is this
+ * LOOM's own (`hostEntry()`): `agent_main.ts` of the checkout, or the bundle
+ * file itself when LOOM runs as a bundle.
  *
  * @param config the agent config
- * @param options heap cap and the LOOM source directory for the container
+ * @param options heap cap, the LOOM source directory for the container, and
+ *   the host program (default: this LOOM's)
  * @returns the Deno command and the Docker plan
  */
 export function sandboxReport(
   config: AgentConfig,
-  options: { memoryMb?: number; sourceDir?: string } = {},
+  options: { memoryMb?: number; sourceDir?: string; entry?: HostEntry } = {},
 ): SandboxReport {
+  const entry = options.entry ?? hostEntry();
+  const bundled = entry.kind === "bundle" && options.sourceDir === undefined;
   const sourceDir = options.sourceDir ?? sourceRoot();
-  const entry = `${sourceDir}/src/runtime/host/agent_main.ts`;
+  const program = bundled
+    ? [entry.module, ...entry.args]
+    : [`${sourceDir}/src/runtime/host/agent_main.ts`];
   return {
     agent: config.name,
     version: config.version,
@@ -102,9 +112,13 @@ export function sandboxReport(
     sandbox: config.runtime.sandbox,
     deno: {
       command: "deno",
-      args: ["run", ...denoFlagsFor(config, { memoryMb: options.memoryMb }), entry],
+      args: ["run", ...denoFlagsFor(config, { memoryMb: options.memoryMb }), ...program],
     },
-    docker: dockerArgsFor(config, { sourceDir, memoryMb: options.memoryMb }),
+    docker: dockerArgsFor(config, {
+      sourceDir,
+      bundleFile: bundled ? entry.module : undefined,
+      memoryMb: options.memoryMb,
+    }),
   };
 }
 

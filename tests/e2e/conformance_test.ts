@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
+import { DEV_CONFIG_FLAGS, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
 
 const SCENARIOS = [
   "server-initialize",
@@ -40,6 +40,7 @@ Deno.test("conformance: loom run --transport http passes the server scenarios", 
         args: [
           "run",
           "-A",
+          ...DEV_CONFIG_FLAGS,
           "npm:@modelcontextprotocol/conformance@0.1.16",
           "server",
           "--url",

@@ -20,6 +20,7 @@ import {
   netAllowList,
 } from "../../security/sandbox/mod.ts";
 import type { BridgeExecutor, ExecuteOptions } from "../executor.ts";
+import { hostEntry } from "./host_entry.ts";
 import {
   type ChildMessage,
   type ErrorResponse,
@@ -51,7 +52,8 @@ export interface SandboxEvent {
 
 /**
  * How the agent host runs:
- * - `process`: `deno run <denoFlagsFor(config)> agent_main.ts` (from source);
+ * - `process`: `deno run <denoFlagsFor(config)> agent_main.ts` from source, or
+ *   the bundle itself with `__agent-process` from a bundle (`host_entry.ts`);
  * - `compiled`: the LOOM executable itself with the hidden `__agent-host`
  *   argument, which runs the agent code in a Worker with explicit
  *   permissions (see `worker_host.ts`), because a compiled binary cannot
@@ -178,10 +180,12 @@ export function agentHostCommand(
     ? []
     : [`--entry=${new URL(options.entry, import.meta.url).href}`];
   if (mode === "process") {
-    const entry = modulePath(options.entry ?? new URL("./agent_main.ts", import.meta.url));
+    const program = options.entry === undefined
+      ? hostEntry()
+      : { module: modulePath(options.entry), args: [] };
     return {
       command: Deno.execPath(),
-      args: ["run", ...denoFlagsFor(config, { memoryMb }), entry],
+      args: ["run", ...denoFlagsFor(config, { memoryMb }), program.module, ...program.args],
       env,
       cwd,
     };

@@ -47,4 +47,6 @@ export {
   type SandboxEvent,
 } from "./agent_host.ts";
 export { type AgentHostMainIo, runAgentHostMain, workerPermissions } from "./worker_host.ts";
+export { AGENT_PROCESS_ARG, type HostEntry, hostEntry, isBundled } from "./host_entry.ts";
+export { serveAgentStdio } from "./agent_stdio.ts";
 export type { BridgeExecutor };

@@ -300,6 +300,12 @@ export interface DockerOptions {
   image?: string;
   /** Host directory holding LOOM's source, mounted read-only at `/loom`. Default `/opt/loom`. */
   sourceDir?: string;
+  /**
+   * A single-file LOOM bundle to run instead of the source (it is its own
+   * agent host): mounted read-only at `/loom/loom.js` and run with the
+   * hidden `__agent-process` argument. Wins over `sourceDir`.
+   */
+  bundleFile?: string;
   /** V8 heap cap inside the container, in MiB. Default 96. */
   memoryMb?: number;
 }
@@ -343,7 +349,15 @@ export function dockerArgsFor(config: AgentConfig, options: DockerOptions = {}):
       ? "The agent has no bridge: the container has no network."
       : EGRESS_NOTE,
   };
-  const sourceDir = options.sourceDir ?? "/opt/loom";
+  const program = options.bundleFile === undefined
+    ? {
+      volume: `${options.sourceDir ?? "/opt/loom"}:/loom:ro`,
+      argv: ["/loom/src/runtime/host/agent_main.ts"],
+    }
+    : {
+      volume: `${options.bundleFile}:/loom/loom.js:ro`,
+      argv: ["/loom/loom.js", "__agent-process"],
+    };
   const args = [
     "run",
     "--rm",
@@ -363,11 +377,11 @@ export function dockerArgsFor(config: AgentConfig, options: DockerOptions = {}):
     `--network=${network.dockerNetwork}`,
     "--env=NO_COLOR=1",
     "--env=DENO_DIR=/tmp/deno",
-    `--volume=${sourceDir}:/loom:ro`,
+    `--volume=${program.volume}`,
     options.image ?? "denoland/deno:2.9.6",
     "run",
     ...denoFlagsFor(config, { memoryMb: options.memoryMb }),
-    "/loom/src/runtime/host/agent_main.ts",
+    ...program.argv,
   ];
   return { args, network, limits };
 }
