@@ -15,6 +15,9 @@ import {
 } from "../config/mod.ts";
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
+import { bridgeSecretNames } from "../bridge/mod.ts";
+import { checkSecretAccess, describeSecretProblem } from "../security/secrets/mod.ts";
+import { resolveHome } from "../store/mod.ts";
 import { type CliIo, table } from "./_io.ts";
 
 /** Help text of the authoring commands. */
@@ -23,6 +26,12 @@ export const VALIDATE_HELP = `Usage: loom validate CONFIG [CONFIG...] [--quiet]
 Run every load-time check on one or more agent configs and print a table of
 their tools. Exit status 0 when all load, 66 when every failure is a file that
 does not exist, 78 otherwise (every problem is listed as file:line:column).
+
+It also warns, without failing, about each {{secret:KEY}} a config names that
+its agent could not use now: not set, not granted to the agent, or granted to
+an earlier version of the file; each warning gives the "loom secrets" command
+that fixes it. This reads the secret names and grants in $LOOM_HOME (no master
+key, no values); when it cannot, one warning says so.
 
 Options:
   -q, --quiet   print only problems
@@ -71,12 +80,14 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   let failed = 0;
   // 66 (not found) only when that is every failure; anything else is 78.
   let status = 0;
+  const secrets = { checked: true };
   for (const path of positionals) {
     try {
       const config = await loadConfig(path, {
         onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
       });
       if (!values.quiet) io.out(describeConfig(config));
+      if (secrets.checked) await warnAboutSecrets(config, io, secrets);
     } catch (error) {
       if (!(error instanceof LoomError)) throw error;
       failed++;
@@ -98,6 +109,38 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     return status === 66 ? 66 : 78;
   }
   return 0;
+}
+
+/**
+ * Warn about each secret `config` names that its agent could not use now,
+ * with the command that fixes it. Never fails: when the vault and grants
+ * cannot be read, one warning says so and `state.checked` turns false.
+ */
+async function warnAboutSecrets(
+  config: AgentConfig,
+  io: CliIo,
+  state: { checked: boolean },
+): Promise<void> {
+  const names = config.bridges.flatMap((b) => bridgeSecretNames(b));
+  if (names.length === 0) return;
+  let problems;
+  try {
+    problems = await checkSecretAccess(resolveHome(io.env), {
+      agent: config.name,
+      configDigest: config.source.digest,
+      names,
+    });
+  } catch (error) {
+    state.checked = false;
+    const why = error instanceof Error ? error.message : String(error);
+    io.err(`warning: ${escapeForTerminal(`secrets not checked: ${why}`)}\n`);
+    return;
+  }
+  const path = config.source.path;
+  for (const problem of problems) {
+    const text = `${path}: ${describeSecretProblem(problem, { configPath: path })}`;
+    io.err(`warning: ${escapeForTerminal(text)}\n`);
+  }
 }
 
 /** A human summary of a loaded config: header and a table of tools. */

@@ -14,7 +14,13 @@ import { bridgeSecretNames } from "../bridge/mod.ts";
 import { LoomError, NotFoundError, PolicyError, UsageError } from "../errors.ts";
 import { SECRET_NAME } from "../_util/template.ts";
 import { AuditLog } from "../security/audit/mod.ts";
-import { CredentialBroker, MAX_SECRET_BYTES } from "../security/secrets/mod.ts";
+import {
+  CredentialBroker,
+  describeSecretProblem,
+  MAX_SECRET_BYTES,
+  type PolicyRow,
+  type SecretProblem,
+} from "../security/secrets/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
@@ -41,7 +47,12 @@ Commands:
                             claiming the same agent name gets nothing (grant
                             again after reviewing a change)
   revoke AGENT KEY          withdraw a grant
-  policy                    the grants: agent, key, config digest, time
+  policy [--config PATH]    the grants: agent, key, config digest, time; with
+                            --config, a STATUS column says for that config's
+                            agent whether each grant is current or stale
+                            (pinned to an earlier version of the file), and a
+                            warning per stale grant names both digests and
+                            the command that grants it again
   rotate                    replace the data key now (e.g. after a suspected
                             exposure) and re-encrypt every value under it; a
                             set also rotates it long before it has encrypted
@@ -53,7 +64,7 @@ value_hmac, the salted HMAC-SHA256 of the value ("loom audit hash" computes it
 for a value you know).
 
 Options:
-  -c, --config PATH         (grant) the agent's config file
+  -c, --config PATH         (grant, policy) the agent's config file
   -l, --long                (list) show version and update time
   -h, --help                show this help
 
@@ -68,6 +79,7 @@ Examples:
   loom secrets set gh-token            # prompts, input hidden
   loom secrets grant github-issues gh-token --config agents/github.yaml
   loom secrets policy
+  loom secrets policy --config agents/github.yaml
   loom secrets revoke github-issues gh-token
   loom secrets rotate
 `;
@@ -101,8 +113,8 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
     },
   });
   if (values.help) return (io.out(SECRETS_HELP), 0);
-  if (values.config !== undefined && sub !== "grant") {
-    throw new UsageError(`Option --config applies only to "secrets grant"`);
+  if (values.config !== undefined && sub !== "grant" && sub !== "policy") {
+    throw new UsageError(`Option --config applies only to "secrets grant" and "secrets policy"`);
   }
   if (values.long !== undefined && sub !== "list") {
     throw new UsageError(`Option --long applies only to "secrets list"`);
@@ -196,16 +208,42 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
       });
     }
     default: { // policy
-      expectArgs(positionals, 0, "loom secrets policy");
+      expectArgs(positionals, 0, "loom secrets policy [--config PATH]");
+      const path = values.config;
+      const config = path === undefined ? undefined : await loadConfig(path);
       return await withBroker(io, (broker) => {
-        const rows = broker.policy();
+        const configDigest = config?.source.digest ?? "";
+        const rows = broker.policy(config && { agent: config.name, configDigest });
         if (rows.length === 0) {
           io.err(`No grants (add one with "loom secrets grant AGENT KEY --config PATH")\n`);
-        } else {
-          io.out(table([
-            ["AGENT", "KEY", "CONFIG-DIGEST", "GRANTED-AT"],
-            ...rows.map((r) => [r.agent, r.key, r.configDigest, r.grantedAt]),
-          ]));
+          return Promise.resolve(0);
+        }
+        const head = ["AGENT", "KEY", "CONFIG-DIGEST", "GRANTED-AT"];
+        const cells = (r: PolicyRow) => [r.agent, r.key, r.configDigest, r.grantedAt];
+        if (path === undefined) {
+          io.out(table([head, ...rows.map(cells)]));
+          return Promise.resolve(0);
+        }
+        // With the config: that agent's grants are current or stale; others "-".
+        const status = (stale: boolean | undefined) =>
+          stale === undefined
+            ? "-"
+            : stale
+            ? `stale: config is now ${configDigest.slice(0, 12)}`
+            : "current";
+        io.out(table([[...head, "STATUS"], ...rows.map((r) => [...cells(r), status(r.stale)])]));
+        for (const r of rows) {
+          if (!r.stale) continue;
+          const problem: SecretProblem = {
+            name: r.key,
+            agent: r.agent,
+            reason: "config_mismatch",
+            set: null,
+            grantedDigest: r.configDigest,
+            configDigest,
+          };
+          const text = `${path}: ${describeSecretProblem(problem, { configPath: path })}`;
+          io.err(`warning: ${escapeForTerminal(text)}\n`);
         }
         return Promise.resolve(0);
       });

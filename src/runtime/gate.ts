@@ -86,7 +86,9 @@ export interface SecretSource {
   /**
    * Resolve the secrets a bridge names, for that bridge's own origin only.
    * Audits every resolution; refuses unless the agent's grant is pinned to
-   * this config's digest.
+   * this config's digest. A refusal's `message` (which problem, and the
+   * command that fixes it, naming `configPath`; never a value) becomes the
+   * tool error, and its `reason` code goes into the outcome record.
    */
   resolve(request: {
     agent: string;
@@ -95,9 +97,10 @@ export interface SecretSource {
     origin: string;
     tool: string;
     call: string;
+    configPath?: string;
   }): Promise<
     | { ok: true; values: Map<string, string>; redactor: Redaction }
-    | { ok: false; name: string; reason: string }
+    | { ok: false; name: string; reason: string; message?: string }
   >;
 }
 
@@ -425,6 +428,8 @@ export class AgentGate implements ToolHost {
 
     // 7. secrets: only the names this bridge's templates use, only for its own
     // origin, only under a grant pinned to this config's digest. Fail closed.
+    // A refusal tells the client which problem it is (not set, not granted,
+    // granted to an older config) and the command that fixes it.
     let secrets: ReadonlyMap<string, string> = NO_SECRETS;
     let redaction: Redaction | null = null;
     if (secretNames.length > 0) {
@@ -436,12 +441,13 @@ export class AgentGate implements ToolHost {
           origin,
           tool: name,
           call,
-        }).catch(() => ({ ok: false as const, name: secretNames[0], reason: "broker failed" }))
-        : { ok: false as const, name: secretNames[0], reason: "no credential broker" };
+          configPath: this.config.source.path,
+        }).catch(() => unavailable(secretNames[0], "broker_failed"))
+        : unavailable(secretNames[0], "no_broker");
       if (!resolved.ok) {
-        return await outcome("denied", `Secret "${resolved.name}" is not available to this agent`, {
-          key: resolved.name,
-        });
+        const message = resolved.message ??
+          `Secret "${resolved.name}" is not available to this agent`;
+        return await outcome("denied", message, { key: resolved.name, reason: resolved.reason });
       }
       secrets = resolved.values;
       redaction = resolved.redactor;
@@ -717,4 +723,12 @@ function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): Loo
   }
   console.error("loom: unexpected error in bridge:", error);
   return new LoomError("INTERNAL", "Internal error while calling the upstream");
+}
+
+/** A refusal of step 7 that the broker did not word (no broker, or it failed). */
+function unavailable(
+  name: string,
+  reason: string,
+): { ok: false; name: string; reason: string; message?: string } {
+  return { ok: false, name, reason };
 }

@@ -19,7 +19,7 @@ interface Setup extends AsyncDisposable {
 
 async function setup(
   echo: boolean,
-  options: { grantDigest?: string; redirectTo?: string } = {},
+  options: { grantDigest?: string; redirectTo?: string; set?: boolean; grant?: boolean } = {},
 ): Promise<Setup> {
   const root = await Deno.makeTempDir({ prefix: "loom-gate-secrets-" });
   const seen: string[] = [];
@@ -49,8 +49,10 @@ async function setup(
   const home = resolveHome(new Map([["LOOM_HOME", root]]));
   const audit = await AuditLog.open(home.audit);
   const broker = await CredentialBroker.open({ home, env: new Map(), audit });
-  await broker.set("api-key", SECRET);
-  await broker.grant("keyed", "api-key", options.grantDigest ?? config.source.digest);
+  if (options.set ?? true) await broker.set("api-key", SECRET);
+  if (options.grant ?? true) {
+    await broker.grant("keyed", "api-key", options.grantDigest ?? config.source.digest);
+  }
   const gate = new AgentGate(config, { audit, secrets: broker });
   return {
     gate,
@@ -86,15 +88,60 @@ function leaks(text: string): string[] {
   return forms.filter((f) => text.includes(f));
 }
 
-Deno.test("AgentGate with a broker refuses a grant pinned to another config digest", async () => {
+/** The `denied` outcome record of the gate's one call. */
+async function deniedOutcome(s: Setup): Promise<Record<string, unknown>> {
+  const records = (await Deno.readTextFile(s.auditFile)).trim().split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const outcome = records.find((r) => r.event === "tool_call" && r.phase === "outcome");
+  assert.equal(outcome?.status, "denied");
+  return outcome!;
+}
+
+Deno.test("AgentGate with a broker refuses a grant pinned to another config digest, naming both digests and the grant command", async () => {
   await using s = await setup(false, { grantDigest: "0".repeat(64) });
   const res = await s.gate.callTool("fetch_thing", {}, ctx);
   assert.equal(res.isError, true);
-  assert.match(res.content[0].text, /Secret "api-key" is not available/);
+  const text = res.content[0].text;
+  assert.match(
+    text,
+    /^Secret "api-key" is granted to agent "keyed" for config sha256 000000000000, /,
+  );
+  assert.ok(text.includes(`this config is sha256 ${s.digest.slice(0, 12)}`), text);
+  assert.ok(text.includes(`"loom secrets grant keyed api-key --config keyed.yaml"`), text);
   assert.deepEqual(s.seen, [], "nothing was sent upstream");
   const log = await Deno.readTextFile(s.auditFile);
   assert.match(log, /"event":"credential_access"[^\n]*"granted":false/);
   assert.deepEqual(leaks(log), []);
+  const outcome = await deniedOutcome(s);
+  assert.equal(outcome.reason, "config_mismatch");
+  assert.equal(outcome.key, "api-key");
+  assert.equal(outcome.error, text);
+});
+
+Deno.test("AgentGate with a broker refuses a secret that is not set, naming the set and grant commands", async () => {
+  await using s = await setup(false, { set: false, grant: false });
+  const res = await s.gate.callTool("fetch_thing", {}, ctx);
+  assert.equal(res.isError, true);
+  const text = res.content[0].text;
+  assert.match(text, /^Secret "api-key" is not set/);
+  assert.ok(text.includes(`"loom secrets set api-key"`), text);
+  assert.ok(text.includes(`"loom secrets grant keyed api-key --config keyed.yaml"`), text);
+  assert.deepEqual(s.seen, []);
+  assert.equal((await deniedOutcome(s)).reason, "not_found");
+});
+
+Deno.test("AgentGate with a broker refuses a set secret that is not granted, naming the grant command", async () => {
+  await using s = await setup(false, { grant: false });
+  const res = await s.gate.callTool("fetch_thing", {}, ctx);
+  assert.equal(res.isError, true);
+  const text = res.content[0].text;
+  assert.match(text, /^Secret "api-key" is set but not granted to agent "keyed"/);
+  assert.ok(text.includes(`"loom secrets grant keyed api-key --config keyed.yaml"`), text);
+  assert.deepEqual(leaks(text), []);
+  assert.deepEqual(s.seen, []);
+  const outcome = await deniedOutcome(s);
+  assert.equal(outcome.reason, "no_grant");
+  assert.deepEqual(leaks(JSON.stringify(outcome)), []);
 });
 
 Deno.test("AgentGate with a broker injects the granted secret and redacts it from the result", async () => {

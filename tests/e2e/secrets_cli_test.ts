@@ -200,6 +200,125 @@ Deno.test("loom secrets --help lists every command with examples", async () => {
   }
 });
 
+/** A config whose one bridge names three secrets. */
+function threeSecretsYaml(): string {
+  return configYaml("weather-api") +
+    `        X-Account: "{{secret:account-id}}"
+        X-Region-Token: "{{secret:region-token}}"
+`;
+}
+
+Deno.test("loom validate warns about each secret the config cannot use, with the command that fixes it, and still exits 0", async () => {
+  await using dir = await tempDir();
+  const home = join(dir.path, "home");
+  const config = join(dir.path, "weather.yaml");
+  await Deno.writeTextFile(config, threeSecretsYaml());
+  const results: [string, CliResult][] = [];
+  const loom = async (args: string[], stdin?: string) => {
+    const r = await runLoom(args, { home, stdin });
+    results.push([args.join(" "), r]);
+    return r;
+  };
+  // region-token: never set; api-key: set, never granted; account-id: granted, then edited.
+  assert.equal((await loom(["secrets", "set", "api-key"], VALUE)).code, 0);
+  assert.equal((await loom(["secrets", "set", "account-id"], VALUE)).code, 0);
+  const grant = await loom(["secrets", "grant", "weather-api", "account-id", "--config", config]);
+  assert.equal(grant.code, 0, grant.stderr);
+  const pinned = await sha256Hex(await Deno.readFile(config));
+  await Deno.writeTextFile(config, "# edited after the grant\n", { append: true });
+  const current = await sha256Hex(await Deno.readFile(config));
+  const grantCommand = (key: string) =>
+    `"loom secrets grant weather-api ${key} --config ${config}"`;
+
+  const validate = await loom(["validate", config]);
+  assert.equal(validate.code, 0, validate.stderr);
+  assert.match(validate.stdout, /: OK\n/);
+  const warnings = validate.stderr.trimEnd().split("\n").filter((l) => /secret/i.test(l));
+  assert.equal(warnings.length, 3, validate.stderr);
+  const about = (key: string) => warnings.find((w) => w.includes(`Secret "${key}"`)) ?? "";
+  assert.match(about("region-token"), /^warning: .*Secret "region-token" is not set/);
+  assert.ok(about("region-token").includes(`"loom secrets set region-token"`), validate.stderr);
+  assert.ok(about("region-token").includes(grantCommand("region-token")), validate.stderr);
+  assert.match(about("api-key"), /^warning: .*Secret "api-key" is set but not granted/);
+  assert.ok(about("api-key").includes(grantCommand("api-key")), validate.stderr);
+  assert.match(about("account-id"), /^warning: .*Secret "account-id" is granted to agent/);
+  assert.ok(about("account-id").includes(`sha256 ${pinned.slice(0, 12)}`), validate.stderr);
+  assert.ok(about("account-id").includes(`sha256 ${current.slice(0, 12)}`), validate.stderr);
+  assert.ok(about("account-id").includes(grantCommand("account-id")), validate.stderr);
+
+  // Following the commands leaves nothing to warn about.
+  assert.equal((await loom(["secrets", "set", "region-token"], VALUE)).code, 0);
+  for (const key of ["region-token", "api-key", "account-id"]) {
+    const r = await loom(["secrets", "grant", "weather-api", key, "--config", config]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const clean = await loom(["validate", config]);
+  assert.equal(clean.code, 0, clean.stderr);
+  assert.equal(clean.stderr, "");
+  for (const [label, r] of results) assertNoValue(r, label);
+});
+
+Deno.test("loom validate says in one line that it cannot check secrets without a LOOM home, exits 0 and creates none", async () => {
+  await using dir = await tempDir();
+  const home = join(dir.path, "absent");
+  const config = join(dir.path, "weather.yaml");
+  await Deno.writeTextFile(config, threeSecretsYaml());
+  const validate = await runLoom(["validate", config], { home });
+  assert.equal(validate.code, 0, validate.stderr);
+  const lines = validate.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, validate.stderr);
+  assert.match(lines[0], /^warning: secrets not checked: LOOM home ".*absent" does not exist$/);
+  await assert.rejects(Deno.lstat(home), Deno.errors.NotFound);
+});
+
+Deno.test("loom secrets policy --config marks grants pinned to another config digest as stale, with both digests and the grant command", async () => {
+  await using dir = await tempDir();
+  const home = join(dir.path, "home");
+  const loom = (args: string[], stdin?: string) => runLoom(["secrets", ...args], { home, stdin });
+  const config = join(dir.path, "weather.yaml");
+  const other = join(dir.path, "impostor.yaml");
+  await Deno.writeTextFile(config, threeSecretsYaml());
+  await Deno.writeTextFile(other, configYaml("impostor"));
+  assert.equal((await loom(["set", "api-key"], VALUE)).code, 0);
+  assert.equal((await loom(["set", "account-id"], VALUE)).code, 0);
+  for (const key of ["api-key", "account-id"]) {
+    assert.equal((await loom(["grant", "weather-api", key, "--config", config])).code, 0);
+  }
+  assert.equal((await loom(["grant", "impostor", "api-key", "--config", other])).code, 0);
+  const pinned = (await sha256Hex(await Deno.readFile(config))).slice(0, 12);
+  await Deno.writeTextFile(config, "# edited after the grant\n", { append: true });
+  // Re-granted after the edit: current again.
+  assert.equal((await loom(["grant", "weather-api", "account-id", "--config", config])).code, 0);
+  const current = (await sha256Hex(await Deno.readFile(config))).slice(0, 12);
+  const otherDigest = (await sha256Hex(await Deno.readFile(other))).slice(0, 12);
+
+  const policy = await loom(["policy", "--config", config]);
+  assert.equal(policy.code, 0, policy.stderr);
+  const rows = policy.stdout.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
+  assert.deepEqual(rows[0], ["AGENT", "KEY", "CONFIG-DIGEST", "GRANTED-AT", "STATUS"]);
+  assert.deepEqual(rows.slice(1).map((r) => [r[0], r[1], r[2], r[4]]), [
+    ["impostor", "api-key", otherDigest, "-"],
+    ["weather-api", "account-id", current, "current"],
+    ["weather-api", "api-key", pinned, `stale: config is now ${current}`],
+  ]);
+  const warnings = policy.stderr.trimEnd().split("\n");
+  assert.equal(warnings.length, 1, policy.stderr);
+  assert.match(warnings[0], /^warning: .*Secret "api-key" is granted to agent "weather-api"/);
+  assert.ok(warnings[0].includes(`sha256 ${pinned}`), policy.stderr);
+  assert.ok(warnings[0].includes(`sha256 ${current}`), policy.stderr);
+  assert.ok(
+    warnings[0].includes(`"loom secrets grant weather-api api-key --config ${config}"`),
+    policy.stderr,
+  );
+  assertNoValue(policy, "policy --config");
+
+  // Without --config the table is as before: no status column.
+  const plain = await loom(["policy"]);
+  assert.equal(plain.stdout.split("\n")[0].split(/\s{2,}/).length, 4, plain.stdout);
+  const help = await loom(["--help"]);
+  assert.match(help.stdout, /policy \[--config PATH\]/);
+});
+
 Deno.test({
   name: "loom secrets set reads from a hidden prompt on a terminal without echoing",
   // `script` (util-linux) gives the CLI a pseudo-terminal.

@@ -19,7 +19,11 @@
  * value the broker decrypted (and of a `set`) carries `value_hmac`, the
  * salted HMAC-SHA256 of the value (`audit_hmac.ts`), never the value; a
  * refusal by policy never decrypts, so its record carries nothing derived
- * from the value (security-requirements items 30, 33).
+ * from the value (security-requirements items 30, 33). A refusal says
+ * which problem it is (not set, not granted, or granted to an earlier
+ * version of the config) and the command that fixes it (`problems.ts`):
+ * three causes behind one symptom would otherwise send the operator to the
+ * wrong fix.
  *
  * Encryption at rest is envelope encryption (`_crypto.ts`): a data key
  * wrapped by the master key encrypts the values, and the vault counts the
@@ -73,6 +77,12 @@ import {
 } from "./_vault.ts";
 import { auditHmac, loadAuditHmacKey } from "./audit_hmac.ts";
 import { loadMasterKey } from "./master_key.ts";
+import {
+  type DenialReason,
+  describeSecretProblem,
+  diagnoseSecret,
+  type SecretProblem,
+} from "./problems.ts";
 
 /** Largest secret value, in UTF-8 bytes. */
 export const MAX_SECRET_BYTES = 64 * 1024;
@@ -142,6 +152,12 @@ export interface PolicyRow {
   /** The first 12 hex digits of the pinned config digest. */
   configDigest: string;
   grantedAt: string;
+  /**
+   * Given the current config to {@linkcode CredentialBroker.policy}: for that
+   * agent's grants, true when pinned to another digest (the config changed
+   * since), false when pinned to it; absent for other agents' grants.
+   */
+  stale?: boolean;
 }
 
 /** What the gate asks for on one call. */
@@ -158,10 +174,12 @@ export interface ResolveRequest {
   tool: string;
   /** The call id (as in the `tool_call` records). */
   call: string;
+  /**
+   * The config file's path as the operator gave it, for the command a
+   * refusal's message suggests (`loom secrets grant ... --config PATH`).
+   */
+  configPath?: string;
 }
-
-/** Why a resolution was refused. */
-export type DenialReason = "no_grant" | "config_mismatch" | "not_found";
 
 /** The outcome of {@linkcode CredentialBroker.resolve}. */
 export type ResolveResult =
@@ -178,7 +196,11 @@ export type ResolveResult =
     name: string;
     /** Why. */
     reason: DenialReason;
-    /** A message for the tool error, without any value. */
+    /**
+     * A message for the tool error: which problem it is and the `loom
+     * secrets` command that fixes it ({@linkcode describeSecretProblem}),
+     * without any value.
+     */
     message: string;
   };
 
@@ -439,14 +461,22 @@ export class CredentialBroker implements AsyncDisposable {
     return removed;
   }
 
-  /** Every grant: agent, key, the first 12 hex digits of the pinned digest, time. Never values. */
-  policy(): PolicyRow[] {
+  /**
+   * Every grant: agent, key, the first 12 hex digits of the pinned digest,
+   * time. Never values.
+   *
+   * @param current an agent and the digest of its config as it is now: that
+   *   agent's rows say whether they are `stale` (pinned to another digest)
+   * @returns the grants, ordered by agent then key
+   */
+  policy(current?: { agent: string; configDigest: string }): PolicyRow[] {
     this.#open();
     return this.#store.grants.list().map((g) => ({
       agent: g.agent,
       key: g.key,
       configDigest: g.configDigest.slice(0, 12),
       grantedAt: g.grantedAt,
+      ...(current?.agent === g.agent ? { stale: g.configDigest !== current.configDigest } : {}),
     }));
   }
 
@@ -455,6 +485,11 @@ export class CredentialBroker implements AsyncDisposable {
    * pinned to exactly `configDigest`, and must exist in the vault. Stops at the
    * first refusal. One `credential_access` record per name examined, durable
    * before this returns.
+   *
+   * A refusal says which problem it is: `not_found` (not set, whatever the
+   * grant), `no_grant`, or `config_mismatch` (the grant is pinned to another
+   * digest), with the command that fixes it. Telling them apart reads the
+   * vault's names, never a value.
    *
    * A refusal by policy is a value (`ok: false`); infrastructure failures
    * throw after recording the denial (fail closed).
@@ -490,19 +525,30 @@ export class CredentialBroker implements AsyncDisposable {
     };
     let denial: ResolveResult | null = null;
     for (const name of names) {
-      let refused: DenialReason | null = null;
+      let refused: SecretProblem | null = null;
       let hmac: string | undefined;
       try {
         const grant = SECRET_NAME.test(name)
           ? this.#store.grants.get(request.agent, name)
           : undefined;
-        if (grant === undefined) refused = "no_grant";
-        else if (grant.configDigest !== request.configDigest) refused = "config_mismatch";
-        else {
+        if (grant === undefined || grant.configDigest !== request.configDigest) {
+          refused = diagnoseSecret(name, {
+            agent: request.agent,
+            configDigest: request.configDigest,
+            set: await this.#isSet(name),
+            grantedDigest: grant?.configDigest ?? null,
+          });
+        } else {
           const data = await this.#vault();
           const entry = data?.entries.get(name);
-          if (data === null || entry === undefined) refused = "not_found";
-          else {
+          if (data === null || entry === undefined) {
+            refused = diagnoseSecret(name, {
+              agent: request.agent,
+              configDigest: request.configDigest,
+              set: false,
+              grantedDigest: grant.configDigest,
+            });
+          } else {
             const opened = await this.#decrypt(data, name, entry);
             values.set(name, opened.value);
             hmac = opened.hmac;
@@ -515,8 +561,9 @@ export class CredentialBroker implements AsyncDisposable {
         throw error;
       }
       if (refused !== null) {
-        audit(name, false, refused);
-        denial = { ok: false, name, reason: refused, message: denialMessage(name, refused) };
+        audit(name, false, refused.reason);
+        const message = describeSecretProblem(refused, { configPath: request.configPath });
+        denial = { ok: false, name, reason: refused.reason, message };
         break;
       }
       audit(name, true, undefined, hmac);
@@ -560,6 +607,18 @@ export class CredentialBroker implements AsyncDisposable {
       this.#key = loading;
     }
     return this.#key;
+  }
+
+  /**
+   * Whether the vault holds `name`, for a refusal's message only: null when
+   * the vault cannot be read (the refusal stands either way). Decrypts nothing.
+   */
+  async #isSet(name: string): Promise<boolean | null> {
+    try {
+      return (await this.#vault())?.entries.has(name) ?? false;
+    } catch {
+      return null;
+    }
   }
 
   /** The current vault, re-read when the file changed. */
@@ -738,18 +797,6 @@ export class CredentialBroker implements AsyncDisposable {
   #record(fields: { agent: string; [field: string]: unknown }): Promise<unknown> {
     const entry: AuditEntryInput = { event: "credential_access", tool: null, ...fields };
     return this.#audit.append(entry);
-  }
-}
-
-function denialMessage(name: string, reason: DenialReason): string {
-  switch (reason) {
-    case "no_grant":
-      return `Secret "${name}" is not granted to this agent`;
-    case "config_mismatch":
-      return `Secret "${name}" is granted to a different version of this agent's config: ` +
-        `grant it again after reviewing the config`;
-    case "not_found":
-      return `Secret "${name}" is not set`;
   }
 }
 

@@ -106,7 +106,7 @@ Deno.test("CredentialBroker.resolve() records no value_hmac when it refuses by p
   const refusals = [
     await f.broker.resolve(weatherRequest()), // no_grant
     await f.broker.resolve(weatherRequest({ names: ["other-key"] })), // config_mismatch
-    await f.broker.resolve(weatherRequest({ names: ["missing"] })), // no_grant for an unset name
+    await f.broker.resolve(weatherRequest({ names: ["missing"] })), // not_found: never set
   ];
   assert.ok(refusals.every((r) => !r.ok));
   await f.broker.grant("weather", "api-key", DIGEST);
@@ -118,7 +118,7 @@ Deno.test("CredentialBroker.resolve() records no value_hmac when it refuses by p
   assert.deepEqual(records.map((r) => r.reason), [
     "no_grant",
     "config_mismatch",
-    "no_grant",
+    "not_found",
     "integrity_failed",
   ]);
   for (const r of records) assert.equal("value_hmac" in r, false);

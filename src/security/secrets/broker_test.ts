@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { LoomError, NotFoundError, PolicyError } from "../../errors.ts";
 import { masterKeyPath } from "./master_key.ts";
+import { checkSecretAccess, describeSecretProblem } from "./problems.ts";
+import { resolveHome } from "../../store/mod.ts";
 import {
   auditRecords,
   digestOf,
@@ -275,6 +277,106 @@ Deno.test("CredentialBroker.resolve() stops at the first denied name and release
   assert.deepEqual(records.map((r) => [r.key, r.granted]), [["api-key", true], ["second", false]]);
 });
 
+Deno.test("CredentialBroker.resolve() tells a secret that is not set from one not granted or granted to an older config", async () => {
+  await using f = await openFixture();
+  const request = (names: string[]) => weatherRequest({ names, configPath: "agents/weather.yaml" });
+  const grantCommand = (key: string) =>
+    `"loom secrets grant weather ${key} --config agents/weather.yaml"`;
+  await f.broker.set("set-only", VALUE);
+  await f.broker.set("stale", VALUE);
+  await f.broker.grant("weather", "stale", OTHER_DIGEST);
+
+  const unset = await f.broker.resolve(request(["never-set"]));
+  assert.ok(!unset.ok);
+  assert.equal(unset.reason, "not_found");
+  assert.match(unset.message, /^Secret "never-set" is not set/);
+  assert.ok(unset.message.includes(`"loom secrets set never-set"`), unset.message);
+  assert.ok(unset.message.includes(grantCommand("never-set")), unset.message);
+
+  const ungranted = await f.broker.resolve(request(["set-only"]));
+  assert.ok(!ungranted.ok);
+  assert.equal(ungranted.reason, "no_grant");
+  assert.match(ungranted.message, /^Secret "set-only" is set but not granted to agent "weather"/);
+  assert.ok(ungranted.message.includes(grantCommand("set-only")), ungranted.message);
+  assert.ok(!ungranted.message.includes("loom secrets set"), ungranted.message);
+
+  const stale = await f.broker.resolve(request(["stale"]));
+  assert.ok(!stale.ok);
+  assert.equal(stale.reason, "config_mismatch");
+  assert.ok(stale.message.includes(`sha256 ${OTHER_DIGEST.slice(0, 12)}`), stale.message);
+  assert.ok(stale.message.includes(`sha256 ${DIGEST.slice(0, 12)}`), stale.message);
+  assert.ok(stale.message.includes(grantCommand("stale")), stale.message);
+  assert.ok(!stale.message.includes(OTHER_DIGEST.slice(0, 13)), "a prefix, not the digest");
+
+  for (const r of [unset, ungranted, stale]) assert.ok(!r.ok && !r.message.includes(VALUE));
+  assert.deepEqual(resolveRecords(await auditRecords(f)).map((r) => [r.key, r.reason]), [
+    ["never-set", "not_found"],
+    ["set-only", "no_grant"],
+    ["stale", "config_mismatch"],
+  ]);
+  await assertNoValueInAudit(f, VALUE);
+});
+
+Deno.test("CredentialBroker.resolve() quotes a config path with spaces in the command it suggests", async () => {
+  await using f = await openFixture();
+  await f.broker.set("api-key", VALUE);
+  const result = await f.broker.resolve(weatherRequest({ configPath: "my agents/it's.yaml" }));
+  assert.ok(!result.ok);
+  assert.ok(
+    result.message.includes(
+      `"loom secrets grant weather api-key --config 'my agents/it'\\''s.yaml'"`,
+    ),
+    result.message,
+  );
+});
+
+Deno.test("checkSecretAccess() finds each secret a config cannot use, without a master key or audit record", async () => {
+  await using f = await openFixture();
+  await f.broker.set("set-only", VALUE);
+  await f.broker.set("stale", VALUE);
+  await f.broker.set("good", VALUE);
+  await f.broker.grant("weather", "stale", OTHER_DIGEST);
+  await f.broker.grant("weather", "good", DIGEST);
+  await f.broker.grant("weather", "never-set", DIGEST);
+  await Deno.remove(masterKeyPath(f.home));
+  const before = (await auditRecords(f)).length;
+  const problems = await checkSecretAccess(f.home, {
+    agent: "weather",
+    configDigest: DIGEST,
+    names: ["good", "never-set", "set-only", "stale"],
+  });
+  assert.deepEqual(problems.map((p) => [p.name, p.reason, p.set, p.grantedDigest]), [
+    ["never-set", "not_found", false, DIGEST],
+    ["set-only", "no_grant", true, null],
+    ["stale", "config_mismatch", true, OTHER_DIGEST],
+  ]);
+  const texts = problems.map((p) => describeSecretProblem(p, { configPath: "w.yaml" }));
+  assert.ok(texts[0].includes(`"loom secrets set never-set"`), texts[0]);
+  assert.ok(!texts[0].includes("loom secrets grant"), "its grant is current");
+  assert.ok(texts[1].includes(`"loom secrets grant weather set-only --config w.yaml"`), texts[1]);
+  assert.ok(texts[2].includes(OTHER_DIGEST.slice(0, 12)) && texts[2].includes(DIGEST.slice(0, 12)));
+  assert.ok(!texts.join("\n").includes(VALUE));
+  assert.equal((await auditRecords(f)).length, before, "checking records nothing");
+});
+
+Deno.test("checkSecretAccess() fails with NotFoundError when the LOOM home does not exist, creating nothing", async () => {
+  const root = await Deno.makeTempDir({ prefix: "loom_secrets_test_" });
+  try {
+    const home = resolveHome(new Map([["LOOM_HOME", `${root}/absent`]]));
+    await assert.rejects(
+      checkSecretAccess(home, { agent: "weather", configDigest: DIGEST, names: ["api-key"] }),
+      (error: unknown) => {
+        assert.ok(error instanceof NotFoundError, String(error));
+        assert.ok(error.message.includes(`"${root}/absent"`), error.message);
+        return true;
+      },
+    );
+    await assert.rejects(Deno.lstat(`${root}/absent`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("CredentialBroker.revoke() takes effect on the next resolution", async () => {
   await using f = await openFixture();
   await f.broker.set("api-key", VALUE);
@@ -432,6 +534,20 @@ Deno.test("CredentialBroker.policy() lists grants with a 12-digit digest prefix 
     ["weather", "api-key", DIGEST.slice(0, 12)],
   ]);
   assert.ok(!JSON.stringify(rows).includes(VALUE));
+});
+
+Deno.test("CredentialBroker.policy() with the current config marks that agent's grants pinned to another digest as stale", async () => {
+  await using f = await openFixture();
+  await f.broker.grant("weather", "api-key", DIGEST);
+  await f.broker.grant("weather", "old-key", OTHER_DIGEST);
+  await f.broker.grant("alpha", "api-key", OTHER_DIGEST);
+  const rows = f.broker.policy({ agent: "weather", configDigest: DIGEST });
+  assert.deepEqual(rows.map((r) => [r.agent, r.key, r.configDigest, r.stale]), [
+    ["alpha", "api-key", OTHER_DIGEST.slice(0, 12), undefined],
+    ["weather", "api-key", DIGEST.slice(0, 12), false],
+    ["weather", "old-key", OTHER_DIGEST.slice(0, 12), true],
+  ]);
+  assert.ok(f.broker.policy().every((r) => r.stale === undefined));
 });
 
 Deno.test("CredentialBroker audits set, remove, grant and revoke without values", async () => {

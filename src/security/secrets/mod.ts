@@ -10,6 +10,10 @@
  *
  * - {@linkcode CredentialBroker}: `set`, `remove`, `names`/`list`, `grant`,
  *   `revoke`, `policy`, `rotate`, and `resolve` for one tool call.
+ * - {@linkcode checkSecretAccess} / {@linkcode describeSecretProblem}: which
+ *   secrets a config cannot use (not set, not granted, granted to an older
+ *   version of the config) and the `loom secrets` command that fixes each;
+ *   the same words as a refused call's message.
  * - {@linkcode loadMasterKey} / {@linkcode parseMasterKey}: the key sources.
  * - {@linkcode loadAuditHmacKey} / {@linkcode auditHmac}: the audit salt
  *   (`$LOOM_HOME/keys/audit.salt`) and `hmac-sha256:<hex>` of a value, as
@@ -54,7 +58,6 @@ export {
   type CredentialBrokerOptions,
   type DataKeyRotation,
   DEFAULT_DATA_KEY_ROTATION,
-  type DenialReason,
   MAX_SECRET_BYTES,
   type PolicyRow,
   type ResolveRequest,
@@ -62,6 +65,14 @@ export {
   type RotationReason,
   type SecretInfo,
 } from "./broker.ts";
+export {
+  checkSecretAccess,
+  type DenialReason,
+  describeSecretProblem,
+  diagnoseSecret,
+  type SecretProblem,
+  type SecretState,
+} from "./problems.ts";
 export {
   auditHmac,
   auditSaltPath,
