@@ -1,9 +1,16 @@
 /**
  * The MCP protocol engine: a transport-agnostic handler for the methods a
  * tool server speaks (initialize, ping, tools/list, tools/call,
- * logging/setLevel, cancellation). Transports (stdio, streamable HTTP) decode
- * bytes into messages, hand them to {@linkcode McpEngine.handle}, and write
- * back what it returns.
+ * logging/setLevel, cancellation) and for the client's responses to
+ * requests the server sent it (see `session.ts`). Transports (stdio,
+ * streamable HTTP) decode bytes into messages, hand them to
+ * {@linkcode McpEngine.handle}, and write back what it returns.
+ *
+ * Methods live in a table built once per engine: each entry says whether it
+ * may run before initialize and which server capability it belongs to, and
+ * the capabilities announced at initialize are read from the same table, so
+ * a method is served exactly when its capability is announced. A lookup in
+ * the table costs what a `switch` did.
  *
  * Why not the SDK's `McpServer` on the hot path: it parses every message with
  * zod and allocates per request, and a stateful session with JSON responses
@@ -23,6 +30,15 @@ import {
   RPC_ERRORS,
   rpcError,
 } from "./jsonrpc.ts";
+import { LOG_LEVELS, type LogLevel, McpSession } from "./session.ts";
+
+export {
+  ClientRequestError,
+  type ClientRequestOptions,
+  LOG_LEVELS,
+  type LogLevel,
+  McpSession,
+} from "./session.ts";
 
 /**
  * The newest MCP protocol version this server speaks (the one answered when a
@@ -68,21 +84,6 @@ export interface CallToolResult {
   structuredContent?: Record<string, unknown>;
 }
 
-/** Log levels of MCP logging, least severe first (RFC 5424 names). */
-export const LOG_LEVELS = [
-  "debug",
-  "info",
-  "notice",
-  "warning",
-  "error",
-  "critical",
-  "alert",
-  "emergency",
-] as const;
-
-/** One MCP log level. */
-export type LogLevel = typeof LOG_LEVELS[number];
-
 /** What a tool host learns about the call it serves. */
 export interface ToolCallContext {
   /** Aborted when the client cancels or the session ends. */
@@ -93,6 +94,13 @@ export interface ToolCallContext {
   client: { name: string; version: string } | null;
   /** Send a log notification to the client (filtered by its level). */
   log(level: LogLevel, data: unknown): void;
+  /**
+   * Ask the client something in the middle of the call (a request such as
+   * `elicitation/create`); see {@linkcode McpSession.request}. Ends with the
+   * call's signal. Absent where no client can answer (a host driven
+   * directly, as in tests and benches).
+   */
+  request?(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
 /** Raised by a tool host for a name it does not serve. */
@@ -116,103 +124,6 @@ export interface ToolHost {
   callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult>;
 }
 
-/** One client connection's protocol state. */
-export class McpSession {
-  /** Session id on HTTP; null on stdio. */
-  readonly id: string | null;
-  /** Negotiated protocol version, set by initialize. */
-  protocolVersion: string | null = null;
-  /** The client's self-description. */
-  client: { name: string; version: string } | null = null;
-  /** Minimum level of log notifications to send. */
-  logLevel: LogLevel = "info";
-  /** Monotonic ms of the last message, for idle expiry. */
-  lastSeen: number = performance.now();
-  /** The latest in-flight request of each id, for `notifications/cancelled`. */
-  #byId = new Map<JsonRpcId, AbortController>();
-  /** Every in-flight request (ids may repeat when a client breaks the protocol). */
-  #inflight = new Set<AbortController>();
-  #send: (message: JsonRpcNotification) => void;
-  #closed = false;
-
-  /**
-   * @param id session id (null for stdio)
-   * @param send delivers a server-initiated notification to the client
-   */
-  constructor(id: string | null, send: (message: JsonRpcNotification) => void) {
-    this.id = id;
-    this.#send = send;
-  }
-
-  /** True once initialize has succeeded. */
-  get initialized(): boolean {
-    return this.protocolVersion !== null;
-  }
-
-  /** Send a notification (no-op after close). */
-  notify(method: string, params?: Record<string, unknown>): void {
-    if (this.#closed) return;
-    this.#send(params ? { jsonrpc: "2.0", method, params } : { jsonrpc: "2.0", method });
-  }
-
-  /** Send a log message if the session's level admits it. */
-  log(level: LogLevel, data: unknown, logger = "loom"): void {
-    if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.logLevel)) return;
-    this.notify("notifications/message", { level, logger, data });
-  }
-
-  /**
-   * Start tracking a request so it can be cancelled. Its signal aborts on
-   * {@linkcode McpSession.cancel} of its id or on {@linkcode McpSession.close}
-   * (already aborted when the session is closed). One controller per request,
-   * aborted directly, costs less than deriving a combined signal per request.
-   *
-   * @param id the request's id
-   * @returns the request's controller; pass it to {@linkcode McpSession.end}
-   */
-  begin(id: JsonRpcId): AbortController {
-    const controller = new AbortController();
-    if (this.#closed) {
-      controller.abort(sessionClosed());
-      return controller;
-    }
-    this.#byId.set(id, controller);
-    this.#inflight.add(controller);
-    return controller;
-  }
-
-  /**
-   * Stop tracking a request.
-   *
-   * @param id the request's id
-   * @param controller what {@linkcode McpSession.begin} returned for it
-   */
-  end(id: JsonRpcId, controller: AbortController): void {
-    this.#inflight.delete(controller);
-    if (this.#byId.get(id) === controller) this.#byId.delete(id);
-  }
-
-  /** Cancel one in-flight request (notifications/cancelled). */
-  cancel(id: JsonRpcId): void {
-    this.#byId.get(id)?.abort(new DOMException("Cancelled by the client", "AbortError"));
-  }
-
-  /** Abort everything in flight; no further notifications are sent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const inflight = [...this.#inflight];
-    this.#inflight.clear();
-    this.#byId.clear();
-    const reason = sessionClosed();
-    for (const controller of inflight) controller.abort(reason);
-  }
-}
-
-function sessionClosed(): DOMException {
-  return new DOMException("Session closed", "AbortError");
-}
-
 /** Options of an engine. */
 export interface McpEngineOptions {
   name: string;
@@ -222,11 +133,39 @@ export interface McpEngineOptions {
 
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
+/** Client capability names kept from initialize, and their length. */
+const MAX_CLIENT_CAPABILITIES = 32;
+const MAX_CAPABILITY_NAME = 64;
+
+/** A server capability, announced at initialize with its settings. */
+type ServerCapability = "tools" | "logging";
+
+/** One method the engine serves. */
+interface Method {
+  /** Whether it may run before initialize (initialize and ping). */
+  beforeInit: boolean;
+  /** The server capability it belongs to; null for the base protocol. */
+  capability: ServerCapability | null;
+  handle(
+    session: McpSession,
+    req: JsonRpcRequest,
+    params: Record<string, unknown>,
+  ): JsonRpcResponse | Promise<JsonRpcResponse>;
+}
+
+/** What each server capability announces. */
+const CAPABILITY_SETTINGS: Readonly<Record<ServerCapability, Record<string, unknown>>> = {
+  tools: { listChanged: true },
+  logging: {},
+};
+
 /** Handles decoded MCP messages for any number of sessions. */
 export class McpEngine {
   #host: ToolHost;
   #options: McpEngineOptions;
   #sessions = new Set<McpSession>();
+  #methods: ReadonlyMap<string, Method>;
+  #capabilities: Record<string, unknown>;
 
   /**
    * @param host the tools served
@@ -235,6 +174,44 @@ export class McpEngine {
   constructor(host: ToolHost, options: McpEngineOptions) {
     this.#host = host;
     this.#options = options;
+    this.#methods = new Map<string, Method>([
+      ["initialize", {
+        beforeInit: true,
+        capability: null,
+        handle: (session, req, params) => this.#initialize(session, req.id, params),
+      }],
+      ["ping", {
+        beforeInit: true,
+        capability: null,
+        handle: (_session, req) => ({ jsonrpc: "2.0", id: req.id, result: {} }),
+      }],
+      ["tools/list", {
+        beforeInit: false,
+        capability: "tools",
+        handle: (_session, req) => ({
+          jsonrpc: "2.0",
+          id: req.id,
+          result: { tools: this.#host.listTools() as unknown as Record<string, unknown>[] },
+        }),
+      }],
+      ["tools/call", {
+        beforeInit: false,
+        capability: "tools",
+        handle: (session, req, params) => this.#callTool(session, req.id, params),
+      }],
+      ["logging/setLevel", {
+        beforeInit: false,
+        capability: "logging",
+        handle: (session, req, params) => setLogLevel(session, req.id, params),
+      }],
+    ]);
+    const capabilities: Record<string, unknown> = {};
+    for (const method of this.#methods.values()) {
+      if (method.capability !== null) {
+        capabilities[method.capability] = CAPABILITY_SETTINGS[method.capability];
+      }
+    }
+    this.#capabilities = capabilities;
   }
 
   /** Track a session so it receives `notifications/tools/list_changed`. */
@@ -242,7 +219,7 @@ export class McpEngine {
     this.#sessions.add(session);
   }
 
-  /** Stop tracking a session and abort its calls. */
+  /** Stop tracking a session, abort its calls and fail its requests to the client. */
   detach(session: McpSession): void {
     this.#sessions.delete(session);
     session.close();
@@ -271,7 +248,8 @@ export class McpEngine {
       case "invalid":
         return rpcError(message.id, RPC_ERRORS.INVALID_REQUEST, message.reason);
       case "response":
-        // LOOM sends no requests to clients yet; a stray response is ignored.
+        // The answer to a request this server sent; one it never sent is dropped.
+        session.settle(message.message);
         return null;
       case "notification":
         this.#onNotification(session, message.message);
@@ -289,41 +267,18 @@ export class McpEngine {
     // notifications/initialized and unknown notifications need no action.
   }
 
-  async #onRequest(session: McpSession, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-    const params = req.params ?? {};
-    switch (req.method) {
-      case "initialize":
-        return this.#initialize(session, req.id, params);
-      case "ping":
-        return { jsonrpc: "2.0", id: req.id, result: {} };
+  #onRequest(
+    session: McpSession,
+    req: JsonRpcRequest,
+  ): JsonRpcResponse | Promise<JsonRpcResponse> {
+    const method = this.#methods.get(req.method);
+    if (method === undefined) {
+      return rpcError(req.id, RPC_ERRORS.METHOD_NOT_FOUND, "Method not found");
     }
-    if (!session.initialized) {
+    if (!method.beforeInit && !session.initialized) {
       return rpcError(req.id, RPC_ERRORS.INVALID_REQUEST, "Server not initialized");
     }
-    switch (req.method) {
-      case "tools/list":
-        return {
-          jsonrpc: "2.0",
-          id: req.id,
-          result: { tools: this.#host.listTools() as unknown as Record<string, unknown>[] },
-        };
-      case "tools/call":
-        return await this.#callTool(session, req.id, params);
-      case "logging/setLevel": {
-        const level = params.level;
-        if (typeof level !== "string" || !(LOG_LEVELS as readonly string[]).includes(level)) {
-          return rpcError(
-            req.id,
-            RPC_ERRORS.INVALID_PARAMS,
-            `Invalid log level: expected one of ${LOG_LEVELS.join(", ")}`,
-          );
-        }
-        session.logLevel = level as LogLevel;
-        return { jsonrpc: "2.0", id: req.id, result: {} };
-      }
-      default:
-        return rpcError(req.id, RPC_ERRORS.METHOD_NOT_FOUND, "Method not found");
-    }
+    return method.handle(session, req, req.params ?? {});
   }
 
   #initialize(
@@ -335,8 +290,8 @@ export class McpEngine {
     if (typeof requested !== "string") {
       return rpcError(id, RPC_ERRORS.INVALID_PARAMS, 'Field "protocolVersion" must be a string');
     }
-    // Lifecycle §Version Negotiation: answer with the requested version when
-    // supported, otherwise with the latest this server speaks.
+    // Version negotiation: answer with the requested version when supported,
+    // otherwise with the latest this server speaks.
     const version = SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
       ? requested
       : LATEST_PROTOCOL_VERSION;
@@ -344,10 +299,11 @@ export class McpEngine {
     session.client = info && typeof info.name === "string"
       ? { name: info.name.slice(0, 128), version: String(info.version ?? "").slice(0, 64) }
       : null;
+    session.clientCapabilities = capabilityNames(params.capabilities);
     session.protocolVersion = version;
     const result: Record<string, unknown> = {
       protocolVersion: version,
-      capabilities: { tools: { listChanged: true }, logging: {} },
+      capabilities: this.#capabilities,
       serverInfo: { name: this.#options.name, version: this.#options.version },
     };
     if (this.#options.instructions) result.instructions = this.#options.instructions;
@@ -370,6 +326,7 @@ export class McpEngine {
         sessionId: session.id,
         client: session.client,
         log: (level, data) => session.log(level, data),
+        request: (method, params) => session.request(method, params, { signal: controller.signal }),
       });
       return { jsonrpc: "2.0", id, result: result as unknown as Record<string, unknown> };
     } catch (error) {
@@ -384,4 +341,34 @@ export class McpEngine {
       session.end(id, controller);
     }
   }
+}
+
+function setLogLevel(
+  session: McpSession,
+  id: JsonRpcId,
+  params: Record<string, unknown>,
+): JsonRpcResponse {
+  const level = params.level;
+  if (typeof level !== "string" || !(LOG_LEVELS as readonly string[]).includes(level)) {
+    return rpcError(
+      id,
+      RPC_ERRORS.INVALID_PARAMS,
+      `Invalid log level: expected one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  session.logLevel = level as LogLevel;
+  return { jsonrpc: "2.0", id, result: {} };
+}
+
+/** The names of the capabilities a client declared (object keys), bounded. */
+function capabilityNames(declared: unknown): ReadonlySet<string> {
+  const names = new Set<string>();
+  if (declared === null || typeof declared !== "object" || Array.isArray(declared)) return names;
+  for (const [name, value] of Object.entries(declared)) {
+    if (names.size >= MAX_CLIENT_CAPABILITIES) break;
+    if (name.length <= MAX_CAPABILITY_NAME && value !== null && typeof value === "object") {
+      names.add(name);
+    }
+  }
+  return names;
 }

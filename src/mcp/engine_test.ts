@@ -147,3 +147,37 @@ Deno.test("McpSession.begin() after close() returns an aborted signal", async ()
   assert.equal(resultText(response), "AbortError: Session closed");
   assert.equal(host.signals.length, 1);
 });
+
+Deno.test("McpEngine initialize announces exactly the capabilities of the methods it serves", async () => {
+  const engine = new McpEngine(waitingHost(), { name: "t", version: "1" });
+  const session = new McpSession(null, () => {});
+  const response = await engine.handle(
+    session,
+    request(1, "initialize", {
+      protocolVersion: LATEST_PROTOCOL_VERSION,
+      capabilities: { elicitation: {}, roots: { listChanged: true }, bogus: 1 },
+    }),
+  );
+  assert.ok(response && "result" in response);
+  assert.deepEqual(response.result.capabilities, { tools: { listChanged: true }, logging: {} });
+  // The client's declared capabilities are kept by name; a non-object value is not a capability.
+  assert.deepEqual([...session.clientCapabilities].sort(), ["elicitation", "roots"]);
+});
+
+Deno.test("McpEngine serves only initialize and ping before initialize, and no unknown method", async () => {
+  const engine = new McpEngine(waitingHost(), { name: "t", version: "1" });
+  const session = new McpSession(null, () => {});
+  const ping = await engine.handle(session, request(1, "ping"));
+  assert.deepEqual(ping, { jsonrpc: "2.0", id: 1, result: {} });
+  for (const method of ["tools/list", "tools/call", "logging/setLevel"]) {
+    const refused = await engine.handle(session, request(2, method));
+    assert.ok(refused && "error" in refused);
+    assert.equal(refused.error.message, "Server not initialized", method);
+  }
+  const ready = await initializedSession(engine);
+  for (const method of ["resources/list", "prompts/list", "constructor", "__proto__"]) {
+    const unknown = await engine.handle(ready, request(3, method));
+    assert.ok(unknown && "error" in unknown);
+    assert.equal(unknown.error.code, -32601, method);
+  }
+});

@@ -40,6 +40,9 @@ export interface JsonRpcErrorResponse {
 /** Any response. */
 export type JsonRpcResponse = JsonRpcResult | JsonRpcErrorResponse;
 
+/** Any message one side sends the other. */
+export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
+
 /** Standard JSON-RPC error codes. */
 export const RPC_ERRORS = {
   PARSE_ERROR: -32700,
@@ -53,7 +56,7 @@ export const RPC_ERRORS = {
 export type Classified =
   | { kind: "request"; message: JsonRpcRequest }
   | { kind: "notification"; message: JsonRpcNotification }
-  | { kind: "response"; id: JsonRpcId }
+  | { kind: "response"; message: JsonRpcResponse }
   | { kind: "invalid"; id: JsonRpcId | null; reason: string };
 
 const MAX_ID_LENGTH = 256;
@@ -61,6 +64,10 @@ const MAX_ID_LENGTH = 256;
 function isValidId(id: unknown): id is JsonRpcId {
   return (typeof id === "string" && id.length <= MAX_ID_LENGTH) ||
     (typeof id === "number" && Number.isSafeInteger(id));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /**
@@ -108,7 +115,27 @@ export function classifyMessage(value: unknown): Classified {
     return { kind: "request", message: msg as unknown as JsonRpcRequest };
   }
   if (("result" in msg || "error" in msg) && isValidId(msg.id)) {
-    return { kind: "response", id: msg.id };
+    if ("result" in msg && "error" in msg) {
+      return { kind: "invalid", id, reason: 'A response has "result" or "error", not both' };
+    }
+    if ("result" in msg) {
+      if (!isPlainObject(msg.result)) {
+        return { kind: "invalid", id, reason: 'Field "result" must be an object' };
+      }
+      return { kind: "response", message: msg as unknown as JsonRpcResult };
+    }
+    const error = msg.error as Record<string, unknown> | null;
+    if (
+      !isPlainObject(error) || !Number.isSafeInteger(error.code) ||
+      typeof error.message !== "string"
+    ) {
+      return {
+        kind: "invalid",
+        id,
+        reason: 'Field "error" must have an integer "code" and a string "message"',
+      };
+    }
+    return { kind: "response", message: msg as unknown as JsonRpcErrorResponse };
   }
   return {
     kind: "invalid",

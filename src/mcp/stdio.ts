@@ -95,6 +95,8 @@ export async function serveStdio(
       }
     }
     if (!discarding && pendingBytes > 0) dispatch(concat(pending, pendingBytes));
+    // No answer to a request sent to the client can arrive any more.
+    session.inputEnded();
     while (inflight.size > 0) await Promise.all([...inflight]);
   } finally {
     engine.detach(session);

@@ -49,7 +49,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import {
   classifyMessage,
-  type JsonRpcNotification,
+  type JsonRpcMessage,
   McpEngine,
   McpSession,
   RPC_ERRORS,
@@ -112,9 +112,13 @@ interface HttpSession {
   busy: number;
 }
 
-/** Hono's view of what `Deno.serve` passes a handler (absent in-process). */
+/**
+ * Hono's view of what `Deno.serve` passes a handler (absent in-process):
+ * the peer's address, and `completed`, which settles when the response has
+ * ended, delivered or not.
+ */
 type Env = {
-  Bindings: { remoteAddr?: Deno.Addr } | undefined;
+  Bindings: Partial<Pick<Deno.ServeHandlerInfo, "remoteAddr" | "completed">> | undefined;
   Variables: { principal: number };
 };
 
@@ -223,7 +227,7 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     return Math.max(1, Math.ceil(soonest / 1000));
   };
 
-  const push = (entry: HttpSession, message: JsonRpcNotification): void => {
+  const push = (entry: HttpSession, message: JsonRpcMessage): void => {
     const stream = entry.stream;
     if (!stream) return; // no GET stream open: notifications have nowhere to go
     entry.eventId++;
@@ -430,10 +434,14 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
         dropStream(entry, own);
       },
     });
-    c.req.raw.signal.addEventListener("abort", () => {
+    // A client that goes away cancels the body (the `cancel` above); the
+    // server also settles `completed` when the response ends, whichever way.
+    // Not `request.signal`: Deno aborts it after every response and warns.
+    const ended = () => {
       clearInterval(keepAlive);
       dropStream(entry, own);
-    });
+    };
+    c.env?.completed?.then(ended, ended);
     return new Response(stream, {
       status: 200,
       headers: {
