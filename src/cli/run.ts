@@ -142,8 +142,13 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       `loom: serving ${config.tools.length} tool(s) of "${config.name}" over ${transport}\n`,
     );
     if (transport === "stdio") {
-      await serveStdio(engine, { input: io.stdin, output: io.stdout });
+      // A signal ends the input as if the client had closed it: calls in
+      // flight are answered, then everything stops in order.
+      using stop = watchStopSignals();
+      const input = endOn(io.stdin, stop.signalled.then(() => io.err("loom: shutting down\n")));
+      await serveStdio(engine, { input, output: io.stdout });
     } else {
+      using stop = watchStopSignals();
       const server = await serveMcpHttp(engine, {
         host: values.host,
         port,
@@ -155,7 +160,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
         sessionIdleMs: sessionIdle === undefined ? undefined : sessionIdle * 1000,
         onListen: (url) => io.err(`loom: listening on ${url}\n`),
       });
-      await untilSignal();
+      await stop.signalled;
       io.err("loom: shutting down\n");
       await server.shutdown();
     }
@@ -207,14 +212,49 @@ function positiveFlag(name: string, value: string | undefined): number | undefin
   return n;
 }
 
-/** Resolve on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-    const handler = () => {
-      for (const s of signals) Deno.removeSignalListener(s, handler);
-      resolve();
-    };
-    for (const s of signals) Deno.addSignalListener(s, handler);
+/** The first SIGINT or SIGTERM; disposing stops listening. */
+interface StopSignals extends Disposable {
+  /** Settles on the first SIGINT or SIGTERM. */
+  signalled: Promise<void>;
+}
+
+/**
+ * Watch for the signals that ask LOOM to stop: SIGINT (a terminal's Ctrl-C)
+ * and SIGTERM (a service manager, a desktop client quitting). Only the first
+ * is taken: the listeners are removed then, so a second signal ends the
+ * process at once if the orderly stop hangs.
+ */
+function watchStopSignals(): StopSignals {
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  let resolve = () => {};
+  const signalled = new Promise<void>((r) => (resolve = r));
+  let listening = true;
+  const remove = () => {
+    if (!listening) return;
+    listening = false;
+    for (const s of signals) Deno.removeSignalListener(s, handler);
+  };
+  const handler = () => {
+    remove();
+    resolve();
+  };
+  for (const s of signals) Deno.addSignalListener(s, handler);
+  return { signalled, [Symbol.dispose]: remove };
+}
+
+/**
+ * `input` until `stop` settles, then ended as if the client had closed it.
+ * The underlying reader is cancelled, which also settles a read under way.
+ */
+function endOn(input: ReadableStream<Uint8Array>, stop: Promise<void>): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  stop.then(() => reader.cancel()).catch(() => {});
+  return new ReadableStream({
+    async pull(controller) {
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
   });
 }

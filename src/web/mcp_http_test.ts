@@ -20,9 +20,10 @@ const INIT = {
 /**
  * What `Deno.serve` passes the app as its environment. In-process requests
  * have no socket, so a test names the peer itself: loopback, or an address of
- * the documentation range (RFC 5737) used only as a label, never dialled.
+ * the documentation range (RFC 5737) used only as a label, never dialled;
+ * and, where a test plays the server's part, the `completed` promise.
  */
-type Peer = { remoteAddr: Deno.NetAddr };
+type Peer = { remoteAddr: Deno.NetAddr; completed?: Promise<void> };
 
 function peer(hostname: string): Peer {
   return { remoteAddr: { transport: "tcp", hostname, port: 40000 } };
@@ -261,6 +262,34 @@ Deno.test("GET /mcp opens one notification stream per session; a second is 409",
   await second.body?.cancel();
   await first.body?.cancel();
 });
+
+for (const how of ["delivered", "interrupted"] as const) {
+  Deno.test(`GET /mcp frees the notification stream when the server says its response ended (${how})`, async () => {
+    await using f = await fixture();
+    const sid = await f.init();
+    let settle = () => {};
+    // Deno.serve settles `completed` when the response ends; it rejects when the client left.
+    const completed = new Promise<void>((resolve, reject) => {
+      settle = how === "delivered" ? resolve : () => reject(new Deno.errors.Interrupted());
+    });
+    completed.catch(() => {});
+    const headers = { accept: "text/event-stream", "mcp-session-id": sid };
+    const sse = await f.get("/mcp", headers, { ...LOOPBACK, completed });
+    try {
+      assert.equal(sse.status, 200);
+      assert.equal(f.http.streamCount(), 1);
+      settle();
+      await completed.catch(() => {});
+      assert.equal(f.http.streamCount(), 0);
+      // The session may open a new stream: the old one no longer counts.
+      const again = await f.get("/mcp", headers);
+      assert.equal(again.status, 200);
+      await again.body?.cancel();
+    } finally {
+      await sse.body?.cancel();
+    }
+  });
+}
 
 Deno.test("tools/list after initialize lists the agent tools with a strict inputSchema", async () => {
   await using f = await fixture();

@@ -97,7 +97,7 @@ export function serveMcpHttp(
       console.error("loom: HTTP handler error:", error);
       return new Response("Internal error", { status: 500 });
     },
-  }, (req, info) => app.fetch(req, info)); // `info.remoteAddr` becomes the app's `c.env`
+  }, (req, info) => app.fetch(req, info)); // `info` (remote address, `completed`) is `c.env`
   const addr = server.addr;
   const shown = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${shown}:${addr.port}/mcp`;

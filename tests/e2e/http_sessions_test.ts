@@ -157,6 +157,62 @@ Deno.test("loom run with one token per client: streams held under one token leav
   }
 });
 
+/** Open a session's notification stream on a raw connection, read its head, and drop it. */
+async function dropStream(port: number, session: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const request = `GET /mcp HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n` +
+      `accept: text/event-stream\r\nmcp-session-id: ${session}\r\n\r\n`;
+    const bytes = new TextEncoder().encode(request);
+    for (let w = 0; w < bytes.length;) w += await conn.write(bytes.subarray(w));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\r\n")[0];
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("loom run --transport http notices a client that drops its notification stream, and prints no Deno warning", async () => {
+  await using dir = await tempDir();
+  const config = join(dir.path, "agent.yaml");
+  await Deno.writeTextFile(config, AGENT);
+  const server = await startLoomHttp(config, { home: join(dir.path, "home") });
+  try {
+    // The SDK client opens the notification stream itself, as clients do.
+    const client = new Client({ name: "stderr-check", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name), ["ping_upstream"]);
+    } finally {
+      await client.close();
+    }
+    // A client that goes away frees its stream: the session may open a new
+    // one (a stream still counted would be 409).
+    const port = Number(new URL(server.url).port);
+    const { id } = await initialize(server.url);
+    assert.equal(await dropStream(port, id!), "HTTP/1.1 200 OK");
+    let status = 0;
+    for (let i = 0; i < 100; i++) {
+      const again = await fetch(server.url, {
+        headers: { accept: "text/event-stream", "mcp-session-id": id! },
+      });
+      await again.body?.cancel();
+      status = again.status;
+      if (status !== 409) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(status, 200);
+  } finally {
+    const stopped = await server.stop("SIGTERM");
+    assert.equal(stopped.code, 0, server.stderr());
+  }
+  const stderr = server.stderr();
+  assert.match(stderr, /shutting down/);
+  assert.doesNotMatch(stderr, /Deno\.serve|request\.signal|legacy|warning/i, stderr);
+});
+
 Deno.test("loom run /healthz passes the Host/Origin guard and says only ok without the token", async () => {
   await using dir = await tempDir();
   const config = join(dir.path, "agent.yaml");

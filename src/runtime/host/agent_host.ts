@@ -511,6 +511,12 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",
+        // Its own session and process group: a signal sent to LOOM's group
+        // (a terminal's Ctrl-C, a client ending the group) is LOOM's to act
+        // on. In LOOM's group the process died of it before LOOM began its
+        // orderly stop, and was recorded as a crash. Its life stays tied to
+        // LOOM: it ends when its stdin closes, as it does when LOOM exits.
+        detached: true,
       }).spawn();
     } catch (error) {
       const why = error instanceof Deno.errors.NotCapable
