@@ -39,9 +39,17 @@ export interface Upstream extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Start an upstream on 127.0.0.1 with a free port. */
+/**
+ * Start an upstream on 127.0.0.1 with a free port.
+ *
+ * @param handler answers each request; `info` names the client's address
+ *   (to count connections by their port)
+ */
 export function startUpstream(
-  handler: (req: Request) => Response | Promise<Response>,
+  handler: (
+    req: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ) => Response | Promise<Response>,
 ): Promise<Upstream> {
   const requests: Request[] = [];
   return new Promise((resolve) => {
@@ -58,9 +66,9 @@ export function startUpstream(
         };
         resolve(up);
       },
-    }, (req) => {
+    }, (req, info) => {
       requests.push(req);
-      return handler(req);
+      return handler(req, info);
     });
   });
 }
@@ -77,6 +85,69 @@ export async function tempDir(prefix = "loom-test-"): Promise<TempDir> {
     path,
     [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
   };
+}
+
+/**
+ * Work for `withinDeadline()`: test one regular expression against inputs, or
+ * call an exported function of a module once per argument list. Inputs,
+ * arguments and results cross into a Worker, so they must be cloneable.
+ */
+export type DeadlineJob =
+  | { kind: "match"; source: string; flags: string; inputs: string[] }
+  | { kind: "call"; module: string; name: string; calls: unknown[][] };
+
+/** What the worker of `withinDeadline()` posts back. */
+export type DeadlineMessage =
+  | { kind: "progress"; done: number }
+  | { kind: "done"; results: unknown[] }
+  | { kind: "error"; message: string };
+
+/**
+ * Run `job` in a Worker and fail if it has not finished by `deadlineMs`: a
+ * regular expression that backtracks catastrophically, or a detector that
+ * does, then fails the test with a message naming the job that hung instead
+ * of hanging the whole suite (a regex cannot be interrupted on the thread
+ * running it). The worker is terminated on every path.
+ *
+ * @param label what runs, for the failure message
+ * @param job the regex or the function calls
+ * @param deadlineMs generous: the point is "finishes", not "is fast"
+ * @returns one result per input or call, in order
+ */
+export async function withinDeadline(
+  label: string,
+  job: DeadlineJob,
+  deadlineMs = 20_000,
+): Promise<unknown[]> {
+  const total = job.kind === "match" ? job.inputs.length : job.calls.length;
+  const worker = new Worker(new URL("./_deadline_worker.ts", import.meta.url), { type: "module" });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await new Promise<unknown[]>((resolve, reject) => {
+      let done = 0;
+      timer = setTimeout(() => {
+        reject(
+          new Error(
+            `${label} did not finish within ${deadlineMs} ms: stuck on input ${done + 1} of ` +
+              `${total} (catastrophic backtracking?); the worker was terminated`,
+          ),
+        );
+      }, deadlineMs);
+      worker.onmessage = ({ data }: MessageEvent<DeadlineMessage>) => {
+        if (data.kind === "progress") done = data.done;
+        else if (data.kind === "done") resolve(data.results);
+        else reject(new Error(`${label} failed in its worker: ${data.message}`));
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(`${label} failed in its worker: ${event.message}`));
+      };
+      worker.postMessage(job);
+    });
+  } finally {
+    clearTimeout(timer);
+    worker.terminate();
+  }
 }
 
 /** Result of a finished CLI run. */
@@ -217,6 +288,44 @@ export const INITIALIZE = {
     clientInfo: { name: "raw", version: "1" },
   },
 } as const;
+
+/** What {@linkcode initializeRequest} may change in {@linkcode INITIALIZE}. */
+export interface InitializeOptions {
+  id?: number | string;
+  protocolVersion?: string;
+  capabilities?: Record<string, unknown>;
+  clientName?: string;
+  clientVersion?: string;
+}
+
+/**
+ * {@linkcode INITIALIZE} with some fields changed: one initialize message
+ * shape for every test that opens a session by hand.
+ */
+export function initializeRequest(options: InitializeOptions = {}): {
+  jsonrpc: "2.0";
+  id: number | string;
+  method: "initialize";
+  params: {
+    protocolVersion: string;
+    capabilities: Record<string, unknown>;
+    clientInfo: { name: string; version: string };
+  };
+} {
+  return {
+    jsonrpc: "2.0",
+    id: options.id ?? INITIALIZE.id,
+    method: "initialize",
+    params: {
+      protocolVersion: options.protocolVersion ?? INITIALIZE.params.protocolVersion,
+      capabilities: options.capabilities ?? {},
+      clientInfo: {
+        name: options.clientName ?? INITIALIZE.params.clientInfo.name,
+        version: options.clientVersion ?? INITIALIZE.params.clientInfo.version,
+      },
+    },
+  };
+}
 
 /** Newline-delimited JSON-RPC text for a stdio session. */
 export function jsonLines(...messages: unknown[]): string {

@@ -13,7 +13,8 @@
  * verify` (`audit_bench.ts`, and the real CLI over the run's own log); LOOM's
  * HTTP client against undici, client CPU per call (`http_client_bench.ts`);
  * audit records and bytes per second under a refusal flood
- * (`refusal_flood_bench.ts`).
+ * (`refusal_flood_bench.ts`); config load time for 1 and 50 pack-sized
+ * configs, with and without the fast YAML path (`config_load_bench.ts`).
  * Prints a table of medians with min/max over rounds, LOOM/baseline ratios and
  * each performance target marked PASS or FAIL.
  *
@@ -349,7 +350,9 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
  * - `http_client_bench.ts`: LOOM's HTTP client against undici, client CPU per
  *   call and calls/s;
  * - `refusal_flood_bench.ts`: audit records and bytes per second, and CPU per
- *   refused call, without and with the refusal budget.
+ *   refused call, without and with the refusal budget;
+ * - `config_load_bench.ts`: `loadConfig()` of 1 and of 50 pack-sized configs,
+ *   cold and warm, with and without the fast YAML path.
  */
 async function subBench(
   script: string,
@@ -527,6 +530,9 @@ try {
   log("refusal flood: one client sending refused calls…");
   const refusalFlood = await subBench("refusal_flood_bench.ts", [`--seconds=${QUICK ? 1 : 3}`]);
 
+  log("config load: 1 and 50 pack-sized configs, with and without the fast YAML path…");
+  const configLoad = await subBench("config_load_bench.ts", QUICK ? ["--quick"] : []);
+
   // -------------------------------------------------------------------------
   // Report.
   const get = (key: string, field: keyof Sample): Spread =>
@@ -625,6 +631,8 @@ try {
   out.push("", "HTTP client (http_client_bench.ts), client process CPU:", "", ...httpClient.table);
   out.push("", "Refusal flood (refusal_flood_bench.ts), worst case for the audit log:", "");
   out.push(...refusalFlood.table);
+  out.push("", "Config load (config_load_bench.ts), fast YAML path against the yaml package:", "");
+  out.push(...configLoad.table);
 
   const verdict = (ok: boolean | null) => ok === null ? "n/a" : ok ? "PASS" : "FAIL";
   const targets: [string, string, string, boolean | null][] = [
@@ -711,6 +719,7 @@ try {
       audit,
       httpClient: httpClient.result,
       refusalFlood: refusalFlood.result,
+      configLoad: configLoad.result,
       cliVerify: verified,
       targets: targets.map(([name, value, detail, ok]) => ({ name, value, detail, ok })),
     });

@@ -326,9 +326,17 @@ Deno.test("HttpClient does not reuse a connection that carried extra bytes", asy
   }
 });
 
-/** Long enough for loopback bytes written now to reach the client's event loop. */
-function settle(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 50));
+/**
+ * Wait until the client has closed every connection: the bytes just pushed
+ * onto an idle one reached it and it dropped that connection. A state, not a
+ * fixed sleep that a loaded machine can outlast; bounded, and the test
+ * fails if the state never comes.
+ */
+async function untilDropped(client: HttpClient): Promise<void> {
+  for (let i = 0; i < 500 && client.openConnections > 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(client.openConnections, 0, "the client kept a connection that received stray bytes");
 }
 
 Deno.test("HttpClient never hands the body of a HEAD answer to the next request on the pool", async () => {
@@ -344,7 +352,7 @@ Deno.test("HttpClient never hands the body of a HEAD answer to the next request 
     const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
     assert.equal((await head.read(100)).length, 0);
     await up.push(1, ok("stray")).catch(() => {});
-    await settle();
+    await untilDropped(client);
     assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
     assert.equal(await text(client, request(`${up.origin}/z`)), "r2");
   } finally {
@@ -360,8 +368,7 @@ Deno.test("HttpClient drops an idle connection on which bytes arrived, instead o
     assert.equal(client.openConnections, 1);
     // An unsolicited (or late) response onto the idle kept-alive connection.
     await up.push(1, ok("late"));
-    await settle();
-    assert.equal(client.openConnections, 0);
+    await untilDropped(client);
     assert.equal(await text(client, request(`${up.origin}/b`)), "r1");
     assert.equal(await text(client, request(`${up.origin}/c`)), "r2");
     assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 2]);
@@ -421,7 +428,7 @@ Deno.test("HttpClient never gives one request's echoed secret to a later request
     const first = await text(client, request(`${up.origin}/tool-a`, { headers }));
     assert.ok(first.startsWith("r0:"));
     await up.push(1, ok(`echo: ${up.requests[0].head}`));
-    await settle();
+    await untilDropped(client);
     const second = await text(client, request(`${up.origin}/tool-b`));
     assert.ok(!second.includes(secret), "the second call received the first call's secret");
     assert.ok(second.startsWith("r1:"), "the second call did not get its own answer");

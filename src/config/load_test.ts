@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ConfigError, type ConfigIssue, NotFoundError } from "../errors.ts";
 import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from "./load.ts";
+import { tempDir } from "../../tests/_helpers.ts";
 
 /** A valid config; line numbers matter to the position tests. */
 const VALID = `agent:
@@ -489,12 +490,8 @@ Deno.test("parseConfig() loads pack-sized configs with five tools each", () => {
 // --- loadConfig ---------------------------------------------------------------
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "loom-config-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dir = await tempDir("loom-config-test-");
+  await fn(dir.path);
 }
 
 Deno.test("loadConfig() refuses a file name without .yaml or .yml", async () => {

@@ -12,6 +12,7 @@ import {
   type ToolHost,
 } from "./engine.ts";
 import { classifyMessage, type JsonRpcResponse } from "./jsonrpc.ts";
+import { initializeRequest } from "../../tests/_helpers.ts";
 
 /** A host whose one tool waits until its call is aborted, then reports why. */
 function waitingHost(): ToolHost & { signals: AbortSignal[] } {
@@ -52,11 +53,11 @@ async function initializedSession(
   engine.attach(session);
   const init = await engine.handle(
     session,
-    request(0, "initialize", {
-      protocolVersion: LATEST_PROTOCOL_VERSION,
-      capabilities: {},
-      clientInfo: { name: "test", version: "1" },
-    }),
+    request(
+      0,
+      "initialize",
+      initializeRequest({ protocolVersion: LATEST_PROTOCOL_VERSION, clientName: "test" }).params,
+    ),
   );
   assert.ok(init && "result" in init);
   return session;

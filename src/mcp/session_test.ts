@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ClientRequestError, McpSession } from "./session.ts";
 import { classifyMessage, type JsonRpcMessage, type JsonRpcRequest } from "./jsonrpc.ts";
 import { LATEST_PROTOCOL_VERSION, McpEngine, type ToolHost } from "./engine.ts";
+import { initializeRequest } from "../../tests/_helpers.ts";
 
 const NO_TOOLS: ToolHost = {
   listTools: () => [],
@@ -16,12 +17,9 @@ async function session(capabilities: Record<string, unknown> = { elicitation: {}
   engine.attach(s);
   await engine.handle(
     s,
-    classifyMessage({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities },
-    }),
+    classifyMessage(
+      initializeRequest({ id: 0, protocolVersion: LATEST_PROTOCOL_VERSION, capabilities }),
+    ),
   );
   return { engine, session: s, sent };
 }

@@ -6,6 +6,7 @@ import {
   type ToolHost,
 } from "./engine.ts";
 import { serveStdio } from "./stdio.ts";
+import { initializeRequest } from "../../tests/_helpers.ts";
 
 /** A host whose one tool asks the client for a name and greets it. */
 const ASKING: ToolHost = {
@@ -34,12 +35,7 @@ async function talk(
   const served = serveStdio(engine, { input: input.readable, output: output.writable });
   const writer = input.writable.getWriter();
   const send = (m: unknown) => writer.write(enc.encode(JSON.stringify(m) + "\n"));
-  await send({
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities },
-  });
+  await send(initializeRequest({ protocolVersion: LATEST_PROTOCOL_VERSION, capabilities }));
   await send({ jsonrpc: "2.0", method: "notifications/initialized" });
   await send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "greet" } });
   const seen: Record<string, unknown>[] = [];

@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { makeBridge } from "../bridge/_testing.ts";
 import { InProcessExecutor } from "./executor.ts";
+import { startUpstream } from "../../tests/_helpers.ts";
 
 Deno.test("InProcessExecutor keeps upstream connections alive between calls", async () => {
   const connections = new Set<number>();
-  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (_, info) => {
+  await using server = await startUpstream((_, info) => {
     connections.add(info.remoteAddr.port);
     return Response.json({ ok: true });
   });
   const executor = new InProcessExecutor();
   try {
-    const bridge = makeBridge(`http://127.0.0.1:${server.addr.port}/items`);
+    const bridge = makeBridge(`${server.url}/items`);
     for (let i = 0; i < 3; i++) {
       const result = await executor.run(bridge, {}, {
         signal: new AbortController().signal,

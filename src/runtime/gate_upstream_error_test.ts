@@ -12,6 +12,7 @@ import { resolveHome } from "../store/mod.ts";
 import type { ToolCallContext } from "../mcp/mod.ts";
 import { AgentHost } from "./host/mod.ts";
 import { AgentGate } from "./gate.ts";
+import { startUpstream, tempDir } from "../../tests/_helpers.ts";
 
 const SECRET = "s3cr3t-Value+with/slash=and spaces";
 const PROM_ERROR = {
@@ -23,9 +24,9 @@ const PROM_ERROR = {
 type Mode = "none" | "deno";
 
 async function setup(mode: Mode, handler: (req: Request) => Response) {
-  const root = await Deno.makeTempDir({ prefix: "loom-gate-upstream-error-" });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
-  const url = `http://127.0.0.1:${server.addr.port}`;
+  const root = await tempDir("loom-gate-upstream-error-");
+  const server = await startUpstream(handler);
+  const url = server.url;
   const config = parseConfig(
     `agent:
   name: erring
@@ -41,7 +42,7 @@ async function setup(mode: Mode, handler: (req: Request) => Response) {
 `,
     { path: "erring.yaml" },
   );
-  const home = resolveHome(new Map([["LOOM_HOME", root]]));
+  const home = resolveHome(new Map([["LOOM_HOME", root.path]]));
   const audit = await AuditLog.open(home.audit);
   const broker = await CredentialBroker.open({ home, env: new Map(), audit });
   await broker.set("api-key", SECRET);
@@ -56,8 +57,8 @@ async function setup(mode: Mode, handler: (req: Request) => Response) {
       await gate.close();
       await broker.close();
       await audit.close();
-      await server.shutdown();
-      await Deno.remove(root, { recursive: true });
+      await server.close();
+      await root[Symbol.asyncDispose]();
     },
   };
 }

@@ -3,16 +3,17 @@ import { DatabaseSync } from "node:sqlite";
 import { LoomError, PolicyError } from "../errors.ts";
 import { type LoomHome, resolveHome } from "./home.ts";
 import { openStore, STORE_SCHEMA_VERSION } from "./db.ts";
+import { tempDir } from "../../tests/_helpers.ts";
 
 interface TempHome extends AsyncDisposable {
   home: LoomHome;
 }
 
 async function tempHome(): Promise<TempHome> {
-  const root = await Deno.makeTempDir({ prefix: "loom_store_test_" });
+  const root = await tempDir("loom_store_test_");
   return {
-    home: resolveHome(new Map([["LOOM_HOME", root]])),
-    [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }),
+    home: resolveHome(new Map([["LOOM_HOME", root.path]])),
+    [Symbol.asyncDispose]: () => root[Symbol.asyncDispose](),
   };
 }
 

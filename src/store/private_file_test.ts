@@ -8,11 +8,7 @@ import {
   writeFileAtomic,
   writeFileExclusive,
 } from "./private_file.ts";
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.makeTempDir({ prefix: "loom_private_test_" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
+import { tempDir } from "../../tests/_helpers.ts";
 
 // --- Negative tests first ---------------------------------------------------
 

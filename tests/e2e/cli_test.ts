@@ -12,6 +12,7 @@ import {
 } from "../../src/mcp/client.ts";
 import {
   INITIALIZE,
+  initializeRequest,
   jsonLines,
   LOOM_FLAGS,
   MAIN,
@@ -294,10 +295,7 @@ Deno.test("loom audit show and tail escape control and bidi characters of client
   const home = join(dir.path, "home");
   const config = join(dir.path, "agent.yaml");
   await Deno.writeTextFile(config, agentYaml(api));
-  const initialize = {
-    ...INITIALIZE,
-    params: { ...INITIALIZE.params, clientInfo: { name: HOSTILE, version: "1" } },
-  };
+  const initialize = initializeRequest({ clientName: HOSTILE });
   const session = jsonLines(initialize, toolCall(2, "search", { q: HOSTILE }));
   assert.equal((await runLoom(["run", config], { home, stdin: session })).code, 0);
 

@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { initializeRequest } from "../_helpers.ts";
 
 /** The MCP protocol version the raw clients announce. */
 export const PROTOCOL = "2025-06-18";
@@ -74,16 +75,14 @@ export class RawSession {
   static async open(url: string, client = "reliability"): Promise<RawSession> {
     const init = await post(
       url,
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 0,
-        method: "initialize",
-        params: {
+      JSON.stringify(
+        initializeRequest({
+          id: 0,
           protocolVersion: PROTOCOL,
-          capabilities: {},
-          clientInfo: { name: client, version: "1.0.0" },
-        },
-      }),
+          clientName: client,
+          clientVersion: "1.0.0",
+        }),
+      ),
     );
     const id = init.headers.get("mcp-session-id");
     if (init.status !== 200 || !id) {

@@ -14,7 +14,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runLoom, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
+import { initializeRequest, runLoom, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
 import { post, RawSession, resultText } from "./_helpers.ts";
 
 function agentYaml(url: string): string {
@@ -227,16 +227,7 @@ Deno.test("loom run over stdio answers malformed JSON-RPC lines with the right c
   );
   const config = join(dir.path, "agent.yaml");
   await Deno.writeTextFile(config, agentYaml(api.url));
-  const init = {
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "r", version: "1" },
-    },
-  };
+  const init = initializeRequest({ id: "init", protocolVersion: "2025-06-18", clientName: "r" });
   // Lines whose error must carry a null id (the id could not be read), and
   // lines whose error echoes their id, with the expected code.
   const nullId: [string, number][] = [

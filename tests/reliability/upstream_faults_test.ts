@@ -20,8 +20,14 @@ const TIMEOUT_MS = 1000;
 const DEADLINE_MS = 2000;
 
 /** A raw TCP upstream for faults `Deno.serve` cannot produce. */
-async function rawUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+async function rawUpstream(): Promise<{
+  port: number;
+  /** Connections of the slow cases that LOOM has not closed yet. */
+  stalled(): number;
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
+  const stalled = new Set<Socket>();
   const timers = new Set<ReturnType<typeof setInterval>>();
   const server = createServer((socket) => {
     sockets.add(socket);
@@ -33,6 +39,10 @@ async function rawUpstream(): Promise<{ port: number; close(): Promise<void> }> 
       head += chunk.toString("latin1");
       if (!head.includes("\r\n\r\n")) return;
       const path = head.split(" ")[1] ?? "";
+      if (path.startsWith("/slow")) {
+        stalled.add(socket);
+        socket.on("close", () => stalled.delete(socket));
+      }
       if (path.startsWith("/reset")) {
         // Promise 1000 bytes, send a few, then reset the connection (RST).
         socket.write(
@@ -58,6 +68,7 @@ async function rawUpstream(): Promise<{ port: number; close(): Promise<void> }> 
   const port = (server.address() as { port: number }).port;
   return {
     port,
+    stalled: () => stalled.size,
     close: async () => {
       for (const t of timers) clearInterval(t);
       for (const s of sockets) s.destroy();
@@ -226,19 +237,23 @@ ${f.responsePath ? `      response_path: ${f.responsePath}\n` : ""}`
     assert.equal(warm.json.result?.isError, undefined, warm.text);
 
     const results = await Promise.all(faults.map(async (f) => {
-      const t0 = performance.now();
       const res = await session.call(f.tool, { tag: `fault-${f.tool}` });
-      return { f, res, ms: performance.now() - t0 };
+      return { f, res };
     }));
-    for (const { f, res, ms } of results) {
+    for (const { f, res } of results) {
       assert.equal(res.status, 200, `${f.tool}: ${res.text}`);
       assert.equal(res.json.result?.isError, true, `${f.tool}: ${res.text}`);
       const text = resultText(res.json.result);
       assert.match(text, f.message, f.tool);
       assert.ok(isCleanMessage(text), `${f.tool}: not a clean message: ${text}`);
-      // Within the whole-call deadline, with slack for a busy CI machine.
-      assert.ok(ms < DEADLINE_MS + 2500, `${f.tool}: took ${ms.toFixed(0)} ms`);
     }
+    // Ended by the bridge timeout (the slow cases' message names it, and the
+    // upstreams never finish on their own), and LOOM hung up on the stalled
+    // connections instead of leaving them open: states, not elapsed time.
+    for (let i = 0; i < 500 && raw.stalled() > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(raw.stalled(), 0, "LOOM left a stalled upstream connection open");
 
     // Still serving, and nothing crashed inside.
     const ok = await session.call("healthy", { tag: "after" });

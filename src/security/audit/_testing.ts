@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { AuditLog } from "./log.ts";
 import { AUDIT_FILE_NAME, type AuditEntryInput } from "./types.ts";
+import { tempDir as sharedTempDir } from "../../../tests/_helpers.ts";
 
 /** A temp directory removed on dispose. */
 export interface TempDir extends AsyncDisposable {
@@ -15,13 +16,13 @@ export interface TempDir extends AsyncDisposable {
   readonly log: string;
 }
 
-/** Make a temp directory that `await using` removes. */
+/** Make a temp directory that `await using` removes (the shared one, plus its log path). */
 export async function tempDir(): Promise<TempDir> {
-  const path = await Deno.makeTempDir({ prefix: "loom_audit_test_" });
+  const dir = await sharedTempDir("loom_audit_test_");
   return {
-    path,
-    log: join(path, AUDIT_FILE_NAME),
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+    path: dir.path,
+    log: join(dir.path, AUDIT_FILE_NAME),
+    [Symbol.asyncDispose]: () => dir[Symbol.asyncDispose](),
   };
 }
 

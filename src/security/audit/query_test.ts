@@ -79,16 +79,29 @@ Deno.test("tailAuditLog() yields new records as they are appended and stops on a
   const seen: AuditRecord[] = [];
   const following = (async () => {
     for await (
-      const record of tailAuditLog(dir.path, { signal: controller.signal, intervalMs: 10 })
+      const record of tailAuditLog(dir.path, {
+        signal: controller.signal,
+        last: 1,
+        intervalMs: 10,
+      })
     ) {
       seen.push(record);
-      if (seen.length === 3) controller.abort();
+      if (seen.length === 4) controller.abort();
     }
   })();
-  await new Promise((resolve) => setTimeout(resolve, 30));
+  // Append only once the follower has taken its place at the end of the file,
+  // which it has when it yielded the existing record: a state, not a sleep
+  // that a loaded machine can outlast (the appends would then be skipped as
+  // old, and the follower would wait for ever).
+  for (let i = 0; i < 500 && seen.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  if (seen.length === 0) controller.abort(); // fail below, leaving nothing running
+  assert.deepEqual(seen.map((r) => [r.seq, r.agent]), [[1, "old"]]);
   for (let i = 0; i < 3; i++) await log.append({ event: "tool_call", agent: "new", i });
   await following;
-  assert.deepEqual(seen.map((r) => [r.seq, r.agent]), [[2, "new"], [3, "new"], [4, "new"]]);
+  const expected = [[1, "old"], [2, "new"], [3, "new"], [4, "new"]];
+  assert.deepEqual(seen.map((r) => [r.seq, r.agent]), expected);
 });
 
 Deno.test("tailAuditLog() first yields the last N records, then follows", async () => {
@@ -123,11 +136,15 @@ Deno.test("tailAuditLog() waits for a log that does not exist yet", async () => 
     }
   })();
   await new Promise((resolve) => setTimeout(resolve, 30));
+  // Had the follower not polled before the record was written, it would wait
+  // for ever: stop it after 10 s so the test fails instead of hanging.
+  const fallback = setTimeout(() => controller.abort(), 10_000);
   {
     await using log = await AuditLog.open(dir.path);
     await log.append({ event: "config", agent: "a" });
   }
   await following;
+  clearTimeout(fallback);
   assert.deepEqual(seen, [1]);
 });
 
@@ -150,9 +167,11 @@ Deno.test("tailAuditLog() follows a torn-tail repair without repeating records",
   // A torn write, seen by the follower, then repaired (the file shrinks).
   await Deno.writeTextFile(dir.log, "x".repeat(4000), { append: true });
   await new Promise((resolve) => setTimeout(resolve, 40));
+  const fallback = setTimeout(() => controller.abort(), 10_000); // fail, never hang
   {
     await using _log = await AuditLog.open(dir.path);
   }
   await following;
+  clearTimeout(fallback);
   assert.deepEqual(seen.map((r) => [r.seq, r.event]), [[2, "audit_recovery"]]);
 });
