@@ -250,7 +250,7 @@ async function readCapped(
   let body: Uint8Array;
   try {
     // Encoded and decoded bytes are both held to the cap; a decoder stops at
-    // the first byte past it (security requirements 7.27).
+    // the first byte past it (docs/security-requirements.md, NET-9).
     body = await res.read(max);
   } catch (e) {
     const abort = failure.aborted();

@@ -45,7 +45,7 @@ function upstreamError(code: string, message?: RegExp) {
   };
 }
 
-// --- Redirects (security requirements 7.24, 7.25) ---
+// --- Redirects (docs/security-requirements.md, NET-6, NET-7) ---
 
 Deno.test("executeRequest() refuses a redirect to another origin and the other origin receives nothing", async () => {
   await using other = startUpstream(() => new Response("secret-eater"));
@@ -76,12 +76,15 @@ Deno.test("executeRequest() refuses a redirect to 169.254.169.254 without connec
       headers: { location: "http://169.254.169.254/latest/meta-data/" },
     })
   );
-  const started = performance.now();
+  // Refused by the redirect decision, before any connection: an attempt to
+  // reach 169.254.169.254 would end as an UpstreamError (unreachable, or the
+  // 5 s call deadline), never as this PolicyError. The test above proves the
+  // same rule on an origin that can count what it receives.
   await assert.rejects(
     executeRequest(get(up, "/api"), optionsFor(up)),
     (e: unknown) => e instanceof PolicyError && e.message === "Redirect to another origin refused",
   );
-  assert.ok(performance.now() - started < 1000);
+  assert.equal(up.received.length, 1);
 });
 
 Deno.test("executeRequest() refuses a chain of six redirects", async () => {
@@ -432,7 +435,7 @@ Deno.test("executeRequest() verifies TLS against the host name when it connects 
   );
 });
 
-// --- Size bombs (security requirement 7.27) ---
+// --- Size bombs (docs/security-requirements.md, NET-9) ---
 
 let bomb: Uint8Array<ArrayBuffer> | undefined;
 function gzipBomb(): Uint8Array<ArrayBuffer> {
@@ -539,20 +542,22 @@ Deno.test("executeRequest() counts decompressed bytes of a small gzip body", asy
   assert.equal(res.bytes, text.length);
 });
 
-// --- Slowloris and timeouts (security requirement 7.28) ---
+// --- Slowloris and timeouts (docs/security-requirements.md, NET-10) ---
 
 Deno.test("executeRequest() aborts an upstream that never sends headers at the call deadline", async () => {
+  let upstreamAnswered = false;
   await using up = startUpstream(async () => {
     await delay(3000, stop.signal);
+    upstreamAnswered = true;
     return new Response("late");
   });
   using stop = stopper();
-  const started = performance.now();
   await assert.rejects(
     executeRequest(get(up, "/api"), optionsFor(up, { signal: AbortSignal.timeout(300) })),
     upstreamError("UPSTREAM_TIMEOUT", /^Upstream did not answer within the call deadline$/),
   );
-  assert.ok(performance.now() - started < 2000);
+  // The order of events, not elapsed time: the call ended while the upstream still held it.
+  assert.equal(upstreamAnswered, false, "the request waited for the upstream's answer");
 });
 
 Deno.test("executeRequest() aborts a trickling body at the per-request timeout", async () => {
@@ -578,13 +583,16 @@ Deno.test("executeRequest() aborts a trickling body at the per-request timeout",
     });
     return new Response(body, { headers: { "content-type": "application/json" } });
   });
-  const started = performance.now();
   try {
+    // The body never ends, so only a limit can end the call; the message
+    // names the one that fired: the 400 ms per-request timeout, not the 5 s
+    // call deadline of optionsFor() (which a timer reset by every chunk would
+    // leave as the only one).
     await assert.rejects(
       executeRequest(get(up, "/api"), optionsFor(up, { timeoutMs: 400 })),
       upstreamError("UPSTREAM_TIMEOUT", /^Upstream did not answer within 400ms$/),
     );
-    assert.ok(performance.now() - started < 2000);
+    assert.equal(up.received.length, 1);
   } finally {
     for (const id of timers) clearInterval(id);
   }

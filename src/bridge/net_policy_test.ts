@@ -9,7 +9,7 @@ import {
   isPrivateOrSpecialAddress,
 } from "./net_policy.ts";
 
-/** Security requirements 7.22: each must be refused, however it is spelled. */
+/** `docs/security-requirements.md` NET-3: each must be refused, however it is spelled. */
 const SPECIAL_DESTINATIONS = [
   "127.0.0.1",
   "2130706433",

@@ -1,7 +1,7 @@
 /**
  * `loom audit verify | show | tail | hash`: read and check the tamper-evident
  * log; `hash` computes the `value_hmac` of a known secret value so the log can
- * be searched for its uses (security-requirements item 33, Vault's
+ * be searched for its uses (`docs/security-requirements.md` SEC-12, Vault's
  * `/sys/audit-hash`).
  *
  * @module

@@ -87,7 +87,7 @@ export interface BridgeSpec {
   timeoutMs: number | null;
 }
 
-/** One escalation rule (section 8 of the spec); first match wins. */
+/** One escalation rule (`docs/design.md`, Escalation and approvals); first match wins. */
 export interface EscalationRuleSpec {
   name: string;
   reason: string;

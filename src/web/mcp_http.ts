@@ -3,7 +3,7 @@
  * clients) on Hono: one endpoint `/mcp` for POST (client messages), GET (the
  * server's notification stream) and DELETE (end a session), plus `/healthz`.
  *
- * Decisions, with the spec section behind each:
+ * Decisions, with the section of the MCP transport specification behind each:
  * - Responses to POSTed requests are single JSON objects (§Sending Messages
  *   allows JSON or SSE); server-initiated notifications go on the GET stream.
  * - A notification or response body is answered 202 with no body (§Sending

@@ -35,10 +35,15 @@ async function run(
   args: string[],
   options: { cwd: string; env?: Record<string, string> },
 ): Promise<Ran> {
+  // deno task keeps an INIT_CWD it inherits (as npm run does), and this test
+  // may itself run under deno task: each run starts from a clean one.
+  const inherited = Deno.env.toObject();
+  delete inherited.INIT_CWD;
   const out = await new Deno.Command(command, {
     args,
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    clearEnv: true,
+    env: { ...inherited, NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

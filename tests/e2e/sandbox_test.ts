@@ -1,6 +1,6 @@
 /**
  * Proof that the sandbox wall is Deno's, not only LOOM's (`docs/security-controls.md` §3;
- * security requirements 7.22, 7.59-7.65): a probe that imports nothing of
+ * `docs/security-requirements.md` NET-3, NET-5, SBX-1 to SBX-10): a probe that imports nothing of
  * LOOM runs under exactly `denoFlagsFor(config)`, spawned exactly as
  * AgentHost spawns its process (`agentHostCommand()`: cleared environment,
  * cwd `/`), and reports the error class of everything it attempts.
@@ -47,7 +47,7 @@ async function runProbe(
   return results;
 }
 
-/** NotCapable, or (refused after resolution) TypeError whose cause says so (6.2 T6). */
+/** NotCapable, or (refused after resolution) TypeError whose cause says so. */
 function assertNetRefused(outcome: Outcome, what: string): void {
   const preResolution = outcome.error === "NotCapable" &&
     /Requires net access/.test(outcome.message ?? "");
@@ -111,7 +111,7 @@ Deno.test("agent host flags: the declared name under its IP literal config refus
   assert.equal(declared.requests.length, 1);
 });
 
-Deno.test("agent host flags: every private, special and encoded loopback destination is refused (7.22)", async () => {
+Deno.test("agent host flags: every private, special and encoded loopback destination is refused (NET-3)", async () => {
   const config = agentConfig({ bridges: ["https://api.example.com/v1"] });
   const targets = [
     "http://127.0.0.1:8080/",
@@ -155,7 +155,7 @@ const ALIAS = await loopbackAlias();
 
 Deno.test({
   name:
-    "agent host flags: an allowed name that resolves into a denied range is refused at connect (7.23)",
+    "agent host flags: an allowed name that resolves into a denied range is refused at connect (NET-5)",
   ignore: ALIAS === null,
   async fn() {
     await using upstream = await startUpstream(() => new Response("leaked"));
@@ -163,14 +163,14 @@ Deno.test({
     const [byAlias] = await runProbe(config, [
       { kind: "fetch", url: `http://${ALIAS}:${upstream.port}/api` },
     ]);
-    // Allowed by name, refused on the resolved address: the shape of T6.
+    // Allowed by name, refused on the resolved address: Deno checks deny-net CIDRs after resolution.
     assert.equal(byAlias.error, "TypeError", JSON.stringify(byAlias));
     assert.match(byAlias.cause ?? "", new RegExp(`Requires net access to "127\\.0\\.0\\.1:`));
     assert.equal(upstream.requests.length, 0);
   },
 });
 
-Deno.test("agent host flags: env, files, processes, sockets, FFI and imports are NotCapable (7.61, 7.63)", async () => {
+Deno.test("agent host flags: env, files, processes, sockets, FFI and imports are NotCapable (SBX-5)", async () => {
   await using home = await tempDir("loom-home-");
   const vault = `${home.path}/secrets.enc`;
   await Deno.writeTextFile(vault, "ciphertext");
@@ -238,7 +238,7 @@ Deno.test("agent host flags: env, files, processes, sockets, FFI and imports are
   // Web storage writes under DENO_DIR with no permission at all; pinned here
   // because agent_main.ts removes those globals before serving.
   assert.deepEqual(storage, { ok: true, detail: "stored" });
-  // Deno's own permission audit saw each attempt (7.63).
+  // Deno's own permission audit saw each attempt (SBX-5).
   const seen = (await Deno.readTextFile(audit)).trim().split("\n").map((l) => JSON.parse(l));
   const has = (permission: string, value: string) =>
     seen.some((r) => r.permission === permission && r.value === value);
@@ -248,7 +248,7 @@ Deno.test("agent host flags: env, files, processes, sockets, FFI and imports are
   assert.ok(has("write", written));
 });
 
-Deno.test("agent host: a parent's LOOM_SECRET, proxies and DENO_PERMISSION_BROKER_PATH never reach it (7.60)", async () => {
+Deno.test("agent host: a parent's LOOM_SECRET, proxies and DENO_PERMISSION_BROKER_PATH never reach it (SBX-3)", async () => {
   await using upstream = await startUpstream(() => Response.json({ ok: true }));
   for (const mode of ["process", "worker"]) {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -317,7 +317,7 @@ async function runFixture(flags: string[], fixture: string): Promise<unknown> {
   return JSON.parse(DECODER.decode(out.stdout));
 }
 
-Deno.test("Worker permissions on Deno 2.9.6: unspecified keys are not inherited; escalation throws (7.64)", async () => {
+Deno.test("Worker permissions on Deno 2.9.6: unspecified keys are not inherited; escalation throws (SBX-9)", async () => {
   // The parent holds env, read and write; the worker names only net: false.
   const report = await runFixture([
     "--unstable-worker-options",
@@ -343,7 +343,7 @@ Deno.test("Worker permissions on Deno 2.9.6: unspecified keys are not inherited;
   });
 });
 
-Deno.test("Deno.permissions.revoke is not a boundary: pinned semantics on 2.9.6 (7.65)", async () => {
+Deno.test("Deno.permissions.revoke is not a boundary: pinned semantics on 2.9.6 (SBX-10)", async () => {
   // Unscoped grant: revoking a path does nothing.
   assert.deepEqual(await runFixture(["--allow-read"], "revoke_semantics.ts"), {
     revoked: "granted",

@@ -45,7 +45,7 @@ import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "./_
 /**
  * Remove the web storage globals. `localStorage`, `sessionStorage`, `caches`
  * and `indexedDB` write under Deno's cache directory with no read or write
- * permission (security requirements 6.1), which would let code running in
+ * permission (Deno 2.9.6 does not check them), which would let code running in
  * the sandbox keep state across restarts or fill the disk. The bridge needs
  * none of them.
  */
@@ -106,7 +106,7 @@ const SELF_TEST_TARGETS = [
 ];
 
 /**
- * Startup self-test (security requirements 7.59): before answering `init`,
+ * Startup self-test (`docs/security-requirements.md`, SBX-6): before answering `init`,
  * check that LOOM's destination check refuses IPv6 ULA, link-local,
  * loopback and IPv4-embedding targets, which the Deno wall of 2.9.6 cannot
  * deny by range. A

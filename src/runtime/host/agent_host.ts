@@ -158,8 +158,8 @@ function parentDenoDir(): string | null {
  * arguments (the Deno flags of {@linkcode denoFlagsFor}), the complete
  * environment and the working directory. Spawn it with `clearEnv: true`:
  * nothing of the parent's environment may reach the child (a
- * `DENO_PERMISSION_BROKER_PATH` would void every flag, security
- * requirements 6.1; proxies and secrets must not leak).
+ * `DENO_PERMISSION_BROKER_PATH` would void every flag, see
+ * `docs/security-requirements.md` SBX-3; proxies and secrets must not leak).
  *
  * @param config the agent config
  * @param options mode, entry, memory cap, `DENO_DIR`

@@ -165,7 +165,7 @@ Deno.test({
     await using upstream = startUpstream(() => Response.json({ leaked: true }));
     // LOOM's check sees a public address (the rebinding resolver's first
     // answer); Deno resolves the name again at connect time, gets 127.0.0.1,
-    // and its --deny-net CIDR list refuses it after resolution (6.2 T6).
+    // and its --deny-net CIDR list refuses it after resolution (NET-5).
     const { host, bridges } = hostFor([`http://${ALIAS}:${upstream.port}/api`], {
       lookup: () => Promise.resolve(["93.184.216.34"]),
     });

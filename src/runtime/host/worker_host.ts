@@ -1,10 +1,11 @@
 /**
  * The agent host inside a compiled LOOM executable. `deno compile` bakes the
  * permission flags into the binary, and flags given to the binary at run time
- * are script arguments (security requirements 6.1), so the parent cannot
- * narrow a child the way `deno run <flags>` does. Instead the parent starts
- * the LOOM binary itself with the hidden argument `__agent-host` and a
- * cleared environment, and that process runs the agent code in a Worker
+ * are script arguments, not permissions (`docs/security-requirements.md`,
+ * SBX-9), so the parent cannot narrow a child the way `deno run <flags>`
+ * does. Instead the parent starts the LOOM binary itself with the hidden
+ * argument `__agent-host` and a cleared environment, and that process runs
+ * the agent code in a Worker
  * whose `deno.permissions` name every key: `net` the bridge origins, every
  * other kind `false`. The outer process only relays lines between its stdin
  * and stdout and the Worker's messages.
@@ -33,8 +34,8 @@ export interface AgentHostMainIo {
 
 /**
  * The permissions of the agent Worker: every key explicit. Deno 2.9.6 denies
- * unspecified keys although its docs say they inherit (security requirements
- * 6.1, denoland/deno#26057); naming each one keeps the Worker narrow either
+ * unspecified keys although its docs say they inherit (SBX-9,
+ * denoland/deno#26057); naming each one keeps the Worker narrow either
  * way.
  *
  * @param allowNet `host:port` entries (empty: no network)

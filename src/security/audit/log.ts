@@ -87,7 +87,7 @@ export interface AppendOptions {
  * the next open repairs again, and the damage is always on record.
  *
  * A later checkpoint layer compares `lastGoodSeq` with the last witnessed size
- * to tell a torn write from a loss (security-requirements §2.3 item 7).
+ * to tell a torn write from a loss (`docs/security-requirements.md`, AUD-10).
  */
 export interface AuditRecovery {
   /** `seq` of the `audit_recovery` record written. */

@@ -22,7 +22,7 @@
  *
  * A chain alone does not detect removal of the last records, a consistent
  * rewrite or rollback to an old copy; signed checkpoints over `(seq, hash)`
- * will (security-requirements §2.2).
+ * will (`docs/security-requirements.md`, AUD-10).
  *
  * @example
  * ```ts

@@ -2,7 +2,7 @@
  * Streaming verification of an audit log: every line's own hash, contiguous
  * `seq`, and the `prev` chain. Reports the first problem and its kind.
  *
- * What a plain chain cannot detect (security-requirements §2.2): removal of the
+ * What a plain chain cannot detect (`docs/security-requirements.md`, AUD-10): removal of the
  * last records, a full rewrite, or rollback to an older copy. Signed
  * checkpoints, a later addition, close those gaps.
  *

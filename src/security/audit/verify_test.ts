@@ -173,7 +173,7 @@ Deno.test("verifyAuditLog() reports a first record whose prev is not genesis", a
 });
 
 Deno.test("verifyAuditLog() cannot detect removal of the last records (checkpoints will)", async () => {
-  // Documents the limit of a plain chain (security-requirements §2.2, item 39).
+  // Documents the limit of a plain chain (docs/security-requirements.md, AUD-10).
   await using dir = await tempDir();
   await writeRecords(dir.path, 10);
   const lines = splitLines(await Deno.readFile(dir.log));

@@ -4,7 +4,7 @@
  * what is left.
  *
  * The agent sandbox needs this because Deno's `--deny-net` takes precedence
- * over `--allow-net` (security requirements 6.1): to let an agent reach
+ * over `--allow-net` (`docs/security-requirements.md`, SBX-2): to let an agent reach
  * `127.0.0.1` while denying the rest of `127.0.0.0/8`, the deny list must be
  * written as the CIDR blocks covering `127.0.0.0/8` minus `127.0.0.1`.
  *

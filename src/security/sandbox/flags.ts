@@ -1,7 +1,7 @@
 /**
  * Sandbox policy derived from an agent config alone: the Deno permission
- * flags of the agent host process (`docs/security-controls.md` §3; security requirements 6.3
- * and 7.59), and the hardened `docker run` arguments and network policy for
+ * flags of the agent host process (`docs/security-controls.md` §3; `docs/security-requirements.md`
+ * SBX-1 and SBX-2), and the hardened `docker run` arguments and network policy for
  * `sandbox: docker`.
  *
  * Nothing here reads the environment, the file system or the network: the
@@ -19,7 +19,7 @@ export const DEFAULT_AGENT_MEMORY_MB = 96;
 
 /**
  * IPv6 addresses denied as single addresses (Deno 2.9.6 cannot take IPv6
- * CIDR blocks in `--deny-net`, security requirements 6.2 T17; private IPv6
+ * CIDR blocks in `--deny-net`: the command line refuses them; private IPv6
  * ranges, and IPv6 forms embedding a private IPv4 address, are refused by
  * LOOM's own checks instead: on the resolved addresses, and on the connected
  * socket's remote address before a byte is sent).
@@ -216,9 +216,9 @@ function namedDestinations(config: AgentConfig): { v4: string[]; v6: Set<string>
  * as CIDR minus what the config names (computed exactly, because a deny
  * entry beats an allow entry in Deno), plus `[::1]` and `[::]` unless named.
  * Deny entries are matched against the address Deno connects to, which is
- * what stops DNS rebinding into a private IPv4 range (security requirements
- * 6.2 T6). Never a hostname: hostname deny entries do not match addresses
- * (T14).
+ * what stops DNS rebinding into a private IPv4 range (NET-5 in
+ * `docs/security-requirements.md`). Never a hostname: on Deno 2.9.6 hostname
+ * deny entries are not matched against addresses.
  *
  * @param config the agent config
  * @returns IPv4 CIDR blocks, then bracketed IPv6 addresses
@@ -241,7 +241,7 @@ export function netDenyList(config: AgentConfig): string[] {
  * - `--v8-flags=--max-old-space-size=<MB>`.
  *
  * No read, write, env, run, ffi, sys or import permission: the entry's static
- * module graph loads without read permission (security requirements 6.1).
+ * module graph loads without read permission (`docs/security-requirements.md`, SBX-8).
  *
  * @param config the agent config
  * @param options memory cap

@@ -1,6 +1,6 @@
 /**
- * Envelope encryption with Web Crypto for the vault (security-requirements
- * §3.2 item 3, SOPS's design):
+ * Envelope encryption with Web Crypto for the vault (`docs/security-requirements.md`
+ * SEC-2 to SEC-5, SOPS's design):
  *
  * - A **data key** (DEK, AES-256-GCM) encrypts each value under a fresh random
  *   96-bit IV (NIST SP 800-38D §8.2.2) with a 128-bit tag and additional data

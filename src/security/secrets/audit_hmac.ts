@@ -1,6 +1,6 @@
 /**
- * Salted hashes of secret values for the audit log (security-requirements
- * item 33, after Vault's audit devices and `/sys/audit-hash`): a
+ * Salted hashes of secret values for the audit log (`docs/security-requirements.md`
+ * SEC-12, after Vault's audit devices and `/sys/audit-hash`): a
  * `credential_access` record of a value the broker handled stores
  * `value_hmac: "hmac-sha256:<hex>"` = HMAC-SHA256(audit salt, UTF-8 value),
  * never the value or an unsalted hash, so an operator who knows a value

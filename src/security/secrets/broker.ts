@@ -19,7 +19,7 @@
  * value the broker decrypted (and of a `set`) carries `value_hmac`, the
  * salted HMAC-SHA256 of the value (`audit_hmac.ts`), never the value; a
  * refusal by policy never decrypts, so its record carries nothing derived
- * from the value (security-requirements items 30, 33). A refusal says
+ * from the value (`docs/security-requirements.md` SEC-7, SEC-12). A refusal says
  * which problem it is (not set, not granted, or granted to an earlier
  * version of the config) and the command that fixes it (`problems.ts`):
  * three causes behind one symptom would otherwise send the operator to the

@@ -1,8 +1,8 @@
 /**
- * The broker's envelope encryption (security-requirements §3.2 item 3, check
- * 35): a data key wrapped by the master key, rotation by count and on demand,
+ * The broker's envelope encryption (`docs/security-requirements.md` SEC-2 to
+ * SEC-5): a data key wrapped by the master key, rotation by count and on demand,
  * migration of format-1 vaults; and the salted value HMAC of its audit
- * records (check 33).
+ * records (SEC-12).
  */
 
 import assert from "node:assert/strict";
@@ -96,7 +96,7 @@ function masterEnv(): Map<string, string> {
   return new Map([["LOOM_MASTER_KEY", MASTER.toBase64()]]);
 }
 
-// --- Negative tests first: value HMAC (check 33, check 30) -------------------
+// --- Negative tests first: value HMAC (SEC-12, SEC-7) ------------------------
 
 Deno.test("CredentialBroker.resolve() records no value_hmac when it refuses by policy or fails integrity", async () => {
   await using f = await openFixture();
@@ -192,7 +192,7 @@ Deno.test("CredentialBroker keeps value_hmac stable across data key rotation and
   assert.equal(last.value_hmac, await expectedHmac(f.home, VALUE));
 });
 
-// --- Negative tests first: envelope encryption (check 35) --------------------
+// --- Negative tests first: envelope encryption (SEC-5) -----------------------
 
 Deno.test("CredentialBroker.resolve() fails closed when the wrapped data key is tampered with", async () => {
   const edits: [string, (doc: VaultDoc) => void][] = [

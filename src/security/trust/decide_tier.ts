@@ -12,7 +12,7 @@
  *
  * Method-override headers matter because Deno's permissions cannot express
  * methods: a T1 `GET` carrying `X-HTTP-Method-Override: DELETE` deletes on
- * many frameworks (security-requirements 7.56), so below T3 their presence
+ * many frameworks (`docs/security-requirements.md`, TIER-3), so below T3 their presence
  * alone is refused.
  *
  * @module
