@@ -15,7 +15,7 @@
  * absolute or URL specifiers of LOOM files are not checked.
  *
  * - `loom/layering`: relative imports go one way:
- *   errors.ts, _util <- config <- store <- security <- bridge <- mcp <- runtime
+ *   errors.ts, _util <- net <- config <- store <- security <- upstream <- mcp <- runtime
  *   <- web <- cli. A module may import its own top-level folder and lower
  *   ones, never a higher one. `generator` may import only itself, config,
  *   errors.ts and _util. Top-level folders and files not named here are not
@@ -47,7 +47,8 @@ const LAYERS: Record<string, number> = {
   config: 1,
   store: 2,
   security: 3,
-  bridge: 4,
+  net: 0.5,
+  upstream: 4,
   mcp: 5,
   runtime: 6,
   web: 7,

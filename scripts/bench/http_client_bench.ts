@@ -1,5 +1,5 @@
 /**
- * HTTP client benchmark: LOOM's own HTTP/1.1 client (`src/bridge/http_client.ts`)
+ * HTTP client benchmark: LOOM's own HTTP/1.1 client (`src/net/http1/client.ts`)
  * against undici (Node's HTTP client, whose parser is llhttp), same requests to
  * the same local upstreams, in interleaved rounds.
  *
@@ -21,7 +21,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
-import { HttpClient } from "../../src/bridge/http_client.ts";
+import { HttpClient } from "../../src/net/mod.ts";
 import { DEV_CONFIG_FLAGS } from "../../tests/_helpers.ts";
 import { startUpstreamProcess } from "./_servers.ts";
 import { UPSTREAM_BODY } from "./upstream.ts";

@@ -15,7 +15,7 @@ import {
 } from "../config/mod.ts";
 import { ConfigError, EXIT_CODES, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
-import { bridgeSecretNames } from "../bridge/mod.ts";
+import { bridgeSecretNames } from "../upstream/mod.ts";
 import { checkSecretAccess, describeSecretProblem } from "../security/secrets/mod.ts";
 import { resolveHome } from "../store/mod.ts";
 import { type CliIo, table } from "./_io.ts";

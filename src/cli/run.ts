@@ -11,7 +11,7 @@ import { type AgentConfig, loadConfig } from "../config/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
-import { bridgeSecretNames } from "../bridge/mod.ts";
+import { bridgeSecretNames } from "../upstream/mod.ts";
 import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mod.ts";
 import { AgentHost } from "../runtime/host/mod.ts";
 import { McpEngine, serveStdio } from "../mcp/mod.ts";

@@ -10,7 +10,7 @@
 
 import { parseOptions } from "./_args.ts";
 import { loadConfig } from "../config/mod.ts";
-import { bridgeSecretNames } from "../bridge/mod.ts";
+import { bridgeSecretNames } from "../upstream/mod.ts";
 import { LoomError, NotFoundError, PolicyError, UsageError } from "../errors.ts";
 import { SECRET_NAME } from "../_util/template.ts";
 import { AuditLog } from "../security/audit/mod.ts";

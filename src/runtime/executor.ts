@@ -7,7 +7,8 @@
  */
 
 import type { BridgeSpec } from "../config/mod.ts";
-import { type BridgeRunResult, HttpClient, runBridge } from "../bridge/mod.ts";
+import { HttpClient } from "../net/mod.ts";
+import { type BridgeRunResult, runBridge } from "../upstream/mod.ts";
 import { PolicyError } from "../errors.ts";
 
 /** What one execution needs besides the bridge and its arguments. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { makeBridge } from "../bridge/_testing.ts";
+import { makeBridge } from "../upstream/_testing.ts";
 import { InProcessExecutor } from "./executor.ts";
 import { startUpstream } from "../../tests/_helpers.ts";
 

@@ -68,7 +68,7 @@ import {
   toolInputSchema,
   validateArguments,
 } from "../security/validate/mod.ts";
-import { bridgeSecretNames, bridgeTarget, UpstreamStatusError } from "../bridge/mod.ts";
+import { bridgeSecretNames, bridgeTarget, UpstreamStatusError } from "../upstream/mod.ts";
 import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import {
   type CallToolResult,

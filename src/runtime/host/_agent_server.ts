@@ -30,13 +30,13 @@
  */
 
 import type { BridgeSpec } from "../../config/mod.ts";
+import { checkDestination } from "../../net/mod.ts";
 import {
   type BridgeRunResult,
-  checkDestination,
   runBridge,
   sandboxDenial,
   UpstreamStatusError,
-} from "../../bridge/mod.ts";
+} from "../../upstream/mod.ts";
 import { InputError, LoomError, PolicyError } from "../../errors.ts";
 import { Deadlines } from "../../_util/deadlines.ts";
 import { agentHttpClient } from "../executor.ts";

@@ -17,7 +17,7 @@
 
 import type { BridgeSpec, HttpMethod } from "../../config/mod.ts";
 import type { LoomErrorCode } from "../../errors.ts";
-import type { BridgeRunResult } from "../../bridge/mod.ts";
+import type { BridgeRunResult } from "../../upstream/mod.ts";
 
 /** First message: the agent's bridges and allowances. Answered with `result: null`. */
 export interface InitRequest {

@@ -9,7 +9,7 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { fileURLToPath } from "node:url";
 import type { AgentConfig, BridgeSpec } from "../../config/mod.ts";
-import { type BridgeRunResult, UpstreamStatusError } from "../../bridge/mod.ts";
+import { type BridgeRunResult, UpstreamStatusError } from "../../upstream/mod.ts";
 import { InputError, LoomError, PolicyError, UpstreamError } from "../../errors.ts";
 import { Deadlines } from "../../_util/deadlines.ts";
 import { formatDuration } from "../../_util/units.ts";

@@ -12,7 +12,7 @@
  */
 
 import type { AgentConfig, BridgeSpec, TrustTier } from "../../config/mod.ts";
-import { formatIpv4, parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "./cidr.ts";
+import { formatIpv4, parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "../../net/mod.ts";
 
 /** Default V8 heap cap of an agent host, in MiB. */
 export const DEFAULT_AGENT_MEMORY_MB = 96;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { TrustTier } from "../../config/mod.ts";
 import { agentConfig } from "./_testing.ts";
-import { ipv4InCidr, parseIpv4Cidr, SPECIAL_IPV4_RANGES } from "./cidr.ts";
+import { ipv4InCidr, parseIpv4Cidr, SPECIAL_IPV4_RANGES } from "../../net/mod.ts";
 import {
   denoFlagsFor,
   dockerArgsFor,

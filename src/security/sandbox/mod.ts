@@ -1,13 +1,13 @@
 /**
  * Sandbox policy as pure data (`docs/security-controls.md` §3): the Deno flags an agent host
  * process runs under, the hardened `docker run` arguments and network policy
- * for `sandbox: docker`, and the exact IPv4 CIDR arithmetic behind the
- * `--deny-net` list. The process that applies the flags is
+ * for `sandbox: docker`, computed with the exact IPv4 CIDR arithmetic of
+ * `src/net/cidr.ts` for the `--deny-net` list. The process that applies the flags is
  * `src/runtime/host/`.
  *
  * @example
  * ```ts
- * import { denoFlagsFor, subtractCidrs } from "./mod.ts";
+ * import { denoFlagsFor } from "./mod.ts";
  * import type { AgentConfig } from "../../config/mod.ts";
  *
  * const config = {
@@ -20,22 +20,11 @@
  * //  "--allow-net=localhost:8080", "--deny-net=0.0.0.0/8,10.0.0.0/8,...,[::]",
  * //  "--v8-flags=--max-old-space-size=96"]
  * if (!flags.includes("--allow-net=localhost:8080")) throw new Error("unexpected flags");
- * subtractCidrs(["127.0.0.0/8"], ["127.0.0.1"]).length; // 24
  * ```
  *
  * @module
  */
 
-export {
-  formatIpv4,
-  intervalToCidrs,
-  ipv4InCidr,
-  type Ipv4Interval,
-  parseIpv4,
-  parseIpv4Cidr,
-  SPECIAL_IPV4_RANGES,
-  subtractCidrs,
-} from "./cidr.ts";
 export {
   bridgeTargets,
   DEFAULT_AGENT_MEMORY_MB,

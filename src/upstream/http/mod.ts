@@ -5,8 +5,8 @@
  *
  * - {@linkcode renderRequest} encodes each argument for where it stands and
  *   keeps the URL on the configured origin and path prefix;
- * - {@linkcode checkDestination} refuses private and special addresses the
- *   config does not name;
+ * - `checkDestination()` (`src/net/`) refuses private and special addresses
+ *   the config does not name;
  * - {@linkcode executeRequest} sends the request to an address the check
  *   approved, with a deadline, a cap on decompressed bytes and re-checked
  *   redirects held to the configured origin and path prefix;
@@ -44,11 +44,11 @@
  * @module
  */
 
-import type { BridgeSpec, HttpMethod } from "../config/mod.ts";
-import type { HostLookup } from "./net_policy.ts";
+import type { BridgeSpec, HttpMethod } from "../../config/mod.ts";
+import type { HostLookup } from "../../net/mod.ts";
 import { bridgeTarget, renderRequest } from "./render.ts";
 import { executeRequest } from "./execute.ts";
-import type { HttpClient } from "./http_client.ts";
+import type { HttpClient } from "../../net/mod.ts";
 import { shapeResponse } from "./shape.ts";
 
 export {
@@ -61,17 +61,6 @@ export {
   renderRequest,
 } from "./render.ts";
 export {
-  type AddressRange,
-  checkDestination,
-  type CheckDestinationOptions,
-  cidrContains,
-  classifyAddress,
-  type DestinationVerdict,
-  type HostLookup,
-  isIpLiteral,
-  isPrivateOrSpecialAddress,
-} from "./net_policy.ts";
-export {
   type BridgeResponse,
   decideRedirect,
   type ExecuteOptions,
@@ -80,7 +69,6 @@ export {
   sandboxDenial,
 } from "./execute.ts";
 export { type ShapedResult, shapeResponse, UpstreamStatusError } from "./shape.ts";
-export { HttpClient, type HttpClientOptions } from "./http_client.ts";
 
 /** Options of {@linkcode runBridge}. */
 export interface RunBridgeOptions {

@@ -13,22 +13,22 @@
  * @module
  */
 
-import { LoomError, PolicyError, UpstreamError } from "../errors.ts";
-import { formatDuration } from "../_util/units.ts";
-import type { HttpMethod } from "../config/mod.ts";
+import { LoomError, PolicyError, UpstreamError } from "../../errors.ts";
+import { formatDuration } from "../../_util/units.ts";
+import type { HttpMethod } from "../../config/mod.ts";
 import {
   BodyLimitError,
   type ClientResponse,
   type ConnectionPin,
   HttpClient,
   ProtocolError,
-} from "./http_client.ts";
+} from "../../net/mod.ts";
 import {
   checkConnectedAddress,
   checkDestination,
   checkLiteralDestination,
   type HostLookup,
-} from "./net_policy.ts";
+} from "../../net/mod.ts";
 import { leavesTarget, type RenderedRequest } from "./render.ts";
 
 /** What came back from upstream, body read within the cap. */

@@ -7,7 +7,7 @@ import {
   classifyAddress,
   isIpLiteral,
   isPrivateOrSpecialAddress,
-} from "./net_policy.ts";
+} from "./destination.ts";
 
 /** `docs/security-requirements.md` NET-3: each must be refused, however it is spelled. */
 const SPECIAL_DESTINATIONS = [

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { UpstreamError } from "../errors.ts";
+import { UpstreamError } from "../../errors.ts";
 import type { BridgeResponse } from "./execute.ts";
 import { EXCERPT_MAX, shapeResponse, UpstreamStatusError } from "./shape.ts";
-import { makeBridge } from "./_testing.ts";
+import { makeBridge } from "../_testing.ts";
 
 function response(bodyText: string, extra: Partial<BridgeResponse> = {}): BridgeResponse {
   return {

@@ -1,5 +1,5 @@
 /**
- * Differential test of the response parser of `http_client.ts` against
+ * Differential test of the response parser of `client.ts` against
  * llhttp, the HTTP/1.1 parser of Node's `http` and of undici (used here
  * through undici's `Client`).
  *
@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Client } from "undici";
-import { HttpClient } from "./http_client.ts";
+import { HttpClient } from "./client.ts";
 
 /**
  * Where LOOM is stricter than llhttp, by design: the pattern of LOOM's error

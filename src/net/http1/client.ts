@@ -38,7 +38,7 @@
  * outside its grammar (whitespace, bare CR or LF, junk, more than 12
  * significant hex digits), an unknown content coding, a `101 Switching
  * Protocols`. It accepts nothing that llhttp (Node's and undici's parser)
- * refuses: `http_client_diff_test.ts` checks that on generated responses and
+ * refuses: `src/net/http1/client_diff_test.ts` checks that on generated responses and
  * lists where this client is stricter.
  *
  * Unlike `fetch`, it does not read `HTTP_PROXY`/`HTTPS_PROXY` from the
@@ -48,12 +48,12 @@
  */
 
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
-import type { HttpMethod } from "../config/mod.ts";
-import { MANAGED_HEADERS as MANAGED } from "../_util/http_headers.ts";
+import { MANAGED_HEADERS as MANAGED } from "../../_util/http_headers.ts";
 
 /** A request as the bridge sends it. */
 export interface ClientRequest {
-  method: HttpMethod;
+  /** The request method, upper case (`GET`, `POST`...). */
+  method: string;
   url: URL;
   headers: Headers;
   /** The body text (sent as UTF-8), or null for none. */
@@ -678,7 +678,7 @@ function serializeRequest(req: ClientRequest): Uint8Array {
   return all;
 }
 
-async function readHead(conn: Connection, method: HttpMethod): Promise<Head> {
+async function readHead(conn: Connection, method: string): Promise<Head> {
   let reusable = true;
   for (let informational = 0;; informational++) {
     let section = conn.takeUntil(true, MAX_HEADER_BYTES, "header section");
@@ -711,7 +711,7 @@ function latin1(bytes: Uint8Array): string {
   return out;
 }
 
-function parseHead(section: Uint8Array, method: HttpMethod): Head {
+function parseHead(section: Uint8Array, method: string): Head {
   const lines = latin1(section.subarray(0, section.length - 4)).split("\r\n");
   const statusLine = STATUS_LINE.exec(lines[0]);
   if (statusLine === null) throw new ProtocolError("Upstream sent a malformed status line");

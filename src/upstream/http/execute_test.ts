@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { gzipSync } from "node:zlib";
-import { PolicyError, UpstreamError } from "../errors.ts";
+import { PolicyError, UpstreamError } from "../../errors.ts";
 import { decideRedirect, type ExecuteOptions, executeRequest, sandboxDenial } from "./execute.ts";
-import { HttpClient } from "./http_client.ts";
+import { HttpClient } from "../../net/mod.ts";
 import { renderRequest } from "./render.ts";
 import { runBridge } from "./mod.ts";
 import {
@@ -15,7 +15,7 @@ import {
   startUpstream,
   stopper,
   type Upstream,
-} from "./_testing.ts";
+} from "../_testing.ts";
 
 const MiB = 1024 * 1024;
 
@@ -404,7 +404,7 @@ Deno.test("executeRequest() connects to the address the check approved, not wher
 });
 
 Deno.test("executeRequest() verifies TLS against the host name when it connects to the checked address", async () => {
-  const tls = new URL("../../tests/fixtures/tls/", import.meta.url);
+  const tls = new URL("../../../tests/fixtures/tls/", import.meta.url);
   const [cert, key, ca] = await Promise.all(
     ["leaf.pem", "leaf.key", "ca.pem"].map((f) => Deno.readTextFile(new URL(f, tls))),
   );
@@ -483,7 +483,7 @@ Deno.test("executeRequest() stops a gzip bomb at the decompressed-byte cap", asy
     args: [
       "eval",
       "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
+      new URL("../../../deno.json", import.meta.url).pathname,
       BOMB_PROBE(up.origin),
     ],
     stdout: "piped",

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InputError, LoomError, PolicyError } from "../errors.ts";
+import { InputError, LoomError, PolicyError } from "../../errors.ts";
 import { bridgeTarget, renderRequest } from "./render.ts";
 import { runBridge } from "./mod.ts";
-import { makeBridge, RUN, startUpstream } from "./_testing.ts";
+import { makeBridge, RUN, startUpstream } from "../_testing.ts";
 
 const TRAVERSAL_VALUES = [
   "../admin",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { UpstreamError } from "../errors.ts";
+import { UpstreamError } from "../../errors.ts";
 import { runBridge, UpstreamStatusError } from "./mod.ts";
-import { makeBridge, RUN, startUpstream } from "./_testing.ts";
+import { makeBridge, RUN, startUpstream } from "../_testing.ts";
 
 Deno.test("runBridge() maps 404 and 500 to UPSTREAM_FAILED with the status and the upstream's text", async () => {
   await using up = startUpstream((req) => {

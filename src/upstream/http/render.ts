@@ -9,9 +9,9 @@
  * @module
  */
 
-import { InputError, PolicyError } from "../errors.ts";
-import { parseTemplate, type TemplatePart } from "../_util/template.ts";
-import type { BridgeSpec, HttpMethod } from "../config/mod.ts";
+import { InputError, PolicyError } from "../../errors.ts";
+import { parseTemplate, type TemplatePart } from "../../_util/template.ts";
+import type { BridgeSpec, HttpMethod } from "../../config/mod.ts";
 
 /** A request ready to send. */
 export interface RenderedRequest {

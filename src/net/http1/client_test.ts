@@ -6,11 +6,11 @@ import {
   ConnectionClosedError,
   HttpClient,
   ProtocolError,
-} from "./http_client.ts";
+} from "./client.ts";
 
 const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder();
-const TLS_DIR = new URL("../../tests/fixtures/tls/", import.meta.url);
+const TLS_DIR = new URL("../../../tests/fixtures/tls/", import.meta.url);
 
 /**
  * A raw HTTP/1.1 upstream on 127.0.0.1: for each request head it receives

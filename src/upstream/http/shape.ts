@@ -12,8 +12,8 @@
  * @module
  */
 
-import { UpstreamError } from "../errors.ts";
-import type { BridgeSpec } from "../config/mod.ts";
+import { UpstreamError } from "../../errors.ts";
+import type { BridgeSpec } from "../../config/mod.ts";
 import type { BridgeResponse } from "./execute.ts";
 
 /** A shaped tool result: text for the model, the JSON value when there is one. */
