@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isLoopbackHost } from "../net/mod.ts";
 import { suggest } from "../_util/suggest.ts";
 import type { z } from "zod";
 import { parseDuration } from "../_util/units.ts";
@@ -657,10 +658,6 @@ class Checker {
 
 const MALFORMED =
   'Malformed placeholder: use "{{name}}" for a parameter or "{{secret:NAME}}" for a secret';
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
 
 /**
  * Why a value does not fit a parameter spec, as the end of a sentence

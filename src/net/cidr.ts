@@ -11,55 +11,15 @@
  * @module
  */
 
+import { parseIpv4 } from "./address.ts";
+
 /** An inclusive range of IPv4 addresses as unsigned 32-bit integers. */
 export interface Ipv4Interval {
   first: number;
   last: number;
 }
 
-/**
- * Private and special IPv4 ranges an agent is denied unless its config names
- * them (RFC 6890 and the IANA special-purpose registry). `255.255.255.255` is
- * inside `240.0.0.0/4`.
- */
-export const SPECIAL_IPV4_RANGES: readonly string[] = [
-  "0.0.0.0/8",
-  "10.0.0.0/8",
-  "100.64.0.0/10",
-  "127.0.0.0/8",
-  "169.254.0.0/16",
-  "172.16.0.0/12",
-  "192.0.0.0/24",
-  "192.0.2.0/24",
-  "192.168.0.0/16",
-  "198.18.0.0/15",
-  "198.51.100.0/24",
-  "203.0.113.0/24",
-  "224.0.0.0/4",
-  "240.0.0.0/4",
-];
-
-const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 const PREFIX = /^(?:0|[1-9][0-9]?)$/;
-
-/**
- * Parse a dotted-quad IPv4 address (four decimal octets, no leading zeros).
- *
- * @param text e.g. `127.0.0.1`
- * @returns the address as an unsigned 32-bit integer, or null when it is not one
- */
-export function parseIpv4(text: string): number | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const part of parts) {
-    if (!OCTET.test(part)) return null;
-    const octet = Number(part);
-    if (octet > 255) return null;
-    n = n * 256 + octet;
-  }
-  return n;
-}
 
 /**
  * Print an unsigned 32-bit integer as a dotted-quad address.

@@ -8,7 +8,7 @@ import {
   parseIpv4Cidr,
   SPECIAL_IPV4_RANGES,
   subtractCidrs,
-} from "./cidr.ts";
+} from "./mod.ts";
 
 Deno.test("parseIpv4() refuses non-canonical and out-of-range forms", () => {
   for (

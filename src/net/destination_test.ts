@@ -7,7 +7,7 @@ import {
   classifyAddress,
   isIpLiteral,
   isPrivateOrSpecialAddress,
-} from "./destination.ts";
+} from "./mod.ts";
 
 /** `docs/security-requirements.md` NET-3: each must be refused, however it is spelled. */
 const SPECIAL_DESTINATIONS = [

@@ -3,10 +3,11 @@
  * the HTTP/1.1 client that sends it. Below the config; it knows nothing of
  * agents, bridges or tools.
  *
- * - `destination.ts` holds the address table (IPv4 and IPv6 parsing, special and private ranges,
- *   embedded IPv4 forms, CIDR containment) and the destination policy built
- *   on it; `cidr.ts` the exact IPv4 interval arithmetic behind the sandbox's
- *   `--deny-net` list.
+ * - `address.ts`: the address table (IPv4 and IPv6 parsing, special and
+ *   private ranges, embedded IPv4 forms, CIDR containment, loopback);
+ * - `destination.ts`: the destination policy built on it;
+ * - `cidr.ts`: the exact IPv4 interval arithmetic behind the sandbox's
+ *   `--deny-net` list;
  * - `http1/`: the HTTP/1.1 client (`docs/decisions/0001-http-client.md`).
  *
  * @example
@@ -22,25 +23,29 @@
 
 export {
   type AddressRange,
+  cidrContains,
+  classifyAddress,
+  isIpLiteral,
+  isLoopbackHost,
+  isPrivateOrSpecialAddress,
+  parseIpv4,
+  SPECIAL_IPV4_RANGES,
+  SPECIAL_IPV6_RANGES,
+} from "./address.ts";
+export {
   checkConnectedAddress,
   checkDestination,
   type CheckDestinationOptions,
   checkLiteralDestination,
-  cidrContains,
-  classifyAddress,
   type DestinationVerdict,
   type HostLookup,
-  isIpLiteral,
-  isPrivateOrSpecialAddress,
 } from "./destination.ts";
 export {
   formatIpv4,
   intervalToCidrs,
   ipv4InCidr,
   type Ipv4Interval,
-  parseIpv4,
   parseIpv4Cidr,
-  SPECIAL_IPV4_RANGES,
   subtractCidrs,
 } from "./cidr.ts";
 export {

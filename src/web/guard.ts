@@ -12,14 +12,7 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
-
-const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-
-/** True when a bind address or host name refers to the loopback interface only. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return LOOPBACK_NAMES.has(h) || /^127(?:\.\d{1,3}){3}$/.test(h);
-}
+import { isLoopbackHost } from "../net/mod.ts";
 
 /** Strip the port from a Host header value (`[::1]:8080` -> `[::1]`). */
 export function hostName(hostHeader: string): string {

@@ -8,7 +8,8 @@
 
 import type { McpEngine } from "../mcp/mod.ts";
 import { UsageError } from "../errors.ts";
-import { isLoopbackHost, originPolicy } from "./guard.ts";
+import { isLoopbackHost } from "../net/mod.ts";
+import { originPolicy } from "./guard.ts";
 import { createMcpApp } from "./mcp_http.ts";
 
 /** Options of {@linkcode serveMcpHttp}. */

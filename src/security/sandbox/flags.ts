@@ -12,7 +12,13 @@
  */
 
 import type { AgentConfig, BridgeSpec, TrustTier } from "../../config/mod.ts";
-import { formatIpv4, parseIpv4, SPECIAL_IPV4_RANGES, subtractCidrs } from "../../net/mod.ts";
+import {
+  formatIpv4,
+  parseIpv4,
+  SPECIAL_IPV4_RANGES,
+  SPECIAL_IPV6_RANGES,
+  subtractCidrs,
+} from "../../net/mod.ts";
 
 /** Default V8 heap cap of an agent host, in MiB. */
 export const DEFAULT_AGENT_MEMORY_MB = 96;
@@ -26,26 +32,8 @@ export const DEFAULT_AGENT_MEMORY_MB = 96;
  */
 export const DENIED_IPV6: readonly string[] = ["[::1]", "[::]"];
 
-/**
- * IPv6 ranges an egress filter should refuse; the Deno wall cannot express
- * them (see {@linkcode DENIED_IPV6}). IPv4-compatible, IPv4-mapped and
- * local-use translation prefixes are refused whole; NAT64 (`64:ff9b::/96`),
- * 6to4 (`2002::/16`) and Teredo (`2001::/32`) embed an IPv4 address that a
- * filter must judge as IPv4, which LOOM's own check does.
- */
-export const SPECIAL_IPV6_RANGES: readonly string[] = [
-  "::/96",
-  "::ffff:0:0/96",
-  "64:ff9b:1::/48",
-  "100::/64",
-  "2001:2::/48",
-  "2001:db8::/32",
-  "3fff::/20",
-  "fc00::/7",
-  "fe80::/10",
-  "fec0::/10",
-  "ff00::/8",
-];
+/** IPv6 ranges an egress filter should refuse (the Deno wall cannot express them). */
+export { SPECIAL_IPV6_RANGES };
 
 /** Flags an agent host must never get: each one voids the sandbox or widens it. */
 export const FORBIDDEN_DENO_FLAGS: readonly string[] = [
