@@ -48,13 +48,4 @@ export {
   parseIpv4Cidr,
   subtractCidrs,
 } from "./cidr.ts";
-export {
-  BodyLimitError,
-  type ClientRequest,
-  type ClientResponse,
-  ConnectionClosedError,
-  type ConnectionPin,
-  HttpClient,
-  type HttpClientOptions,
-  ProtocolError,
-} from "./http1/mod.ts";
+export * from "./http1/mod.ts";
