@@ -18,6 +18,8 @@ import { parseTemplate, type TemplatePart } from "../_util/template.ts";
 import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
 import type { TrustTier } from "./types.ts";
 import { MANAGED_HEADERS } from "../_util/http_headers.ts";
+import { isInlinePattern, PATTERN_DEADLINE_MS } from "../_util/regex_cost.ts";
+import { DEFAULT_STRING_MAX_LENGTH } from "./load.ts";
 
 type ParsedAgent = AgentConfigParsed["agent"];
 type ParsedTool = ParsedAgent["exposes"][number];
@@ -180,6 +182,19 @@ class Checker {
       if (param.min_length !== undefined) misplaced("min_length", "string");
       if (param.max_length !== undefined) misplaced("max_length", "string");
       if (param.pattern !== undefined) misplaced("pattern", "string");
+    } else if (param.pattern !== undefined) {
+      const maxLength = param.max_length ??
+        Math.max(DEFAULT_STRING_MAX_LENGTH, param.min_length ?? 0);
+      if (!isInlinePattern(param.pattern, maxLength)) {
+        this.#warn(
+          [...path, "pattern"],
+          `Pattern may backtrack heavily on a ${maxLength}-character argument: it will be ` +
+            `checked off the event loop, and a value not checked within ${PATTERN_DEADLINE_MS} ms ` +
+            "is refused. To check it inline, do not nest repetitions or put two that can match " +
+            'the same characters side by side (write "(a+)+" as "a+"), bound repetitions ' +
+            '("{1,64}"), avoid lookarounds and backreferences, or lower max_length',
+        );
+      }
     }
     if (!isNumeric) {
       if (param.minimum !== undefined) misplaced("minimum", "integer or number");

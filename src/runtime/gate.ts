@@ -65,6 +65,8 @@ import { decideTier, requiresApproval } from "../security/trust/mod.ts";
 import { RateLimiter } from "../security/rate_limit/mod.ts";
 import {
   type InjectionFinding,
+  PatternWorker,
+  settlePatterns,
   toolInputSchema,
   validateArguments,
 } from "../security/validate/mod.ts";
@@ -157,6 +159,8 @@ export class AgentGate implements ToolHost {
   #unrecorded: Unrecorded | null = null;
   #reporting: Promise<void> | null = null;
   #entries = new Map<string, Entry>();
+  /** Tests the patterns that are not inline-safe, off this thread (started on first use). */
+  #patterns = new PatternWorker();
   #listed: McpTool[];
   #callSeq = 0;
   #callPrefix = crypto.randomUUID().slice(0, 8);
@@ -218,6 +222,7 @@ export class AgentGate implements ToolHost {
       this.#reportUnrecorded();
       if (this.#reporting !== null) await this.#reporting;
     } finally {
+      this.#patterns.close();
       await this.#executor.close();
     }
   }
@@ -300,7 +305,12 @@ export class AgentGate implements ToolHost {
 
     // 2. validate and detect injection (findings of a call that goes on are
     // recorded with its intent, step 6)
-    const checked = validateArguments(tool, args, { injection: runtime.injection });
+    let checked = validateArguments(tool, args, { injection: runtime.injection });
+    // Only a call with a string for a pattern that is not inline-safe awaits
+    // here: its match runs in a worker, within a deadline.
+    if (checked.ok && checked.pending !== undefined) {
+      checked = await settlePatterns(checked, this.#patterns);
+    }
     if (!checked.ok) {
       const finding = checked.findings[0];
       if (finding) {

@@ -40,10 +40,18 @@
 
 export { type JsonSchema, type JsonSchemaObject, toolInputSchema } from "./input_schema.ts";
 export {
+  type PendingPatterns,
+  settlePatterns,
   validateArguments,
   type ValidateArgumentsOptions,
   type ValidationOutcome,
 } from "./validate_arguments.ts";
+export {
+  PATTERN_DEADLINE_MS,
+  type PatternCheck,
+  type PatternVerdict,
+  PatternWorker,
+} from "./pattern_worker.ts";
 export {
   detectInjection,
   type DetectInjectionOptions,

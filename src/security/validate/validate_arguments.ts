@@ -17,7 +17,8 @@
  *    Nothing else is coerced.
  * 5. `enum` (after coercion), string length in Unicode code points (10,000 when
  *    no `maxLength` is declared), `minimum` / `maximum`, `pattern` (whole-string
- *    match, see `_pattern.ts`), array length (at most 1,000 items), nesting (a
+ *    match, see `_pattern.ts`; a pattern that is not inline-safe is left
+ *    `pending`, for {@linkcode settlePatterns} to test off the thread), array length (at most 1,000 items), nesting (a
  *    top-level argument is level 1; at most 8 levels).
  * 6. Every string (nested ones and free-form object keys too) is screened by
  *    {@linkcode detectInjection}, unless the mode is `off`, the category is in
@@ -43,7 +44,8 @@ import {
   MAX_OBJECT_KEYS,
   MAX_VALUES,
 } from "./_limits.ts";
-import { compiledPattern } from "./_pattern.ts";
+import { type PatternPlan, patternPlan } from "./_pattern.ts";
+import type { PatternCheck, PatternVerdict, PatternWorker } from "./pattern_worker.ts";
 
 /** Options of {@linkcode validateArguments}. */
 export interface ValidateArgumentsOptions {
@@ -51,9 +53,29 @@ export interface ValidateArgumentsOptions {
   injection: InjectionMode;
 }
 
-/** The result of {@linkcode validateArguments}: a value the gate branches on. */
+/**
+ * Strings still to be tested against patterns that are not inline-safe (see
+ * {@linkcode settlePatterns}): the checks, and each one's field and pattern.
+ */
+export interface PendingPatterns {
+  checks: PatternCheck[];
+  fields: string[];
+  patterns: string[];
+}
+
+/**
+ * The result of {@linkcode validateArguments}: a value the gate branches on.
+ * `pending` is present only when some string must still be tested against a
+ * pattern off the gate's thread; the call is valid only after
+ * {@linkcode settlePatterns} says so.
+ */
 export type ValidationOutcome =
-  | { ok: true; value: Record<string, unknown>; findings: InjectionFinding[] }
+  | {
+    ok: true;
+    value: Record<string, unknown>;
+    findings: InjectionFinding[];
+    pending?: PendingPatterns;
+  }
   | { ok: false; error: InputError; findings: InjectionFinding[] };
 
 /** Thrown internally to stop at the first problem; never escapes this module. */
@@ -63,8 +85,17 @@ class Refusal {
 
 class Walk {
   readonly findings: InjectionFinding[] = [];
+  /** Created on the first string whose pattern is not inline-safe. */
+  pending: PendingPatterns | undefined;
   #visited = 0;
   constructor(readonly mode: InjectionMode) {}
+
+  defer(plan: PatternPlan, pattern: string, text: string, field: string): void {
+    this.pending ??= { checks: [], fields: [], patterns: [] };
+    this.pending.checks.push({ source: plan.re.source, text });
+    this.pending.fields.push(field);
+    this.pending.patterns.push(pattern);
+  }
 
   visit(field: string): void {
     if (++this.#visited > MAX_VALUES) {
@@ -115,11 +146,49 @@ export function validateArguments(
     const input = args === undefined || args === null ? {} : args;
     if (!isPlainObject(input)) refuse("", "Arguments must be a JSON object");
     const value = checkProperties(tool.parameters, input, "", 0, [], walk);
+    if (walk.pending !== undefined) {
+      return { ok: true, value, findings: walk.findings, pending: walk.pending };
+    }
     return { ok: true, value, findings: walk.findings };
   } catch (e) {
     if (e instanceof Refusal) return { ok: false, error: e.error, findings: walk.findings };
     throw e;
   }
+}
+
+/**
+ * Finish a validation whose outcome has `pending` pattern checks: test them on
+ * `worker`, off the gate's thread, within its deadline. A string that does not
+ * match is refused as {@linkcode validateArguments} refuses it inline; one
+ * whose check ran past the deadline is refused as taking too long to check,
+ * and one that could not be checked (the engine threw, the worker is closed)
+ * is refused too: the call fails closed.
+ *
+ * @param outcome a successful outcome with `pending` checks
+ * @param worker the gate's pattern worker
+ * @returns the outcome without `pending`, or a refusal naming the field
+ */
+export async function settlePatterns(
+  outcome: ValidationOutcome & { ok: true },
+  worker: PatternWorker,
+): Promise<ValidationOutcome> {
+  const { value, findings, pending } = outcome;
+  if (pending === undefined) return outcome;
+  let verdict: PatternVerdict;
+  try {
+    verdict = await worker.check(pending.checks);
+  } catch {
+    // The worker is closed or failed: the strings were not checked, so the call fails closed.
+    verdict = { ok: false, index: 0, reason: "failed" };
+  }
+  if (verdict.ok) return { ok: true, value, findings };
+  const field = pending.fields[verdict.index];
+  const message = verdict.reason === "timeout"
+    ? "took too long to check against its pattern"
+    : verdict.reason === "failed"
+    ? "could not be checked against its pattern"
+    : `must match the pattern ${JSON.stringify(pending.patterns[verdict.index])}`;
+  return { ok: false, error: new InputError(field, message), findings };
 }
 
 function refuse(field: string, message: string): never {
@@ -203,8 +272,12 @@ function checkValue(
       if (text === undefined) refuse(field, "must be a string");
       checkWellFormed(text, field);
       checkLength(text, spec, field);
-      if (spec.pattern !== undefined && !compiledPattern(spec).test(text)) {
-        refuse(field, `must match the pattern ${JSON.stringify(spec.pattern)}`);
+      if (spec.pattern !== undefined) {
+        const plan = patternPlan(spec);
+        if (!plan.inline) walk.defer(plan, spec.pattern, text, field);
+        else if (!plan.re.test(text)) {
+          refuse(field, `must match the pattern ${JSON.stringify(spec.pattern)}`);
+        }
       }
       if (!checkEnum(text, spec, field)) walk.screen(text, field, allow);
       return text;

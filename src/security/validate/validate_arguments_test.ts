@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { InjectionMode, ParamSpec, ParamType, ToolSpec } from "../../config/mod.ts";
 import { InputError } from "../../errors.ts";
-import { validateArguments, type ValidationOutcome } from "./validate_arguments.ts";
+import { settlePatterns, validateArguments, type ValidationOutcome } from "./validate_arguments.ts";
+import { PatternWorker } from "./pattern_worker.ts";
 
 function param(type: ParamType, extra: Partial<ParamSpec> = {}): ParamSpec {
   return { type, required: true, allow: [], ...extra };
@@ -470,4 +471,65 @@ Deno.test("validateArguments() reports findings gathered before a later validati
   );
   refused(outcome, "b", /must be an integer/);
   assert.deepEqual(outcome.findings.map((f) => f.field), ["a"]);
+});
+
+// --- patterns that are not inline-safe -------------------------------------
+
+Deno.test("validateArguments() tests an inline-safe pattern inline and leaves nothing pending", () => {
+  const outcome = run({ id: param("string", { pattern: "[a-z0-9-]{1,32}" }) }, { id: "ab-1" });
+  assert.deepEqual(outcome, { ok: true, value: { id: "ab-1" }, findings: [] });
+  assert.equal("pending" in outcome, false);
+});
+
+Deno.test("validateArguments() leaves a pattern that is not inline-safe pending, with its field", () => {
+  const spec = {
+    a: param("string", { pattern: "(a+)+" }),
+    b: param("array", { items: param("string", { pattern: "\\d+\\d+" }) }),
+  };
+  const outcome = run(spec, { a: "aaa", b: ["12", "x"] });
+  if (!outcome.ok) throw new Error(outcome.error.message);
+  assert.deepEqual(outcome.pending?.fields, ["a", "b[0]", "b[1]"]);
+  assert.deepEqual(outcome.pending?.patterns, ["(a+)+", "\\d+\\d+", "\\d+\\d+"]);
+  assert.equal(outcome.pending?.checks[0].source, "^(?:(a+)+)$");
+});
+
+Deno.test("settlePatterns() refuses the first pending string that does not match, or times out, naming the field", async () => {
+  const worker = new PatternWorker();
+  try {
+    const spec = {
+      a: param("string", { pattern: "(a+)+" }),
+      b: param("array", { items: param("string", { pattern: "\\d+\\d+" }) }),
+    };
+    const good = run(spec, { a: "aaa", b: ["12"] });
+    if (!good.ok) throw new Error(good.error.message);
+    assert.deepEqual(await settlePatterns(good, worker), {
+      ok: true,
+      value: { a: "aaa", b: ["12"] },
+      findings: [],
+    });
+    const bad = run(spec, { a: "aaa", b: ["12", "x"] });
+    if (!bad.ok) throw new Error(bad.error.message);
+    refused(await settlePatterns(bad, worker), "b[1]", /must match the pattern/);
+    const hostile = run(spec, { a: "a".repeat(9_999) + "!", b: [] });
+    if (!hostile.ok) throw new Error(hostile.error.message);
+    refused(
+      await settlePatterns(hostile, worker),
+      "a",
+      /^Invalid argument "a": took too long to check against its pattern$/,
+    );
+  } finally {
+    worker.close();
+  }
+});
+
+Deno.test("settlePatterns() fails closed, naming the field, when the worker is closed", async () => {
+  const worker = new PatternWorker();
+  worker.close();
+  const outcome = run({ a: param("string", { pattern: "(a+)+" }) }, { a: "aaa" });
+  if (!outcome.ok) throw new Error(outcome.error.message);
+  refused(
+    await settlePatterns(outcome, worker),
+    "a",
+    /^Invalid argument "a": could not be checked against its pattern$/,
+  );
 });
