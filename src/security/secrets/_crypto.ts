@@ -11,7 +11,7 @@
  *   only ever held in memory as a non-extractable `CryptoKey` (the extractable
  *   key `generateKey` returns is used once, to wrap, and dropped).
  * - §8.3 caps one key at 2^32 random-IV encryptions; the vault counts
- *   encryptions under its DEK and rotates it long before (see `broker.ts`).
+ *   encryptions under its DEK and rotates it long before (see `vault.ts`).
  *   The master key encrypts one wrapped DEK per rotation.
  *
  * Format 1 vaults encrypted values directly under the master key with

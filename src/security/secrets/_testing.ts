@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { type LoomHome, resolveHome } from "../../store/mod.ts";
 import { AuditLog } from "../audit/mod.ts";
 import { auditSaltPath } from "./audit_hmac.ts";
-import { CredentialBroker, type CredentialBrokerOptions, type ResolveRequest } from "./broker.ts";
+import { CredentialBroker, type CredentialBrokerOptions } from "./broker.ts";
+import type { ResolveRequest } from "./resolver.ts";
 
 /** A throwaway LOOM home, removed on dispose. */
 export interface TempHome extends AsyncDisposable {

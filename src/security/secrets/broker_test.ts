@@ -28,6 +28,20 @@ async function assertNoValueInAudit(f: Fixture, value: string): Promise<void> {
   for (const form of forms) assert.equal(text.split(form).length - 1, 0, `found ${form}`);
 }
 
+/** Store VALUE as "api-key" and grant it to the "weather" config. */
+async function storeAndGrant(f: Fixture): Promise<void> {
+  await f.broker.set("api-key", VALUE);
+  await f.broker.grant("weather", "api-key", DIGEST);
+}
+
+/** The last `resolve` record is a denial for `reason`, and the value is nowhere in the audit log. */
+async function assertLastResolveDenied(f: Fixture, reason: string): Promise<void> {
+  const last = resolveRecords(await auditRecords(f)).at(-1)!;
+  assert.equal(last.granted, false);
+  assert.equal(last.reason, reason);
+  await assertNoValueInAudit(f, VALUE);
+}
+
 async function editVault(f: Fixture, edit: (doc: VaultDoc) => void): Promise<void> {
   const doc = JSON.parse(await Deno.readTextFile(f.home.secrets)) as VaultDoc;
   edit(doc);
@@ -73,8 +87,7 @@ Deno.test("CredentialBroker.set() refuses an invalid name without quoting it", a
 
 Deno.test("CredentialBroker refuses a secrets file readable by group or others, naming it", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   await Deno.chmod(f.home.secrets, 0o644);
   const named = (error: unknown) => {
     assert.ok(error instanceof PolicyError);
@@ -115,8 +128,7 @@ Deno.test("CredentialBroker.set() will not create a new master key for a vault t
 Deno.test("CredentialBroker.resolve() fails closed on a bit flip in the IV, ciphertext or tag", async () => {
   for (const part of ["iv", "ct-start", "tag"] as const) {
     await using f = await openFixture();
-    await f.broker.set("api-key", VALUE);
-    await f.broker.grant("weather", "api-key", DIGEST);
+    await storeAndGrant(f);
     await editVault(f, (doc) => {
       const e = doc.entries["api-key"];
       if (part === "iv") e.iv = flipBit(e.iv, 3);
@@ -125,17 +137,13 @@ Deno.test("CredentialBroker.resolve() fails closed on a bit flip in the IV, ciph
     });
     const fresh = await f.another();
     await assert.rejects(fresh.resolve(weatherRequest()), isIntegrityFailure, part);
-    const last = resolveRecords(await auditRecords(f)).at(-1)!;
-    assert.equal(last.granted, false);
-    assert.equal(last.reason, "integrity_failed");
-    await assertNoValueInAudit(f, VALUE);
+    await assertLastResolveDenied(f, "integrity_failed");
   }
 });
 
 Deno.test("CredentialBroker.resolve() fails closed on tampering even with the value cached", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   await editVault(f, (doc) => {
     const e = doc.entries["api-key"];
@@ -163,8 +171,7 @@ Deno.test("CredentialBroker.resolve() fails closed when two entries' ciphertexts
 Deno.test("CredentialBroker.resolve() fails closed when an entry's version or the vault id is changed", async () => {
   for (const edit of ["version", "vault_id"] as const) {
     await using f = await openFixture();
-    await f.broker.set("api-key", VALUE);
-    await f.broker.grant("weather", "api-key", DIGEST);
+    await storeAndGrant(f);
     await editVault(f, (doc) => {
       if (edit === "version") doc.entries["api-key"].version += 1;
       else doc.vault_id = crypto.randomUUID();
@@ -177,8 +184,7 @@ Deno.test("CredentialBroker.resolve() fails closed when an entry's version or th
 Deno.test("CredentialBroker.resolve() fails closed under a different master key", async () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
   await using f = await openFixture({ env: new Map([["LOOM_MASTER_KEY", key.toBase64()]]) });
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   const wrong = await f.another({
     env: new Map([["LOOM_MASTER_KEY", crypto.getRandomValues(new Uint8Array(32)).toHex()]]),
   });
@@ -239,22 +245,17 @@ Deno.test("CredentialBroker.resolve() denies a secret without a grant and audits
 
 Deno.test("CredentialBroker.resolve() gives nothing to another config claiming the same agent name", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   const result = await f.broker.resolve(weatherRequest({ configDigest: OTHER_DIGEST }));
   assert.equal(result.ok, false);
   assert.ok(!result.ok && result.reason === "config_mismatch");
   assert.ok(!("values" in result));
-  const last = resolveRecords(await auditRecords(f)).at(-1)!;
-  assert.equal(last.granted, false);
-  assert.equal(last.reason, "config_mismatch");
-  await assertNoValueInAudit(f, VALUE);
+  await assertLastResolveDenied(f, "config_mismatch");
 });
 
 Deno.test("CredentialBroker.resolve() denies another agent holding no grant of its own", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   const result = await f.broker.resolve(weatherRequest({ agent: "intruder" }));
   assert.ok(!result.ok && result.reason === "no_grant");
 });
@@ -379,8 +380,7 @@ Deno.test("checkSecretAccess() fails with NotFoundError when the LOOM home does 
 
 Deno.test("CredentialBroker.revoke() takes effect on the next resolution", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   assert.equal(await f.broker.revoke("weather", "api-key"), true);
   assert.equal(await f.broker.revoke("weather", "api-key"), false);
@@ -390,8 +390,7 @@ Deno.test("CredentialBroker.revoke() takes effect on the next resolution", async
 
 Deno.test("CredentialBroker.resolve() releases nothing when the audit log cannot be written", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   await f.audit.close();
   await assert.rejects(f.broker.resolve(weatherRequest()), (error: unknown) => {
     assert.ok(error instanceof LoomError && error.code === "AUDIT_UNAVAILABLE");
@@ -411,8 +410,7 @@ Deno.test("CredentialBroker.grant() refuses a malformed agent name or digest", a
 
 Deno.test("CredentialBroker.resolve() returns a granted value, audits granted=true and redacts it", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   const result = await f.broker.resolve(weatherRequest());
   assert.ok(result.ok);
   assert.deepEqual([...result.values], [["api-key", VALUE]]);
@@ -490,8 +488,7 @@ Deno.test("CredentialBroker.list() and names() need no master key and show no va
 
 Deno.test("CredentialBroker.remove() deletes a secret; later resolutions are not_found", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   assert.equal((await f.broker.resolve(weatherRequest())).ok, true);
   assert.equal(await f.broker.remove("api-key"), true);
   assert.equal(await f.broker.remove("api-key"), false);
@@ -502,8 +499,7 @@ Deno.test("CredentialBroker.remove() deletes a secret; later resolutions are not
 
 Deno.test("CredentialBroker.resolve() sees a value changed by another broker (another process)", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   const server = await f.another();
   const first = await server.resolve(weatherRequest());
   assert.ok(first.ok && first.values.get("api-key") === VALUE);
@@ -525,8 +521,7 @@ Deno.test("CredentialBroker.set() from concurrent brokers keeps every secret (va
 
 Deno.test("CredentialBroker.policy() lists grants with a 12-digit digest prefix and no values", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   await f.broker.grant("alpha", "api-key", OTHER_DIGEST);
   const rows = f.broker.policy();
   assert.deepEqual(rows.map((r) => [r.agent, r.key, r.configDigest]), [
@@ -552,8 +547,7 @@ Deno.test("CredentialBroker.policy() with the current config marks that agent's 
 
 Deno.test("CredentialBroker audits set, remove, grant and revoke without values", async () => {
   await using f = await openFixture();
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   await f.broker.revoke("weather", "api-key");
   await f.broker.remove("api-key");
   const records = (await auditRecords(f)).filter((r) => r.event === "credential_access");
@@ -568,8 +562,7 @@ Deno.test("CredentialBroker audits set, remove, grant and revoke without values"
 
 Deno.test("CredentialBroker.resolve() with caching off still returns values", async () => {
   await using f = await openFixture({ cacheTtlMs: 0 });
-  await f.broker.set("api-key", VALUE);
-  await f.broker.grant("weather", "api-key", DIGEST);
+  await storeAndGrant(f);
   for (let i = 0; i < 3; i++) {
     const r = await f.broker.resolve(weatherRequest({ call: `c-${i}` }));
     assert.ok(r.ok && r.values.get("api-key") === VALUE);

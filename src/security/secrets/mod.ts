@@ -9,7 +9,11 @@
  * secrets by key and carry a salted `value_hmac`, never a value.
  *
  * - {@linkcode CredentialBroker}: `set`, `remove`, `names`/`list`, `grant`,
- *   `revoke`, `policy`, `rotate`, and `resolve` for one tool call.
+ *   `revoke`, `policy`, `rotate`, and `resolve` for one tool call; a facade
+ *   over its three parts, which open and close together:
+ *   {@linkcode SecretVault} (the encrypted vault file and its keys),
+ *   {@linkcode SecretGrants} (grants pinned to a config digest) and
+ *   {@linkcode SecretResolver} (audited resolution and the redactor).
  * - {@linkcode checkSecretAccess} / {@linkcode describeSecretProblem}: which
  *   secrets a config cannot use (not set, not granted, granted to an older
  *   version of the config) and the `loom secrets` command that fixes each;
@@ -53,18 +57,23 @@
  * @module
  */
 
+export { CredentialBroker, type CredentialBrokerOptions } from "./broker.ts";
 export {
-  CredentialBroker,
-  type CredentialBrokerOptions,
   type DataKeyRotation,
   DEFAULT_DATA_KEY_ROTATION,
   MAX_SECRET_BYTES,
-  type PolicyRow,
-  type ResolveRequest,
-  type ResolveResult,
   type RotationReason,
   type SecretInfo,
-} from "./broker.ts";
+  SecretVault,
+  type SecretVaultOptions,
+} from "./vault.ts";
+export { type PolicyRow, SecretGrants } from "./grants.ts";
+export {
+  type ResolveRequest,
+  type ResolveResult,
+  SecretResolver,
+  type SecretResolverOptions,
+} from "./resolver.ts";
 export {
   checkSecretAccess,
   type DenialReason,

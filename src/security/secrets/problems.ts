@@ -1,6 +1,6 @@
 /**
  * Why an agent's config cannot use a secret, and the `loom secrets` command
- * that fixes it. The gate's refusal (through {@linkcode CredentialBroker.resolve}),
+ * that fixes it. The gate's refusal (through `SecretResolver.resolve` in `resolver.ts`),
  * `loom validate` and `loom secrets policy --config` all word a problem
  * through {@linkcode describeSecretProblem}, so an operator reads the same
  * sentence and the same command wherever it shows.
@@ -23,7 +23,7 @@
 
 import { NotFoundError } from "../../errors.ts";
 import { type Grant, type LoomHome, openStore, statPrivateFile } from "../../store/mod.ts";
-import { readVault } from "./_vault.ts";
+import { readVault } from "./_vault_file.ts";
 
 /** Why a resolution was refused (also the `reason` of its audit records). */
 export type DenialReason = "no_grant" | "config_mismatch" | "not_found";

@@ -12,7 +12,7 @@
  * ```
  *
  * `dek` is the data key wrapped by the master key; `encryptions` counts the
- * values sealed under it, so the broker can rotate it well before NIST SP
+ * values sealed under it, so `vault.ts` can rotate it well before NIST SP
  * 800-38D's 2^32 limit. Format 1 (no `dek`, no `kid`: values under the master
  * key) is still read, and migrated by the next `set` or `rotate`.
  *
