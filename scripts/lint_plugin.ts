@@ -16,7 +16,7 @@
  *
  * - `loom/layering`: relative imports go one way:
  *   errors.ts, _util <- net <- config <- store <- security <- upstream <- mcp <- runtime
- *   <- web <- cli. A module may import its own top-level folder and lower
+ *   <- web <- app <- cli. A module may import its own top-level folder and lower
  *   ones, never a higher one. `generator` may import only itself, config,
  *   errors.ts and _util. Top-level folders and files not named here are not
  *   ordered. Applies to tests too.
@@ -52,6 +52,7 @@ const LAYERS: Record<string, number> = {
   mcp: 5,
   runtime: 6,
   web: 7,
+  app: 7.5,
   cli: 8,
   generator: 2.5,
 };

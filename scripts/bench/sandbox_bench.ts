@@ -15,7 +15,7 @@
  * @module
  */
 
-import { AgentHost, type AgentHostMode } from "../../src/runtime/host/mod.ts";
+import { AgentHost, type AgentHostMode } from "../../src/runtime/sandbox/mod.ts";
 import { InProcessExecutor } from "../../src/runtime/executor.ts";
 import type { BridgeExecutor } from "../../src/runtime/executor.ts";
 import type { BridgeSpec } from "../../src/config/mod.ts";

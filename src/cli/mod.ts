@@ -136,13 +136,13 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (name === "__agent-host") {
-    // Internal: the agent host child of a compiled LOOM binary (see runtime/host).
-    const { runAgentHostMain } = await import("../runtime/host/mod.ts");
+    // Internal: the agent host child of a compiled LOOM binary (see runtime/sandbox).
+    const { runAgentHostMain } = await import("../runtime/sandbox/mod.ts");
     return await runAgentHostMain(rest, io);
   }
   if (name === "__agent-process") {
-    // Internal: a bundled LOOM is its own agent host (see runtime/host/host_entry.ts).
-    const { serveAgentStdio } = await import("../runtime/host/mod.ts");
+    // Internal: a bundled LOOM is its own agent host (see runtime/sandbox/parent/host_entry.ts).
+    const { serveAgentStdio } = await import("../runtime/sandbox/mod.ts");
     await serveAgentStdio();
     return 0;
   }

@@ -7,14 +7,11 @@
 
 import { parseOptions } from "./_args.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
-import { type AgentConfig, loadConfig } from "../config/mod.ts";
+import { loadConfig } from "../config/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
-import { CredentialBroker } from "../security/secrets/mod.ts";
-import { bridgeSecretNames } from "../upstream/mod.ts";
-import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mod.ts";
-import { AgentHost } from "../runtime/host/mod.ts";
-import { McpEngine, serveStdio } from "../mcp/mod.ts";
+import { serveStdio } from "../mcp/mod.ts";
+import { endOn, ServedAgent, watchStopSignals } from "../app/mod.ts";
 import { serveMcpHttp } from "../web/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -114,42 +111,27 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   }
   const home = await ensureHome(resolveHome(io.env));
   const audit = await AuditLog.open(home.audit);
-  // The broker (and the master key) is opened only for a config that names secrets.
-  const broker = config.bridges.some((b) => bridgeSecretNames(b).length > 0)
-    ? await CredentialBroker.open({ home, env: io.env, audit }).catch(async (error) => {
-      await audit.close();
-      throw error;
-    })
-    : undefined;
-  let gate: AgentGate | undefined;
   try {
-    gate = new AgentGate(config, {
+    await using agent = await ServedAgent.open(config, {
+      home,
       audit,
-      secrets: broker,
-      executor: executorFor(config, audit, io),
-    });
-    const engine = new McpEngine(gate, { name: `loom-${config.name}`, version: VERSION });
-    await audit.append({
-      event: "agent_lifecycle",
-      agent: config.name,
-      tool: null,
-      action: "start",
+      env: io.env,
       transport,
-      config_digest: config.source.digest,
-      tools: config.tools.length,
+      version: VERSION,
+      // Sandbox log lines come from the agent's process: escaped, they cannot drive the terminal.
+      log: (line) => io.err(`${escapeForTerminal(line)}\n`),
     });
     io.err(
       `loom: serving ${config.tools.length} tool(s) of "${config.name}" over ${transport}\n`,
     );
+    using stop = watchStopSignals();
     if (transport === "stdio") {
       // A signal ends the input as if the client had closed it: calls in
       // flight are answered, then everything stops in order.
-      using stop = watchStopSignals();
       const input = endOn(io.stdin, stop.signalled.then(() => io.err("loom: shutting down\n")));
-      await serveStdio(engine, { input, output: io.stdout });
+      await serveStdio(agent.engine, { input, output: io.stdout });
     } else {
-      using stop = watchStopSignals();
-      const server = await serveMcpHttp(engine, {
+      const server = await serveMcpHttp(agent.engine, {
         host: values.host,
         port,
         token,
@@ -164,42 +146,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       io.err("loom: shutting down\n");
       await server.shutdown();
     }
-    await audit.append({
-      event: "agent_lifecycle",
-      agent: config.name,
-      tool: null,
-      action: "stop",
-      transport,
-    });
   } finally {
-    await gate?.close();
-    await broker?.close();
     await audit.close();
   }
   return 0;
-}
-
-/**
- * Where the agent's bridges run: its own Deno process behind permission flags
- * derived from the config (`sandbox: deno`, and `docker` when run here), or
- * in-process for `sandbox: none` (tiers 1-2 only, checked at load).
- */
-function executorFor(config: AgentConfig, audit: AuditLog, io: CliIo): BridgeExecutor {
-  if (config.runtime.sandbox === "none") return new InProcessExecutor();
-  return new AgentHost(config, {
-    onEvent: (e) => {
-      audit.append({
-        event: "sandbox_lifecycle",
-        agent: config.name,
-        tool: null,
-        action: e.action,
-        detail: e.detail,
-        pid: e.pid ?? null,
-      }).catch(() => io.err(`loom: could not record sandbox event "${e.action}"\n`));
-    },
-    // The agent process writes these lines: escaped, they cannot drive the terminal.
-    onLog: (line) => io.err(`loom[${config.name}]: ${escapeForTerminal(line)}\n`),
-  });
 }
 
 /** A positive integer flag, or undefined when not given. */
@@ -210,51 +160,4 @@ function positiveFlag(name: string, value: string | undefined): number | undefin
     throw new UsageError(`Invalid --${name} "${value}": expected a positive integer`);
   }
   return n;
-}
-
-/** The first SIGINT or SIGTERM; disposing stops listening. */
-interface StopSignals extends Disposable {
-  /** Settles on the first SIGINT or SIGTERM. */
-  signalled: Promise<void>;
-}
-
-/**
- * Watch for the signals that ask LOOM to stop: SIGINT (a terminal's Ctrl-C)
- * and SIGTERM (a service manager, a desktop client quitting). Only the first
- * is taken: the listeners are removed then, so a second signal ends the
- * process at once if the orderly stop hangs.
- */
-function watchStopSignals(): StopSignals {
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  let resolve = () => {};
-  const signalled = new Promise<void>((r) => (resolve = r));
-  let listening = true;
-  const remove = () => {
-    if (!listening) return;
-    listening = false;
-    for (const s of signals) Deno.removeSignalListener(s, handler);
-  };
-  const handler = () => {
-    remove();
-    resolve();
-  };
-  for (const s of signals) Deno.addSignalListener(s, handler);
-  return { signalled, [Symbol.dispose]: remove };
-}
-
-/**
- * `input` until `stop` settles, then ended as if the client had closed it.
- * The underlying reader is cancelled, which also settles a read under way.
- */
-function endOn(input: ReadableStream<Uint8Array>, stop: Promise<void>): ReadableStream<Uint8Array> {
-  const reader = input.getReader();
-  stop.then(() => reader.cancel()).catch(() => {});
-  return new ReadableStream({
-    async pull(controller) {
-      const next = await reader.read();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
 }

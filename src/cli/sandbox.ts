@@ -11,7 +11,7 @@ import { parseOptions } from "./_args.ts";
 import { fileURLToPath } from "node:url";
 import { type AgentConfig, loadConfig, TIER_NAMES } from "../config/mod.ts";
 import { denoFlagsFor, dockerArgsFor, type DockerPlan } from "../security/sandbox/mod.ts";
-import { type HostEntry, hostEntry } from "../runtime/host/mod.ts";
+import { type HostEntry, hostEntry } from "../runtime/sandbox/mod.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
 import { escapeForTerminal, isTerminalSafe } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -104,7 +104,7 @@ export function sandboxReport(
   const sourceDir = options.sourceDir ?? sourceRoot();
   const program = bundled
     ? [entry.module, ...entry.args]
-    : [`${sourceDir}/src/runtime/host/agent_main.ts`];
+    : [`${sourceDir}/src/runtime/sandbox/child/agent_main.ts`];
   return {
     agent: config.name,
     version: config.version,

@@ -76,7 +76,7 @@ Deno.test("sandboxCommand() --json prints the same report as sandboxReport()", a
     const config = await loadConfig(path);
     assert.deepEqual(printed, sandboxReport(config, { memoryMb: 128, sourceDir: "/s" }));
     assert.deepEqual(printed.deno.args.slice(1, -1), denoFlagsFor(config, { memoryMb: 128 }));
-    assert.equal(printed.deno.args.at(-1), "/s/src/runtime/host/agent_main.ts");
+    assert.equal(printed.deno.args.at(-1), "/s/src/runtime/sandbox/child/agent_main.ts");
     assert.equal(printed.docker.network.mode, "allowlist");
     assert.ok(!printed.docker.network.denyIpv4.some((c: string) => c.startsWith("10.20.")));
   });

@@ -1,7 +1,7 @@
 /**
  * Where a bridge call runs. The gate hands every call that passed its checks
  * to a {@linkcode BridgeExecutor}: in-process for `sandbox: none`, or the
- * agent's sandboxed host process for `sandbox: deno` (see `host/`).
+ * agent's sandboxed host process for `sandbox: deno` (see `sandbox/`).
  *
  * @module
  */

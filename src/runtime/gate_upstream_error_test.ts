@@ -10,7 +10,7 @@ import { AuditLog } from "../security/audit/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
 import { resolveHome } from "../store/mod.ts";
 import type { ToolCallContext } from "../mcp/mod.ts";
-import { AgentHost } from "./host/mod.ts";
+import { AgentHost } from "./sandbox/mod.ts";
 import { AgentGate } from "./gate.ts";
 import { startUpstream, tempDir } from "../../tests/_helpers.ts";
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { agentConfig } from "../../src/security/sandbox/_testing.ts";
-import { agentHostCommand } from "../../src/runtime/host/mod.ts";
+import { agentHostCommand } from "../../src/runtime/sandbox/mod.ts";
 import type { AgentConfig } from "../../src/config/mod.ts";
 import { startUpstream, tempDir } from "../_helpers.ts";
 
@@ -272,7 +272,9 @@ Deno.test("agent host: a parent's LOOM_SECRET, proxies and DENO_PERMISSION_BROKE
 });
 
 Deno.test("agent_main.ts loads under --no-config --no-npm --no-remote with no read permission", async () => {
-  const entry = fileURLToPath(new URL("../../src/runtime/host/agent_main.ts", import.meta.url));
+  const entry = fileURLToPath(
+    new URL("../../src/runtime/sandbox/child/agent_main.ts", import.meta.url),
+  );
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", "--no-config", "--no-npm", "--no-remote", entry],
     clearEnv: true,
@@ -399,7 +401,9 @@ const PRIVATE_HOSTS = await privateHostsRunner();
 
 /** Runs in the namespace: one call per mode through a real AgentHost, lookups seamed. */
 const MAPPED_RUNNER = (port: number) => `
-import { AgentHost } from ${JSON.stringify(import.meta.resolve("../../src/runtime/host/mod.ts"))};
+import { AgentHost } from ${
+  JSON.stringify(import.meta.resolve("../../src/runtime/sandbox/mod.ts"))
+};
 import { agentConfig } from ${
   JSON.stringify(import.meta.resolve("../../src/security/sandbox/_testing.ts"))
 };

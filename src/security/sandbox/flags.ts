@@ -340,7 +340,7 @@ export function dockerArgsFor(config: AgentConfig, options: DockerOptions = {}):
   const program = options.bundleFile === undefined
     ? {
       volume: `${options.sourceDir ?? "/opt/loom"}:/loom:ro`,
-      argv: ["/loom/src/runtime/host/agent_main.ts"],
+      argv: ["/loom/src/runtime/sandbox/child/agent_main.ts"],
     }
     : {
       volume: `${options.bundleFile}:/loom/loom.js:ro`,

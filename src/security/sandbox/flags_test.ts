@@ -254,7 +254,7 @@ Deno.test("dockerArgsFor() hardens the container and scales limits by tier", () 
     assert.equal(args[args.indexOf("--tmpfs") + 1], "/tmp:rw,noexec,nosuid,size=16m");
     assert.equal(args[args.indexOf("--user") + 1], "65534:65534");
     assert.ok(!args.some((a) => a.startsWith("--privileged") || a.startsWith("--cap-add")));
-    assert.equal(args.at(-1), "/loom/src/runtime/host/agent_main.ts");
+    assert.equal(args.at(-1), "/loom/src/runtime/sandbox/child/agent_main.ts");
     assertSafe(args.slice(args.indexOf("denoland/deno:2.9.6") + 2, -1));
     assert.deepEqual(plan.network.allow, [{ scheme: "https", host: "api.example.com", port: 443 }]);
     assert.equal(plan.network.mode, "allowlist");

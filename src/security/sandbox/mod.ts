@@ -3,7 +3,7 @@
  * process runs under, the hardened `docker run` arguments and network policy
  * for `sandbox: docker`, computed with the exact IPv4 CIDR arithmetic of
  * `src/net/cidr.ts` for the `--deny-net` list. The process that applies the flags is
- * `src/runtime/host/`.
+ * `src/runtime/sandbox/`.
  *
  * @example
  * ```ts

@@ -1,10 +1,14 @@
 /**
- * The agent host (`sandbox: deno`, `docs/security-controls.md` §3): each agent's bridge calls
+ * The agent sandbox (`sandbox: deno`, `docs/security-controls.md` §3): each agent's bridge calls
  * run in a separate Deno process started with permission flags derived from
  * its config alone (`denoFlagsFor()`, `src/security/sandbox/`), a cleared
  * environment and a V8 heap cap, over a persistent newline-delimited JSON
  * pipe. {@linkcode AgentHost} is the {@linkcode BridgeExecutor} the gate uses
  * for `sandbox: deno`.
+ *
+ * Two sides: `parent/` is what LOOM runs (launch, supervise, the pipe),
+ * `child/` what runs inside the wall; `protocol.ts`, the messages and their
+ * framing, is shared by both.
  *
  * Inside a compiled LOOM binary the process is the binary itself
  * (`loom __agent-host`, see {@linkcode runAgentHostMain}), which runs the
@@ -38,15 +42,21 @@
 import type { BridgeExecutor } from "../executor.ts";
 
 export {
+  AGENT_PROCESS_ARG,
   AgentHost,
   type AgentHostCommand,
   agentHostCommand,
+  type AgentHostMainIo,
   type AgentHostMode,
   type AgentHostOptions,
+  type HostEntry,
+  hostEntry,
+  isBundled,
+  type LaunchOptions,
+  runAgentHostMain,
   type SandboxAction,
   type SandboxEvent,
-} from "./agent_host.ts";
-export { type AgentHostMainIo, runAgentHostMain, workerPermissions } from "./worker_host.ts";
-export { AGENT_PROCESS_ARG, type HostEntry, hostEntry, isBundled } from "./host_entry.ts";
-export { serveAgentStdio } from "./agent_stdio.ts";
+  workerPermissions,
+} from "./parent/mod.ts";
+export { serveAgentStdio } from "./child/mod.ts";
 export type { BridgeExecutor };

@@ -10,6 +10,9 @@
  * other kind `false`. The outer process only relays lines between its stdin
  * and stdout and the Worker's messages.
  *
+ * It sits on the parent side of the wall: the Worker is the sandbox, and
+ * this outer process starts it, narrows it and relays for it.
+ *
  * Kept as thin as possible; `AgentHost` in `worker` mode runs this same code
  * through `deno run`, so the sandbox tests cover it.
  *
@@ -23,7 +26,7 @@
  * @module
  */
 
-import { forEachLine, LineWriter } from "./_protocol.ts";
+import { forEachLine, LineWriter } from "../protocol.ts";
 
 /** The streams `runAgentHostMain` relays (the CLI's `CliIo` fits). */
 export interface AgentHostMainIo {
@@ -78,7 +81,7 @@ export async function runAgentHostMain(
   io: AgentHostMainIo = processIo(),
 ): Promise<number> {
   let allowNet: string[] = [];
-  let entry = new URL("./agent_worker.ts", import.meta.url);
+  let entry = new URL("../child/agent_worker.ts", import.meta.url);
   for (const arg of args) {
     if (arg.startsWith("--allow-net=")) {
       allowNet = arg.slice("--allow-net=".length).split(",").filter((h) => h !== "");

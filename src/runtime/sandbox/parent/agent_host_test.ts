@@ -6,15 +6,15 @@
 
 import assert from "node:assert/strict";
 import { lookup } from "node:dns/promises";
-import type { BridgeSpec } from "../../config/mod.ts";
-import { LoomError } from "../../errors.ts";
-import { byteSink, delay, startUpstream, stopper } from "../../upstream/_testing.ts";
-import { UpstreamStatusError } from "../../upstream/mod.ts";
-import { agentConfig, type TestBridge } from "../../security/sandbox/_testing.ts";
-import { denoFlagsFor } from "../../security/sandbox/mod.ts";
+import type { BridgeSpec } from "../../../config/mod.ts";
+import { LoomError } from "../../../errors.ts";
+import { byteSink, delay, startUpstream, stopper } from "../../../upstream/_testing.ts";
+import { UpstreamStatusError } from "../../../upstream/mod.ts";
+import { agentConfig, type TestBridge } from "../../../security/sandbox/_testing.ts";
+import { denoFlagsFor } from "../../../security/sandbox/mod.ts";
 import { AgentHost, agentHostCommand, type AgentHostOptions, type SandboxEvent } from "./mod.ts";
 
-const FIXTURES = new URL("../../../tests/fixtures/sandbox/", import.meta.url);
+const FIXTURES = new URL("../../../../tests/fixtures/sandbox/", import.meta.url);
 
 function callOptions(ms = 5000, secrets: Record<string, string> = {}) {
   return {

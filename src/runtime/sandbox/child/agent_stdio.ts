@@ -1,19 +1,19 @@
 /**
  * The agent host's side of the pipe: serve the parent on stdin and stdout,
- * newline-delimited JSON (`_protocol.ts`), until stdin closes. stdout
+ * newline-delimited JSON (`../protocol.ts`), until stdin closes. stdout
  * carries protocol only.
  *
  * Run by `agent_main.ts` (LOOM from source) and by the hidden
  * `loom __agent-process` command of a single-file bundle, which is its own
- * agent host (see `host_entry.ts`). Its static module graph is relative
+ * agent host (see `../parent/host_entry.ts`). Its static module graph is relative
  * imports only, with no npm or bare specifier, so it loads under
  * `--no-npm --no-config` without read permission.
  *
  * @module
  */
 
-import { AgentServer, removeDiskGlobals } from "./_agent_server.ts";
-import { LineSplitter, LineWriter, type ParentMessage } from "./_protocol.ts";
+import { AgentServer, removeDiskGlobals } from "./agent_server.ts";
+import { LineSplitter, LineWriter, type ParentMessage } from "../protocol.ts";
 
 /** Bytes asked for per read of stdin. */
 const READ_BYTES = 64 * 1024;

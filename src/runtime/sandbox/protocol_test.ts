@@ -5,7 +5,7 @@ import {
   LineWriter,
   type ParentMessage,
   parseChildMessage,
-} from "./_protocol.ts";
+} from "./protocol.ts";
 
 function streamOf(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();

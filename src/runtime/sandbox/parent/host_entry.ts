@@ -3,8 +3,7 @@
  * graph decides, so every way of running LOOM finds its host.
  *
  * - From source (`deno run main.ts`, `deno task loom`, the installed `loom`
- *   command): `agent_main.ts` beside this module, a small graph of relative
- *   imports.
+ *   command): `../child/agent_main.ts`, a small graph of relative imports.
  * - From a single-file bundle (`deno task bundle`): every module of the
  *   bundle shares the bundle's URL, so `agent_main.ts` is not there to find.
  *   The bundle is its own agent host: the child runs the same file with the
@@ -38,7 +37,7 @@ export interface HostEntry {
 
 /** Whether this module runs from a bundle: its URL is not its own file's. */
 export function isBundled(url: string = SELF): boolean {
-  return !/\/runtime\/host\/host_entry\.ts$/.test(url);
+  return !/\/runtime\/sandbox\/parent\/host_entry\.ts$/.test(url);
 }
 
 function pathOf(url: URL): string {
@@ -55,5 +54,5 @@ export function hostEntry(url: string = SELF): HostEntry {
   if (isBundled(url)) {
     return { kind: "bundle", module: pathOf(new URL(url)), args: [AGENT_PROCESS_ARG] };
   }
-  return { kind: "source", module: pathOf(new URL("./agent_main.ts", url)), args: [] };
+  return { kind: "source", module: pathOf(new URL("../child/agent_main.ts", url)), args: [] };
 }

@@ -5,8 +5,8 @@
  *       --allow-net=<bridge origins> --deny-net=<private ranges>
  *       --v8-flags=--max-old-space-size=<MB> agent_main.ts
  *
- * with a cleared environment (see `agent_host.ts`), and speaks
- * newline-delimited JSON on stdin and stdout (`_protocol.ts`). stdout carries
+ * with a cleared environment (see `../parent/launch.ts`), and speaks
+ * newline-delimited JSON on stdin and stdout (`../protocol.ts`). stdout carries
  * protocol only. The process ends when stdin closes.
  *
  * Its static module graph is relative imports only, with no npm or bare

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { ChildMessage } from "./_protocol.ts";
-import { AgentServer, selfTest } from "./_agent_server.ts";
+import type { ChildMessage } from "../protocol.ts";
+import { AgentServer, selfTest } from "./agent_server.ts";
 
 Deno.test("selfTest() passes: LOOM's check refuses IPv6 ULA, link-local and loopback", async () => {
   assert.equal(await selfTest(), null);

@@ -10,7 +10,8 @@
  * The child is treated as untrusted: {@linkcode parseChildMessage} checks
  * every field before the parent acts on it.
  *
- * This file is imported by the child entry, so it imports types only.
+ * Both sides import this file, the child entry included, so it imports types
+ * only (the child's graph loads without npm, config or read permission).
  *
  * @module
  */
@@ -85,7 +86,7 @@ export interface ErrorResponse {
   detail?: string;
 }
 
-/** The child asks the parent to resolve a bridge host (see `_agent_server.ts`). */
+/** The child asks the parent to resolve a bridge host (see `child/agent_server.ts`). */
 export interface LookupRequest {
   op: "lookup";
   lid: number;

@@ -29,18 +29,18 @@
  * @module
  */
 
-import type { BridgeSpec } from "../../config/mod.ts";
-import { checkDestination } from "../../net/mod.ts";
+import type { BridgeSpec } from "../../../config/mod.ts";
+import { checkDestination } from "../../../net/mod.ts";
 import {
   type BridgeRunResult,
   runBridge,
   sandboxDenial,
   UpstreamStatusError,
-} from "../../upstream/mod.ts";
-import { InputError, LoomError, PolicyError } from "../../errors.ts";
-import { Deadlines } from "../../_util/deadlines.ts";
-import { agentHttpClient } from "../executor.ts";
-import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "./_protocol.ts";
+} from "../../../upstream/mod.ts";
+import { InputError, LoomError, PolicyError } from "../../../errors.ts";
+import { Deadlines } from "../../../_util/deadlines.ts";
+import { agentHttpClient } from "../../executor.ts";
+import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "../protocol.ts";
 
 /**
  * Remove the web storage globals. `localStorage`, `sessionStorage`, `caches`

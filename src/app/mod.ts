@@ -1,0 +1,16 @@
+/**
+ * The application layer: a config becomes a served agent, and a served LOOM
+ * stops in order. `loom run` uses it for one agent; the mesh will use the
+ * same pieces for many behind one connection.
+ *
+ * - {@linkcode ServedAgent}: broker, executor (sandbox), gate, engine and
+ *   lifecycle records of one agent, built in one place;
+ * - `lifecycle.ts`: the `agent_lifecycle` and `sandbox_lifecycle` records;
+ * - `shutdown.ts`: signals and ending stdin in order.
+ *
+ * @module
+ */
+
+export { recordAgent, sandboxRecorder } from "./lifecycle.ts";
+export { ServedAgent, type ServedAgentOptions } from "./served_agent.ts";
+export { endOn, type StopSignals, watchStopSignals } from "./shutdown.ts";

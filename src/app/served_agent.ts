@@ -1,0 +1,148 @@
+/**
+ * A served agent: one loaded config turned into the gate and protocol engine
+ * that answer its MCP clients, with everything the gate needs around it. One
+ * place builds it, so `loom run` and the mesh (many agents behind one
+ * connection) cannot assemble it differently:
+ *
+ * - the credential broker, opened only for a config that names secrets (the
+ *   master key is not touched otherwise), or one shared by the caller;
+ * - the executor: the agent's own sandboxed Deno process for `sandbox: deno`
+ *   (and `docker`, which runs the same way here), in-process for
+ *   `sandbox: none`, with its lifecycle events recorded in the audit log;
+ * - the gate, on the caller's audit log and, in a mesh, a shared rate
+ *   limiter;
+ * - `agent_lifecycle` records: `start` before the first call can arrive,
+ *   `stop` once when it is closed.
+ *
+ * Closing is idempotent and always releases what was opened, in reverse
+ * order, even when recording the stop fails.
+ *
+ * @module
+ */
+
+import type { AgentConfig } from "../config/mod.ts";
+import type { LoomHome } from "../store/mod.ts";
+import type { AuditLog } from "../security/audit/mod.ts";
+import type { RateLimiter } from "../security/rate_limit/mod.ts";
+import { CredentialBroker } from "../security/secrets/mod.ts";
+import { bridgeSecretNames } from "../upstream/mod.ts";
+import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mod.ts";
+import { AgentHost } from "../runtime/sandbox/mod.ts";
+import { McpEngine } from "../mcp/mod.ts";
+import { recordAgent, sandboxRecorder } from "./lifecycle.ts";
+
+/** What {@linkcode ServedAgent.open} needs. */
+export interface ServedAgentOptions {
+  /** The LOOM home (keys, vault, state database). */
+  home: LoomHome;
+  /** The audit log every call and lifecycle event is recorded in. */
+  audit: AuditLog;
+  /** The environment (`LOOM_MASTER_KEY` for the broker). */
+  env: { get(key: string): string | undefined };
+  /** How the agent is served, for its lifecycle records (`stdio`, `http`, `mesh`). */
+  transport: string;
+  /** The server's version, announced at initialize. */
+  version: string;
+  /** A rate limiter shared by several agents; default one of its own. */
+  limiter?: RateLimiter;
+  /** A broker shared by several agents; default opened here when the config names secrets. */
+  broker?: CredentialBroker;
+  /** A line for the operator (stderr): sandbox logs and recording failures. */
+  log(line: string): void;
+}
+
+/** One agent config, served: its gate and protocol engine. */
+export class ServedAgent implements AsyncDisposable {
+  /** The config it serves. */
+  readonly config: AgentConfig;
+  /** The gate every call passes. */
+  readonly gate: AgentGate;
+  /** The MCP engine in front of the gate. */
+  readonly engine: McpEngine;
+  readonly #audit: AuditLog;
+  readonly #transport: string;
+  readonly #ownBroker: CredentialBroker | undefined;
+  #closing: Promise<void> | null = null;
+
+  private constructor(
+    config: AgentConfig,
+    gate: AgentGate,
+    options: ServedAgentOptions,
+    ownBroker: CredentialBroker | undefined,
+  ) {
+    this.config = config;
+    this.gate = gate;
+    this.engine = new McpEngine(gate, { name: `loom-${config.name}`, version: options.version });
+    this.#audit = options.audit;
+    this.#transport = options.transport;
+    this.#ownBroker = ownBroker;
+  }
+
+  /**
+   * Build the served agent of a loaded config and record its start.
+   *
+   * @param config the loaded config
+   * @param options home, audit log, environment, transport, shared parts
+   * @returns the agent, ready for calls; close it when done
+   * @throws when the broker cannot be opened (no master key) or the start
+   *   cannot be recorded; nothing is left open then
+   */
+  static async open(config: AgentConfig, options: ServedAgentOptions): Promise<ServedAgent> {
+    const needsSecrets = config.bridges.some((b) => bridgeSecretNames(b).length > 0);
+    const ownBroker = needsSecrets && options.broker === undefined
+      ? await CredentialBroker.open({ home: options.home, env: options.env, audit: options.audit })
+      : undefined;
+    let gate: AgentGate | undefined;
+    try {
+      gate = new AgentGate(config, {
+        audit: options.audit,
+        limiter: options.limiter,
+        secrets: options.broker ?? ownBroker,
+        executor: executorFor(config, options),
+      });
+      await recordAgent(options.audit, config, "start", options.transport);
+    } catch (error) {
+      await gate?.close();
+      await ownBroker?.close();
+      throw error;
+    }
+    return new ServedAgent(config, gate, options, ownBroker);
+  }
+
+  /** Record the stop, then close the gate (and its sandbox) and an own broker. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    try {
+      await recordAgent(this.#audit, this.config, "stop", this.#transport);
+    } finally {
+      try {
+        await this.gate.close();
+      } finally {
+        await this.#ownBroker?.close();
+      }
+    }
+  }
+
+  /** Same as {@linkcode ServedAgent.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Where the agent's bridges run: its own Deno process behind permission flags
+ * derived from the config (`sandbox: deno`, and `docker` when run here), or
+ * in-process for `sandbox: none` (tiers 1-2 only, checked at load).
+ */
+function executorFor(config: AgentConfig, options: ServedAgentOptions): BridgeExecutor {
+  if (config.runtime.sandbox === "none") return new InProcessExecutor();
+  return new AgentHost(config, {
+    onEvent: sandboxRecorder(options.audit, config.name, options.log),
+    // The agent process writes these lines: escaped by the caller's log.
+    onLog: (line) => options.log(`loom[${config.name}]: ${line}`),
+  });
+}
