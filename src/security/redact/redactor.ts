@@ -464,6 +464,19 @@ function variantsOf(
       ...sequenceVariants(name, chars.map(textUnit), { separator: "", caseless, near: "both" }),
     );
   }
+  // A value holding percent escapes and other escapes (`\/\0%00`), copied
+  // into the text percent-encoded: the view decodes that one layer, folding
+  // the value's own `%00` (`%2500`) as a re-encoded `%`, and leaves the other
+  // escapes as written. So it is also searched with only its percent escapes
+  // decoded.
+  const percentDecoded = decodeView(value, true, true)?.text ?? value;
+  if (percentDecoded !== value && percentDecoded !== decoded) {
+    out.view.push(...sequenceVariants(name, [...percentDecoded].map(textUnit), {
+      separator: "",
+      caseless,
+      near: "both",
+    }));
+  }
   out.raw.push(...sequenceVariants(name, chars.map((ch) => hexUnit(ch, caseless)), {
     separator: "",
     caseless: false,
@@ -716,7 +729,7 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
  * a secret ending in `=` before a newline), so a view that dropped it would
  * hide a secret that the other view shows.
  */
-function decodeView(text: string, softBreaks = true): View | null {
+function decodeView(text: string, softBreaks = true, percentOnly = false): View | null {
   ESCAPE.lastIndex = 0;
   let m = ESCAPE.exec(text);
   if (m === null) return null;
@@ -747,6 +760,7 @@ function decodeView(text: string, softBreaks = true): View | null {
     copied = end;
   };
   for (; m !== null; m = ESCAPE.exec(text)) {
+    if (percentOnly && m[0][0] !== "%") continue;
     if (m[0][0] === "=") {
       if (!softBreaks) continue;
       dropped = true;
