@@ -61,6 +61,7 @@ import {
   decideEscalation,
   type EscalationPolicy,
 } from "../security/escalation/mod.ts";
+import type { ResolveRequest } from "../security/secrets/mod.ts";
 import { decideTier, requiresApproval } from "../security/trust/mod.ts";
 import { RateLimiter } from "../security/rate_limit/mod.ts";
 import {
@@ -92,15 +93,7 @@ export interface SecretSource {
    * command that fixes it, naming `configPath`; never a value) becomes the
    * tool error, and its `reason` code goes into the outcome record.
    */
-  resolve(request: {
-    agent: string;
-    configDigest: string;
-    names: readonly string[];
-    origin: string;
-    tool: string;
-    call: string;
-    configPath?: string;
-  }): Promise<
+  resolve(request: ResolveRequest): Promise<
     | { ok: true; values: Map<string, string>; redactor: Redaction }
     | { ok: false; name: string; reason: string; message?: string }
   >;
