@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { lookup } from "node:dns/promises";
 import type { BridgeSpec } from "../../../config/mod.ts";
 import { LoomError } from "../../../errors.ts";
-import { byteSink, delay, startUpstream, stopper } from "../../../upstream/_testing.ts";
+import { byteSink, delay, makeBridge, startUpstream, stopper } from "../../../upstream/_testing.ts";
 import { UpstreamStatusError } from "../../../upstream/mod.ts";
 import { agentConfig, type TestBridge } from "../../../security/sandbox/_testing.ts";
 import { denoFlagsFor } from "../../../security/sandbox/mod.ts";
@@ -53,16 +53,7 @@ async function rejectsWith(
 }
 
 function inline(url: string): BridgeSpec {
-  return {
-    toolName: "crafted",
-    method: "GET",
-    url,
-    queryParams: {},
-    headers: {},
-    bodyTemplate: null,
-    responsePath: null,
-    timeoutMs: null,
-  };
+  return makeBridge(url, { toolName: "crafted" });
 }
 
 // --- the wall ---------------------------------------------------------------
