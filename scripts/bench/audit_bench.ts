@@ -12,7 +12,7 @@
  */
 
 import {
-  type AuditEntryInput,
+  type AuditEvent,
   AuditLog,
   verifyAuditLog,
   type VerifyOptions,
@@ -28,19 +28,23 @@ const VERIFY_RECORDS = Number(args.get("records") ?? 1_000_000);
 const APPEND_SECONDS = Number(args.get("seconds") ?? 3);
 const IN_FLIGHT = 64;
 
-/** A record of realistic size (about 330 bytes on disk). */
-function sampleEntry(i: number): AuditEntryInput {
+/** A record of realistic size (a call's outcome, about 330 bytes on disk). */
+function sampleEntry(i: number): AuditEvent {
   return {
     event: "tool_call",
     agent: "github",
     tool: "list_issues",
+    call: `7f3a01c2-${i}`,
     phase: "outcome",
     status: "success",
     duration_ms: 12.5 + (i % 100),
-    error: null,
-    parameters: { owner: "denoland", repo: "deno", state: "open", page: i % 50 },
-    trust_tier: 2,
-    principal: "client-7f3a",
+    client: "claude-ai",
+    http: {
+      bytes: 2048 + (i % 500),
+      method: "GET",
+      status: 200,
+      url: `https://api.github.com/repos/denoland/deno/issues?state=open&page=${i % 50}`,
+    },
   };
 }
 

@@ -16,8 +16,7 @@
  */
 
 import { AgentHost, type AgentHostMode } from "../../src/runtime/sandbox/mod.ts";
-import { InProcessExecutor } from "../../src/runtime/executor.ts";
-import type { BridgeExecutor } from "../../src/runtime/executor.ts";
+import { type BridgeExecutor, InProcessExecutor } from "../../src/runtime/mod.ts";
 import type { BridgeSpec } from "../../src/config/mod.ts";
 import { agentConfig } from "../../src/security/sandbox/_testing.ts";
 import { cpuMs, rssKiB } from "./_proc.ts";

@@ -13,7 +13,7 @@ import { resolveHome } from "../store/mod.ts";
 import { auditHmac, loadAuditHmacKey } from "../security/secrets/mod.ts";
 import {
   AUDIT_EVENTS,
-  type AuditEvent,
+  type AuditEventName,
   type AuditRecord,
   readAuditRecords,
   tailAuditLog,
@@ -133,7 +133,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     throw new UsageError(`Invalid --lines "${values.lines}": expected a whole number`);
   }
   const filter = {
-    event: values.event as AuditEvent | undefined,
+    event: values.event as AuditEventName | undefined,
     agent: values.agent,
     tool: values.tool,
     since: values.since === undefined ? undefined : parseTime(values.since, "--since"),

@@ -1,20 +1,10 @@
 /**
- * LOOM's runtime: the gate every tool call passes (and, in later issues, the
- * agent host process and the mesh supervisor).
- *
- * @example
- * ```ts
- * import { AgentGate } from "./mod.ts";
- * import { loadConfig } from "../config/mod.ts";
- * import { AuditLog } from "../security/audit/mod.ts";
- * const gate = new AgentGate(await loadConfig("agents/demo.yaml"), {
- *   audit: await AuditLog.open("/tmp/loom-audit"),
- * });
- * console.log(gate.listTools().map((t) => t.name));
- * ```
+ * LOOM's runtime: the gate every tool call passes (`gate/`, one module per
+ * step) and the per-agent sandbox its bridges run in (`sandbox/`: the parent
+ * side that launches and supervises an agent's host process, and the child
+ * side that runs in it).
  *
  * @module
  */
 
-export * from "./executor.ts";
-export * from "./gate.ts";
+export * from "./gate/mod.ts";

@@ -39,7 +39,7 @@
  * @module
  */
 
-import type { BridgeExecutor } from "../executor.ts";
+import type { BridgeExecutor } from "../gate/mod.ts";
 
 export {
   AGENT_PROCESS_ARG,

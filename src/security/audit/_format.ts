@@ -26,7 +26,8 @@
 
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../../_util/canonical_json.ts";
-import { AUDIT_EVENTS, type AuditEntryInput, type AuditRecord, MAX_RECORD_BYTES } from "./types.ts";
+import { AUDIT_EVENTS } from "./events.ts";
+import { type AuditEntryInput, type AuditRecord, MAX_RECORD_BYTES } from "./types.ts";
 
 /** Length of the textual suffix `,"hash":"<64 hex>"}` of every line. */
 export const HASH_SUFFIX_LENGTH = 75;

@@ -9,7 +9,8 @@ import {
   sealEntry,
   sha256Hex,
 } from "./_format.ts";
-import { AUDIT_EVENTS, type AuditEntryInput, GENESIS_HASH } from "./types.ts";
+import { AUDIT_EVENTS } from "./events.ts";
+import { type AuditEntryInput, GENESIS_HASH } from "./types.ts";
 
 const RESERVED = new Set(["seq", "ts", "prev", "hash", "event", "agent", "tool"]);
 const fieldName = fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !RESERVED.has(k));
@@ -49,7 +50,7 @@ Deno.test("sealEntry() line is the canonical JSON of the record without hash, pl
 
 Deno.test("checkRecordLine() rejects a line whose content or hash was changed", () => {
   const sealed = sealEntry(
-    prepareEntry({ event: "config", agent: "a", action: "signed" }, isoTimestamp(0)),
+    prepareEntry({ event: "agent_lifecycle", agent: "a", action: "signed" }, isoTimestamp(0)),
     1,
     GENESIS_HASH,
   );
@@ -65,7 +66,7 @@ Deno.test("checkRecordLine() rejects a line whose content or hash was changed", 
 
 Deno.test("prepareEntry() rejects a reserved name even when its value is undefined", () => {
   assert.throws(
-    () => prepareEntry({ event: "config", agent: "a", seq: undefined }, isoTimestamp(0)),
+    () => prepareEntry({ event: "agent_lifecycle", agent: "a", seq: undefined }, isoTimestamp(0)),
     TypeError,
   );
   assert.throws(

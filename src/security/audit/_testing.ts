@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { AuditLog } from "./log.ts";
+import type { AuditEvent } from "./events.ts";
 import { AUDIT_FILE_NAME, type AuditEntryInput } from "./types.ts";
 import { tempDir as sharedTempDir } from "../../../tests/_helpers.ts";
 
@@ -26,16 +27,32 @@ export async function tempDir(): Promise<TempDir> {
   };
 }
 
-/** A sample entry; `i` varies its fields. */
-export function sampleEntry(i: number): AuditEntryInput {
+/** A sample event (a call's intent); `i` varies its fields. */
+export function sampleEntry(i: number): AuditEvent {
   return {
     event: "tool_call",
     agent: i % 3 === 0 ? "github" : "weather",
     tool: i % 2 === 0 ? "list_issues" : "forecast",
-    status: "success",
-    n: i,
-    parameters: { page: i % 7, q: `query ${i}` },
+    call: `test-${i}`,
+    phase: "intent",
+    method: "GET",
+    args: { page: i % 7, q: `query ${i}` },
+    tier: 1,
+    client: null,
   };
+}
+
+/** A small valid event: an agent's stop. */
+export function stopEvent(agent = "a"): AuditEvent {
+  return { event: "agent_lifecycle", agent, tool: null, action: "stop", transport: "stdio" };
+}
+
+/**
+ * An entry of any shape, for the tests of the log's own rules (reserved
+ * names, JSON values, sizes), which hold for whatever fields a record has.
+ */
+export function rawEntry(entry: AuditEntryInput): AuditEvent {
+  return entry as unknown as AuditEvent;
 }
 
 /** Append `count` sample records to the log in `dir` (in batches of 256). */

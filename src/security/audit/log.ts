@@ -41,13 +41,8 @@ import {
   sealEntry,
 } from "./_format.ts";
 import { readAt, syncDir, writeAll, writeAllSync } from "./_io.ts";
-import {
-  AUDIT_FILE_NAME,
-  type AuditEntryInput,
-  type AuditReceipt,
-  GENESIS_HASH,
-  MAX_RECORD_BYTES,
-} from "./types.ts";
+import type { AuditEvent } from "./events.ts";
+import { AUDIT_FILE_NAME, type AuditReceipt, GENESIS_HASH, MAX_RECORD_BYTES } from "./types.ts";
 
 /** Options of {@linkcode AuditLog.open}. */
 export interface AuditLogOptions {
@@ -144,7 +139,7 @@ const OPEN_LOGS = new Set<string>();
  * const dir = await Deno.makeTempDir();
  * {
  *   await using log = await AuditLog.open(dir);
- *   const receipt = await log.append({ event: "tool_call", agent: "github", tool: "list_issues", status: "success" });
+ *   const receipt = await log.append({ event: "agent_lifecycle", agent: "github", tool: null, action: "stop", transport: "stdio" });
  *   console.log(receipt.seq); // 1
  * }
  * await Deno.remove(dir, { recursive: true });
@@ -255,7 +250,7 @@ export class AuditLog {
    * A rejected append may still have reached the file (the write succeeded but
    * the sync failed); a resolved one always has.
    *
-   * @param entry the event, agent, tool and fields
+   * @param entry one of the events of `events.ts`
    * @param options `defer: true` to join the next commit instead of starting one
    * @returns the record's `seq` and `hash`
    * @throws {TypeError} (as a rejection) on a reserved field name, an unknown event or a non-JSON value
@@ -263,7 +258,7 @@ export class AuditLog {
    * @throws {LoomError} (as a rejection) `AUDIT_UNAVAILABLE` when the log is closed or
    *   the write or sync failed; callers must then fail closed
    */
-  append(entry: AuditEntryInput, options?: AppendOptions): Promise<AuditReceipt> {
+  append(entry: AuditEvent, options?: AppendOptions): Promise<AuditReceipt> {
     if (this.#closed) {
       return Promise.reject(
         new LoomError("AUDIT_UNAVAILABLE", "Cannot append to audit log: it is closed"),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
 import { IntegrityError, LoomError } from "../../errors.ts";
-import { sampleEntry, splitLines, tempDir, writeRecords } from "./_testing.ts";
+import { rawEntry, sampleEntry, splitLines, stopEvent, tempDir, writeRecords } from "./_testing.ts";
 import { AuditLog } from "./log.ts";
 import { readAuditRecords } from "./query.ts";
 import { type AuditEntryInput, GENESIS_HASH, MAX_RECORD_BYTES } from "./types.ts";
@@ -21,7 +21,7 @@ Deno.test("AuditLog.append() rejects reserved field names with a TypeError and w
   await using log = await AuditLog.open(dir.path);
   for (const key of ["seq", "ts", "prev", "hash"]) {
     const entry = { event: "tool_call", agent: "a", [key]: 1 } as AuditEntryInput;
-    await assert.rejects(log.append(entry), (error: unknown) => {
+    await assert.rejects(log.append(rawEntry(entry)), (error: unknown) => {
       assert.ok(error instanceof TypeError);
       assert.equal(error.message, `Cannot append audit entry: field "${key}" is reserved`);
       return true;
@@ -44,13 +44,13 @@ Deno.test("AuditLog.append() rejects an unknown event, a missing agent, a non-JS
     [{ event: "tool_call", agent: "a", big: "é".repeat(MAX_RECORD_BYTES / 2) }, RangeError],
   ];
   for (const [entry, type] of bad) {
-    await assert.rejects(log.append(entry as AuditEntryInput), type);
+    await assert.rejects(log.append(rawEntry(entry as AuditEntryInput)), type);
   }
   // A bad entry does not poison the entries around it.
   const results = await Promise.allSettled([
-    log.append({ event: "config", agent: "a" }),
-    log.append({ event: "config", agent: "a", seq: 1 } as AuditEntryInput),
-    log.append({ event: "config", agent: "a" }),
+    log.append(stopEvent()),
+    log.append(rawEntry({ event: "agent_lifecycle", agent: "a", seq: 1 })),
+    log.append(stopEvent()),
   ]);
   assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
   assert.equal(log.last.seq, 2);
@@ -59,10 +59,10 @@ Deno.test("AuditLog.append() rejects an unknown event, a missing agent, a non-JS
 Deno.test("AuditLog.append() after close() rejects with AUDIT_UNAVAILABLE", async () => {
   await using dir = await tempDir();
   const log = await AuditLog.open(dir.path);
-  const pending = log.append({ event: "config", agent: "a" });
+  const pending = log.append(stopEvent());
   await log.close();
   assert.equal((await pending).seq, 1); // queued before close: committed
-  await assert.rejects(log.append({ event: "config", agent: "a" }), (error: unknown) => {
+  await assert.rejects(log.append(stopEvent()), (error: unknown) => {
     assert.ok(isAuditUnavailable(error));
     assert.equal((error as Error).message, "Cannot append to audit log: it is closed");
     return true;
@@ -88,8 +88,8 @@ Deno.test(
     await Deno.symlink("/dev/full", dir.log);
     await using log = await AuditLog.open(dir.path);
     const results = await Promise.allSettled([
-      log.append({ event: "tool_call", agent: "a", phase: "intent" }),
-      log.append({ event: "tool_call", agent: "a", phase: "intent" }),
+      log.append(rawEntry({ event: "tool_call", agent: "a", phase: "intent" })),
+      log.append(rawEntry({ event: "tool_call", agent: "a", phase: "intent" })),
     ]);
     for (const result of results) {
       assert.equal(result.status, "rejected");
@@ -98,11 +98,11 @@ Deno.test(
     }
     assert.equal(log.stats.failures, 1);
     // Still failing: still rejecting, never resolving.
-    await assert.rejects(log.append({ event: "config", agent: "a" }), isAuditUnavailable);
+    await assert.rejects(log.append(stopEvent()), isAuditUnavailable);
     // The fault clears (space freed): the writer reopens the file and carries on.
     await Deno.remove(dir.log);
     await Deno.writeFile(dir.log, new Uint8Array(), { mode: 0o600 });
-    const receipt = await log.append({ event: "config", agent: "a" });
+    const receipt = await log.append(stopEvent());
     assert.equal(receipt.seq, 1);
     assert.equal((await verifyAuditLog(dir.path)).ok, true);
   },
@@ -115,11 +115,11 @@ Deno.test("AuditLog.writable is false after a failed commit until one succeeds, 
   await Deno.symlink("/dev/full", dir.log);
   const log = await AuditLog.open(dir.path);
   assert.equal(log.writable, true, "nothing has failed yet");
-  await assert.rejects(log.append({ event: "config", agent: "a" }), isAuditUnavailable);
+  await assert.rejects(log.append(stopEvent()), isAuditUnavailable);
   assert.equal(log.writable, false);
   await Deno.remove(dir.log);
   await Deno.writeFile(dir.log, new Uint8Array(), { mode: 0o600 });
-  await log.append({ event: "config", agent: "a" });
+  await log.append(stopEvent());
   assert.equal(log.writable, true);
   await log.close();
   assert.equal(log.writable, false);
@@ -128,11 +128,11 @@ Deno.test("AuditLog.writable is false after a failed commit until one succeeds, 
 Deno.test("AuditLog.append() fails closed when the log file was deleted while open", async () => {
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);
-  await log.append({ event: "config", agent: "a" });
+  await log.append(stopEvent());
   await Deno.remove(dir.log);
-  await assert.rejects(log.append({ event: "config", agent: "a" }), isAuditUnavailable);
+  await assert.rejects(log.append(stopEvent()), isAuditUnavailable);
   // It does not silently start a new chain in a new file.
-  await assert.rejects(log.append({ event: "config", agent: "a" }), isAuditUnavailable);
+  await assert.rejects(log.append(stopEvent()), isAuditUnavailable);
   await assert.rejects(Deno.stat(dir.log), Deno.errors.NotFound);
 });
 
@@ -184,7 +184,7 @@ Deno.test("AuditLog.open() repairs a tail torn at any offset inside the last rec
           },
         );
         assert.equal(records[n - 1].prev, records[n - 2].hash);
-        const receipt = await log.append({ event: "config", agent: "a" });
+        const receipt = await log.append(stopEvent());
         assert.equal(receipt.seq, n + 1);
         const report = await verifyAuditLog(dir.path);
         assert.equal(report.ok, true, report.firstBad?.detail);
@@ -279,15 +279,17 @@ Deno.test("AuditLog.append() writes a chained record with the entry's fields mer
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);
   const before = Date.now();
-  const first = await log.append({
+  const first = await log.append(rawEntry({
     event: "tool_call",
     agent: "github",
     tool: "list_issues",
     status: "success",
     parameters: { b: 1, a: [true, null] },
     skipped: undefined,
-  });
-  const second = await log.append({ event: "credential_access", agent: "github", granted: true });
+  }));
+  const second = await log.append(
+    rawEntry({ event: "credential_access", agent: "github", granted: true }),
+  );
   assert.deepEqual([first.seq, second.seq], [1, 2]);
   const text = await Deno.readTextFile(log.path);
   const lines = text.split("\n");
@@ -385,7 +387,7 @@ Deno.test("AuditLog keeps one chain: 16 concurrent tasks x 500 appends give seq 
     const task = async (t: number): Promise<number[]> => {
       const seqs: number[] = [];
       for (let i = 0; i < 500; i++) {
-        seqs.push((await log.append({ event: "tool_call", agent: `agent-${t}`, i })).seq);
+        seqs.push((await log.append(rawEntry({ event: "tool_call", agent: `agent-${t}`, i }))).seq);
       }
       return seqs;
     };
@@ -411,6 +413,6 @@ Deno.test("AuditLog.open() continues the chain of an existing log", async () => 
   await writeRecords(dir.path, 7);
   await using log = await AuditLog.open(dir.path);
   assert.equal(log.last.seq, 7);
-  assert.equal((await log.append({ event: "config", agent: "a" })).seq, 8);
+  assert.equal((await log.append(stopEvent())).seq, 8);
   assert.equal((await verifyAuditLog(dir.path)).ok, true);
 });

@@ -31,25 +31,24 @@
  * const dir = await Deno.makeTempDir();
  * {
  *   await using log = await AuditLog.open(dir);
- *   await log.append({ event: "tool_call", agent: "github", tool: "list_issues", status: "success" });
- *   await log.append({ event: "credential_access", agent: "github", credential_key: "token", granted: true });
+ *   await log.append({ event: "agent_lifecycle", agent: "github", tool: null, action: "stop", transport: "stdio" });
+ *   await log.append({ event: "sandbox_lifecycle", agent: "github", tool: null, action: "spawn", detail: "deno", pid: null });
  * }
  * const report = await verifyAuditLog(dir);
  * console.log(report.ok, report.lastSeq); // true 2
- * const calls = await readAuditRecords(dir, { event: "tool_call" });
- * console.log(calls[0].tool); // "list_issues"
+ * const stops = await readAuditRecords(dir, { event: "agent_lifecycle" });
+ * console.log(stops[0].action); // "stop"
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
  */
 
+export * from "./events.ts";
 export {
-  AUDIT_EVENTS,
   AUDIT_FILE_NAME,
   type AuditDamage,
   type AuditEntryInput,
-  type AuditEvent,
   type AuditProblem,
   type AuditReceipt,
   type AuditRecord,

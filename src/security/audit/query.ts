@@ -8,12 +8,13 @@
 
 import { NotFoundError } from "../../errors.ts";
 import { readAt, resolveLogFile } from "./_io.ts";
-import type { AuditEvent, AuditRecord } from "./types.ts";
+import type { AuditEventName } from "./events.ts";
+import type { AuditRecord } from "./types.ts";
 
 /** Filters of {@linkcode readAuditRecords}; all given ones must match. */
 export interface AuditFilter {
   /** Exact event type. */
-  event?: AuditEvent;
+  event?: AuditEventName;
   /** Exact agent name. */
   agent?: string;
   /** Exact tool name. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "./_testing.ts";
+import { rawEntry, stopEvent, tempDir } from "./_testing.ts";
 import { AuditLog } from "./log.ts";
 import { readAuditRecords, tailAuditLog } from "./query.ts";
 import type { AuditRecord } from "./types.ts";
@@ -18,7 +18,7 @@ Deno.test("readAuditRecords() skips lines that are not records", async () => {
   await using dir = await tempDir();
   {
     await using log = await AuditLog.open(dir.path);
-    await log.append({ event: "config", agent: "a" });
+    await log.append(stopEvent());
   }
   await Deno.writeTextFile(dir.log, "garbage\n[1]\n", { append: true });
   await Deno.writeTextFile(dir.log, '{"seq":2,"ts":"x","event":"config","agent":"b"}', {
@@ -34,14 +34,14 @@ Deno.test("readAuditRecords() filters by event, agent, tool and time and keeps t
   {
     await using log = await AuditLog.open(dir.path);
     for (let i = 0; i < 30; i++) {
-      await log.append({
-        event: i % 3 === 0 ? "http_bridge" : "tool_call",
+      await log.append(rawEntry({
+        event: i % 3 === 0 ? "sandbox_lifecycle" : "tool_call",
         agent: i % 2 === 0 ? "github" : "weather",
         tool: i % 5 === 0 ? null : `tool_${i % 4}`,
         i,
         // A nested "event" must not fool the text pre-filter.
-        details: { event: "http_bridge" },
-      });
+        details: { event: "sandbox_lifecycle" },
+      }));
       if (i === 9 || i === 19) await new Promise((resolve) => setTimeout(resolve, 15));
     }
   }
@@ -49,7 +49,7 @@ Deno.test("readAuditRecords() filters by event, agent, tool and time and keeps t
   assert.equal(all.length, 30);
   for (const r of all) stamps.push(r.ts);
 
-  const bridge = await readAuditRecords(dir.path, { event: "http_bridge" });
+  const bridge = await readAuditRecords(dir.path, { event: "sandbox_lifecycle" });
   assert.deepEqual(bridge.map((r) => r.i), [0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
   const github = await readAuditRecords(dir.path, { agent: "github", tool: "tool_2" });
   assert.deepEqual(github.map((r) => r.i), [2, 6, 14, 18, 22, 26]);
@@ -74,7 +74,7 @@ Deno.test("readAuditRecords() reads a missing log or directory as empty", async 
 Deno.test("tailAuditLog() yields new records as they are appended and stops on abort", async () => {
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);
-  await log.append({ event: "config", agent: "old" });
+  await log.append(rawEntry({ event: "agent_lifecycle", agent: "old" }));
   const controller = new AbortController();
   const seen: AuditRecord[] = [];
   const following = (async () => {
@@ -98,7 +98,7 @@ Deno.test("tailAuditLog() yields new records as they are appended and stops on a
   }
   if (seen.length === 0) controller.abort(); // fail below, leaving nothing running
   assert.deepEqual(seen.map((r) => [r.seq, r.agent]), [[1, "old"]]);
-  for (let i = 0; i < 3; i++) await log.append({ event: "tool_call", agent: "new", i });
+  for (let i = 0; i < 3; i++) await log.append(rawEntry({ event: "tool_call", agent: "new", i }));
   await following;
   const expected = [[1, "old"], [2, "new"], [3, "new"], [4, "new"]];
   assert.deepEqual(seen.map((r) => [r.seq, r.agent]), expected);
@@ -107,14 +107,16 @@ Deno.test("tailAuditLog() yields new records as they are appended and stops on a
 Deno.test("tailAuditLog() first yields the last N records, then follows", async () => {
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);
-  for (let i = 0; i < 5; i++) await log.append({ event: "config", agent: "a", i });
+  for (let i = 0; i < 5; i++) {
+    await log.append(rawEntry({ event: "agent_lifecycle", agent: "a", i }));
+  }
   const controller = new AbortController();
   const seen: number[] = [];
   const following = (async () => {
     const tail = tailAuditLog(dir.path, { signal: controller.signal, last: 2, intervalMs: 10 });
     for await (const record of tail) {
       seen.push(record.seq);
-      if (record.seq === 5) await log.append({ event: "config", agent: "a" });
+      if (record.seq === 5) await log.append(stopEvent());
       if (record.seq === 6) break;
     }
   })();
@@ -141,7 +143,7 @@ Deno.test("tailAuditLog() waits for a log that does not exist yet", async () => 
   const fallback = setTimeout(() => controller.abort(), 10_000);
   {
     await using log = await AuditLog.open(dir.path);
-    await log.append({ event: "config", agent: "a" });
+    await log.append(stopEvent());
   }
   await following;
   clearTimeout(fallback);
@@ -152,7 +154,7 @@ Deno.test("tailAuditLog() follows a torn-tail repair without repeating records",
   await using dir = await tempDir();
   {
     await using log = await AuditLog.open(dir.path);
-    await log.append({ event: "config", agent: "a" });
+    await log.append(stopEvent());
   }
   const controller = new AbortController();
   const seen: AuditRecord[] = [];

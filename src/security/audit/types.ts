@@ -5,22 +5,7 @@
  * @module
  */
 
-/** Every event type the audit log accepts (README.md, "The audit log"). */
-export const AUDIT_EVENTS = [
-  "tool_call",
-  "http_bridge",
-  "trust_violation",
-  "credential_access",
-  "agent_lifecycle",
-  "sandbox_lifecycle",
-  "approval",
-  "config",
-  "audit_recovery",
-  "refusal_summary",
-] as const;
-
-/** One audit event type. */
-export type AuditEvent = typeof AUDIT_EVENTS[number];
+import type { AuditEventName } from "./events.ts";
 
 /** The `prev` of the first record: 64 hex zeros. */
 export const GENESIS_HASH: string = "0".repeat(64);
@@ -32,7 +17,8 @@ export const AUDIT_FILE_NAME = "audit.jsonl";
 export const MAX_RECORD_BYTES: number = 1024 * 1024;
 
 /**
- * What a caller appends. `event`, `agent` and `tool` become top-level members;
+ * The shape the log's formatter accepts; every `AuditEvent` of
+ * `events.ts` is one (appenders use those). `event`, `agent` and `tool` become top-level members;
  * every other own enumerable property is an event field merged into the record.
  * The names `seq`, `ts`, `prev` and `hash` are reserved (appending them throws a
  * `TypeError`). Field values must be JSON values (finite numbers, strings,
@@ -41,7 +27,7 @@ export const MAX_RECORD_BYTES: number = 1024 * 1024;
  */
 export interface AuditEntryInput {
   /** The event type. */
-  event: AuditEvent;
+  event: AuditEventName;
   /** The agent the event belongs to (`"loom"` for the runtime itself). */
   agent: string;
   /** The tool the event concerns, or null (the default). */
@@ -57,7 +43,7 @@ export interface AuditRecord {
   /** When the entry was appended: ISO-8601 UTC with milliseconds. */
   ts: string;
   /** The event type. */
-  event: AuditEvent;
+  event: AuditEventName;
   /** The agent. */
   agent: string;
   /** The tool, or null. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { NotFoundError } from "../../errors.ts";
 import { prepareEntry, sealEntry, sha256Hex } from "./_format.ts";
-import { joinLines, splitLines, tempDir, writeRecords } from "./_testing.ts";
+import { joinLines, rawEntry, splitLines, tempDir, writeRecords } from "./_testing.ts";
 import { AuditLog } from "./log.ts";
 import { GENESIS_HASH } from "./types.ts";
 import { verifyAuditLog } from "./verify.ts";
@@ -162,7 +162,7 @@ Deno.test("verifyAuditLog() reports blank and garbage lines as malformed", async
 Deno.test("verifyAuditLog() reports a first record whose prev is not genesis", async () => {
   await using dir = await tempDir();
   const forged = sealEntry(
-    prepareEntry({ event: "config", agent: "loom" }, new Date().toISOString()),
+    prepareEntry({ event: "agent_lifecycle", agent: "loom" }, new Date().toISOString()),
     1,
     "f".repeat(64),
   );
@@ -189,15 +189,15 @@ Deno.test("verifyAuditLog() accepts a log whose fields nest keys named seq, prev
     await using log = await AuditLog.open(dir.path);
     let last = GENESIS_HASH;
     for (let i = 0; i < 6; i++) {
-      const receipt = await log.append({
-        event: "approval",
+      const receipt = await log.append(rawEntry({
+        event: "sandbox_lifecycle",
         agent: "a",
         // Sorts before "prev" and "seq", so the textual look sees these first.
         details: { seq: 99, prev: last, hash: "0".repeat(64), note: '"seq":7,"prev":"x"' },
         hash_of_args: "hmac-sha256:00",
         'odd"seq': 1,
         unicode: "naïve ☃ 😀 \u2028",
-      });
+      }));
       last = receipt.hash;
     }
   }
@@ -214,7 +214,9 @@ Deno.test("verifyAuditLog() detects a modified byte inside a multi-byte characte
   await using dir = await tempDir();
   {
     await using log = await AuditLog.open(dir.path);
-    for (let i = 0; i < 4; i++) await log.append({ event: "config", agent: "a", note: "☃☃☃" });
+    for (let i = 0; i < 4; i++) {
+      await log.append(rawEntry({ event: "agent_lifecycle", agent: "a", note: "☃☃☃" }));
+    }
   }
   const bytes = await Deno.readFile(dir.log);
   const lines = splitLines(bytes);
@@ -302,7 +304,7 @@ Deno.test("verifyAuditLog() verifies a live log while a writer appends", async (
   const writers = Promise.all(
     Array.from({ length: 8 }, async (_, t) => {
       for (let i = 0; i < 150; i++) {
-        await log.append({ event: "tool_call", agent: `w${t}`, i, pad: "p".repeat(i) });
+        await log.append(rawEntry({ event: "tool_call", agent: `w${t}`, i, pad: "p".repeat(i) }));
       }
     }),
   ).finally(() => (writing = false));

@@ -39,7 +39,7 @@ import {
 } from "../../../upstream/mod.ts";
 import { InputError, LoomError, PolicyError } from "../../../errors.ts";
 import { Deadlines } from "../../../_util/deadlines.ts";
-import { agentHttpClient } from "../../executor.ts";
+import { agentHttpClient } from "../../_agent_client.ts";
 import type { ChildMessage, ErrorResponse, ParentMessage, RunRequest } from "../protocol.ts";
 
 /**

@@ -17,7 +17,7 @@ import type { BridgeRunResult } from "../../../upstream/mod.ts";
 import { LoomError } from "../../../errors.ts";
 import { Deadlines } from "../../../_util/deadlines.ts";
 import { bridgeTargets } from "../../../security/sandbox/mod.ts";
-import type { BridgeExecutor, ExecuteOptions } from "../../executor.ts";
+import type { BridgeExecutor, ExecuteOptions } from "../../gate/mod.ts";
 import { abortError, isTimeout, timeoutError, unavailable } from "./channel.ts";
 import { type HostProcess, Supervisor, type SupervisorOptions } from "./supervise.ts";
 

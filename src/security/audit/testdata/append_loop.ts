@@ -13,6 +13,7 @@
  */
 
 import { AuditLog } from "../mod.ts";
+import { rawEntry } from "../_testing.ts";
 
 const [dir, countArg = "forever", inFlightArg = "8", tag = "child", start] = Deno.args;
 const count = countArg === "forever" ? Infinity : Number(countArg);
@@ -36,13 +37,13 @@ let issued = 0;
 async function worker(): Promise<void> {
   while (issued < count) {
     const n = issued++;
-    const receipt = await log.append({
+    const receipt = await log.append(rawEntry({
       event: "tool_call",
       agent: tag,
       tool: "loop",
       n,
       parameters: { text: "x".repeat(n % 200), unicode: "é☃" },
-    });
+    }));
     print(String(receipt.seq));
   }
 }

@@ -1,15 +1,16 @@
 /**
- * Where a bridge call runs. The gate hands every call that passed its checks
- * to a {@linkcode BridgeExecutor}: in-process for `sandbox: none`, or the
- * agent's sandboxed host process for `sandbox: deno` (see `sandbox/`).
+ * Where a bridge call runs (step 8 of the gate). The gate hands every call
+ * that passed its checks to a {@linkcode BridgeExecutor}: in-process for
+ * `sandbox: none`, or the agent's sandboxed host process for `sandbox: deno`
+ * (`AgentHost`, in `src/runtime/sandbox/`).
  *
  * @module
  */
 
-import type { BridgeSpec } from "../config/mod.ts";
-import { HttpClient } from "../net/mod.ts";
-import { type BridgeRunResult, runBridge } from "../upstream/mod.ts";
-import { PolicyError } from "../errors.ts";
+import type { BridgeSpec } from "../../config/mod.ts";
+import { type BridgeRunResult, runBridge } from "../../upstream/mod.ts";
+import { PolicyError } from "../../errors.ts";
+import { agentHttpClient } from "../_agent_client.ts";
 
 /** What one execution needs besides the bridge and its arguments. */
 export interface ExecuteOptions {
@@ -34,24 +35,6 @@ export interface BridgeExecutor {
   >;
   /** Release resources (stop a host process). */
   close(): Promise<void>;
-}
-
-/**
- * Idle upstream connections an agent keeps per origin. As many as a busy
- * agent has calls in flight: with fewer, every burst closes connections
- * and the next one opens them again (the client's default of 32 made most
- * calls at 64 in flight pay for a new TCP connection).
- */
-export const IDLE_CONNECTIONS_PER_ORIGIN = 128;
-
-/**
- * The HTTP client of one agent's executor, in process or in its host
- * process: connections kept alive per origin, closed with the executor.
- *
- * @returns a new client
- */
-export function agentHttpClient(): HttpClient {
-  return new HttpClient({ maxIdlePerOrigin: IDLE_CONNECTIONS_PER_ORIGIN });
 }
 
 /** Runs bridges inside the LOOM process (`sandbox: none`, tiers 1-2 only). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { makeBridge } from "../upstream/_testing.ts";
+import { makeBridge } from "../../upstream/_testing.ts";
 import { InProcessExecutor } from "./executor.ts";
-import { startUpstream } from "../../tests/_helpers.ts";
+import { startUpstream } from "../../../tests/_helpers.ts";
 
 Deno.test("InProcessExecutor keeps upstream connections alive between calls", async () => {
   const connections = new Set<number>();

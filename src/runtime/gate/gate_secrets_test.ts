@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../config/mod.ts";
-import { AuditLog } from "../security/audit/mod.ts";
-import { CredentialBroker } from "../security/secrets/mod.ts";
-import { resolveHome } from "../store/mod.ts";
-import type { ToolCallContext } from "../mcp/mod.ts";
+import { parseConfig } from "../../config/mod.ts";
+import { AuditLog } from "../../security/audit/mod.ts";
+import { CredentialBroker } from "../../security/secrets/mod.ts";
+import { resolveHome } from "../../store/mod.ts";
+import type { ToolCallContext } from "../../mcp/mod.ts";
 import { AgentGate } from "./gate.ts";
 
 const SECRET = "s3cr3t-Value+with/slash=and spaces";

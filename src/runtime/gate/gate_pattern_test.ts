@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { withinDeadline } from "../../tests/_helpers.ts";
-import type { HostileCallReport } from "../../tests/fixtures/pattern_gate.ts";
+import { withinDeadline } from "../../../tests/_helpers.ts";
+import type { HostileCallReport } from "../../../tests/fixtures/pattern_gate.ts";
 
-const FIXTURE = new URL("../../tests/fixtures/pattern_gate.ts", import.meta.url).href;
+const FIXTURE = new URL("../../../tests/fixtures/pattern_gate.ts", import.meta.url).href;
 
 async function run(pattern: string, hostile: string, good: string): Promise<HostileCallReport> {
   // The gate runs in a worker terminated at the deadline: a match that holds

@@ -5,14 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { parseConfig } from "../config/mod.ts";
-import { AuditLog } from "../security/audit/mod.ts";
-import { CredentialBroker } from "../security/secrets/mod.ts";
-import { resolveHome } from "../store/mod.ts";
-import type { ToolCallContext } from "../mcp/mod.ts";
-import { AgentHost } from "./sandbox/mod.ts";
+import { parseConfig } from "../../config/mod.ts";
+import { AuditLog } from "../../security/audit/mod.ts";
+import { CredentialBroker } from "../../security/secrets/mod.ts";
+import { resolveHome } from "../../store/mod.ts";
+import type { ToolCallContext } from "../../mcp/mod.ts";
+import { AgentHost } from "../sandbox/mod.ts";
 import { AgentGate } from "./gate.ts";
-import { startUpstream, tempDir } from "../../tests/_helpers.ts";
+import { startUpstream, tempDir } from "../../../tests/_helpers.ts";
 
 const SECRET = "s3cr3t-Value+with/slash=and spaces";
 const PROM_ERROR = {

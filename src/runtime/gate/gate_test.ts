@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { type AgentConfig, parseConfig } from "../config/mod.ts";
+import { type AgentConfig, parseConfig } from "../../config/mod.ts";
 import {
   AuditLog,
   type AuditRecord,
   readAuditRecords,
   type RefusalOptions,
   verifyAuditLog,
-} from "../security/audit/mod.ts";
-import { RateLimiter } from "../security/rate_limit/mod.ts";
-import { type CallToolResult, type ToolCallContext, UnknownToolError } from "../mcp/mod.ts";
+} from "../../security/audit/mod.ts";
+import { RateLimiter } from "../../security/rate_limit/mod.ts";
+import { type CallToolResult, type ToolCallContext, UnknownToolError } from "../../mcp/mod.ts";
 import { AgentGate } from "./gate.ts";
-import { startUpstream, tempDir } from "../../tests/_helpers.ts";
+import { startUpstream, tempDir } from "../../../tests/_helpers.ts";
 
 interface Fixture extends AsyncDisposable {
   gate: AgentGate;
@@ -575,7 +575,13 @@ async function freeDisk(f: Fixture): Promise<void> {
 
 /** Let the log find out that it cannot write (as any earlier record would). */
 async function failOnce(f: Fixture): Promise<void> {
-  await f.audit.append({ event: "config", agent: "probe" }).catch(() => {});
+  await f.audit.append({
+    event: "agent_lifecycle",
+    agent: "probe",
+    tool: null,
+    action: "stop",
+    transport: "stdio",
+  }).catch(() => {});
   assert.equal(f.audit.writable, false);
 }
 

@@ -1,0 +1,148 @@
+/**
+ * Step 8, execute: the executor runs the bridge (in this process, or in the
+ * agent's sandboxed host process) within the whole-call deadline, with the
+ * response size cap and the config's private networks. An upstream error
+ * status becomes a tool error carrying a bounded, redacted excerpt of the
+ * upstream's own text; the outcome keeps the status and a digest of what was
+ * shown, never the text.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { Deadlines } from "../../_util/deadlines.ts";
+import { formatDuration } from "../../_util/units.ts";
+import { LoomError } from "../../errors.ts";
+import type { CallStatus, OutcomeFields } from "../../security/audit/mod.ts";
+import { UpstreamStatusError } from "../../upstream/mod.ts";
+import type { CallToolResult } from "../../mcp/mod.ts";
+import { type GateCall, type GateParts, toolError } from "./call.ts";
+import type { ToolEntry } from "./01_resolve.ts";
+import type { Released } from "./07_secrets.ts";
+
+/** What running the bridge gave: the answer and its outcome fields. */
+export interface Executed {
+  status: CallStatus;
+  result: CallToolResult;
+  fields: OutcomeFields;
+}
+
+/** Every call's deadline in this process, on shared timers. */
+const CALL_DEADLINES = new Deadlines();
+
+/**
+ * Run the call. Never throws: every failure is an `error` or `timeout`
+ * outcome with a tool error.
+ */
+export async function executeCall(
+  parts: GateParts,
+  call: GateCall,
+  entry: ToolEntry,
+  input: Record<string, unknown>,
+  released: Released,
+): Promise<Executed> {
+  const runtime = parts.config.runtime;
+  // One controller carries both the client's cancellation and the deadline;
+  // its timer is cleared when the call ends, so nothing of the call outlives it.
+  const deadline = new CallDeadline(call.ctx.signal, runtime.maxExecutionTimeMs);
+  call.executed = true;
+  try {
+    const res = await parts.executor.run(entry.bridge, input, {
+      signal: deadline.signal,
+      maxResponseBytes: runtime.maxResponseBytes,
+      allowNetworks: runtime.allowNetworks,
+      secrets: released.values,
+    });
+    return {
+      status: "success",
+      result: { content: [{ type: "text", text: res.text }] },
+      // Keys in canonical order: serialised in one native call.
+      fields: { http: { bytes: res.bytes, method: res.method, status: res.status, url: res.url } },
+    };
+  } catch (error) {
+    const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
+    const status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";
+    if (!(err instanceof UpstreamStatusError)) {
+      return {
+        status,
+        result: toolError(err.message),
+        fields: { error: err.message, code: err.code },
+      };
+    }
+    // The upstream's own text is redacted whole before it is cut for the
+    // message; the log keeps the status and a digest of what was shown.
+    const shownErr = released.redaction
+      ? new UpstreamStatusError(err.status, released.redaction.redact(err.detail))
+      : err;
+    const fields: OutcomeFields = {
+      error: err.statusLine,
+      code: err.code,
+      upstream_status: err.status,
+    };
+    const shown = shownErr.excerpt;
+    if (shown !== "") {
+      fields.error_excerpt_sha256 = createHash("sha256").update(shown).digest("hex");
+    }
+    return { status, result: toolError(shownErr.message), fields };
+  } finally {
+    deadline.clear();
+  }
+}
+
+/**
+ * A call's cancellation: aborts its signal when the client cancels or when
+ * `limitMs` passes, whichever comes first. Unlike `AbortSignal.timeout()`,
+ * whose timer cannot be cancelled and keeps the signal graph alive until it
+ * fires, `clear()` releases everything when the call ends. The deadline may
+ * fire up to one slot of {@linkcode Deadlines} (10 ms) late, never early.
+ */
+class CallDeadline {
+  readonly #controller = new AbortController();
+  readonly #parent: AbortSignal;
+  readonly #cancelTimer: () => void;
+  readonly #onCancel = (): void => this.#controller.abort(this.#parent.reason);
+  #expired = false;
+
+  constructor(parent: AbortSignal, limitMs: number) {
+    this.#parent = parent;
+    if (parent.aborted) this.#controller.abort(parent.reason);
+    else parent.addEventListener("abort", this.#onCancel, { once: true });
+    this.#cancelTimer = CALL_DEADLINES.after(limitMs, () => {
+      this.#expired = true;
+      this.#controller.abort(
+        new DOMException(`Call exceeded ${formatDuration(limitMs)}`, "TimeoutError"),
+      );
+    });
+  }
+
+  /** Aborted on cancellation or at the deadline. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Whether the deadline passed (as opposed to a cancellation). */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /** Stop the timer and the cancellation listener. */
+  clear(): void {
+    this.#cancelTimer();
+    this.#parent.removeEventListener("abort", this.#onCancel);
+  }
+}
+
+function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): LoomError {
+  if (deadlineHit) {
+    return new LoomError(
+      "UPSTREAM_TIMEOUT",
+      `Call exceeded max_execution_time of ${formatDuration(limitMs)}`,
+    );
+  }
+  if (error instanceof LoomError) return error;
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return new LoomError("UPSTREAM_FAILED", "Call cancelled by the client");
+  }
+  console.error("loom: unexpected error in bridge:", error);
+  return new LoomError("INTERNAL", "Internal error while calling the upstream");
+}

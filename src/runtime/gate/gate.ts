@@ -1,0 +1,149 @@
+/**
+ * The gate: every tool call of an agent passes through
+ * {@linkcode AgentGate.callTool}, which runs the steps of this folder in the
+ * order of the call's life. Each step is one module; each can end the call
+ * with an MCP tool error (`isError: true`), and every call that gets past
+ * step 4 ends with exactly one `outcome` record.
+ *
+ *  1. `01_resolve.ts`: the tool (an unknown name is a JSON-RPC error)
+ *  2. `02_validate.ts`: the arguments; injection detection
+ *  3. `03_trust.ts`: tier against access mode, HTTP method and override headers
+ *  4. `04_rate_limit.ts`: the tool's sliding window
+ *  5. `05_escalation.ts`: held for review (refused until approvals exist)
+ *  6. `06_intent.ts`: the `intent` record, durable first from tier 2
+ *  7. `07_secrets.ts`: the bridge's secrets, for its own origin only
+ *  8. `08_execute.ts`: the bridge runs (deadline, size cap) in its executor
+ *  9. `09_redact.ts`: released secrets leave the result and the record
+ * 10. `10_outcome.ts`: the `outcome` record, durable before the answer
+ *
+ * Refusals at steps 1-4 have bounded records (`refuse.ts`); tier 1 calls that
+ * ran while the log could not be written are counted (`unrecorded.ts`).
+ *
+ * @module
+ */
+
+import type { AgentConfig } from "../../config/mod.ts";
+import { type AuditLog, RefusalCoalescer, type RefusalOptions } from "../../security/audit/mod.ts";
+import { RateLimiter } from "../../security/rate_limit/mod.ts";
+import { PatternWorker } from "../../security/validate/mod.ts";
+import type { CallToolResult, McpTool, ToolCallContext, ToolHost } from "../../mcp/mod.ts";
+import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
+import { GateCall, type GateParts } from "./call.ts";
+import { UnrecordedCalls } from "./unrecorded.ts";
+import { indexTools, refuseUnknownTool, type ToolEntry } from "./01_resolve.ts";
+import { checkArguments, refuseArguments } from "./02_validate.ts";
+import { checkTier } from "./03_trust.ts";
+import { takeRate } from "./04_rate_limit.ts";
+import { holdForReview } from "./05_escalation.ts";
+import { recordIntent } from "./06_intent.ts";
+import { isReleased, releaseSecrets, type SecretSource } from "./07_secrets.ts";
+import { executeCall } from "./08_execute.ts";
+import { redactExecuted } from "./09_redact.ts";
+import { recordOutcome } from "./10_outcome.ts";
+
+/** Options of a gate. */
+export interface AgentGateOptions {
+  /** The audit log every call is recorded in. */
+  audit: AuditLog;
+  /** Shared rate limiter (a mesh passes one for all agents). */
+  limiter?: RateLimiter;
+  /** Where bridges run; default in-process. */
+  executor?: BridgeExecutor;
+  /** The credential broker; without one, a bridge naming a secret fails closed. */
+  secrets?: SecretSource;
+  /** The refusal record budget (window, per-client and total caps, clock). */
+  refusals?: RefusalOptions;
+}
+
+/** One agent's tools behind the gate. */
+export class AgentGate implements ToolHost {
+  readonly config: AgentConfig;
+  readonly #parts: GateParts;
+  readonly #entries: Map<string, ToolEntry>;
+  readonly #listed: McpTool[];
+  #callSeq = 0;
+  readonly #callPrefix = crypto.randomUUID().slice(0, 8);
+
+  /**
+   * @param config a loaded config
+   * @param options audit log and optional shared limiter, executor, broker
+   */
+  constructor(config: AgentConfig, options: AgentGateOptions) {
+    this.config = config;
+    this.#parts = {
+      config,
+      audit: options.audit,
+      limiter: options.limiter ?? new RateLimiter(),
+      executor: options.executor ?? new InProcessExecutor(),
+      secrets: options.secrets,
+      refusals: new RefusalCoalescer(options.audit, config.name, options.refusals),
+      patterns: new PatternWorker(),
+      unrecorded: new UnrecordedCalls(options.audit, config.name, config.runtime.auditFailure),
+    };
+    this.#entries = indexTools(config);
+    this.#listed = [...this.#entries.values()].map((e) => e.listed);
+  }
+
+  /** The tools as MCP lists them. */
+  listTools(): readonly McpTool[] {
+    return this.#listed;
+  }
+
+  /**
+   * Write the pending refusal summaries (and the count of unrecorded calls,
+   * if the log is writable again), then release the executor (stops a
+   * sandbox host process). Call it before closing the audit log.
+   */
+  async close(): Promise<void> {
+    const parts = this.#parts;
+    try {
+      await parts.refusals.close();
+      await parts.unrecorded.flush();
+    } finally {
+      parts.patterns.close();
+      await parts.executor.close();
+    }
+  }
+
+  /**
+   * Run one call through every step of the gate.
+   *
+   * @param name tool name from the client
+   * @param args raw arguments from the client
+   * @param ctx cancellation signal and client identity
+   * @returns a tool result; failures are `isError: true` results
+   * @throws {UnknownToolError} when the agent has no such tool
+   */
+  async callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
+    const parts = this.#parts;
+    const call = new GateCall(`${this.#callPrefix}-${++this.#callSeq}`, name, ctx);
+
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return await refuseUnknownTool(parts, call);
+
+    let checked = checkArguments(parts, entry, args);
+    if (checked instanceof Promise) checked = await checked;
+    if (!checked.ok) return await refuseArguments(parts, call, checked);
+    const input = checked.value;
+
+    const denied = checkTier(parts, call, entry) ?? takeRate(parts, call, entry) ??
+      holdForReview(parts, call, entry, input, checked.findings);
+    if (denied !== null) return await denied;
+
+    const unrecordable = recordIntent(parts, call, entry, input, checked.findings);
+    if (unrecordable !== null) {
+      const refused = await unrecordable;
+      if (refused !== null) return refused;
+    }
+
+    const releasing = releaseSecrets(parts, call, entry);
+    const released = releasing instanceof Promise ? await releasing : releasing;
+    if (!isReleased(released)) return released;
+
+    const executed = redactExecuted(
+      await executeCall(parts, call, entry, input, released),
+      released,
+    );
+    return await recordOutcome(parts, call, executed.status, executed.result, executed.fields);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * Every event LOOM writes to its audit log, as one typed union. A record is
+ * what an operator, an auditor or `loom audit` reads back months later, so
+ * its shape is part of LOOM's interface: each event and each field is named
+ * and documented here, once, and {@linkcode AuditLog.append} accepts nothing
+ * else. A writer that misspells a field, or forgets one an event requires,
+ * fails the type check instead of leaving a record nobody can query.
+ *
+ * Field names are snake_case, as they appear in the JSON record. The log adds
+ * `seq`, `ts`, `prev` and `hash` (and `sig` when signing); `tool` is null for
+ * events that concern no tool. No field ever holds a secret value: a
+ * credential appears as its name and, at most, `value_hmac`.
+ *
+ * Events, by writer:
+ *
+ * | event | written by | when |
+ * | --- | --- | --- |
+ * | `tool_call` | the gate | a call's `intent` before it runs, its `outcome` after |
+ * | `trust_violation` | the gate | a call refused by policy; a call that runs with injection findings |
+ * | `credential_access` | the credential broker | set, remove, rotate, grant, revoke, resolve |
+ * | `agent_lifecycle` | the served agent | start and stop |
+ * | `sandbox_lifecycle` | the sandbox supervisor | spawn, ready, stop, crash, kill, restart |
+ * | `refusal_summary` | the refusal coalescer | refusals counted instead of recorded one by one |
+ * | `audit_recovery` | the log itself; the gate | a torn tail repaired; tier 1 calls that ran unrecorded |
+ *
+ * @module
+ */
+
+/** The status of a call's outcome. */
+export type CallStatus = "success" | "error" | "timeout" | "denied" | "invalid" | "held";
+
+/** One injection finding as recorded (never the matched text). */
+export type RecordedFinding = {
+  /** The injection category (`shell`, `sql`, `path`, ...). */
+  category: string;
+  /** The argument, as a path: `query`, `filters[2].name`. */
+  field: string;
+  /** The id of the pattern that matched. */
+  pattern: string;
+};
+
+/** Fields every record of one call shares. */
+type CallFields = {
+  event: "tool_call";
+  /** The agent (`config.name`). */
+  agent: string;
+  /** A call id, unique within the process's lifetime: `<8 hex>-<n>`. */
+  call: string;
+  /** The client's name from its `initialize`, when it gave one. */
+  client: string | null;
+};
+
+/**
+ * A call about to run: written once the call passed every check and before
+ * anything leaves LOOM. At tier 2 and above it is durable before the call
+ * runs; at tier 1 it is written with the outcome.
+ */
+export type ToolCallIntent = CallFields & {
+  tool: string;
+  phase: "intent";
+  /** The bridge's HTTP method. */
+  method: string;
+  /** The arguments; strings over 256 characters and large objects shortened. */
+  args: Record<string, unknown>;
+  /** `sha256:<hex>` of the canonical arguments, present only when `args` was shortened. */
+  args_digest?: string;
+  /** The agent's trust tier. */
+  tier: number;
+};
+
+/** The fields an outcome can carry besides its status, by what ended the call. */
+export type OutcomeFields = {
+  /** Wall time from the call's arrival, in milliseconds. */
+  duration_ms?: number;
+  /** The refusal's client key (`stdio`, or `session:<16 hex>`), for refusals only. */
+  session?: string;
+  /** What went wrong, as the client was told (redacted). */
+  error?: string;
+  /** The argument a validation refusal names. */
+  field?: string;
+  /** A `LoomError` code (`UPSTREAM_TIMEOUT`, `UPSTREAM_STATUS`, ...). */
+  code?: string;
+  /** The upstream's HTTP status, when it answered with an error. */
+  upstream_status?: number;
+  /** SHA-256 of the upstream error text shown to the client, when one was. */
+  error_excerpt_sha256?: string;
+  /** The upstream exchange of a call that got a response. */
+  http?: { bytes: number; method: string; status: number; url: string };
+  /** The secret a `denied` outcome could not release. */
+  key?: string;
+  /** Why: the broker's denial code, or the escalation rule's reason. */
+  reason?: string;
+  /** The escalation rule that held the call. */
+  rule?: string;
+  /** What held it: `escalation_rule` (an entry of the config) or `trust_tier` (a tier 4 write). */
+  held_by?: string;
+  /** Injection findings of a held call (at most 8). */
+  findings?: RecordedFinding[];
+  /** How many findings there were in all. */
+  findings_total?: number;
+};
+
+/**
+ * How a call ended: exactly one per call id, durable before the client gets
+ * its answer. `tool` is null only for an unknown tool's refusal.
+ */
+export type ToolCallOutcome = Omit<CallFields, "call"> & OutcomeFields & {
+  tool: string | null;
+  call: string;
+  phase: "outcome";
+  status: CallStatus;
+};
+
+/** Why a policy step refused a call, with each kind's own fields. */
+export type PolicyRefusal =
+  | {
+    action: "injection_attempt";
+    detail: string;
+    field: string;
+    category: string;
+    pattern: string;
+  }
+  | {
+    /** `write_tool`, `http_<METHOD>` or `method_override`. */
+    action: string;
+    detail: string;
+    /** The agent's tier. */
+    tier: number;
+  }
+  | {
+    action: "rate_limit";
+    detail: string;
+    limit: number;
+    window_ms: number;
+    retry_after_ms: number;
+  };
+
+/** A call refused by a policy step (injection, tier, rate limit): it did not run. */
+export type TrustViolationRefusal = PolicyRefusal & {
+  event: "trust_violation";
+  agent: string;
+  tool: string;
+  call: string;
+  phase: "outcome";
+  status: "denied";
+  severity: "high";
+  duration_ms: number;
+  client: string | null;
+  /** The refusal's client key (`stdio`, or `session:<16 hex>`). */
+  session: string;
+};
+
+/** A call that runs although its arguments matched injection patterns (`injection: audit`). */
+export type TrustViolationAudit = {
+  event: "trust_violation";
+  agent: string;
+  tool: string;
+  call: string;
+  action: "injection_attempt";
+  severity: "high";
+  decision: "audit";
+  /** At most 8 findings. */
+  findings: RecordedFinding[];
+  findings_total: number;
+  client: string | null;
+};
+
+/** Fields of every `credential_access` record. */
+type CredentialFields = {
+  event: "credential_access";
+  /** The agent; `loom` for vault operations, which concern no agent. */
+  agent: string;
+  tool: null;
+};
+
+/** A change to the vault or the grants, made by an operator's command. */
+export type CredentialChange =
+  & CredentialFields
+  & (
+    | {
+      action: "set";
+      key: string;
+      /** The value's version after the change. */
+      version: number;
+      /** `hmac-sha256:<hex>` of the value under the audit key: lets an auditor match values. */
+      value_hmac: string;
+    }
+    | { action: "remove"; key: string }
+    | {
+      action: "rotate";
+      /** `manual`, `threshold` (the key's encryption budget) or `migration`. */
+      reason: string;
+      /** The new data key's id. */
+      kid: string;
+      /** The replaced key's id; null for a migrated format-1 vault. */
+      previous_kid: string | null;
+      /** Values re-encrypted. */
+      values: number;
+    }
+    | {
+      action: "grant";
+      key: string;
+      /** The config digest the grant is pinned to. */
+      config_digest: string;
+    }
+    | { action: "revoke"; key: string }
+  );
+
+/** One secret asked for by one call: released, or refused with a reason. */
+export type CredentialResolve = Omit<CredentialFields, "tool"> & {
+  tool: string;
+  call: string;
+  action: "resolve";
+  key: string;
+  granted: boolean;
+  /** Why it was refused (`no_grant`, `config_mismatch`, `not_found`, an error code). */
+  reason?: string;
+  /** The only origin the value may be sent to. */
+  origin: string;
+  /** Present when released. */
+  value_hmac?: string;
+};
+
+/** An agent begins or stops serving. */
+export type AgentLifecycle =
+  & { event: "agent_lifecycle"; agent: string; tool: null; transport: string }
+  & (
+    | {
+      action: "start";
+      /** The served config's digest (`sha256:<hex>`). */
+      config_digest: string;
+      /** How many tools it serves. */
+      tools: number;
+    }
+    | { action: "stop" }
+  );
+
+/** What happened to an agent's sandboxed host process. */
+export type SandboxAction = "spawn" | "ready" | "stop" | "crash" | "kill" | "restart";
+
+/** One event of an agent's host process, as its supervisor reports it. */
+export type SandboxLifecycle = {
+  event: "sandbox_lifecycle";
+  agent: string;
+  tool: null;
+  action: SandboxAction;
+  /**
+   * `spawn`: the mode; `ready`: start-up time; `stop`: `idle` or
+   * `shutdown`; `crash`: exit code or signal; `kill`: `timeout`, `memory`,
+   * `protocol` or `startup`; `restart`: the backoff waited.
+   */
+  detail: string;
+  /** The process id, when there is one. */
+  pid: number | null;
+};
+
+/** Refusals of one client in one window, counted instead of recorded one by one. */
+export type RefusalSummaryClient = {
+  /** The client key (`stdio`, or `session:<16 hex>`). */
+  client: string;
+  refused: number;
+  /** Per tool (`(unknown)` for unknown names, `*` past the cap), per refusal kind. */
+  counts: Record<string, Record<string, number>>;
+};
+
+/** The refusals of one window that did not get records of their own. */
+export type RefusalSummary = {
+  event: "refusal_summary";
+  agent: string;
+  tool: null;
+  window_start: string;
+  window_end: string;
+  /** Refusals in this record, all clients. */
+  refused: number;
+  /** At most 64 clients per record; a larger window is written as several. */
+  clients: RefusalSummaryClient[];
+};
+
+/** The log repaired itself, or says what it could not record. */
+export type AuditRepair =
+  | {
+    event: "audit_recovery";
+    agent: "loom";
+    tool: null;
+    /** A torn last line (a crash mid-write) was cut off and saved aside. */
+    action: "recovered_torn_tail";
+    bytes_removed: number;
+    last_good_seq: number;
+    /** The file the removed bytes were saved to, beside the log. */
+    saved_as: string;
+  }
+  | {
+    event: "audit_recovery";
+    agent: string;
+    tool: null;
+    /** Tier 1 calls ran while the log could not be written. */
+    action: "unrecorded_calls";
+    calls: number;
+    /** Per tool. */
+    counts: Record<string, number>;
+    first_at: string;
+    last_at: string;
+    /** The agent's `runtime.audit_failure`. */
+    audit_failure: string;
+  };
+
+/** Every event LOOM appends to its audit log. */
+export type AuditEvent =
+  | ToolCallIntent
+  | ToolCallOutcome
+  | TrustViolationRefusal
+  | TrustViolationAudit
+  | CredentialChange
+  | CredentialResolve
+  | AgentLifecycle
+  | SandboxLifecycle
+  | RefusalSummary
+  | AuditRepair;
+
+/** The event names a record can carry. */
+export const AUDIT_EVENTS = [
+  "tool_call",
+  "trust_violation",
+  "credential_access",
+  "agent_lifecycle",
+  "sandbox_lifecycle",
+  "refusal_summary",
+  "audit_recovery",
+] as const satisfies readonly AuditEvent["event"][];
+
+/** One event name. */
+export type AuditEventName = typeof AUDIT_EVENTS[number];
