@@ -9,22 +9,31 @@
 
 import { isLoopbackHost } from "../net/mod.ts";
 import { suggest } from "../_util/suggest.ts";
-import type { z } from "zod";
 import { parseDuration } from "../_util/units.ts";
 import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
 import { type Located, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
-import { type AgentConfigParsed, type Parameter, toolGlobRegExp } from "./schema.ts";
-import { parseTemplate, type TemplatePart } from "../_util/template.ts";
+import { type AgentConfigParsed, toolGlobRegExp } from "./schema.ts";
+import {
+  checkBodyTemplate,
+  checkHeaderTemplate,
+  checkUrlTemplate,
+  queryKeyProblem,
+  type TemplatePart,
+} from "../_util/template.ts";
 import { METHOD_OVERRIDE_HEADERS, minimumTier, TIER_METHODS, TIER_NAMES } from "./tiers.ts";
-import type { TrustTier } from "./types.ts";
+import type { ParamSpec, TrustTier } from "./types.ts";
 import { MANAGED_HEADERS } from "../_util/http_headers.ts";
 import { isInlinePattern, PATTERN_DEADLINE_MS } from "../_util/regex_cost.ts";
-import { DEFAULT_STRING_MAX_LENGTH } from "./load.ts";
+import {
+  paramValueProblem,
+  type ParsedParameter,
+  resolveParam,
+  stringMaxLength,
+} from "./param_rules.ts";
 
 type ParsedAgent = AgentConfigParsed["agent"];
 type ParsedTool = ParsedAgent["exposes"][number];
 type ParsedBridge = ParsedAgent["http_bridge"][number];
-type ParsedParameter = z.output<typeof Parameter>;
 
 /** Findings of the load-time checks. */
 export interface Findings {
@@ -174,6 +183,9 @@ class Checker {
 
   #checkParameter(param: ParsedParameter, path: PathSegment[], depth: number): void {
     const { type } = param;
+    let resolved: ParamSpec | undefined;
+    /** The spec the gate will hold, resolved once and only when a value must be checked. */
+    const spec = (): ParamSpec => (resolved ??= resolveParam(param));
     const isText = type === "string";
     const isNumeric = type === "integer" || type === "number";
     const misplaced = (key: string, allowed: string) =>
@@ -183,8 +195,7 @@ class Checker {
       if (param.max_length !== undefined) misplaced("max_length", "string");
       if (param.pattern !== undefined) misplaced("pattern", "string");
     } else if (param.pattern !== undefined) {
-      const maxLength = param.max_length ??
-        Math.max(DEFAULT_STRING_MAX_LENGTH, param.min_length ?? 0);
+      const maxLength = stringMaxLength(spec());
       if (!isInlinePattern(param.pattern, maxLength)) {
         this.#warn(
           [...path, "pattern"],
@@ -218,8 +229,9 @@ class Checker {
         misplaced("enum", "string, integer, number or boolean");
       } else {
         const seen = new Set<unknown>();
+        const withoutEnum = { ...spec(), enum: undefined };
         param.enum.forEach((value, i) => {
-          const problem = valueProblem({ ...param, enum: undefined }, value);
+          const problem = paramValueProblem(withoutEnum, value);
           if (problem) this.#error([...path, "enum", i], `Enum value ${problem}`);
           if (seen.has(value)) this.#error([...path, "enum", i], "Duplicate enum value");
           seen.add(value);
@@ -227,7 +239,7 @@ class Checker {
       }
     }
     if (param.default !== undefined) {
-      const problem = valueProblem(param, param.default);
+      const problem = paramValueProblem(spec(), param.default);
       if (problem) this.#error([...path, "default"], `Default value ${problem}`);
     }
     if (param.items !== undefined && type === "array") {
@@ -307,168 +319,54 @@ class Checker {
   }
 
   /**
-   * Parse a template and check each placeholder: well-formed, names a declared
-   * parameter of the tool, secrets only where `allowSecrets`.
+   * Check each placeholder of a template the grammar accepted: names a
+   * declared parameter of the tool.
    */
-  #checkTemplate(
-    text: string,
-    path: PathSegment[],
-    tool: ParsedTool | undefined,
-    where: string,
-    allowSecrets: boolean,
-  ): TemplatePart[] | undefined {
-    let parts: TemplatePart[];
-    try {
-      parts = parseTemplate(text);
-    } catch {
-      this.#error(path, MALFORMED);
-      return undefined;
-    }
-    if (parts.some((p) => p.kind === "text" && (p.text.includes("{{") || p.text.includes("}}")))) {
-      this.#error(path, MALFORMED);
-      return undefined;
-    }
+  #checkNames(parts: readonly TemplatePart[], path: PathSegment[], tool: ParsedTool | undefined) {
+    if (!tool) return;
     for (const part of parts) {
-      if (part.kind === "secret" && !allowSecrets) {
-        this.#error(
-          path,
-          `Secret placeholder is not allowed in ${where}: secrets in URLs end up in logs and ` +
-            "history; send it in a header instead",
-        );
-      } else if (part.kind === "param" && tool && !Object.hasOwn(tool.parameters, part.name)) {
-        const declared = Object.keys(tool.parameters);
-        const list = declared.length === 0
-          ? "the tool declares no parameters"
-          : `declared parameters are ${declared.map(quote).join(", ")}`;
-        this.#error(
-          path,
-          `Placeholder ${quote(`{{${part.name}}}`)} names no parameter of tool ` +
-            `${quote(tool.name)}: ${list}${hint(part.name, declared)}`,
-        );
-      }
+      if (part.kind !== "param" || Object.hasOwn(tool.parameters, part.name)) continue;
+      const declared = Object.keys(tool.parameters);
+      const list = declared.length === 0
+        ? "the tool declares no parameters"
+        : `declared parameters are ${declared.map(quote).join(", ")}`;
+      this.#error(
+        path,
+        `Placeholder ${quote(`{{${part.name}}}`)} names no parameter of tool ` +
+          `${quote(tool.name)}: ${list}${hint(part.name, declared)}`,
+      );
     }
-    return parts;
   }
 
   #checkUrl(bridge: ParsedBridge, bridgePath: PathSegment[], tool: ParsedTool | undefined): void {
     const path = [...bridgePath, "url"];
-    const url = bridge.url;
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
-    if (!scheme) {
-      this.#error(path, 'URL must be absolute and start with "https://" or "http://"');
-      return;
+    const checked = checkUrlTemplate(bridge.url);
+    for (const problem of checked.problems) this.#error(path, problem);
+    if (checked.parts) this.#checkNames(checked.parts, path, tool);
+    const template = checked.template;
+    if (template === undefined) return;
+    for (const name of template.pathParams) {
+      const spec = tool && Object.hasOwn(tool.parameters, name) ? tool.parameters[name] : undefined;
+      if (!spec) continue;
+      if (spec.type === "array" || spec.type === "object") {
+        this.#error(
+          path,
+          `Path placeholder ${quote(`{{${name}}}`)} names a parameter of type ` +
+            `${spec.type}: path values must be strings, numbers or booleans`,
+        );
+      } else if (!spec.required && spec.default === undefined) {
+        this.#error(
+          path,
+          `Path placeholder ${quote(`{{${name}}}`)} names an optional parameter ` +
+            "without a default: a path segment may not be empty",
+        );
+      }
     }
-    const protocol = scheme[1].toLowerCase();
-    if (protocol !== "https" && protocol !== "http") {
-      this.#error(path, `URL scheme ${quote(scheme[1])} is not allowed: use https or http`);
-      return;
-    }
-    const rest = url.slice(scheme[0].length);
-    const slash = rest.indexOf("/");
-    const authority = slash < 0 ? rest : rest.slice(0, slash);
-    let ok = true;
-    // The origin is what the sandbox allows and what secrets are bound to, so it
-    // must be fixed by the config: no placeholder before the path starts.
-    if (/\{\{|\}\}/.test(authority)) {
-      this.#error(
-        path,
-        "URL origin must be literal: scheme, host and port cannot hold a placeholder " +
-          "(placeholders may only stand in the path)",
-      );
-      ok = false;
-    }
-    if (authority.includes("@")) {
-      this.#error(path, "URL must not contain userinfo (user:password@): use a header");
-      ok = false;
-    }
-    if (url.includes("\\")) {
-      this.#error(path, "URL must not contain a backslash");
-      ok = false;
-    }
-    if (url.includes("#")) {
-      this.#error(path, "URL must not contain a fragment (#...)");
-      ok = false;
-    }
-    const queryStart = url.indexOf("?");
-    if (queryStart >= 0 && /\{\{|\}\}/.test(url.slice(queryStart))) {
-      this.#error(
-        path,
-        "Placeholders are not allowed in the URL query: map parameters with query_params",
-      );
-      ok = false;
-    }
-    const parts = this.#checkTemplate(url, path, tool, "the URL", false);
-    if (!ok || parts === undefined) return;
-
-    // Replace each placeholder by a dummy segment and let the WHATWG parser judge.
-    const dummy = parts.map((p) => (p.kind === "text" ? p.text : "loom-param")).join("");
-    let parsed: URL;
-    try {
-      parsed = new URL(dummy);
-    } catch {
-      this.#error(path, "URL is not valid");
-      return;
-    }
-    if (parsed.hostname === "") {
-      this.#error(path, "URL has no host");
-      return;
-    }
-    const pathEnd = queryStart >= 0 ? queryStart : url.length;
-    const pathText = slash < 0 ? "" : url.slice(scheme[0].length + slash, pathEnd);
-    this.#checkUrlPath(pathText, path, tool);
-    if (protocol === "http" && !isLoopbackHost(parsed.hostname)) {
+    if (template.target.scheme === "http" && !isLoopbackHost(template.target.hostname)) {
       this.#warn(
         path,
         "URL uses plain http to a non-loopback host: requests and credentials travel unencrypted",
       );
-    }
-  }
-
-  /**
-   * Each placeholder in the path must form a whole segment or sit beside
-   * literal text in one segment, so that no argument can make a `.` or `..`
-   * segment out of the template (`.{{x}}`, `{{a}}{{b}}`).
-   */
-  #checkUrlPath(pathText: string, path: PathSegment[], tool: ParsedTool | undefined): void {
-    for (const segment of pathText.split("/")) {
-      const decoded = segment.replace(/%2e/gi, ".");
-      if (decoded === "." || decoded === "..") {
-        this.#error(path, 'URL path must not contain "." or ".." segments');
-        return;
-      }
-      if (/%(?:2f|5c)/i.test(segment)) {
-        this.#error(path, "URL path must not contain an encoded slash or backslash");
-        return;
-      }
-      const parts = parseTemplate(segment);
-      const params = parts.filter((p) => p.kind === "param");
-      if (params.length === 0) continue;
-      const literal = parts.map((p) => (p.kind === "text" ? p.text : "")).join("");
-      const whole = params.length === 1 && parts.length === 1;
-      if (!whole && literal.replaceAll(".", "") === "") {
-        this.#error(
-          path,
-          `URL path segment ${quote(segment)} is ambiguous: a placeholder must fill a whole ` +
-            'segment or sit beside literal text other than "."',
-        );
-      }
-      for (const param of params) {
-        const spec = tool?.parameters[param.name];
-        if (!spec || !Object.hasOwn(tool!.parameters, param.name)) continue;
-        if (spec.type === "array" || spec.type === "object") {
-          this.#error(
-            path,
-            `Path placeholder ${quote(`{{${param.name}}}`)} names a parameter of type ` +
-              `${spec.type}: path values must be strings, numbers or booleans`,
-          );
-        } else if (!spec.required && spec.default === undefined) {
-          this.#error(
-            path,
-            `Path placeholder ${quote(`{{${param.name}}}`)} names an optional parameter ` +
-              "without a default: a path segment may not be empty",
-          );
-        }
-      }
     }
   }
 
@@ -484,9 +382,8 @@ class Checker {
           true,
         );
       }
-      if (/\{\{|\}\}/.test(key)) {
-        this.#error(keyPath, "Query key must be literal: it is the outgoing key, not a template");
-      }
+      const problem = queryKeyProblem(key);
+      if (problem !== undefined) this.#error(keyPath, problem);
     }
   }
 
@@ -518,10 +415,9 @@ class Checker {
           true,
         );
       }
-      if (/[\r\n\0]/.test(value)) {
-        this.#error(headerPath, "Header value must not contain CR, LF or NUL");
-      }
-      this.#checkTemplate(value, headerPath, tool, "a header", true);
+      const checked = checkHeaderTemplate(value);
+      for (const problem of checked.problems) this.#error(headerPath, problem);
+      if (checked.parts) this.#checkNames(checked.parts, headerPath, tool);
     }
   }
 
@@ -536,23 +432,12 @@ class Checker {
       );
       return;
     }
-    const visit = (value: unknown, at: PathSegment[]): void => {
-      if (typeof value === "string") {
-        this.#checkTemplate(value, at, tool, "the body", true);
-      } else if (typeof value === "number") {
-        if (!Number.isFinite(value)) this.#error(at, "Body numbers must be finite");
-      } else if (Array.isArray(value)) {
-        value.forEach((item, i) => visit(item, [...at, i]));
-      } else if (value !== null && typeof value === "object") {
-        for (const [key, item] of Object.entries(value)) {
-          if (/\{\{|\}\}/.test(key)) {
-            this.#error([...at, key], "Body keys must be literal: placeholders go in values", true);
-          }
-          visit(item, [...at, key]);
-        }
-      }
-    };
-    visit(body, bodyPath);
+    const problems = checkBodyTemplate(body, (parts, at) => {
+      this.#checkNames(parts, [...bodyPath, ...at], tool);
+    });
+    for (const problem of problems) {
+      this.#error([...bodyPath, ...problem.path], problem.message, problem.key);
+    }
   }
 
   // --- runtime ------------------------------------------------------------
@@ -669,82 +554,6 @@ class Checker {
       }
     });
   }
-}
-
-const MALFORMED =
-  'Malformed placeholder: use "{{name}}" for a parameter or "{{secret:NAME}}" for a secret';
-
-/**
- * Why a value does not fit a parameter spec, as the end of a sentence
- * ("does not match the pattern"), or undefined when it fits.
- */
-export function valueProblem(spec: ParsedParameter, value: unknown, depth = 0): string | undefined {
-  if (depth > 64) return "is nested too deeply";
-  switch (spec.type) {
-    case "string": {
-      if (typeof value !== "string") return "must be a string";
-      const length = [...value].length;
-      if (spec.min_length !== undefined && length < spec.min_length) {
-        return `is shorter than min_length ${spec.min_length}`;
-      }
-      if (spec.max_length !== undefined && length > spec.max_length) {
-        return `is longer than max_length ${spec.max_length}`;
-      }
-      if (spec.pattern !== undefined && !new RegExp(`^(?:${spec.pattern})$`, "u").test(value)) {
-        return "does not match the pattern";
-      }
-      break;
-    }
-    case "integer":
-    case "number": {
-      if (typeof value !== "number" || !Number.isFinite(value)) return `must be a finite number`;
-      if (spec.type === "integer" && !Number.isInteger(value)) return "must be an integer";
-      if (spec.minimum !== undefined && value < spec.minimum) {
-        return `is less than minimum ${spec.minimum}`;
-      }
-      if (spec.maximum !== undefined && value > spec.maximum) {
-        return `is greater than maximum ${spec.maximum}`;
-      }
-      break;
-    }
-    case "boolean":
-      if (typeof value !== "boolean") return "must be a boolean";
-      break;
-    case "array": {
-      if (!Array.isArray(value)) return "must be a list";
-      if (spec.items) {
-        for (const item of value) {
-          const problem = valueProblem(spec.items, item, depth + 1);
-          if (problem) return `has an item that ${problem}`;
-        }
-      }
-      break;
-    }
-    case "object": {
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        return "must be a mapping";
-      }
-      if (spec.properties) {
-        const record = value as Record<string, unknown>;
-        for (const key of Object.keys(record)) {
-          const child = Object.hasOwn(spec.properties, key) ? spec.properties[key] : undefined;
-          if (!child) return `has undeclared property ${quote(key)}`;
-          const problem = valueProblem(child, record[key], depth + 1);
-          if (problem) return `has property ${quote(key)} that ${problem}`;
-        }
-        for (const [key, child] of Object.entries(spec.properties)) {
-          if (child.required && child.default === undefined && !Object.hasOwn(record, key)) {
-            return `is missing required property ${quote(key)}`;
-          }
-        }
-      }
-      break;
-    }
-  }
-  if (spec.enum !== undefined && !spec.enum.includes(value as string | number | boolean)) {
-    return "is not one of the enum values";
-  }
-  return undefined;
 }
 
 /** `; did you mean "x"?` (or with another separator), or "" when nothing is close. */

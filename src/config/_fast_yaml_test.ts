@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { parseFastYaml, resolvePlain } from "./_fast_yaml.ts";
 import { parseYamlFull, type PathSegment } from "./_yaml.ts";
 import { starterConfig } from "./init_template.ts";
+import { VALID_CONFIG } from "./_testing.ts";
 
 /** Every path of a plain value, plus a missing child of each collection. */
 function paths(value: unknown, prefix: PathSegment[] = []): PathSegment[][] {
@@ -42,17 +43,7 @@ function agrees(text: string): boolean {
 
 const CORPUS = [
   starterConfig("corpus-agent"),
-  `agent:
-  name: demo
-  exposes:
-    - name: get_user
-      description: Fetch one user
-      parameters:
-        id: { type: string }
-  http_bridge:
-    - tool_name: get_user
-      url: https://api.example.com/users/{{id}}
-`,
+  VALID_CONFIG,
   `# comment
 agent:
   name: full   # trailing comment

@@ -630,7 +630,7 @@ Deno.test("checkConfig() refuses constraints that do not fit the parameter type"
     ],
     [
       "{ id: { type: string }, n: { type: integer, required: false, default: abc } }",
-      "Default value must be a finite number",
+      "Default value must be an integer",
     ],
     [
       "{ id: { type: string }, n: { type: integer, required: false, default: 1.5 } }",
@@ -638,21 +638,45 @@ Deno.test("checkConfig() refuses constraints that do not fit the parameter type"
     ],
     [
       "{ id: { type: string }, n: { type: string, required: false, enum: [a, b], default: c } }",
-      "Default value is not one of the enum values",
+      'Default value must be one of "a", "b"',
     ],
     [
       "{ id: { type: string }, n: { type: integer, required: false, enum: [1, x] } }",
-      "Enum value must be a finite number",
+      "Enum value must be an integer",
     ],
     [
       "{ id: { type: string }, n: { type: string, required: false, pattern: '^[a-z]+$', default: ABC } }",
-      "Default value does not match the pattern",
+      'Default value must match the pattern "^[a-z]+$"',
     ],
   ];
   for (const [parameters, message] of cases) {
     const issue = only({ parameters });
     assert.equal(issue.message, message, parameters);
     assert.equal(issue.line, LINE.parameters, parameters);
+  }
+});
+
+Deno.test("checkConfig() refuses defaults and enum values a call could not send: unsafe integers, strings past the default length", () => {
+  const cases: [string, string][] = [
+    [
+      "{ id: { type: string }, n: { type: integer, required: false, default: 9007199254740993 } }",
+      "Default value must be a safe integer (at most 9007199254740991 in magnitude)",
+    ],
+    [
+      `{ id: { type: string }, n: { type: string, required: false, default: ${
+        "x".repeat(10_001)
+      } } }`,
+      "Default value must be at most 10000 characters",
+    ],
+    [
+      `{ id: { type: string }, n: { type: string, required: false, enum: [a, ${
+        "x".repeat(10_001)
+      }] } }`,
+      "Enum value must be at most 10000 characters",
+    ],
+  ];
+  for (const [parameters, message] of cases) {
+    assert.equal(only({ parameters }).message, message, message);
   }
 });
 

@@ -4,44 +4,9 @@ import { parse as parseYamlText, stringify } from "yaml";
 import { ConfigError } from "../errors.ts";
 import { starterConfig } from "./init_template.ts";
 import { parseConfig } from "./load.ts";
+import { FULL_CONFIG } from "./_testing.ts";
 
-const FULL = `agent:
-  name: full
-  version: 2.1.0
-  exposes:
-    - name: create_item
-      description: Create an item
-      access: write
-      rate_limit: { per_minute: 5 }
-      parameters:
-        id: { type: string, pattern: "^[a-z]+$" }
-        title: { type: string, max_length: 80, allow: [sql] }
-        tags: { type: array, required: false, items: { type: string, enum: [a, b] } }
-        meta:
-          type: object
-          required: false
-          properties:
-            size: { type: integer, minimum: 1, maximum: 9, default: 3 }
-  http_bridge:
-    - tool_name: create_item
-      method: POST
-      url: https://api.example.com/items/{{id}}
-      query_params: { title: t }
-      headers: { X-Api-Key: "{{secret:example-key}}" }
-      body_template: { title: "{{title}}", tags: "{{tags}}", fixed: [1, true, null] }
-      response_path: data.item
-      timeout: 2s
-  escalation_rules:
-    - name: big
-      tool: "create_*"
-      param_gt: { size: 3 }
-  runtime:
-    trust_tier: 2
-    max_response_bytes: 64KiB
-    allow_networks: [10.0.0.0/8]
-`;
-
-const SEEDS = [FULL, starterConfig("fuzz-agent")];
+const SEEDS = [FULL_CONFIG, starterConfig("fuzz-agent")];
 
 /** parseConfig() either returns a config or throws a ConfigError with positioned issues. */
 function check(text: string): void {

@@ -12,6 +12,7 @@
  */
 
 import { AGENT_NAME } from "./schema.ts";
+import { DEFAULT_STRING_MAX_LENGTH } from "./param_rules.ts";
 
 /**
  * A starter config: one read-only tool served by one GET bridge, trust tier 1,
@@ -54,7 +55,7 @@ agent:
       # Parameters become the tool's JSON Schema (additionalProperties: false).
       # type: string | integer | number | boolean | array | object
       # required (default true), default, enum, min_length / max_length
-      # (strings default to at most 10000 characters), minimum / maximum,
+      # (strings default to at most ${DEFAULT_STRING_MAX_LENGTH} characters), minimum / maximum,
       # pattern (ECMAScript regex, whole value), description,
       # items (for arrays), properties (for objects),
       # allow: [shell, path, sql, template, prompt] switches off an injection

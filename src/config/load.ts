@@ -35,12 +35,12 @@ import { ConfigError, type ConfigIssue, NotFoundError } from "../errors.ts";
 import { parseDuration, parseSize } from "../_util/units.ts";
 import { checkConfig, hint, scanStrings } from "./_checks.ts";
 import { type Located, parseYaml, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
-import { AgentConfigInput, type AgentConfigParsed, type Parameter } from "./schema.ts";
+import { AgentConfigInput, type AgentConfigParsed } from "./schema.ts";
+import { resolveParam } from "./param_rules.ts";
 import type {
   AgentConfig,
   BridgeSpec,
   EscalationRuleSpec,
-  ParamSpec,
   RateLimitSpec,
   ToolSpec,
   TrustTier,
@@ -48,9 +48,6 @@ import type {
 
 /** Largest config file accepted, in bytes (1 MiB). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-/** Strings without a declared `max_length` are capped at this many characters. */
-export const DEFAULT_STRING_MAX_LENGTH = 10_000;
 
 /** Called once per warning, in document order, after the config loaded. */
 export type WarningHandler = (warning: ConfigIssue) => void;
@@ -352,32 +349,12 @@ function keysAt(path: readonly PathSegment[]): string[] {
 
 // --- resolve --------------------------------------------------------------
 
-type ParsedParameter = z.output<typeof Parameter>;
-
 function perMinute(limit: number): RateLimitSpec {
   return { limit, windowMs: 60_000 };
 }
 
 function mapValues<T, U>(record: Record<string, T>, fn: (value: T) => U): Record<string, U> {
   return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value)]));
-}
-
-function toParamSpec(p: ParsedParameter): ParamSpec {
-  const spec: ParamSpec = { type: p.type, required: p.required, allow: [...p.allow] };
-  if (p.description !== undefined) spec.description = p.description;
-  if (p.default !== undefined) spec.default = p.default;
-  if (p.enum !== undefined) spec.enum = [...p.enum];
-  if (p.min_length !== undefined) spec.minLength = p.min_length;
-  if (p.max_length !== undefined) spec.maxLength = p.max_length;
-  else if (p.type === "string") {
-    spec.maxLength = Math.max(DEFAULT_STRING_MAX_LENGTH, p.min_length ?? 0);
-  }
-  if (p.minimum !== undefined) spec.minimum = p.minimum;
-  if (p.maximum !== undefined) spec.maximum = p.maximum;
-  if (p.pattern !== undefined) spec.pattern = p.pattern;
-  if (p.items !== undefined) spec.items = toParamSpec(p.items);
-  if (p.properties !== undefined) spec.properties = mapValues(p.properties, toParamSpec);
-  return spec;
 }
 
 function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): AgentConfig {
@@ -387,7 +364,7 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
     name: tool.name,
     description: tool.description,
     access: tool.access,
-    parameters: mapValues(tool.parameters, toParamSpec),
+    parameters: mapValues(tool.parameters, resolveParam),
     ...(tool.rate_limit ? { rateLimit: perMinute(tool.rate_limit.per_minute) } : {}),
   }));
   const bridges = agent.http_bridge.map((bridge): BridgeSpec => ({

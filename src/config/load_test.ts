@@ -3,19 +3,9 @@ import { createHash } from "node:crypto";
 import { ConfigError, type ConfigIssue, NotFoundError } from "../errors.ts";
 import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from "./load.ts";
 import { tempDir } from "../../tests/_helpers.ts";
+import { FULL_CONFIG, VALID_CONFIG } from "./_testing.ts";
 
-/** A valid config; line numbers matter to the position tests. */
-const VALID = `agent:
-  name: demo
-  exposes:
-    - name: get_user
-      description: Fetch one user
-      parameters:
-        id: { type: string }
-  http_bridge:
-    - tool_name: get_user
-      url: https://api.example.com/users/{{id}}
-`;
+const VALID = VALID_CONFIG;
 
 function issuesOf(text: string): ConfigIssue[] {
   try {
@@ -319,47 +309,7 @@ Deno.test("parseConfig() resolves durations to milliseconds and sizes to bytes",
 });
 
 Deno.test("parseConfig() maps every field to the resolved shape", () => {
-  const text = `agent:
-  name: full
-  version: 2.1.0-rc.1
-  description: Everything
-  exposes:
-    - name: create_item
-      description: Create an item
-      access: write
-      rate_limit: { per_minute: 5 }
-      parameters:
-        title: { type: string, max_length: 80, min_length: 1, pattern: "^[a-z ]+$", allow: [sql] }
-        tags:
-          type: array
-          required: false
-          items: { type: string, enum: [a, b] }
-        meta:
-          type: object
-          required: false
-          properties:
-            size: { type: integer, minimum: 1, maximum: 9, default: 3 }
-  http_bridge:
-    - tool_name: create_item
-      method: POST
-      url: https://api.example.com/items
-      query_params: { title: t }
-      headers: { X-Api-Key: "{{secret:example-key}}" }
-      body_template: { title: "{{title}}", tags: "{{tags}}", fixed: [1, true, null] }
-      response_path: data.item
-      timeout: 2s
-  escalation_rules:
-    - name: big
-      tool: "create_*"
-      access: write
-      param_eq: { title: boss }
-  runtime:
-    trust_tier: 2
-    rate_limit: { per_minute: 30 }
-    injection: audit
-    sandbox: none
-    allow_networks: [10.0.0.0/8]
-`;
+  const text = FULL_CONFIG;
   const config = parseConfig(text, { path: "full.yaml" });
   assert.equal(config.version, "2.1.0-rc.1");
   assert.deepEqual(config.tools[0].rateLimit, { limit: 5, windowMs: 60_000 });

@@ -2,6 +2,7 @@
  * Agent configs: the YAML schema people write, the loader that validates and
  * resolves it (with `file:line:column` errors and "did you mean" hints), the
  * load-time security checks, the template syntax shared with the bridge, the
+ * value rules of a tool parameter shared with the gate (`param_rules.ts`), the
  * trust-tier table, and the starter config of `loom init`.
  *
  * Everything past this module sees only the resolved {@linkcode AgentConfig}:
@@ -23,7 +24,6 @@
  */
 
 export {
-  DEFAULT_STRING_MAX_LENGTH,
   loadConfig,
   type LoadOptions,
   MAX_CONFIG_BYTES,
@@ -42,6 +42,21 @@ export {
   toolGlobRegExp,
 } from "./schema.ts";
 export { starterConfig } from "./init_template.ts";
+export {
+  anchorPattern,
+  arrayLengthProblem,
+  arrayMaxItems,
+  codePointsExceed,
+  DEFAULT_STRING_MAX_LENGTH,
+  enumProblem,
+  MAX_ARRAY_ITEMS,
+  numberProblem,
+  paramValueProblem,
+  patternProblem,
+  stringMaxLength,
+  stringProblem,
+  TYPE_PROBLEM,
+} from "./param_rules.ts";
 export {
   hasPlaceholder,
   PARAM_NAME,

@@ -22,15 +22,16 @@
 
 import { z } from "zod";
 import { parseDuration, parseSize } from "../_util/units.ts";
-import { PARAM_NAME } from "../_util/template.ts";
+import { HEADER_NAME, PARAM_NAME } from "../_util/template.ts";
 import { INJECTION_CATEGORIES, type InjectionCategory } from "./types.ts";
+import { DEFAULT_STRING_MAX_LENGTH } from "./param_rules.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */
 export const AGENT_NAME: RegExp = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Tool names: lower-case letters, digits and `_`, 1-64 characters. */
 export const TOOL_NAME: RegExp = /^[a-z0-9_]{1,64}$/;
-/** Header names: an RFC 9110 section 5.6.2 `token`. */
-export const HEADER_NAME: RegExp = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header names: an RFC 9110 section 5.6.2 `token` (the bridge's own rule). */
+export { HEADER_NAME };
 /** Semantic version 2.0.0 (the regular expression suggested by semver.org). */
 export const SEMVER: RegExp =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -178,7 +179,8 @@ export const Parameter = z.strictObject({
     description: "Minimum string length, in characters",
   }),
   max_length: z.int().min(0).max(1_000_000).optional().meta({
-    description: "Maximum string length, in characters (default 10000 for strings)",
+    description:
+      `Maximum string length, in characters (default ${DEFAULT_STRING_MAX_LENGTH} for strings)`,
   }),
   minimum: z.number().optional().meta({ description: "Smallest number allowed" }),
   maximum: z.number().optional().meta({ description: "Largest number allowed" }),

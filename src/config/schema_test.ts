@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { AgentConfigInput, CONFIG_SCHEMA_ID, configJsonSchema, Duration, Size } from "./schema.ts";
+import {
+  AgentConfigInput,
+  CONFIG_SCHEMA_ID,
+  configJsonSchema,
+  Duration,
+  HTTP_METHODS,
+  Size,
+} from "./schema.ts";
 
 type Json = Record<string, unknown>;
 
@@ -47,15 +54,7 @@ Deno.test("configJsonSchema() documents defaults and constraints for editors", (
   assert.deepEqual((runtime.injection as Json).enum, ["block", "audit", "off"]);
   assert.deepEqual((runtime.sandbox as Json).enum, ["deno", "docker", "none"]);
   const bridge = ((props.http_bridge as Json).items as Json).properties as Json;
-  assert.deepEqual((bridge.method as Json).enum, [
-    "GET",
-    "HEAD",
-    "OPTIONS",
-    "POST",
-    "PUT",
-    "PATCH",
-    "DELETE",
-  ]);
+  assert.deepEqual((bridge.method as Json).enum, [...HTTP_METHODS]);
   assert.equal(typeof (props.name as Json).pattern, "string");
   assert.equal(typeof (props.name as Json).description, "string");
   // Recursive parameters go through $defs.

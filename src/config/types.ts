@@ -31,7 +31,7 @@ export interface ParamSpec {
   default?: unknown;
   enum?: readonly unknown[];
   minLength?: number;
-  /** For strings, defaults to 10,000 characters when not declared. */
+  /** For strings, `DEFAULT_STRING_MAX_LENGTH` (10,000, `param_rules.ts`) when not declared. */
   maxLength?: number;
   minimum?: number;
   maximum?: number;

@@ -19,6 +19,7 @@ import {
   SPECIAL_IPV6_RANGES,
   subtractCidrs,
 } from "../../net/mod.ts";
+import { checkUrlTemplate } from "../../_util/template.ts";
 
 /** Default V8 heap cap of an agent host, in MiB. */
 export const DEFAULT_AGENT_MEMORY_MB = 96;
@@ -73,26 +74,18 @@ export interface DenoFlagsOptions {
  *
  * @param bridges the config's bridges
  * @returns one target per distinct scheme, host and port
- * @throws {TypeError} when a bridge URL has no literal origin
+ * @throws {TypeError} when a bridge URL is not a template the config grammar accepts
  */
 export function bridgeTargets(bridges: readonly BridgeSpec[]): NetTarget[] {
   const seen = new Map<string, NetTarget>();
   for (const bridge of bridges) {
-    let url: URL;
-    try {
-      // The scheme, host and port are literal (checked at load); placeholders
-      // can only stand in the path, query or fragment.
-      url = new URL(bridge.url.replace(/\{\{[^}]*\}\}/g, "x"));
-    } catch {
+    // The same derivation as the loader's and the bridge's: the template grammar's.
+    const url = checkUrlTemplate(bridge.url).template;
+    if (url === undefined) {
       throw new TypeError(`Cannot derive a destination for tool "${bridge.toolName}"`);
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new TypeError(`Cannot derive a destination for tool "${bridge.toolName}"`);
-    }
-    const scheme = url.protocol === "https:" ? "https" : "http";
-    const port = url.port === "" ? (scheme === "https" ? 443 : 80) : Number(url.port);
-    const target: NetTarget = { scheme, host: url.hostname, port };
-    seen.set(`${scheme}://${target.host}:${port}`, target);
+    const { scheme, hostname: host, port } = url.target;
+    seen.set(`${scheme}://${host}:${port}`, { scheme, host, port });
   }
   return [...seen.values()].sort((a, b) =>
     a.host === b.host ? a.port - b.port : a.host < b.host ? -1 : 1

@@ -3,7 +3,9 @@ import fc from "fast-check";
 import type { TrustTier } from "../../config/mod.ts";
 import { agentConfig } from "./_testing.ts";
 import { ipv4InCidr, parseIpv4Cidr, SPECIAL_IPV4_RANGES } from "../../net/mod.ts";
+import { checkUrlTemplate } from "../../_util/template.ts";
 import {
+  bridgeTargets,
   denoFlagsFor,
   dockerArgsFor,
   FORBIDDEN_DENO_FLAGS,
@@ -130,6 +132,40 @@ Deno.test("netAllowList() writes exact host:port with explicit default ports and
     "api.example.com:80",
     "xn--bcher-kva.example:443",
   ]);
+});
+
+Deno.test("bridgeTargets() derives each destination from the template grammar, the loader's and the bridge's own", () => {
+  const urls = [
+    "https://API.Example.com/a/{{id}}",
+    "http://127.1:8080/d?format=json",
+    "http://[::1]:9000/e-{{id}}.json",
+    "https://bücher.example:8443/f",
+  ];
+  const config = agentConfig({ bridges: urls });
+  const targets = bridgeTargets(config.bridges);
+  for (const bridge of config.bridges) {
+    const { scheme, hostname, port } = checkUrlTemplate(bridge.url).template!.target;
+    assert.ok(
+      targets.some((t) => t.scheme === scheme && t.host === hostname && t.port === port),
+      bridge.url,
+    );
+  }
+  assert.equal(targets.length, urls.length);
+});
+
+Deno.test("bridgeTargets() refuses a bridge URL the loader refuses instead of deriving a destination from it", () => {
+  for (
+    const url of [
+      "https://api.example.com/x?q={{id}}",
+      "https://api.example.com/x#{{id}}",
+      "https://api.example.com/{{secret:k}}",
+      "https://api.example.com{{id}}",
+      "https://api.example.com/{{ bad name }}",
+    ]
+  ) {
+    const bridge = { ...agentConfig({ bridges: ["https://api.example.com/x"] }).bridges[0], url };
+    assert.throws(() => bridgeTargets([bridge]), TypeError, url);
+  }
 });
 
 Deno.test("netDenyList() leaves out only what the config names: an IP literal host", () => {

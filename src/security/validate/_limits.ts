@@ -1,13 +1,11 @@
 /**
- * Limits shared by schema generation and validation (private to validate/).
+ * Bounds of the call-time walk over untrusted arguments (private to
+ * validate/). The value rules of a parameter, with the default string length
+ * and the array cap, are the config's (`src/config/param_rules.ts`).
  *
  * @module
  */
 
-/** Strings longer than this many code points are refused when no `maxLength` is declared. */
-export const DEFAULT_MAX_STRING_LENGTH = 10_000;
-/** Arrays longer than this are refused, whatever `maxLength` says. */
-export const MAX_ARRAY_ITEMS = 1_000;
 /** Objects with more keys than this are refused (free-form objects only). */
 export const MAX_OBJECT_KEYS = 1_000;
 /** A top-level argument is level 1; a value nested deeper than this is refused. */

@@ -2,7 +2,7 @@
  * Parameter `pattern` handling (private to validate/).
  *
  * A pattern must match the whole string: LOOM anchors it as `^(?:pattern)$`
- * and compiles it in unicode mode. Authors may anchor it themselves; the
+ * (`anchorPattern()`, the config's rule) and compiles it in unicode mode. Authors may anchor it themselves; the
  * result is the same. The anchored form is what `inputSchema` publishes, so a
  * client-side JSON Schema validator and LOOM agree (JSON Schema's `pattern`
  * is otherwise unanchored).
@@ -14,9 +14,10 @@
  * @module
  */
 
-import type { ParamSpec } from "../../config/mod.ts";
-import { DEFAULT_MAX_STRING_LENGTH } from "./_limits.ts";
+import { anchorPattern, type ParamSpec, stringMaxLength } from "../../config/mod.ts";
 import { isInlinePattern } from "../../_util/regex_cost.ts";
+
+export { anchorPattern };
 
 /** A parameter's compiled pattern and whether it may be tested inline. */
 export interface PatternPlan {
@@ -31,11 +32,6 @@ export interface PatternPlan {
 }
 
 const PLANS = new WeakMap<ParamSpec, PatternPlan>();
-
-/** The whole-string form of a parameter pattern. */
-export function anchorPattern(pattern: string): string {
-  return `^(?:${pattern})$`;
-}
 
 /**
  * The compiled pattern of a parameter and its inline classification, made
@@ -54,7 +50,7 @@ export function patternPlan(spec: ParamSpec): PatternPlan {
     } catch (cause) {
       throw new TypeError(`Cannot compile pattern ${JSON.stringify(spec.pattern)}`, { cause });
     }
-    const inline = isInlinePattern(spec.pattern, spec.maxLength ?? DEFAULT_MAX_STRING_LENGTH);
+    const inline = isInlinePattern(spec.pattern, stringMaxLength(spec));
     plan = { re, inline };
     PLANS.set(spec, plan);
   }

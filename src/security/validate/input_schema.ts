@@ -18,24 +18,24 @@
  * @module
  */
 
-import type { ParamSpec, ParamType, ToolSpec } from "../../config/mod.ts";
-import { DEFAULT_MAX_STRING_LENGTH, MAX_ARRAY_ITEMS } from "./_limits.ts";
+import {
+  anchorPattern,
+  arrayMaxItems,
+  type ParamSpec,
+  stringMaxLength,
+  type ToolSpec,
+} from "../../config/mod.ts";
 
 /** Recursion guard against a cyclic ParamSpec; the YAML loader caps nesting at 64. */
 const MAX_SCHEMA_DEPTH = 64;
-import { anchorPattern } from "./_pattern.ts";
 
-/** The JSON Schema keywords LOOM emits for one parameter. */
-export interface JsonSchema {
-  type: ParamType;
-  description?: string;
-  default?: unknown;
-  enum?: readonly unknown[];
-  minLength?: number;
-  maxLength?: number;
-  minimum?: number;
-  maximum?: number;
-  pattern?: string;
+/**
+ * The JSON Schema keywords LOOM emits for one parameter: the declared keys
+ * that JSON Schema names alike (`pattern` published anchored; `minLength` /
+ * `maxLength` of an array published as `minItems` / `maxItems`), plus the
+ * array and object keywords.
+ */
+export interface JsonSchema extends Omit<ParamSpec, "required" | "items" | "properties" | "allow"> {
   minItems?: number;
   maxItems?: number;
   items?: JsonSchema;
@@ -118,7 +118,7 @@ function paramSchema(spec: ParamSpec, depth: number, path: string): JsonSchema {
   switch (spec.type) {
     case "string":
       if (spec.minLength !== undefined) out.minLength = spec.minLength;
-      out.maxLength = spec.maxLength ?? DEFAULT_MAX_STRING_LENGTH;
+      out.maxLength = stringMaxLength(spec);
       if (spec.pattern !== undefined) out.pattern = anchorPattern(spec.pattern);
       break;
     case "integer":
@@ -128,7 +128,7 @@ function paramSchema(spec: ParamSpec, depth: number, path: string): JsonSchema {
       break;
     case "array":
       if (spec.minLength !== undefined) out.minItems = spec.minLength;
-      out.maxItems = Math.min(spec.maxLength ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
+      out.maxItems = arrayMaxItems(spec);
       if (spec.items !== undefined) out.items = paramSchema(spec.items, depth + 1, `${path}[]`);
       break;
     case "object":

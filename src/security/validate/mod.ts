@@ -58,11 +58,4 @@ export {
   INJECTION_RULES,
   type InjectionFinding,
 } from "./injection.ts";
-export {
-  DEFAULT_MAX_STRING_LENGTH,
-  MAX_ARRAY_ITEMS,
-  MAX_DEPTH,
-  MAX_FINDINGS,
-  MAX_OBJECT_KEYS,
-  MAX_VALUES,
-} from "./_limits.ts";
+export * from "./_limits.ts";

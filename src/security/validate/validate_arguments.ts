@@ -15,11 +15,14 @@
  *    canonical text (`String(value)`: JSON-typed clients send `1796395230`
  *    for a string parameter); the text is then checked like any string.
  *    Nothing else is coerced.
- * 5. `enum` (after coercion), string length in Unicode code points (10,000 when
- *    no `maxLength` is declared), `minimum` / `maximum`, `pattern` (whole-string
+ * 5. The parameter's value rules, the same functions the loader applies to
+ *    `default` and `enum` values (`src/config/param_rules.ts`): `enum` (after
+ *    coercion), string length in Unicode code points (10,000 when no
+ *    `maxLength` is declared), `minimum` / `maximum`, `pattern` (whole-string
  *    match, see `_pattern.ts`; a pattern that is not inline-safe is left
- *    `pending`, for {@linkcode settlePatterns} to test off the thread), array length (at most 1,000 items), nesting (a
- *    top-level argument is level 1; at most 8 levels).
+ *    `pending`, for {@linkcode settlePatterns} to test off the thread), array
+ *    length (at most 1,000 items); and nesting (a top-level argument is level 1;
+ *    at most 8 levels).
  * 6. Every string (nested ones and free-form object keys too) is screened by
  *    {@linkcode detectInjection}, unless the mode is `off`, the category is in
  *    the parameter's (or an enclosing parameter's) `allow` list, or the value
@@ -32,18 +35,22 @@
  * @module
  */
 
-import type { InjectionCategory, InjectionMode, ParamSpec, ToolSpec } from "../../config/mod.ts";
-import { InputError } from "../../errors.ts";
-import { canonicalJson } from "../../_util/canonical_json.ts";
-import { detectInjection, type InjectionFinding } from "./injection.ts";
 import {
-  DEFAULT_MAX_STRING_LENGTH,
+  arrayLengthProblem,
+  enumProblem,
+  type InjectionCategory,
+  type InjectionMode,
   MAX_ARRAY_ITEMS,
-  MAX_DEPTH,
-  MAX_FINDINGS,
-  MAX_OBJECT_KEYS,
-  MAX_VALUES,
-} from "./_limits.ts";
+  numberProblem,
+  type ParamSpec,
+  patternProblem,
+  stringProblem,
+  type ToolSpec,
+  TYPE_PROBLEM,
+} from "../../config/mod.ts";
+import { InputError } from "../../errors.ts";
+import { detectInjection, type InjectionFinding } from "./injection.ts";
+import { MAX_DEPTH, MAX_FINDINGS, MAX_OBJECT_KEYS, MAX_VALUES } from "./_limits.ts";
 import { type PatternPlan, patternPlan } from "./_pattern.ts";
 import type { PatternCheck, PatternVerdict, PatternWorker } from "./pattern_worker.ts";
 
@@ -269,15 +276,13 @@ function checkValue(
   switch (spec.type) {
     case "string": {
       const text = toText(raw);
-      if (text === undefined) refuse(field, "must be a string");
-      checkWellFormed(text, field);
-      checkLength(text, spec, field);
+      if (text === undefined) refuse(field, TYPE_PROBLEM.string);
+      const problem = stringProblem(spec, text);
+      if (problem !== undefined) refuse(field, problem);
       if (spec.pattern !== undefined) {
         const plan = patternPlan(spec);
         if (!plan.inline) walk.defer(plan, spec.pattern, text, field);
-        else if (!plan.re.test(text)) {
-          refuse(field, `must match the pattern ${JSON.stringify(spec.pattern)}`);
-        }
+        else if (!plan.re.test(text)) refuse(field, patternProblem(spec.pattern));
       }
       if (!checkEnum(text, spec, field)) walk.screen(text, field, allow);
       return text;
@@ -285,20 +290,9 @@ function checkValue(
     case "integer":
     case "number": {
       const n = toNumber(raw);
-      const noun = spec.type === "integer" ? "an integer" : "a number";
-      if (n === undefined) refuse(field, `must be ${noun}`);
-      if (spec.type === "integer") {
-        if (!Number.isInteger(n)) refuse(field, "must be an integer");
-        if (!Number.isSafeInteger(n)) {
-          refuse(field, "must be a safe integer (at most 9007199254740991 in magnitude)");
-        }
-      }
-      if (spec.minimum !== undefined && n < spec.minimum) {
-        refuse(field, `must be at least ${spec.minimum}`);
-      }
-      if (spec.maximum !== undefined && n > spec.maximum) {
-        refuse(field, `must be at most ${spec.maximum}`);
-      }
+      if (n === undefined) refuse(field, TYPE_PROBLEM[spec.type]);
+      const problem = numberProblem(spec, n);
+      if (problem !== undefined) refuse(field, problem);
       checkEnum(n, spec, field);
       return n;
     }
@@ -308,17 +302,14 @@ function checkValue(
         : raw === false || raw === "false"
         ? false
         : undefined;
-      if (b === undefined) refuse(field, "must be a boolean");
+      if (b === undefined) refuse(field, TYPE_PROBLEM.boolean);
       checkEnum(b, spec, field);
       return b;
     }
     case "array": {
-      if (!Array.isArray(raw)) refuse(field, "must be an array");
-      const max = Math.min(spec.maxLength ?? MAX_ARRAY_ITEMS, MAX_ARRAY_ITEMS);
-      if (raw.length > max) refuse(field, `must have at most ${max} items`);
-      if (spec.minLength !== undefined && raw.length < spec.minLength) {
-        refuse(field, `must have at least ${spec.minLength} items`);
-      }
+      if (!Array.isArray(raw)) refuse(field, TYPE_PROBLEM.array);
+      const problem = arrayLengthProblem(spec, raw.length);
+      if (problem !== undefined) refuse(field, problem);
       const out: unknown[] = [];
       for (let i = 0; i < raw.length; i++) {
         const at = `${field}[${i}]`;
@@ -332,7 +323,7 @@ function checkValue(
       return out;
     }
     case "object": {
-      if (!isPlainObject(raw)) refuse(field, "must be an object");
+      if (!isPlainObject(raw)) refuse(field, TYPE_PROBLEM.object);
       const out = spec.properties === undefined
         ? checkJson(raw, field, depth, allow, walk, true)
         : checkProperties(spec.properties, raw, field, depth, allow, walk);
@@ -343,6 +334,9 @@ function checkValue(
       throw new TypeError(`Cannot validate a parameter of unknown type "${String(spec.type)}"`);
   }
 }
+
+/** The rules of a string inside free-form JSON, and of a free-form object's key. */
+const FREE_FORM_STRING: ParamSpec = { type: "string", required: false, allow: [] };
 
 /**
  * Free-form JSON (an object without `properties`, an array without `items`).
@@ -364,10 +358,8 @@ function checkJson(
     return raw;
   }
   if (typeof raw === "string") {
-    checkWellFormed(raw, field);
-    if (codePointsExceed(raw, DEFAULT_MAX_STRING_LENGTH)) {
-      refuse(field, `must be at most ${DEFAULT_MAX_STRING_LENGTH} characters`);
-    }
+    const problem = stringProblem(FREE_FORM_STRING, raw);
+    if (problem !== undefined) refuse(field, problem);
     walk.screen(raw, field, allow);
     return raw;
   }
@@ -386,10 +378,8 @@ function checkJson(
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       const at = keyLabel(field, key, i);
-      checkWellFormed(key, at);
-      if (codePointsExceed(key, DEFAULT_MAX_STRING_LENGTH)) {
-        refuse(at, `key must be at most ${DEFAULT_MAX_STRING_LENGTH} characters`);
-      }
+      const problem = stringProblem(FREE_FORM_STRING, key);
+      if (problem !== undefined) refuse(at, `key ${problem}`);
       walk.screen(key, at, allow);
       setOwn(out, key, checkJson(raw[key], at, depth + 1, allow, walk));
     }
@@ -422,61 +412,13 @@ function toNumber(raw: unknown): number | undefined {
   return undefined;
 }
 
-function checkWellFormed(value: string, field: string): void {
-  if (!value.isWellFormed()) refuse(field, "must be well-formed Unicode (no lone surrogates)");
-}
-
-function checkLength(value: string, spec: ParamSpec, field: string): void {
-  const max = spec.maxLength ?? DEFAULT_MAX_STRING_LENGTH;
-  if (codePointsExceed(value, max)) refuse(field, `must be at most ${max} characters`);
-  if (spec.minLength !== undefined && codePointsBelow(value, spec.minLength)) {
-    refuse(field, `must be at least ${spec.minLength} characters`);
-  }
-}
-
-function codePoints(value: string): number {
-  let n = 0;
-  for (let i = 0; i < value.length; i++, n++) {
-    const c = value.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
-      const d = value.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) i++;
-    }
-  }
-  return n;
-}
-
-// UTF-16 length bounds the code point count from above (and from below by
-// half), so most strings are decided without counting.
-function codePointsExceed(value: string, max: number): boolean {
-  return value.length > max && codePoints(value) > max;
-}
-
-function codePointsBelow(value: string, min: number): boolean {
-  return value.length < min || (value.length < 2 * min && codePoints(value) < min);
-}
-
 /**
  * Check `value` against the parameter's enum.
  * @returns true when an enum is declared and matched, false when none is declared
  */
 function checkEnum(value: unknown, spec: ParamSpec, field: string): boolean {
   if (spec.enum === undefined || spec.enum.length === 0) return false;
-  const isPrimitive = typeof value !== "object" || value === null;
-  const text = isPrimitive ? "" : canonicalJson(value);
-  for (const allowed of spec.enum) {
-    if (
-      isPrimitive
-        ? allowed === value
-        : typeof allowed === "object" && allowed !== null && canonicalJson(allowed) === text
-    ) {
-      return true;
-    }
-  }
-  refuse(field, `must be one of ${formatEnum(spec.enum)}`);
-}
-
-function formatEnum(values: readonly unknown[]): string {
-  const shown = values.slice(0, 20).map((v) => JSON.stringify(v) ?? String(v)).join(", ");
-  return values.length > 20 ? `${shown}, ...` : shown;
+  const problem = enumProblem(spec, value);
+  if (problem !== undefined) refuse(field, problem);
+  return true;
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
-import type { InjectionMode, ParamSpec, ParamType, ToolSpec } from "../../config/mod.ts";
-import { InputError } from "../../errors.ts";
+import {
+  type InjectionMode,
+  type ParamSpec,
+  type ParamType,
+  parseConfig,
+  type ToolSpec,
+} from "../../config/mod.ts";
+import { ConfigError, InputError } from "../../errors.ts";
 import { settlePatterns, validateArguments, type ValidationOutcome } from "./validate_arguments.ts";
 import { PatternWorker } from "./pattern_worker.ts";
 
@@ -532,4 +538,58 @@ Deno.test("settlePatterns() fails closed, naming the field, when the worker is c
     "a",
     /^Invalid argument "a": could not be checked against its pattern$/,
   );
+});
+
+// --- one set of value rules with the loader -----------------------------------
+
+/** A config whose tool `t` declares parameter `n` as `param` (YAML flow mapping). */
+function configWith(param: string): string {
+  return [
+    "agent:",
+    "  name: rules",
+    "  exposes:",
+    "    - name: t",
+    "      description: test tool",
+    `      parameters: { n: ${param} }`,
+    "  http_bridge:",
+    "    - tool_name: t",
+    "      url: https://api.example.com/t",
+  ].join("\n");
+}
+
+Deno.test("parseConfig() refuses a default for exactly the reason validateArguments() refuses the same argument", () => {
+  const cases: [declared: string, yamlValue: string, value: unknown][] = [
+    ["type: string, max_length: 3", "abcd", "abcd"],
+    ["type: string, min_length: 2", "a", "a"],
+    ["type: string", "x".repeat(10_001), "x".repeat(10_001)],
+    ["type: string, pattern: '[a-z]+'", "ABC", "ABC"],
+    ["type: string, enum: [a, b]", "c", "c"],
+    ["type: integer, minimum: 5", "1", 1],
+    ["type: number, maximum: 0.5", "0.75", 0.75],
+    ["type: integer", "1.5", 1.5],
+    ["type: integer", "9007199254740993", 9007199254740993],
+    ["type: integer", "abc", "abc"],
+    ["type: boolean", "maybe", "maybe"],
+    ["type: array, items: { type: integer, maximum: 3 }", "[1, 7]", [1, 7]],
+  ];
+  for (const [declared, yamlValue, value] of cases) {
+    const tool = parseConfig(configWith(`{ ${declared}, required: false }`), { path: "r.yaml" })
+      .tools[0];
+    const outcome = validateArguments(tool, { n: value }, { injection: "off" });
+    assert.equal(outcome.ok, false, declared);
+    if (outcome.ok) continue;
+    const reason = outcome.error.message.replace(/^Invalid argument "n(\[\d+\])?": /, "");
+    const withDefault = configWith(`{ ${declared}, required: false, default: ${yamlValue} }`);
+    assert.throws(
+      () => parseConfig(withDefault, { path: "r.yaml" }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError, declared);
+        const expected = outcome.error.field === "n"
+          ? `Default value ${reason}`
+          : `Default value has an item that ${reason}`;
+        assert.deepEqual(error.issues.map((i) => i.message), [expected], declared);
+        return true;
+      },
+    );
+  }
 });

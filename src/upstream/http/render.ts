@@ -2,7 +2,11 @@
  * Turn a bridge and a tool call's arguments into an HTTP request, encoding
  * each value for the position it stands in (README.md, "A config", templates).
  *
- * Templates are parsed once per bridge object and cached; argument values are
+ * Templates are checked against the config's template grammar
+ * (`src/_util/template.ts`, the same checks the loader runs) and parsed once
+ * per bridge object, then cached: a bridge the loader would refuse is never
+ * rendered, however it was made, and its target (origin, host, path prefix)
+ * is the one the loader and the sandbox flags derive. Argument values are
  * never parsed as templates, so an argument holding `{{secret:x}}` is sent as
  * that literal text.
  *
@@ -10,7 +14,17 @@
  */
 
 import { InputError, PolicyError } from "../../errors.ts";
-import { parseTemplate, type TemplatePart } from "../../_util/template.ts";
+import {
+  checkBodyTemplate,
+  checkHeaderTemplate,
+  checkUrlTemplate,
+  HEADER_NAME,
+  isHeaderText,
+  parseTemplate,
+  queryKeyProblem,
+  type TemplatePart,
+  type UrlTarget,
+} from "../../_util/template.ts";
 import type { BridgeSpec, HttpMethod } from "../../config/mod.ts";
 
 /** A request ready to send. */
@@ -25,22 +39,12 @@ export interface RenderedRequest {
   secretNames: string[];
 }
 
-/** Where a bridge may send requests, derived from its URL template. */
-export interface BridgeTarget {
-  /** `scheme://host[:port]` of the configured URL. */
-  origin: string;
-  /** `URL.hostname` of the configured URL (IPv6 in brackets). */
-  hostname: string;
-  /** The path text before the first placeholder; every rendered path starts with it. */
-  pathPrefix: string;
-  /**
-   * True when the configured path holds no placeholder: the prefix is then
-   * the whole path and is matched by whole segments (`/v1/items` admits
-   * `/v1/items/7`, not `/v1/items2`). False when a placeholder cuts it, so
-   * the path may go on inside the prefix's last segment.
-   */
-  pathIsLiteral: boolean;
-}
+/**
+ * Where a bridge may send requests: the origin, host, port and path prefix
+ * of its URL template, derived by the template grammar (`src/_util/template.ts`),
+ * the one place the loader and the sandbox flags derive them too.
+ */
+export type BridgeTarget = UrlTarget;
 
 /** Options of {@linkcode renderRequest}. */
 export interface RenderOptions {
@@ -50,8 +54,6 @@ export interface RenderOptions {
    */
   resolveSecret?: (name: string) => string;
 }
-
-type Where = "path" | "query";
 
 type Piece = TemplatePart;
 
@@ -76,11 +78,10 @@ type BodyNode =
 
 interface CompiledBridge {
   target: BridgeTarget;
-  protocol: string;
   head: string;
   segments: Segment[];
-  query: Piece[] | null;
-  fragment: Piece[] | null;
+  /** The template's literal query, or null. */
+  query: string | null;
   queryParams: [param: string, key: string][];
   headers: CompiledHeader[];
   hasAccept: boolean;
@@ -92,10 +93,6 @@ const CACHE = new WeakMap<BridgeSpec, CompiledBridge>();
 
 const DEFAULT_ACCEPT = "application/json, */*;q=0.5";
 const JSON_TYPE = "application/json";
-/** RFC 9110 section 5.6.2 `token`. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Anything but HTAB, visible ASCII, space and obs-text (RFC 9110 section 5.5). */
-const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Characters a path parameter may not hold, even encoded (see README.md, templates). */
 // deno-lint-ignore no-control-regex
 const BAD_PATH_CHAR = /[/\\?#\x00-\x1f\x7f-\x9f]/;
@@ -103,7 +100,6 @@ const BAD_PATH_CHAR = /[/\\?#\x00-\x1f\x7f-\x9f]/;
 const BAD_PATH_ESCAPE = /%(?:2e|2f|5c|[01][0-9a-f]|7f)/i;
 /** `.` or `..`, alone or before a `;` (servlet containers drop `;...` then resolve). */
 const DOT_SEGMENT = /^\.{1,2}(?:;|$)/;
-const AUTHORITY_END = /[/?#]/;
 const SLASH = 0x2f;
 /**
  * In the path past the configured prefix: a percent-encoded dot, slash or
@@ -126,116 +122,27 @@ function configIssue(bridge: BridgeSpec, detail: string): PolicyError {
   return new PolicyError(`Cannot render bridge "${bridge.toolName}": ${detail}`);
 }
 
-function compileUrl(bridge: BridgeSpec): Pick<
-  CompiledBridge,
-  "target" | "protocol" | "head" | "segments" | "query" | "fragment"
-> {
-  let parts: TemplatePart[];
-  try {
-    parts = parseTemplate(bridge.url);
-  } catch (e) {
-    throw configIssue(bridge, (e as Error).message);
-  }
-  const first = parts[0];
-  const schemeEnd = first?.kind === "text" ? first.text.indexOf("://") : -1;
-  if (first?.kind !== "text" || schemeEnd < 0) {
-    throw configIssue(bridge, "the URL must start with a literal scheme and host");
-  }
-  const afterScheme = first.text.slice(schemeEnd + 3);
-  const authLen = afterScheme.search(AUTHORITY_END);
-  if (authLen < 0 && parts.length > 1) {
-    throw configIssue(bridge, "the URL origin must be literal");
-  }
-  const head = authLen < 0 ? first.text : first.text.slice(0, schemeEnd + 3 + authLen);
-  const rest: Piece[] = [];
-  if (head.length < first.text.length) {
-    rest.push({ kind: "text", text: first.text.slice(head.length) });
-  }
-  rest.push(...parts.slice(1));
-
-  const segments: Segment[] = [{ pieces: [], params: [] }];
-  let query: Piece[] | null = null;
-  let fragment: Piece[] | null = null;
-  let where: Where | "fragment" = "path";
-  let prefix = "";
-  let prefixDone = false;
-  let pathIsLiteral = true;
-  const push = (list: Piece[], piece: Piece) => {
-    const last = list[list.length - 1];
-    if (piece.kind === "text" && last?.kind === "text") {
-      list[list.length - 1] = { kind: "text", text: last.text + piece.text };
-    } else list.push(piece);
-  };
-  for (const piece of rest) {
-    if (piece.kind !== "text") {
-      if (where === "path") {
-        prefixDone = true;
-        pathIsLiteral = false;
-        const seg = segments[segments.length - 1];
-        seg.pieces.push(piece);
-        if (piece.kind === "param") seg.params.push(piece.name);
-      } else push(where === "query" ? query! : fragment!, piece);
-      continue;
-    }
-    for (const c of piece.text) {
-      if (where === "path") {
-        if (c === "?") {
-          where = "query";
-          query = [];
-          prefixDone = true;
-        } else if (c === "#") {
-          where = "fragment";
-          fragment = [];
-          prefixDone = true;
-        } else {
-          if (c === "/") segments.push({ pieces: [], params: [] });
-          else push(segments[segments.length - 1].pieces, { kind: "text", text: c });
-          if (!prefixDone) prefix += c;
-        }
-      } else if (where === "query" && c === "#") {
-        where = "fragment";
-        fragment = [];
-      } else {
-        push(where === "query" ? query! : fragment!, { kind: "text", text: c });
-      }
-    }
-  }
-  let base: URL;
-  try {
-    base = new URL(head + prefix);
-  } catch {
-    throw configIssue(bridge, "the URL is not valid");
-  }
-  if (base.protocol !== "http:" && base.protocol !== "https:") {
-    throw configIssue(bridge, `scheme "${base.protocol.slice(0, -1)}" is not allowed`);
-  }
-  if (base.username || base.password) {
-    throw configIssue(bridge, "the URL must not hold a username or password");
-  }
+function compileUrl(
+  bridge: BridgeSpec,
+): Pick<CompiledBridge, "target" | "head" | "segments" | "query"> {
+  const checked = checkUrlTemplate(bridge.url);
+  const url = checked.template;
+  if (url === undefined) throw configIssue(bridge, checked.problems[0]);
   return {
-    target: {
-      origin: base.origin,
-      hostname: base.hostname,
-      pathPrefix: base.pathname,
-      pathIsLiteral,
-    },
-    protocol: base.protocol,
-    head,
-    segments,
-    query,
-    fragment,
+    target: url.target,
+    head: url.head,
+    segments: url.segments.map((pieces) => ({
+      pieces: [...pieces],
+      params: pieces.flatMap((p) => (p.kind === "param" ? [p.name] : [])),
+    })),
+    query: url.query,
   };
 }
 
-function compileBody(bridge: BridgeSpec, value: unknown, depth: number): BodyNode {
-  if (depth > 64) throw configIssue(bridge, "the body template is nested too deeply");
+function compileBody(value: unknown): BodyNode {
   if (typeof value === "string") {
-    let parts: TemplatePart[];
-    try {
-      parts = parseTemplate(value);
-    } catch (e) {
-      throw configIssue(bridge, (e as Error).message);
-    }
+    // checkBodyTemplate() accepted the whole body first, so this parses.
+    const parts = parseTemplate(value);
     if (parts.length === 0) return { kind: "literal", value };
     if (parts.length === 1) {
       const only = parts[0];
@@ -246,13 +153,11 @@ function compileBody(bridge: BridgeSpec, value: unknown, depth: number): BodyNod
     }
     return { kind: "text", parts };
   }
-  if (Array.isArray(value)) {
-    return { kind: "array", items: value.map((v) => compileBody(bridge, v, depth + 1)) };
-  }
+  if (Array.isArray(value)) return { kind: "array", items: value.map(compileBody) };
   if (value !== null && typeof value === "object") {
     return {
       kind: "object",
-      entries: Object.entries(value).map(([k, v]) => [k, compileBody(bridge, v, depth + 1)]),
+      entries: Object.entries(value).map(([k, v]) => [k, compileBody(v)]),
     };
   }
   return { kind: "literal", value };
@@ -264,28 +169,29 @@ function compile(bridge: BridgeSpec): CompiledBridge {
   let hasAccept = false;
   let hasContentType = false;
   for (const [name, template] of Object.entries(bridge.headers)) {
-    if (!TOKEN.test(name)) {
+    if (!HEADER_NAME.test(name)) {
       throw configIssue(bridge, `header name "${name}" is not an RFC 9110 token`);
     }
-    let parts: TemplatePart[];
-    try {
-      parts = parseTemplate(template);
-    } catch (e) {
-      throw configIssue(bridge, (e as Error).message);
-    }
-    for (const p of parts) {
-      if (p.kind === "text" && BAD_HEADER_VALUE.test(p.text)) {
-        throw configIssue(bridge, `header "${name}" holds a character not allowed in a header`);
-      }
+    const checked = checkHeaderTemplate(template);
+    if (checked.parts === undefined || checked.problems.length > 0) {
+      throw configIssue(bridge, `header "${name}": ${checked.problems[0]}`);
     }
     const lower = name.toLowerCase();
     if (lower === "accept") hasAccept = true;
     if (lower === "content-type") hasContentType = true;
-    headers.push({ name, parts });
+    headers.push({ name, parts: checked.parts });
+  }
+  for (const key of Object.values(bridge.queryParams)) {
+    const problem = queryKeyProblem(key);
+    if (problem !== undefined) throw configIssue(bridge, problem);
   }
   const hasBody = bridge.bodyTemplate !== null && bridge.bodyTemplate !== undefined;
   if (hasBody && (bridge.method === "GET" || bridge.method === "HEAD")) {
     throw configIssue(bridge, `a ${bridge.method} request cannot carry a body`);
+  }
+  if (hasBody) {
+    const problem = checkBodyTemplate(bridge.bodyTemplate)[0];
+    if (problem !== undefined) throw configIssue(bridge, problem.message);
   }
   return {
     ...url,
@@ -293,7 +199,7 @@ function compile(bridge: BridgeSpec): CompiledBridge {
     headers,
     hasAccept,
     hasContentType,
-    body: hasBody ? compileBody(bridge, bridge.bodyTemplate, 0) : null,
+    body: hasBody ? compileBody(bridge.bodyTemplate) : null,
   };
 }
 
@@ -444,13 +350,6 @@ function pathValue(name: string, value: unknown): string {
   return encodeStrict(text);
 }
 
-function queryValue(name: string, value: unknown): string {
-  if (value === undefined || value === null) return "";
-  const text = scalarText(name, value, "a URL query");
-  if (!text.isWellFormed()) throw new InputError(name, "is not well-formed Unicode");
-  return encodeStrict(text);
-}
-
 function renderUrl(c: CompiledBridge, scope: Scope): string {
   let out = c.head;
   for (let i = 0; i < c.segments.length; i++) {
@@ -459,7 +358,8 @@ function renderUrl(c: CompiledBridge, scope: Scope): string {
     for (const p of seg.pieces) {
       if (p.kind === "text") text += p.text;
       else if (p.kind === "param") text += pathValue(p.name, scope.arg(p.name));
-      else text += secretInUrl(p.name, scope);
+      // The grammar keeps secrets out of URLs (they end up in logs).
+      else throw new TypeError(`Cannot render secret "${p.name}" in a URL`);
     }
     // A placeholder next to literal dots could still form a dot segment (`.{{x}}`).
     if (seg.params.length > 0 && DOT_SEGMENT.test(text)) {
@@ -467,31 +367,10 @@ function renderUrl(c: CompiledBridge, scope: Scope): string {
     }
     out += i === 0 ? text : "/" + text;
   }
-  if (c.query !== null) out += "?" + renderQueryPieces(c.query, scope);
+  if (c.query !== null) out += "?" + c.query;
   const extra = renderQueryParams(c, scope);
   if (extra !== "") out += (c.query === null ? "?" : c.query.length > 0 ? "&" : "") + extra;
-  if (c.fragment !== null) out += "#" + renderQueryPieces(c.fragment, scope);
   return out;
-}
-
-function renderQueryPieces(pieces: Piece[], scope: Scope): string {
-  let text = "";
-  for (const p of pieces) {
-    if (p.kind === "text") text += p.text;
-    else if (p.kind === "param") text += queryValue(p.name, scope.arg(p.name));
-    else text += secretInUrl(p.name, scope);
-  }
-  return text;
-}
-
-function secretInUrl(name: string, scope: Scope): string {
-  const value = scope.secret(name);
-  if (!value.isWellFormed()) {
-    throw new PolicyError(
-      `Secret "${name}" cannot be sent in a URL: it is not well-formed Unicode`,
-    );
-  }
-  return encodeStrict(value);
 }
 
 function renderQueryParams(c: CompiledBridge, scope: Scope): string {
@@ -521,7 +400,7 @@ function renderHeaders(c: CompiledBridge, scope: Scope): Headers {
       else if (p.kind === "param") {
         const raw = scope.arg(p.name);
         const text = raw === undefined || raw === null ? "" : scalarText(p.name, raw, "a header");
-        if (BAD_HEADER_VALUE.test(text)) {
+        if (!isHeaderText(text)) {
           throw new InputError(
             p.name,
             "contains a character not allowed in a header value (CR, LF, NUL or another control character)",
@@ -530,7 +409,7 @@ function renderHeaders(c: CompiledBridge, scope: Scope): Headers {
         value += text;
       } else {
         const text = scope.secret(p.name);
-        if (BAD_HEADER_VALUE.test(text)) {
+        if (!isHeaderText(text)) {
           throw new PolicyError(
             `Secret "${p.name}" cannot be sent in a header: it holds a character not allowed there`,
           );

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InputError, LoomError, PolicyError } from "../../errors.ts";
+import { type BridgeSpec, parseConfig } from "../../config/mod.ts";
+import { ConfigError, InputError, LoomError, PolicyError } from "../../errors.ts";
+import { checkUrlTemplate } from "../../_util/template.ts";
 import { bridgeTarget, renderRequest } from "./render.ts";
 import { runBridge } from "./mod.ts";
 import { makeBridge, RUN, startUpstream } from "../_testing.ts";
@@ -47,9 +49,10 @@ Deno.test("renderRequest() refuses path traversal values and the upstream receiv
   assert.equal(up.received.length, 0);
 });
 
-Deno.test("renderRequest() refuses a value that forms a dot segment with literal text", () => {
+Deno.test("renderRequest() refuses a template where a value beside literal dots could form a dot segment", () => {
   const bridge = makeBridge("http://127.0.0.1:8080/api/x/.{{v}}/y");
-  assert.throws(() => renderRequest(bridge, { v: "." }), InputError);
+  assert.throws(() => renderRequest(bridge, { v: "." }), PolicyError);
+  assert.throws(() => renderRequest(bridge, { v: "a" }), PolicyError);
 });
 
 Deno.test("renderRequest() refuses arrays and objects in a path segment", () => {
@@ -279,14 +282,16 @@ Deno.test("renderRequest() refuses an object as a query param value", () => {
   assert.throws(() => renderRequest(bridge, { filter: [{ a: 1 }] }), InputError);
 });
 
-Deno.test("renderRequest() encodes a placeholder inside the template's own query", () => {
-  const bridge = makeBridge("http://127.0.0.1:8080/api?since={{since}}&x=1");
+Deno.test("renderRequest() keeps the template's literal query before the query params", () => {
+  const bridge = makeBridge("http://127.0.0.1:8080/api?format=json&x=1", {
+    queryParams: { since: "since" },
+  });
   const req = renderRequest(bridge, { since: "2024-01-01T00:00:00Z&admin=1" });
   assert.equal(req.url.searchParams.get("since"), "2024-01-01T00:00:00Z&admin=1");
   assert.equal(req.url.searchParams.get("x"), "1");
   assert.equal(req.url.searchParams.has("admin"), false);
+  assert.equal(req.url.search, "?format=json&x=1&since=2024-01-01T00%3A00%3A00Z%26admin%3D1");
 });
-
 Deno.test("renderRequest() gives exact body placeholders their typed JSON value", async () => {
   await using up = startUpstream(() => new Response("ok"));
   const bridge = makeBridge(`${up.origin}/api/ask`, {
@@ -374,24 +379,115 @@ Deno.test("renderRequest() parses a bridge's templates once per bridge object", 
   assert.equal(renderRequest(bridge, { id: "a" }).url.pathname, "/api/a");
 });
 
-Deno.test("bridgeTarget() names the configured origin, host and literal path prefix", () => {
-  assert.deepEqual(bridgeTarget(makeBridge("https://api.example.com/v1/users/{{id}}/repos")), {
-    origin: "https://api.example.com",
-    hostname: "api.example.com",
-    pathPrefix: "/v1/users/",
-    pathIsLiteral: false,
-  });
-  assert.deepEqual(bridgeTarget(makeBridge("http://[::1]:9090?q={{q}}")), {
-    origin: "http://[::1]:9090",
-    hostname: "[::1]",
-    pathPrefix: "/",
-    pathIsLiteral: true,
-  });
+Deno.test("bridgeTarget() is the target the template grammar derives, the loader's and the sandbox's", () => {
+  for (
+    const url of [
+      "https://api.example.com/v1/users/{{id}}/repos",
+      "http://[::1]:9090?q=1",
+      "http://127.0.0.1:80/v1/items",
+    ]
+  ) {
+    assert.deepEqual(bridgeTarget(makeBridge(url)), checkUrlTemplate(url).template?.target, url);
+  }
+  assert.equal(bridgeTarget(makeBridge("https://api.example.com/v1/{{id}}")).pathPrefix, "/v1/");
 });
-
 Deno.test("renderRequest() refuses a body on GET", () => {
   assert.throws(
     () => renderRequest(makeBridge("http://127.0.0.1:8080/api", { bodyTemplate: { a: 1 } }), {}),
     PolicyError,
   );
+});
+
+// --- one template grammar with the loader ---------------------------------------
+
+/** A tier-2 config whose one bridge has `fields` (YAML lines under `http_bridge`). */
+function configWith(fields: string): string {
+  return [
+    "agent:",
+    "  name: grammar",
+    "  exposes:",
+    "    - name: test_tool",
+    "      description: test tool",
+    "      access: write",
+    "      parameters: { id: { type: string } }",
+    "  http_bridge:",
+    "    - tool_name: test_tool",
+    fields,
+    "  runtime:",
+    "    trust_tier: 2",
+  ].join("\n");
+}
+
+Deno.test("renderRequest() refuses every bridge template the loader refuses, before anything is sent", () => {
+  const cases: [yaml: string, bridge: Partial<BridgeSpec>][] = [
+    ["url: https://api.example.com/x?since={{id}}", {
+      url: "https://api.example.com/x?since={{id}}",
+    }],
+    ["url: https://api.example.com/x#{{id}}", { url: "https://api.example.com/x#{{id}}" }],
+    ["url: https://api.example.com/x#top", { url: "https://api.example.com/x#top" }],
+    ['url: "https://api.example.com/{{secret:k}}/{{id}}"', {
+      url: "https://api.example.com/{{secret:k}}/{{id}}",
+    }],
+    ['url: "https://api.example.com/{{ bad name }}/{{id}}"', {
+      url: "https://api.example.com/{{ bad name }}/{{id}}",
+    }],
+    ['url: "https://api.example.com/a}}/{{id}}"', { url: "https://api.example.com/a}}/{{id}}" }],
+    ['url: "https://api.example.com/a\\\\{{id}}"', { url: "https://api.example.com/a\\{{id}}" }],
+    ["url: https://api.example.com/../{{id}}", { url: "https://api.example.com/../{{id}}" }],
+    ["url: https://api.example.com/a%2Fb/{{id}}", { url: "https://api.example.com/a%2Fb/{{id}}" }],
+    ["url: https://api.example.com/.{{id}}", { url: "https://api.example.com/.{{id}}" }],
+    ["url: https://api.example.com{{id}}", { url: "https://api.example.com{{id}}" }],
+    [
+      'url: https://api.example.com/{{id}}\n      headers: { X-Note: "caf\\u00e9 \\u2615" }',
+      { url: "https://api.example.com/{{id}}", headers: { "X-Note": "caf\u00e9 \u2615" } },
+    ],
+    [
+      'url: https://api.example.com/{{id}}\n      headers: { X-Note: "a\\u0001b" }',
+      { url: "https://api.example.com/{{id}}", headers: { "X-Note": "a\u0001b" } },
+    ],
+    [
+      'url: https://api.example.com/{{id}}\n      headers: { X-Note: "{{ id }} {{x y}}" }',
+      { url: "https://api.example.com/{{id}}", headers: { "X-Note": "{{ id }} {{x y}}" } },
+    ],
+    [
+      'url: https://api.example.com/{{id}}\n      method: POST\n      body_template: { "{{id}}": 1 }',
+      { url: "https://api.example.com/{{id}}", method: "POST", bodyTemplate: { "{{id}}": 1 } },
+    ],
+    [
+      'url: https://api.example.com/{{id}}\n      method: POST\n      body_template: { a: "{{id}" }',
+      { url: "https://api.example.com/{{id}}", method: "POST", bodyTemplate: { a: "{{id}" } },
+    ],
+    [
+      "url: https://api.example.com/{{id}}\n      method: POST\n      body_template: { a: .inf }",
+      { url: "https://api.example.com/{{id}}", method: "POST", bodyTemplate: { a: Infinity } },
+    ],
+  ];
+  for (const [yaml, fields] of cases) {
+    assert.throws(
+      () => parseConfig(configWith(`      ${yaml}`), { path: "g.yaml" }),
+      ConfigError,
+      yaml,
+    );
+    const bridge = makeBridge("https://api.example.com/{{id}}", fields);
+    assert.throws(
+      () => renderRequest(bridge, { id: "7" }, { resolveSecret: () => "s" }),
+      (e: unknown) =>
+        e instanceof PolicyError && e.message.startsWith('Cannot render bridge "test_tool": '),
+      yaml,
+    );
+  }
+});
+
+Deno.test("renderRequest() renders the bridge templates the loader accepts", () => {
+  const yaml = [
+    '      url: "https://api.example.com/v1/items/{{ id }}/x-{{id}}.json?fixed=1"',
+    "      method: POST",
+    '      headers: { X-Api-Key: "{{secret:api-key}}", X-Note: "caf\\u00e9 {{id}}" }',
+    '      body_template: { a: "{{id}}", b: "n={{id}}", c: [1, "{}", "{x}"] }',
+  ].join("\n");
+  const bridge = parseConfig(configWith(yaml), { path: "g.yaml" }).bridges[0];
+  const req = renderRequest(bridge, { id: "7" }, { resolveSecret: () => "s" });
+  assert.equal(req.url.href, "https://api.example.com/v1/items/7/x-7.json?fixed=1");
+  assert.equal(req.headers.get("x-note"), "caf\u00e9 7");
+  assert.equal(req.body, '{"a":"7","b":"n=7","c":[1,"{}","{x}"]}');
 });
