@@ -30,6 +30,60 @@ export const LOOM_FLAGS = [
   "--allow-run",
 ];
 
+/** How {@linkcode loomRunCommand} starts LOOM. */
+export interface LoomRunOptions {
+  /** `LOOM_HOME`. */
+  home: string;
+  /** Arguments after `loom run CONFIG`. */
+  args?: string[];
+  /** Extra `deno run` flags placed before main.ts (e.g. `--cpu-prof`). */
+  denoFlags?: string[];
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** `piped` to talk MCP over stdio; default `null`. */
+  stdin?: "piped" | "null";
+}
+
+/** The arguments after the config that make `loom run` serve HTTP on a free port. */
+export const HTTP_ON_FREE_PORT: readonly string[] = ["--transport", "http", "--port", "0"];
+
+/** `loom run CONFIG` from source with the flags of `deno task loom`; stdout and stderr piped. */
+export function loomRunCommand(config: string, options: LoomRunOptions): Deno.Command {
+  const [run, ...perms] = LOOM_FLAGS;
+  const { home, args = [], denoFlags = [], env, stdin = "null" } = options;
+  return new Deno.Command(Deno.execPath(), {
+    args: [run, ...perms, ...denoFlags, MAIN, "run", config, ...args],
+    env: { LOOM_HOME: home, NO_COLOR: "1", ...env },
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/**
+ * A child's `stop(signal)`: the first call sends the signal (default
+ * SIGTERM), and every call resolves to the exit status once the child has
+ * exited and `drained` has resolved.
+ */
+export function stopOnce(
+  child: Deno.ChildProcess,
+  drained: () => Promise<void> = () => Promise.resolve(),
+): (signal?: Deno.Signal) => Promise<Deno.CommandStatus> {
+  let stopped: Promise<Deno.CommandStatus> | null = null;
+  return (signal = "SIGTERM") => {
+    if (stopped === null) {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      stopped = child.status.then(async (status) => {
+        await drained();
+        return status;
+      });
+    }
+    return stopped;
+  };
+}
+
 /** A real HTTP server on loopback that counts requests. */
 export interface Upstream extends AsyncDisposable {
   url: string;
@@ -202,22 +256,10 @@ export async function startLoomHttp(
   config: string,
   options: { home: string; extraArgs?: string[]; env?: Record<string, string> },
 ): Promise<LoomServer> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...LOOM_FLAGS,
-      MAIN,
-      "run",
-      config,
-      "--transport",
-      "http",
-      "--port",
-      "0",
-      ...(options.extraArgs ?? []),
-    ],
-    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+  const cmd = loomRunCommand(config, {
+    home: options.home,
+    args: [...HTTP_ON_FREE_PORT, ...(options.extraArgs ?? [])],
+    env: options.env,
   });
   const child = cmd.spawn();
   let text = "";
@@ -252,20 +294,10 @@ export async function startLoomHttp(
     drainErr.catch(reject);
   });
   const drainOut = child.stdout.pipeTo(new WritableStream());
-  let stopped: Promise<Deno.CommandStatus> | null = null;
-  const stop = (signal: Deno.Signal = "SIGTERM") => {
-    if (!stopped) {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      stopped = child.status.then(async (s) => {
-        await drainOut.catch(() => {});
-        await drainErr.catch(() => {});
-        return s;
-      });
-    }
-    return stopped;
-  };
+  const stop = stopOnce(child, async () => {
+    await drainOut.catch(() => {});
+    await drainErr.catch(() => {});
+  });
   return {
     url,
     child,

@@ -5,7 +5,9 @@
  * `tested`, the tests that prove it. A renamed or deleted test would leave the
  * document claiming a proof that no longer runs, so the table is parsed and
  * every name is looked up in its file. The configs in `examples/` are what a
- * new user copies first; each is run through the real `loom validate`.
+ * new user copies first; each is run through the real `loom validate`. A
+ * source file over 400 lines is listed in `docs/architecture.md` with the
+ * reason it is one file.
  */
 
 import assert from "node:assert/strict";
@@ -139,4 +141,49 @@ Deno.test("examples/*.yaml: loom validate accepts every example config with exit
     const result = await runLoom(["validate", `${ROOT}examples/${file}`], { home: home.path });
     assert.equal(result.code, 0, `examples/${file}: exit ${result.code}\n${result.stderr}`);
   }
+});
+
+/** Lines above which a source file needs a stated reason. */
+const LONG_FILE_LINES = 400;
+const ARCHITECTURE = "docs/architecture.md";
+
+/** The `| file | reason |` rows of the section on long files. */
+function parseLongFiles(text: string): Map<string, string> {
+  const start = text.indexOf("\n## Files over 400 lines");
+  assert.ok(start >= 0, `${ARCHITECTURE} has no "Files over 400 lines" section`);
+  const end = text.indexOf("\n## ", start + 1);
+  const rows = new Map<string, string>();
+  for (const line of text.slice(start, end < 0 ? undefined : end).split("\n")) {
+    const m = /^\| `(src\/[^`]+\.ts)` \| (.+) \|$/.exec(line.trim());
+    if (m) rows.set(m[1], m[2].trim());
+  }
+  return rows;
+}
+
+async function sourceFiles(dir: string, out: string[] = []): Promise<string[]> {
+  for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory && entry.name !== "testdata") await sourceFiles(path, out);
+    else if (entry.isFile && path.endsWith(".ts") && !path.endsWith("_test.ts")) out.push(path);
+  }
+  return out;
+}
+
+Deno.test("docs/architecture.md: every source file over 400 lines is listed with its reason, and only those", async () => {
+  const listed = parseLongFiles(await Deno.readTextFile(`${ROOT}${ARCHITECTURE}`));
+  const problems: string[] = [];
+  const long = new Set<string>();
+  for (const file of await sourceFiles("src")) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    const lines = text.endsWith("\n") ? text.split("\n").length - 1 : text.split("\n").length;
+    if (lines > LONG_FILE_LINES) {
+      long.add(file);
+      if (!listed.has(file)) problems.push(`${file}: ${lines} lines, not listed with a reason`);
+    }
+  }
+  for (const [file, reason] of listed) {
+    if (!long.has(file)) problems.push(`${file}: listed, but not over ${LONG_FILE_LINES} lines`);
+    if (reason.length < 20) problems.push(`${file}: the reason "${reason}" says too little`);
+  }
+  assert.deepEqual(problems, []);
 });

@@ -11,22 +11,18 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "./_servers.ts";
+import type { LoadRun } from "./_stats.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
 /** Which generator drives HTTP. */
 export type Generator = "wrk" | "deno";
 
-/** One HTTP load run, as the generator reported it. */
-export interface HttpLoad {
-  requests: number;
-  seconds: number;
-  /** Requests per second. */
-  rps: number;
-  /** Non-2xx/3xx answers plus connection, read, write and timeout errors. */
-  errors: number;
-  p50Us: number;
-  p99Us: number;
+/**
+ * One HTTP load run, as the generator reported it. `errors` counts non-2xx/3xx
+ * answers plus connection, read, write and timeout errors.
+ */
+export interface HttpLoad extends LoadRun {
   /** CPU the generator used, ms. */
   clientCpuMs: number;
 }

@@ -1,10 +1,33 @@
 /**
  * Readers of `/proc` for the bench: CPU time and resident memory of a process,
  * and a description of the machine. Linux only; elsewhere every reader returns
- * null and the bench prints "n/a".
+ * null and the bench prints "n/a". And {@linkcode denoRunOutput}, which runs a
+ * bench script in a process of its own.
  *
  * @module
  */
+
+/**
+ * Run `deno run ARGS` (a bench script in a fresh process: a cold start, or a
+ * heap apart from the driver's) and return its stdout.
+ *
+ * @param label names the script in the error
+ * @param args the arguments after `deno run`
+ * @returns what the script printed
+ * @throws {Error} when it exits unsuccessfully, with its stdout and stderr
+ */
+export async function denoRunOutput(label: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`${label} failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
 
 /** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on Linux). */
 export const CLOCK_TICKS = 100;

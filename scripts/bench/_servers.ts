@@ -10,7 +10,13 @@
 
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { DEV_CONFIG_FLAGS, LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
+import {
+  DEV_CONFIG_FLAGS,
+  HTTP_ON_FREE_PORT,
+  loomRunCommand,
+  type LoomRunOptions,
+  stopOnce,
+} from "../../tests/_helpers.ts";
 import { childCpuMs, cpuMs, rssKiB } from "./_proc.ts";
 
 /** The MCP protocol version the bench's raw clients announce. */
@@ -145,16 +151,7 @@ function wrap(
   child: Deno.ChildProcess,
   log: () => string,
 ): ServerProcess {
-  let stopped: Promise<Deno.CommandStatus> | null = null;
-  const stop = (signal: Deno.Signal = "SIGTERM") => {
-    if (!stopped) {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      stopped = child.status;
-    }
-    return stopped;
-  };
+  const stop = stopOnce(child);
   return {
     name,
     url,
@@ -209,50 +206,18 @@ export async function startSdkServer(
 }
 
 /** Options of {@linkcode startLoom}. */
-export interface StartLoomOptions {
-  /** LOOM_HOME. */
-  home: string;
-  /** Extra `deno run` flags placed before main.ts (e.g. `--cpu-prof`). */
-  denoFlags?: string[];
-  /** Extra environment. */
-  env?: Record<string, string>;
-}
+export type StartLoomOptions = Pick<LoomRunOptions, "home" | "denoFlags" | "env">;
 
 /** `loom run CONFIG --transport http --port 0`, ready once it prints its URL. */
 export async function startLoom(config: string, options: StartLoomOptions): Promise<ServerProcess> {
-  const [run, ...perms] = LOOM_FLAGS;
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: [
-      run,
-      ...perms,
-      ...(options.denoFlags ?? []),
-      MAIN,
-      "run",
-      config,
-      "--transport",
-      "http",
-      "--port",
-      "0",
-    ],
-    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
+  const cmd = loomRunCommand(config, { ...options, args: [...HTTP_ON_FREE_PORT] });
   const { child, match, log } = await spawnUntil("loom run", cmd, /listening on (http:\/\/\S+)/);
   return wrap("loom", match[1], child, log);
 }
 
 /** `loom run CONFIG` over stdio: the child with piped stdin/stdout. */
 export function spawnLoomStdio(config: string, options: StartLoomOptions): Deno.ChildProcess {
-  const [run, ...perms] = LOOM_FLAGS;
-  return new Deno.Command(Deno.execPath(), {
-    args: [run, ...perms, ...(options.denoFlags ?? []), MAIN, "run", config],
-    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return loomRunCommand(config, { ...options, stdin: "piped" }).spawn();
 }
 
 /** The `initialize` request body the bench's raw clients send. */

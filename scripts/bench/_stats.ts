@@ -5,6 +5,25 @@
  * @module
  */
 
+/** What one load run measured, over HTTP or stdio. */
+export interface LoadRun {
+  requests: number;
+  seconds: number;
+  /** Requests per second. */
+  rps: number;
+  /** Failed requests; what fails depends on the transport (see its runner). */
+  errors: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** The options every bench driver takes: `--quick`, `--rounds=N`, `--seconds=S`. */
+export const ROUND_OPTIONS = {
+  quick: { type: "boolean", default: false },
+  rounds: { type: "string" },
+  seconds: { type: "string" },
+} as const;
+
 /** Median, minimum and maximum of a series of round results. */
 export interface Spread {
   median: number;

@@ -6,19 +6,11 @@
  * @module
  */
 
-import { percentile } from "./_stats.ts";
+import { type LoadRun, percentile } from "./_stats.ts";
 import { initializeBody, PROTOCOL_VERSION } from "./_servers.ts";
 
-/** One stdio load run. */
-export interface StdioLoad {
-  requests: number;
-  seconds: number;
-  rps: number;
-  /** Responses that were not successful tool results. */
-  errors: number;
-  p50Us: number;
-  p99Us: number;
-}
+/** One stdio load run; `errors` counts responses that were not successful tool results. */
+export type StdioLoad = LoadRun;
 
 const encoder = new TextEncoder();
 

@@ -35,6 +35,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config/mod.ts";
 import { parseFastYaml } from "../../src/config/_fast_yaml.ts";
 import { type Spread, spread } from "./_stats.ts";
+import { denoRunOutput } from "./_proc.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -71,8 +72,8 @@ export function packConfig(index: number): string {
           max_length: 32
         limit:
           type: integer
-          required: false
           default: 10
+          required: false
           minimum: 1
           maximum: 100
         sort:
@@ -152,25 +153,17 @@ const ROUNDS = Number(flags.rounds ?? (QUICK ? 5 : 20));
 const COLD_RUNS = Number(flags["cold-runs"] ?? (QUICK ? 3 : 10));
 
 async function coldRun(dir: string, variant: "fast" | "lib", count: number): Promise<number> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      new URL("../../deno.dev.json", import.meta.url).pathname,
-      new URL(import.meta.url).pathname,
-      `--cold-child=${variant}`,
-      `--dir=${dir}`,
-      `--count=${count}`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
+  const text = await denoRunOutput("Cold run", [
+    "-A",
+    "--config",
+    new URL("../../deno.dev.json", import.meta.url).pathname,
+    new URL(import.meta.url).pathname,
+    `--cold-child=${variant}`,
+    `--dir=${dir}`,
+    `--count=${count}`,
+  ]);
   const m = /^COLD (\S+)$/m.exec(text);
-  if (!out.success || !m) {
-    throw new Error(`Cold run failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
-  }
+  if (!m) throw new Error(`Cannot read the cold run's output:\n${text}`);
   return Number(m[1]);
 }
 

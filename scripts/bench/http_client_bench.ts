@@ -25,7 +25,7 @@ import { HttpClient } from "../../src/net/mod.ts";
 import { DEV_CONFIG_FLAGS } from "../../tests/_helpers.ts";
 import { startUpstreamProcess } from "./_servers.ts";
 import { UPSTREAM_BODY } from "./upstream.ts";
-import { type Spread, spread } from "./_stats.ts";
+import { ROUND_OPTIONS, type Spread, spread } from "./_stats.ts";
 
 /** One-byte chunks per response in the chunked scenario. */
 const CHUNKS = 10_000;
@@ -33,9 +33,7 @@ const CHUNKS = 10_000;
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
-    quick: { type: "boolean", default: false },
-    rounds: { type: "string" },
-    seconds: { type: "string" },
+    ...ROUND_OPTIONS,
     "serve-chunked": { type: "boolean", default: false },
   },
 });

@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 import { DEV_CONFIG_FLAGS, LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
 import { BENCH_ARGS, BENCH_TOOL, benchConfig } from "./_configs.ts";
 import { ensureGenerator, type Generator, type HttpLoad, runHttpLoad } from "./_load.ts";
-import { cpuMs, machineInfo } from "./_proc.ts";
+import { cpuMs, denoRunOutput, machineInfo } from "./_proc.ts";
 import {
   callOnce,
   callTemplate,
@@ -43,15 +43,13 @@ import {
   treeCpuMs,
   treeRssKiB,
 } from "./_servers.ts";
-import { type Spread, spread } from "./_stats.ts";
+import { ROUND_OPTIONS, type Spread, spread } from "./_stats.ts";
 import { StdioClient } from "./_stdio.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
-    quick: { type: "boolean", default: false },
-    rounds: { type: "string" },
-    seconds: { type: "string" },
+    ...ROUND_OPTIONS,
     "rss-calls": { type: "string" },
     "sdk-rss-calls": { type: "string" },
     "ready-runs": { type: "string" },
@@ -314,23 +312,14 @@ interface AuditBench {
 }
 
 async function auditBench(records: number, seconds: number): Promise<AuditBench> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      new URL("./audit_bench.ts", import.meta.url).pathname,
-      `--records=${records}`,
-      `--seconds=${seconds}`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(`audit_bench.ts failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
-  }
+  const text = await denoRunOutput("audit_bench.ts", [
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    new URL("./audit_bench.ts", import.meta.url).pathname,
+    `--records=${records}`,
+    `--seconds=${seconds}`,
+  ]);
   const durable = /in flight: (\d+) records\/s .*?([\d.]+) records\/fsync/.exec(text);
   // The first verify line is the default mode (what `loom audit verify` runs).
   const verify = /^verify\b[^:]*: (\d+) records in ([\d.]+) s/m.exec(text);
@@ -358,22 +347,14 @@ async function subBench(
   script: string,
   args: string[],
 ): Promise<{ table: string[]; result: unknown }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      ...DEV_CONFIG_FLAGS,
-      new URL(`./${script}`, import.meta.url).pathname,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
+  const text = await denoRunOutput(script, [
+    "-A",
+    ...DEV_CONFIG_FLAGS,
+    new URL(`./${script}`, import.meta.url).pathname,
+    ...args,
+  ]);
   const result = /^RESULT (.*)$/m.exec(text);
-  if (!out.success || !result) {
-    throw new Error(`${script} failed:\n${text}${new TextDecoder().decode(out.stderr)}`);
-  }
+  if (!result) throw new Error(`Cannot read the result of ${script}:\n${text}`);
   const table = text.split("\n").filter((l) => l.startsWith("|"));
   return { table, result: JSON.parse(result[1]) };
 }
@@ -463,20 +444,15 @@ try {
   await stdio.load(body, 16, WARM_SECONDS);
   log("warm-up done");
 
-  const plan: [string, string, number][] = [
-    ["c1", "direct", 1],
-    ["c1", "sdk", 1],
-    ["c1", "loom", 1],
-    ["c16", "direct", 16],
-    ["c16", "sdk", 16],
-    ["c16", "loom", 16],
-    ["c16", "loom50", 16],
-    ["c16", "stdio", 16],
-    ["c64", "direct", 64],
-    ["c64", "sdk", 64],
-    ["c64", "loom", 64],
-    ["c64", "stdio", 64],
-  ].filter(([s, c]) => !(QUICK && c === "direct" && s !== "c1")) as [string, string, number][];
+  // The targets measured at each concurrency; scenario "c<N>" runs N clients.
+  const byConcurrency: [number, string[]][] = [
+    [1, ["direct", "sdk", "loom"]],
+    [16, ["direct", "sdk", "loom", "loom50", "stdio"]],
+    [64, ["direct", "sdk", "loom", "stdio"]],
+  ];
+  const plan = byConcurrency
+    .flatMap(([n, names]) => names.map((c): [string, string, number] => [`c${n}`, c, n]))
+    .filter(([s, c]) => !(QUICK && c === "direct" && s !== "c1"));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [scenario, who, conc] of plan) {
       const s = who === "stdio"

@@ -67,35 +67,23 @@ interface CommandModule {
  * `deno bundle` still see every module.
  */
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
-  run: async () => {
-    const m = await import("./run.ts");
-    return { run: m.runCommand, help: m.RUN_HELP };
-  },
-  validate: async () => {
-    const m = await import("./config_cmds.ts");
-    return { run: m.validateCommand, help: m.VALIDATE_HELP };
-  },
-  schema: async () => {
-    const m = await import("./config_cmds.ts");
-    return { run: m.schemaCommand, help: m.SCHEMA_HELP };
-  },
-  init: async () => {
-    const m = await import("./config_cmds.ts");
-    return { run: m.initCommand, help: m.INIT_HELP };
-  },
-  audit: async () => {
-    const m = await import("./audit.ts");
-    return { run: m.auditCommand, help: m.AUDIT_HELP };
-  },
-  secrets: async () => {
-    const m = await import("./secrets.ts");
-    return { run: m.secretsCommand, help: m.SECRETS_HELP };
-  },
-  sandbox: async () => {
-    const m = await import("./sandbox.ts");
-    return { run: m.sandboxCommand, help: m.SANDBOX_HELP };
-  },
+  run: () => import("./run.ts").then((m) => command(m.runCommand, m.RUN_HELP)),
+  validate: () => configCommands().then((m) => command(m.validateCommand, m.VALIDATE_HELP)),
+  schema: () => configCommands().then((m) => command(m.schemaCommand, m.SCHEMA_HELP)),
+  init: () => configCommands().then((m) => command(m.initCommand, m.INIT_HELP)),
+  audit: () => import("./audit.ts").then((m) => command(m.auditCommand, m.AUDIT_HELP)),
+  secrets: () => import("./secrets.ts").then((m) => command(m.secretsCommand, m.SECRETS_HELP)),
+  sandbox: () => import("./sandbox.ts").then((m) => command(m.sandboxCommand, m.SANDBOX_HELP)),
 };
+
+/** `validate`, `schema` and `init` share one module. */
+function configCommands(): Promise<typeof import("./config_cmds.ts")> {
+  return import("./config_cmds.ts");
+}
+
+function command(run: Command, help: string): CommandModule {
+  return { run, help };
+}
 
 /**
  * Run the CLI.

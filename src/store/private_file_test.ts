@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PolicyError } from "../errors.ts";
-import {
-  ensurePrivateDir,
-  readPrivateFile,
-  statPrivateFile,
-  writeFileAtomic,
-  writeFileExclusive,
-} from "./private_file.ts";
+import { ensurePrivateDir, readPrivateFile, statPrivateFile } from "./private_file.ts";
+import { writeFileAtomic, writeFileExclusive } from "./private_file.ts";
 import { tempDir } from "../../tests/_helpers.ts";
 
 // --- Negative tests first ---------------------------------------------------

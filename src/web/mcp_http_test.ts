@@ -3,19 +3,9 @@ import { parseConfig } from "../config/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import { AgentGate } from "../runtime/mod.ts";
 import { McpEngine } from "../mcp/mod.ts";
-import { createMcpApp, type McpHttpApp } from "./mcp_http.ts";
+import { createMcpApp, type McpHttpApp, type McpHttpOptions } from "./mcp_http.ts";
 import { originPolicy } from "./guard.ts";
-
-const INIT = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-};
+import { INITIALIZE as INIT } from "../../tests/_helpers.ts";
 
 /**
  * What `Deno.serve` passes the app as its environment. In-process requests
@@ -30,6 +20,13 @@ function peer(hostname: string): Peer {
 }
 
 const LOOPBACK = peer("127.0.0.1");
+const PING = { jsonrpc: "2.0", id: 7, method: "ping" };
+
+/** The response's status, its body discarded. */
+async function status(res: Response): Promise<number> {
+  await res.body?.cancel();
+  return res.status;
+}
 const TOKEN_A = "token-a-token-a-token-a";
 const TOKEN_B = "token-b-token-b-token-b";
 
@@ -40,21 +37,17 @@ interface Fixture extends AsyncDisposable {
   get(path: string, headers?: Record<string, string>, from?: Peer): Promise<Response>;
 }
 
-async function fixture(
-  options: {
-    token?: string;
-    tokens?: string[];
-    maxBodyBytes?: number;
-    allowedOrigins?: string[];
-    bodyTimeoutMs?: number;
-    maxSessions?: number;
-    maxSessionsPerClient?: number;
-    maxStreams?: number;
-    maxStreamsPerClient?: number;
-    sessionIdleMs?: number;
-    healthDetails?: boolean;
-  } = {},
-): Promise<Fixture> {
+/**
+ * The app's own options, except that the Host/Origin policy is built from
+ * `allowedOrigins` and one `token` may stand for `tokens`.
+ */
+type FixtureOptions = Omit<McpHttpOptions, "policy" | "tokens"> & {
+  token?: string;
+  tokens?: string[];
+  allowedOrigins?: string[];
+};
+
+async function fixture(options: FixtureOptions = {}): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "loom-http-" });
   const config = parseConfig(
     `agent:
@@ -70,17 +63,11 @@ async function fixture(
   );
   const audit = await AuditLog.open(`${dir}/audit`);
   const engine = new McpEngine(new AgentGate(config, { audit }), { name: "t", version: "1" });
+  const { token, tokens, allowedOrigins, ...limits } = options;
   const http = createMcpApp(engine, {
-    policy: originPolicy("127.0.0.1", { allowedOrigins: options.allowedOrigins }),
-    tokens: options.tokens ?? (options.token ? [options.token] : undefined),
-    maxBodyBytes: options.maxBodyBytes,
-    bodyTimeoutMs: options.bodyTimeoutMs,
-    maxSessions: options.maxSessions,
-    maxSessionsPerClient: options.maxSessionsPerClient,
-    maxStreams: options.maxStreams,
-    maxStreamsPerClient: options.maxStreamsPerClient,
-    sessionIdleMs: options.sessionIdleMs,
-    healthDetails: options.healthDetails,
+    ...limits,
+    policy: originPolicy("127.0.0.1", { allowedOrigins }),
+    tokens: tokens ?? (token ? [token] : undefined),
   });
   const base = { host: "127.0.0.1:8400", accept: "application/json, text/event-stream" };
   const post = async (body: unknown, headers: Record<string, string> = {}, from = LOOPBACK) =>
@@ -122,13 +109,10 @@ Deno.test("POST /mcp with a foreign Origin is 403 with a JSON-RPC error and no i
 
 Deno.test("POST /mcp refuses a rebinding Host and accepts loopback names on any port", async () => {
   await using f = await fixture();
-  const evil = await f.post(INIT, { host: "evil.example.com", origin: "http://evil.example.com" });
-  assert.equal(evil.status, 403);
-  await evil.body?.cancel();
+  const evil = { host: "evil.example.com", origin: "http://evil.example.com" };
+  assert.equal(await status(await f.post(INIT, evil)), 403);
   for (const h of ["localhost:1234", "127.0.0.1:8400", "[::1]:9"]) {
-    const ok = await f.post(INIT, { host: h, origin: `http://${h}` });
-    assert.equal(ok.status, 200, h);
-    await ok.body?.cancel();
+    assert.equal(await status(await f.post(INIT, { host: h, origin: `http://${h}` })), 200, h);
   }
 });
 
@@ -138,33 +122,25 @@ Deno.test("POST /mcp without Origin but with the bearer token is accepted; witho
   assert.equal(none.status, 401);
   assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
   await none.body?.cancel();
-  const wrong = await f.post(INIT, { authorization: "Bearer nope" });
-  assert.equal(wrong.status, 401);
-  await wrong.body?.cancel();
-  const ok = await f.post(INIT, { authorization: "Bearer t0k3n-t0k3n-t0k3n-t0k3n" });
-  assert.equal(ok.status, 200);
-  await ok.body?.cancel();
+  assert.equal(await status(await f.post(INIT, { authorization: "Bearer nope" })), 401);
+  const token = { authorization: "Bearer t0k3n-t0k3n-t0k3n-t0k3n" };
+  assert.equal(await status(await f.post(INIT, token)), 200);
 });
 
 Deno.test("originPolicy() with an allowlist accepts it and still refuses others", async () => {
   await using f = await fixture({ allowedOrigins: ["https://app.example.com"] });
-  const ok = await f.post(INIT, { origin: "https://app.example.com" });
-  assert.equal(ok.status, 200);
-  await ok.body?.cancel();
-  const bad = await f.post(INIT, { origin: "https://app.example.com.evil.net" });
-  assert.equal(bad.status, 403);
-  await bad.body?.cancel();
+  assert.equal(await status(await f.post(INIT, { origin: "https://app.example.com" })), 200);
+  assert.equal(
+    await status(await f.post(INIT, { origin: "https://app.example.com.evil.net" })),
+    403,
+  );
 });
 
 Deno.test("POST /mcp with an unsupported MCP-Protocol-Version is 400; absent is fine", async () => {
   await using f = await fixture();
   const sid = await f.init();
-  const bad = await f.post({ jsonrpc: "2.0", id: 2, method: "ping" }, {
-    "mcp-session-id": sid,
-    "mcp-protocol-version": "1999-01-01",
-  });
-  assert.equal(bad.status, 400);
-  await bad.body?.cancel();
+  const oldVersion = { "mcp-session-id": sid, "mcp-protocol-version": "1999-01-01" };
+  assert.equal(await status(await f.post(PING, oldVersion)), 400);
   const ok = await f.post({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": sid });
   assert.equal(ok.status, 200);
   assert.deepEqual((await ok.json()).result, {});
@@ -180,23 +156,16 @@ Deno.test("session ids are unique, visible ASCII and 256-bit", async () => {
 
 Deno.test("requests without a session are 400, unknown sessions 404, DELETE ends one", async () => {
   await using f = await fixture();
-  const none = await f.post({ jsonrpc: "2.0", id: 2, method: "tools/list" });
-  assert.equal(none.status, 400);
-  await none.body?.cancel();
-  const unknown = await f.post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, {
-    "mcp-session-id": "f".repeat(64),
-  });
-  assert.equal(unknown.status, 404);
-  await unknown.body?.cancel();
+  const list = { jsonrpc: "2.0", id: 2, method: "tools/list" };
+  assert.equal(await status(await f.post(list)), 400);
+  assert.equal(await status(await f.post(list, { "mcp-session-id": "f".repeat(64) })), 404);
   const sid = await f.init();
   const del = await f.http.app.request("http://127.0.0.1:8400/mcp", {
     method: "DELETE",
     headers: { host: "127.0.0.1:8400", "mcp-session-id": sid },
   });
   assert.equal(del.status, 200);
-  const after = await f.post({ jsonrpc: "2.0", id: 2, method: "ping" }, { "mcp-session-id": sid });
-  assert.equal(after.status, 404);
-  await after.body?.cancel();
+  assert.equal(await status(await f.post(PING, { "mcp-session-id": sid })), 404);
 });
 
 Deno.test("a notification is 202 with no body; bad JSON, batches and null ids are refused", async () => {
@@ -222,18 +191,14 @@ Deno.test("a notification is 202 with no body; bad JSON, batches and null ids ar
 
 Deno.test("POST /mcp with Content-Type text/plain is 415 and creates no session", async () => {
   await using f = await fixture();
-  const res = await f.post(INIT, { "content-type": "text/plain" });
-  assert.equal(res.status, 415);
-  await res.body?.cancel();
+  assert.equal(await status(await f.post(INIT, { "content-type": "text/plain" })), 415);
   assert.equal(f.http.sessionCount(), 0);
 });
 
 Deno.test("POST /mcp with a body one byte over the limit is 413", async () => {
   await using f = await fixture({ maxBodyBytes: 1024 });
   const body = JSON.stringify({ ...INIT, pad: "x".repeat(2000) });
-  const res = await f.post(body);
-  assert.equal(res.status, 413);
-  await res.body?.cancel();
+  assert.equal(await status(await f.post(body)), 413);
   // Streamed without Content-Length: counted as it arrives.
   const stream = new ReadableStream<Uint8Array>({
     start(c) {
@@ -282,9 +247,7 @@ for (const how of ["delivered", "interrupted"] as const) {
       await completed.catch(() => {});
       assert.equal(f.http.streamCount(), 0);
       // The session may open a new stream: the old one no longer counts.
-      const again = await f.get("/mcp", headers);
-      assert.equal(again.status, 200);
-      await again.body?.cancel();
+      assert.equal(await status(await f.get("/mcp", headers)), 200);
     } finally {
       await sse.body?.cancel();
     }
@@ -356,14 +319,8 @@ Deno.test("POST /mcp with a declared length within the cap is read whole", async
 // Session quotas: a client may exhaust only its own share, never end or
 // starve another client's sessions.
 
-const PING = { jsonrpc: "2.0", id: 7, method: "ping" };
 const CLIENT_X = peer("192.0.2.10");
 const CLIENT_Y = peer("192.0.2.20");
-
-async function status(res: Response): Promise<number> {
-  await res.body?.cancel();
-  return res.status;
-}
 
 Deno.test("createMcpApp() never ends another client's active session to admit new ones", async () => {
   await using f = await fixture({ maxSessions: 4 });
@@ -434,9 +391,10 @@ Deno.test("createMcpApp() over the notification stream quota is 429 with Retry-A
     await first.body?.cancel();
   }
   // A closed stream gives its slot back.
-  const again = await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": b });
-  assert.equal(again.status, 200);
-  await again.body?.cancel();
+  assert.equal(
+    await status(await f.get("/mcp", { accept: "text/event-stream", "mcp-session-id": b })),
+    200,
+  );
 });
 
 Deno.test("createMcpApp() ends a session idle past sessionIdleMs: its id answers 404 and its slot is free", async () => {
@@ -463,15 +421,15 @@ Deno.test("createMcpApp() does not expire a session while its notification strea
 Deno.test("createMcpApp() binds a session to the token that created it: another token gets 404", async () => {
   await using f = await fixture({ tokens: [TOKEN_A, TOKEN_B] });
   const sid = await f.init({ authorization: `Bearer ${TOKEN_A}` });
-  const other = await f.post(PING, { authorization: `Bearer ${TOKEN_B}`, "mcp-session-id": sid });
-  assert.equal(other.status, 404);
-  await other.body?.cancel();
-  const none = await f.post(PING, { "mcp-session-id": sid });
-  assert.equal(none.status, 401);
-  await none.body?.cancel();
-  const own = await f.post(PING, { authorization: `Bearer ${TOKEN_A}`, "mcp-session-id": sid });
-  assert.equal(own.status, 200);
-  await own.body?.cancel();
+  assert.equal(
+    await status(await f.post(PING, { authorization: `Bearer ${TOKEN_B}`, "mcp-session-id": sid })),
+    404,
+  );
+  assert.equal(await status(await f.post(PING, { "mcp-session-id": sid })), 401);
+  assert.equal(
+    await status(await f.post(PING, { authorization: `Bearer ${TOKEN_A}`, "mcp-session-id": sid })),
+    200,
+  );
 });
 
 Deno.test("createMcpApp() counts quotas per token: one token's flood leaves another token's client room", async () => {

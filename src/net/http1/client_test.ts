@@ -33,6 +33,11 @@ interface RawUpstream extends AsyncDisposable {
 /** `trickle`: written one byte per write, to split every token across reads. */
 type Answer = { bytes: string | Uint8Array; close?: boolean; trickle?: boolean } | "hang";
 
+/** `client`, closed when the scope that declares it with `using` ends. */
+function closing(client: HttpClient): HttpClient & Disposable {
+  return Object.assign(client, { [Symbol.dispose]: () => client.close() });
+}
+
 function rawUpstream(answer: (index: number, head: string) => Answer): RawUpstream {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
@@ -212,59 +217,41 @@ Deno.test("HttpClient refuses responses that break HTTP/1.1 framing", async (t) 
   for (const [what, response, message] of cases) {
     await t.step(what, async () => {
       await using up = rawUpstream(() => ({ bytes: response, close: true }));
-      const client = new HttpClient();
-      try {
-        await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
-          assert.ok(e instanceof ProtocolError, `got ${e}`);
-          assert.match(e.message, message);
-          return true;
-        });
-        assert.equal(client.openConnections, 0);
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
+        assert.ok(e instanceof ProtocolError, `got ${e}`);
+        assert.match(e.message, message);
+        return true;
+      });
+      assert.equal(client.openConnections, 0);
     });
   }
 });
 
 Deno.test("HttpClient refuses malformed chunks and an unknown content coding", async (t) => {
+  const chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
   const cases: [string, string, RegExp][] = [
-    ["a chunk size that is not hex", "zz\r\nhello\r\n0\r\n\r\n", /malformed chunk size/],
-    ["a chunk without its CRLF", "5\r\nhelloXX0\r\n\r\n", /malformed chunk/],
-    ["a chunk size too large", "1000000000000\r\n", /chunk size too large/],
+    ["a chunk size that is not hex", `${chunked}zz\r\nhello\r\n0\r\n\r\n`, /malformed chunk size/],
+    ["a chunk without its CRLF", `${chunked}5\r\nhelloXX0\r\n\r\n`, /malformed chunk/],
+    ["a chunk size too large", `${chunked}1000000000000\r\n`, /chunk size too large/],
+    [
+      "a content coding it cannot decode",
+      ok("abc", "content-encoding: zstd\r\n"),
+      /unsupported content coding/,
+    ],
+    [
+      "a gzip body that does not decompress",
+      ok("not gzip", "content-encoding: gzip\r\n"),
+      /does not decompress/,
+    ],
   ];
-  for (const [what, body, message] of cases) {
+  for (const [what, bytes, message] of cases) {
     await t.step(what, async () => {
-      await using up = rawUpstream(() => ({
-        bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
-        close: true,
-      }));
-      const client = new HttpClient();
-      try {
-        await assert.rejects(text(client, request(`${up.origin}/x`)), message);
-      } finally {
-        client.close();
-      }
+      await using up = rawUpstream(() => ({ bytes, close: true }));
+      using client = closing(new HttpClient());
+      await assert.rejects(text(client, request(`${up.origin}/x`)), message);
     });
   }
-  await t.step("a content coding it cannot decode", async () => {
-    await using up = rawUpstream(() => ({ bytes: ok("abc", "content-encoding: zstd\r\n") }));
-    const client = new HttpClient();
-    try {
-      await assert.rejects(text(client, request(`${up.origin}/x`)), /unsupported content coding/);
-    } finally {
-      client.close();
-    }
-  });
-  await t.step("a gzip body that does not decompress", async () => {
-    await using up = rawUpstream(() => ({ bytes: ok("not gzip", "content-encoding: gzip\r\n") }));
-    const client = new HttpClient();
-    try {
-      await assert.rejects(text(client, request(`${up.origin}/x`)), /does not decompress/);
-    } finally {
-      client.close();
-    }
-  });
 });
 
 Deno.test("HttpClient holds encoded and decoded bytes to the cap", async (t) => {
@@ -297,12 +284,8 @@ Deno.test("HttpClient holds encoded and decoded bytes to the cap", async (t) => 
   for (const [what, bytes] of cases) {
     await t.step(what, async () => {
       await using up = rawUpstream(() => ({ bytes, close: true }));
-      const client = new HttpClient();
-      try {
-        await assert.rejects(text(client, request(`${up.origin}/x`), 4096), BodyLimitError);
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      await assert.rejects(text(client, request(`${up.origin}/x`), 4096), BodyLimitError);
     });
   }
 });
@@ -314,14 +297,10 @@ Deno.test("HttpClient does not reuse a connection that carried extra bytes", asy
   for (const [what, bytes] of answers) {
     await t.step(what, async () => {
       await using up = rawUpstream(() => ({ bytes }));
-      const client = new HttpClient();
-      try {
-        assert.equal(await text(client, request(`${up.origin}/a`)), "abc");
-        assert.equal(await text(client, request(`${up.origin}/b`)), "abc");
-        assert.equal(up.connections, 2);
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      assert.equal(await text(client, request(`${up.origin}/a`)), "abc");
+      assert.equal(await text(client, request(`${up.origin}/b`)), "abc");
+      assert.equal(up.connections, 2);
     });
   }
 });
@@ -347,34 +326,26 @@ Deno.test("HttpClient never hands the body of a HEAD answer to the next request 
       ? { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n" }
       : { bytes: ok(`r${i}`) }
   );
-  const client = new HttpClient();
-  try {
-    const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
-    assert.equal((await head.read(100)).length, 0);
-    await up.push(1, ok("stray")).catch(() => {});
-    await untilDropped(client);
-    assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
-    assert.equal(await text(client, request(`${up.origin}/z`)), "r2");
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
+  assert.equal((await head.read(100)).length, 0);
+  await up.push(1, ok("stray")).catch(() => {});
+  await untilDropped(client);
+  assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+  assert.equal(await text(client, request(`${up.origin}/z`)), "r2");
 });
 
 Deno.test("HttpClient drops an idle connection on which bytes arrived, instead of reusing it", async () => {
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
-  const client = new HttpClient();
-  try {
-    assert.equal(await text(client, request(`${up.origin}/a`)), "r0");
-    assert.equal(client.openConnections, 1);
-    // An unsolicited (or late) response onto the idle kept-alive connection.
-    await up.push(1, ok("late"));
-    await untilDropped(client);
-    assert.equal(await text(client, request(`${up.origin}/b`)), "r1");
-    assert.equal(await text(client, request(`${up.origin}/c`)), "r2");
-    assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 2]);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  assert.equal(await text(client, request(`${up.origin}/a`)), "r0");
+  assert.equal(client.openConnections, 1);
+  // An unsolicited (or late) response onto the idle kept-alive connection.
+  await up.push(1, ok("late"));
+  await untilDropped(client);
+  assert.equal(await text(client, request(`${up.origin}/b`)), "r1");
+  assert.equal(await text(client, request(`${up.origin}/c`)), "r2");
+  assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 2]);
 });
 
 Deno.test("HttpClient closes the connection after a HEAD, 204 or 304 answer that carries framing", async (t) => {
@@ -389,30 +360,22 @@ Deno.test("HttpClient closes the connection after a HEAD, 204 or 304 answer that
   for (const [what, method, first] of cases) {
     await t.step(what, async () => {
       await using up = rawUpstream((i) => ({ bytes: i === 0 ? first : ok(`r${i}`) }));
-      const client = new HttpClient();
-      try {
-        const res = await client.request(request(`${up.origin}/x`, { method }));
-        assert.equal((await res.read(100)).length, 0);
-        assert.equal(client.openConnections, 0);
-        assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
-        assert.equal(up.connections, 2);
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      const res = await client.request(request(`${up.origin}/x`, { method }));
+      assert.equal((await res.read(100)).length, 0);
+      assert.equal(client.openConnections, 0);
+      assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+      assert.equal(up.connections, 2);
     });
   }
   await t.step("204 without framing keeps the connection", async () => {
     await using up = rawUpstream((i) => ({
       bytes: i === 0 ? "HTTP/1.1 204 No Content\r\n\r\n" : ok(`r${i}`),
     }));
-    const client = new HttpClient();
-    try {
-      assert.equal((await (await client.request(request(`${up.origin}/x`))).read(10)).length, 0);
-      assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
-      assert.equal(up.connections, 1);
-    } finally {
-      client.close();
-    }
+    using client = closing(new HttpClient());
+    assert.equal((await (await client.request(request(`${up.origin}/x`))).read(10)).length, 0);
+    assert.equal(await text(client, request(`${up.origin}/y`)), "r1");
+    assert.equal(up.connections, 1);
   });
 });
 
@@ -422,19 +385,15 @@ Deno.test("HttpClient never gives one request's echoed secret to a later request
   // sits idle in the pool.
   const secret = "sk-test-not-a-real-key-0001";
   await using up = rawUpstream((i, head) => ({ bytes: ok(`r${i}:${head.length}`) }));
-  const client = new HttpClient();
-  try {
-    const headers = new Headers({ "x-api-key": secret });
-    const first = await text(client, request(`${up.origin}/tool-a`, { headers }));
-    assert.ok(first.startsWith("r0:"));
-    await up.push(1, ok(`echo: ${up.requests[0].head}`));
-    await untilDropped(client);
-    const second = await text(client, request(`${up.origin}/tool-b`));
-    assert.ok(!second.includes(secret), "the second call received the first call's secret");
-    assert.ok(second.startsWith("r1:"), "the second call did not get its own answer");
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const headers = new Headers({ "x-api-key": secret });
+  const first = await text(client, request(`${up.origin}/tool-a`, { headers }));
+  assert.ok(first.startsWith("r0:"));
+  await up.push(1, ok(`echo: ${up.requests[0].head}`));
+  await untilDropped(client);
+  const second = await text(client, request(`${up.origin}/tool-b`));
+  assert.ok(!second.includes(secret), "the second call received the first call's secret");
+  assert.ok(second.startsWith("r1:"), "the second call did not get its own answer");
 });
 
 Deno.test("HttpClient parses chunk lines and trailers strictly", async (t) => {
@@ -473,16 +432,12 @@ Deno.test("HttpClient parses chunk lines and trailers strictly", async (t) => {
         bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
         close: true,
       }));
-      const client = new HttpClient();
-      try {
-        await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
-          assert.ok(e instanceof ProtocolError, `got ${e}`);
-          assert.match(e.message, message);
-          return true;
-        });
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      await assert.rejects(text(client, request(`${up.origin}/x`)), (e: unknown) => {
+        assert.ok(e instanceof ProtocolError, `got ${e}`);
+        assert.match(e.message, message);
+        return true;
+      });
     });
   }
 });
@@ -500,12 +455,8 @@ Deno.test("HttpClient counts every wire byte of a chunked body against the cap",
         bytes: `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}`,
         close: true,
       }));
-      const client = new HttpClient();
-      try {
-        await assert.rejects(text(client, request(`${up.origin}/x`), 1000), BodyLimitError);
-      } finally {
-        client.close();
-      }
+      using client = closing(new HttpClient());
+      await assert.rejects(text(client, request(`${up.origin}/x`), 1000), BodyLimitError);
     });
   }
 });
@@ -514,44 +465,37 @@ Deno.test("HttpClient counts every wire byte of a chunked body against the cap",
 
 Deno.test("HttpClient sends one well-formed request with its managed headers", async () => {
   await using up = rawUpstream(() => ({ bytes: ok("{}") }));
-  const client = new HttpClient();
-  try {
-    const headers = new Headers({ accept: "application/json", "x-token": "abc", host: "evil" });
-    headers.set("content-length", "999");
-    await text(
-      client,
-      request(`${up.origin}/v1/items?q=a%20b`, {
-        method: "POST",
-        headers,
-        body: '{"name":"é"}',
-      }),
-    );
-    const [{ head, body }] = up.requests;
-    const lines = head.split("\r\n");
-    assert.equal(lines[0], "POST /v1/items?q=a%20b HTTP/1.1");
-    assert.ok(lines.includes(`host: ${new URL(up.origin).host}`), head);
-    assert.ok(lines.includes("x-token: abc"), head);
-    assert.ok(lines.includes("content-length: 13"), head);
-    assert.equal(lines.filter((l) => l.startsWith("host:")).length, 1);
-    assert.equal(lines.filter((l) => l.startsWith("content-length:")).length, 1);
-    assert.equal(body, '{"name":"é"}');
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const headers = new Headers({ accept: "application/json", "x-token": "abc", host: "evil" });
+  headers.set("content-length", "999");
+  await text(
+    client,
+    request(`${up.origin}/v1/items?q=a%20b`, {
+      method: "POST",
+      headers,
+      body: '{"name":"é"}',
+    }),
+  );
+  const [{ head, body }] = up.requests;
+  const lines = head.split("\r\n");
+  assert.equal(lines[0], "POST /v1/items?q=a%20b HTTP/1.1");
+  assert.ok(lines.includes(`host: ${new URL(up.origin).host}`), head);
+  assert.ok(lines.includes("x-token: abc"), head);
+  assert.ok(lines.includes("content-length: 13"), head);
+  assert.equal(lines.filter((l) => l.startsWith("host:")).length, 1);
+  assert.equal(lines.filter((l) => l.startsWith("content-length:")).length, 1);
+  assert.equal(body, '{"name":"é"}');
 });
 
 Deno.test("HttpClient reuses a kept-alive connection for sequential requests", async () => {
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
-  const client = new HttpClient();
-  try {
-    for (let i = 0; i < 5; i++) {
-      assert.equal(await text(client, request(`${up.origin}/x`)), `r${i}`);
-    }
-    assert.equal(up.connections, 1);
-    assert.equal(client.openConnections, 1);
-  } finally {
-    client.close();
+  using client = closing(new HttpClient());
+  for (let i = 0; i < 5; i++) {
+    assert.equal(await text(client, request(`${up.origin}/x`)), `r${i}`);
   }
+  assert.equal(up.connections, 1);
+  assert.equal(client.openConnections, 1);
+  client.close();
   assert.equal(client.openConnections, 0);
 });
 
@@ -560,42 +504,30 @@ Deno.test("HttpClient retries an idempotent request once when a reused connectio
   // The close is seen either while the connection is idle (it is dropped) or
   // once it is taken for the next request (that request is sent again).
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`), close: true }));
-  const client = new HttpClient();
-  try {
-    assert.equal(await text(client, request(`${up.origin}/x`)), "r0");
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(await text(client, request(`${up.origin}/x`)), "r1");
-    assert.equal(up.connections, 2);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  assert.equal(await text(client, request(`${up.origin}/x`)), "r0");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await text(client, request(`${up.origin}/x`)), "r1");
+  assert.equal(up.connections, 2);
 });
 
 Deno.test("HttpClient never sends a POST on a reused connection", async () => {
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
-  const client = new HttpClient();
-  try {
-    await text(client, request(`${up.origin}/x`));
-    await text(client, request(`${up.origin}/x`, { method: "POST", body: "{}" }));
-    await text(client, request(`${up.origin}/x`, { method: "PATCH", body: "{}" }));
-    assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 3]);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  await text(client, request(`${up.origin}/x`));
+  await text(client, request(`${up.origin}/x`, { method: "POST", body: "{}" }));
+  await text(client, request(`${up.origin}/x`, { method: "PATCH", body: "{}" }));
+  assert.deepEqual(up.requests.map((r) => r.connection), [1, 2, 3]);
 });
 
 Deno.test("HttpClient reads chunked bodies with extensions and trailers, and keeps the connection", async () => {
   const chunked = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" +
     '5;ext=1\r\nhello\r\n1;x;q="a b"\r\n \r\n5\r\nworld\r\n0;last\r\nx-trailer: yes\r\n\r\n';
   await using up = rawUpstream(() => ({ bytes: chunked }));
-  const client = new HttpClient();
-  try {
-    assert.equal(await text(client, request(`${up.origin}/a`)), "hello world");
-    assert.equal(await text(client, request(`${up.origin}/b`)), "hello world");
-    assert.equal(up.connections, 1);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  assert.equal(await text(client, request(`${up.origin}/a`)), "hello world");
+  assert.equal(await text(client, request(`${up.origin}/b`)), "hello world");
+  assert.equal(up.connections, 1);
 });
 
 Deno.test("HttpClient skips informational responses and reads HEAD and 204 without a body", async () => {
@@ -606,19 +538,15 @@ Deno.test("HttpClient skips informational responses and reads HEAD and 204 witho
     if (head.startsWith("DELETE")) return { bytes: "HTTP/1.1 204 No Content\r\n\r\n" };
     return { bytes: "HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + ok("final") };
   });
-  const client = new HttpClient();
-  try {
-    assert.equal(await text(client, request(`${up.origin}/x`)), "final");
-    const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
-    assert.equal(head.header("content-length"), "1000");
-    assert.equal((await head.read(10)).length, 0);
-    const none = await client.request(request(`${up.origin}/x`, { method: "DELETE" }));
-    assert.equal(none.status, 204);
-    // The HEAD answer announced a body, so its connection was not reused.
-    assert.equal(up.connections, 2);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  assert.equal(await text(client, request(`${up.origin}/x`)), "final");
+  const head = await client.request(request(`${up.origin}/x`, { method: "HEAD" }));
+  assert.equal(head.header("content-length"), "1000");
+  assert.equal((await head.read(10)).length, 0);
+  const none = await client.request(request(`${up.origin}/x`, { method: "DELETE" }));
+  assert.equal(none.status, 204);
+  // The HEAD answer announced a body, so its connection was not reused.
+  assert.equal(up.connections, 2);
 });
 
 Deno.test("HttpClient decodes gzip and brotli bodies and joins repeated headers", async () => {
@@ -634,15 +562,11 @@ Deno.test("HttpClient decodes gzip and brotli bodies and joins repeated headers"
       ),
     };
   });
-  const client = new HttpClient();
-  try {
-    const first = await client.request(request(`${up.origin}/x`));
-    assert.equal(first.header("x-a"), "1, 2");
-    assert.equal(DECODER.decode(await first.read(1 << 20)), json);
-    assert.equal(await text(client, request(`${up.origin}/x`)), json);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const first = await client.request(request(`${up.origin}/x`));
+  assert.equal(first.header("x-a"), "1, 2");
+  assert.equal(DECODER.decode(await first.read(1 << 20)), json);
+  assert.equal(await text(client, request(`${up.origin}/x`)), json);
 });
 
 Deno.test("HttpClient ends a stalled exchange when its signal aborts, and drops the connection", async (t) => {
@@ -653,17 +577,13 @@ Deno.test("HttpClient ends a stalled exchange when its signal aborts, and drops 
           ? "hang"
           : { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial" }
       );
-      const client = new HttpClient();
+      using client = closing(new HttpClient());
       const controller = new AbortController();
-      try {
-        const pending = client.request(request(`${up.origin}/x`, { signal: controller.signal }))
-          .then((res) => res.read(1000));
-        setTimeout(() => controller.abort(), 30);
-        await assert.rejects(pending);
-        assert.equal(client.openConnections, 0);
-      } finally {
-        client.close();
-      }
+      const pending = client.request(request(`${up.origin}/x`, { signal: controller.signal }))
+        .then((res) => res.read(1000));
+      setTimeout(() => controller.abort(), 30);
+      await assert.rejects(pending);
+      assert.equal(client.openConnections, 0);
     });
   }
 });
@@ -673,12 +593,8 @@ Deno.test("HttpClient reports a connection closed mid-body", async () => {
     bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial",
     close: true,
   }));
-  const client = new HttpClient();
-  try {
-    await assert.rejects(text(client, request(`${up.origin}/x`)), ConnectionClosedError);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  await assert.rejects(text(client, request(`${up.origin}/x`)), ConnectionClosedError);
 });
 
 Deno.test("HttpClient speaks HTTPS and verifies the certificate", async () => {
@@ -690,16 +606,14 @@ Deno.test("HttpClient speaks HTTPS and verifies the certificate", async () => {
     () => new Response("secure"),
   );
   const origin = `https://localhost:${server.addr.port}`;
-  const trusting = new HttpClient({ caCerts: [ca] });
-  const strict = new HttpClient();
+  using trusting = closing(new HttpClient({ caCerts: [ca] }));
+  using strict = closing(new HttpClient());
   try {
     assert.equal(await text(trusting, request(`${origin}/x`)), "secure");
     assert.equal(await text(trusting, request(`${origin}/x`)), "secure");
     // Without the test CA, the handshake fails.
     await assert.rejects(text(strict, request(`${origin}/x`)), /certificate|issuer|UnknownIssuer/i);
   } finally {
-    trusting.close();
-    strict.close();
     await server.shutdown();
   }
 });
@@ -713,37 +627,29 @@ Deno.test("HttpClient refuses other schemes and requests after close", async () 
 
 Deno.test("HttpClient closes idle connections past the idle timeout when others are released", async () => {
   await using up = rawUpstream((i) => ({ bytes: ok(`r${i}`) }));
-  const client = new HttpClient({ idleTimeoutMs: 20 });
-  try {
-    // Two connections at once, then both idle.
-    await Promise.all([
-      text(client, request(`${up.origin}/a`)),
-      text(client, request(`${up.origin}/b`)),
-    ]);
-    assert.equal(client.openConnections, 2);
-    await new Promise((r) => setTimeout(r, 40));
-    // A POST takes a fresh connection; releasing it sweeps the two expired ones.
-    await text(client, request(`${up.origin}/c`, { method: "POST", body: "{}" }));
-    assert.equal(client.openConnections, 1);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient({ idleTimeoutMs: 20 }));
+  // Two connections at once, then both idle.
+  await Promise.all([
+    text(client, request(`${up.origin}/a`)),
+    text(client, request(`${up.origin}/b`)),
+  ]);
+  assert.equal(client.openConnections, 2);
+  await new Promise((r) => setTimeout(r, 40));
+  // A POST takes a fresh connection; releasing it sweeps the two expired ones.
+  await text(client, request(`${up.origin}/c`, { method: "POST", body: "{}" }));
+  assert.equal(client.openConnections, 1);
 });
 
 Deno.test("HttpClient parses a response trickled in one byte per write", async () => {
   const chunked = "HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\n\r\n" +
     "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
   await using up = rawUpstream((i) => ({ bytes: i === 0 ? chunked : ok("again"), trickle: true }));
-  const client = new HttpClient();
-  try {
-    const res = await client.request(request(`${up.origin}/a`));
-    assert.equal(res.header("x-a"), "1");
-    assert.equal(DECODER.decode(await res.read(1000)), "hello world");
-    assert.equal(await text(client, request(`${up.origin}/b`)), "again");
-    assert.equal(up.connections, 1);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const res = await client.request(request(`${up.origin}/a`));
+  assert.equal(res.header("x-a"), "1");
+  assert.equal(DECODER.decode(await res.read(1000)), "hello world");
+  assert.equal(await text(client, request(`${up.origin}/b`)), "again");
+  assert.equal(up.connections, 1);
 });
 
 Deno.test("HttpClient reads a body of 100,000 one-byte chunks and keeps the connection", async () => {
@@ -754,16 +660,12 @@ Deno.test("HttpClient reads a body of 100,000 one-byte chunks and keeps the conn
   }
   const chunked = `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${body}0\r\nx-t: 1\r\n\r\n`;
   await using up = rawUpstream((i) => ({ bytes: i === 0 ? chunked : ok("again") }));
-  const client = new HttpClient();
-  try {
-    const res = await client.request(request(`${up.origin}/a`));
-    const got = await res.read(1 << 20);
-    assert.equal(got.length, chunks);
-    for (let i = 0; i < chunks; i += 997) assert.equal(got[i], 97 + (i % 26));
-    assert.equal(got[chunks - 1], 97 + ((chunks - 1) % 26));
-    assert.equal(await text(client, request(`${up.origin}/b`)), "again");
-    assert.equal(up.connections, 1);
-  } finally {
-    client.close();
-  }
+  using client = closing(new HttpClient());
+  const res = await client.request(request(`${up.origin}/a`));
+  const got = await res.read(1 << 20);
+  assert.equal(got.length, chunks);
+  for (let i = 0; i < chunks; i += 997) assert.equal(got[i], 97 + (i % 26));
+  assert.equal(got[chunks - 1], 97 + ((chunks - 1) % 26));
+  assert.equal(await text(client, request(`${up.origin}/b`)), "again");
+  assert.equal(up.connections, 1);
 });

@@ -37,32 +37,28 @@ export interface LineHasher {
   close(): void;
 }
 
-const CLOSE_BRACE = new Uint8Array([0x7d]);
-
 /**
  * The first line whose stored hash (the 64 hex digits before the final `"}`)
  * is not the SHA-256 of the line minus its hash suffix plus `}`, or null.
  */
 export function firstBadHash(batch: LineBatch): BadLine | null {
-  const index = firstBadIndex(batch);
+  const index = firstBadIndex(batch, createHash, HASH_SUFFIX_LENGTH);
   return index < 0 ? null : badLine(batch, index);
 }
 
-function badLine({ bytes, starts, ends }: LineBatch, index: number): BadLine {
-  const prevHash = index === 0
-    ? null
-    : String.fromCharCode(...bytes.subarray(ends[index - 1] - 66, ends[index - 1] - 2));
-  return { index, line: bytes.slice(starts[index], ends[index]), prevHash };
-}
+// firstBadIndex and badLine read no name from this module (the hash function
+// and the suffix length are arguments), so their source text is also the
+// worker's: one algorithm, whichever thread runs it.
 
-function firstBadIndex(batch: LineBatch): number {
+function firstBadIndex(batch: LineBatch, hash: typeof createHash, suffixLength: number): number {
   const { bytes, starts, ends, count } = batch;
+  const closeBrace = new Uint8Array([0x7d]);
   for (let i = 0; i < count; i++) {
     const start = starts[i];
     const end = ends[i];
-    const bodyEnd = end - HASH_SUFFIX_LENGTH;
+    const bodyEnd = end - suffixLength;
     if (bodyEnd <= start) return i;
-    const digest = createHash("sha256").update(bytes.subarray(start, bodyEnd)).update(CLOSE_BRACE)
+    const digest = hash("sha256").update(bytes.subarray(start, bodyEnd)).update(closeBrace)
       .digest("hex");
     const stored = end - 66;
     for (let k = 0; k < 64; k++) {
@@ -70,6 +66,13 @@ function firstBadIndex(batch: LineBatch): number {
     }
   }
   return -1;
+}
+
+function badLine({ bytes, starts, ends }: LineBatch, index: number): BadLine {
+  const prevHash = index === 0
+    ? null
+    : String.fromCharCode(...bytes.subarray(ends[index - 1] - 66, ends[index - 1] - 2));
+  return { index, line: bytes.slice(starts[index], ends[index]), prevHash };
 }
 
 /** Hash on the calling thread. */
@@ -80,35 +83,14 @@ export function inlineHasher(): LineHasher {
   };
 }
 
-// The same algorithm as firstBadIndex and badLine, as a standalone module for
-// the worker.
+// Bound to constants, so a bundler that renames the functions changes nothing.
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
-const CLOSE_BRACE = new Uint8Array([0x7d]);
-const SUFFIX = ${HASH_SUFFIX_LENGTH};
-function firstBadIndex({ bytes, starts, ends, count }) {
-  for (let i = 0; i < count; i++) {
-    const start = starts[i];
-    const end = ends[i];
-    const bodyEnd = end - SUFFIX;
-    if (bodyEnd <= start) return i;
-    const digest = createHash("sha256").update(bytes.subarray(start, bodyEnd)).update(CLOSE_BRACE)
-      .digest("hex");
-    const stored = end - 66;
-    for (let k = 0; k < 64; k++) {
-      if (digest.charCodeAt(k) !== bytes[stored + k]) return i;
-    }
-  }
-  return -1;
-}
+const firstBadIndex = ${firstBadIndex};
+const badLine = ${badLine};
 self.onmessage = (event) => {
-  const { bytes, starts, ends } = event.data;
-  const index = firstBadIndex(event.data);
-  if (index < 0) return self.postMessage(null);
-  const prevHash = index === 0
-    ? null
-    : String.fromCharCode(...bytes.subarray(ends[index - 1] - 66, ends[index - 1] - 2));
-  self.postMessage({ index, line: bytes.slice(starts[index], ends[index]), prevHash });
+  const index = firstBadIndex(event.data, createHash, ${HASH_SUFFIX_LENGTH});
+  self.postMessage(index < 0 ? null : badLine(event.data, index));
 };
 `;
 

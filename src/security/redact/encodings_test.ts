@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { base64Core, nearMatchLength, redactionToken, Redactor } from "./redactor.ts";
+import { redactionArbitraries } from "./_testing.ts";
 
 const encoder = new TextEncoder();
 const TOKEN = redactionToken("k");
@@ -161,23 +162,12 @@ const DECODERS: Record<string, (text: string) => string> = {
 
 // --- Arbitraries ---
 
-/** Characters that stress the encoders, in secrets and in text around them. */
-const SPECIAL = [..."+/= '\"\\%&?#\n\t<>;é€😀ü\u00a0"];
 /** The broker refuses a value holding NUL, CR or LF, so no secret holds one. */
 const STORABLE = /^[^\0\r\n]*$/;
-const asciiChar = fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 1 });
-const secretArb = fc.oneof(
-  fc.string({
-    unit: fc.oneof(fc.constantFrom(...SPECIAL), asciiChar),
-    minLength: 8,
-    maxLength: 64,
-  }),
-  fc.string({ unit: "grapheme", minLength: 8, maxLength: 64 }),
-).filter((s) => [...s].length >= 8 && s.length <= 64 && s.trim().length > 0 && STORABLE.test(s));
-const textArb = fc.string({
-  unit: fc.oneof(asciiChar, fc.constantFrom(...SPECIAL)),
-  maxLength: 40,
-});
+const { secret: secretArb, text: textArb } = redactionArbitraries(
+  "+/= '\"\\%&?#\n\t<>;é€😀ü\u00a0",
+  { accept: (s) => [...s].length >= 8 && STORABLE.test(s) },
+);
 const picksArb = fc.array(fc.nat({ max: 11 }), { minLength: 1, maxLength: 16 });
 
 function oneToOne(text: string): boolean {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { base64Core, MIN_ENCODED_SECRET_LENGTH, redactionToken, Redactor } from "./redactor.ts";
+import { redactionArbitraries } from "./_testing.ts";
 
 const encoder = new TextEncoder();
 
@@ -67,21 +68,10 @@ function variantsOf(
   return out;
 }
 
-const SPECIAL = [..."+/= '\"\\%&?#\n\t<>é€😀ü\u00a0\u2028"];
-const asciiChar = fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 1 });
-const secretArb = fc.oneof(
-  fc.string({
-    unit: fc.oneof(fc.constantFrom(...SPECIAL), asciiChar),
-    minLength: 8,
-    maxLength: 64,
-  }),
-  fc.string({ unit: "binary", minLength: 8, maxLength: 64 }),
-  fc.string({ unit: "grapheme", minLength: 8, maxLength: 64 }),
-).filter((s) => s.length >= 8 && s.length <= 64 && s.trim().length > 0);
-const textArb = fc.string({
-  unit: fc.oneof(asciiChar, fc.constantFrom(...SPECIAL)),
-  maxLength: 40,
-});
+const { secret: secretArb, text: textArb } = redactionArbitraries(
+  "+/= '\"\\%&?#\n\t<>é€😀ü\u00a0\u2028",
+  { binary: true },
+);
 
 // --- Negative tests first: nothing survives ---------------------------------
 

@@ -1,136 +1,89 @@
 import assert from "node:assert/strict";
 import type { AccessMode, HttpMethod, TrustTier } from "../../config/mod.ts";
-import {
-  allowedMethods,
-  allowsAgentCalls,
-  decideTier,
-  METHOD_OVERRIDE_HEADERS,
-  requiresApproval,
-  TIER_NAMES,
-} from "./decide_tier.ts";
+import { allowedMethods, allowsAgentCalls, decideTier, requiresApproval } from "./decide_tier.ts";
+import { METHOD_OVERRIDE_HEADERS, TIER_NAMES } from "./decide_tier.ts";
 
 const TIERS: readonly TrustTier[] = [1, 2, 3, 4];
 const METHODS: readonly HttpMethod[] = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
 const ACCESS: readonly AccessMode[] = ["read", "write"];
 
-// The tier table of README.md (`trust_tier`), written out by hand: "allow", or the refusal action.
-const EXPECTED: Record<TrustTier, Record<AccessMode, Record<HttpMethod, string>>> = {
-  1: {
-    read: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "http_POST",
-      PUT: "http_PUT",
-      PATCH: "http_PATCH",
-      DELETE: "http_DELETE",
-    },
-    write: {
-      GET: "write_tool",
-      HEAD: "write_tool",
-      OPTIONS: "write_tool",
-      POST: "write_tool",
-      PUT: "write_tool",
-      PATCH: "write_tool",
-      DELETE: "write_tool",
-    },
-  },
-  2: {
-    read: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "http_DELETE",
-    },
-    write: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "http_DELETE",
-    },
-  },
-  3: {
-    read: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "allow",
-    },
-    write: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "allow",
-    },
-  },
-  4: {
-    read: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "allow",
-    },
-    write: {
-      GET: "allow",
-      HEAD: "allow",
-      OPTIONS: "allow",
-      POST: "allow",
-      PUT: "allow",
-      PATCH: "allow",
-      DELETE: "allow",
-    },
-  },
+// The tier table of README.md (`trust_tier`), written out by hand. A cell says what decideTier()
+// does when a tool of that tier and access mode uses that method: "ok" allows it, "m" refuses
+// the method (action `http_<METHOD>`), "w" refuses the write tool (action `write_tool`).
+const TABLE = `
+tier access  GET HEAD OPTIONS POST PUT PATCH DELETE
+1    read    ok  ok   ok      m    m   m     m
+1    write   w   w    w       w    w   w     w
+2    read    ok  ok   ok      ok   ok  ok    m
+2    write   ok  ok   ok      ok   ok  ok    m
+3    read    ok  ok   ok      ok   ok  ok    ok
+3    write   ok  ok   ok      ok   ok  ok    ok
+4    read    ok  ok   ok      ok   ok  ok    ok
+4    write   ok  ok   ok      ok   ok  ok    ok
+`;
+
+interface TableCase {
+  readonly tier: TrustTier;
+  readonly access: AccessMode;
+  readonly method: HttpMethod;
+  /** "allow", or the refusal's action. */
+  readonly expected: string;
+}
+
+const CELLS: Record<string, (method: HttpMethod) => string> = {
+  ok: () => "allow",
+  m: (method) => `http_${method}`,
+  w: () => "write_tool",
 };
 
-Deno.test("decideTier() refuses a T1 write tool and T1 non-read methods", () => {
-  assert.deepEqual(decideTier({ tier: 1, access: "write", method: "GET" }), {
-    allow: false,
-    reason: "Tier 1 (observer) cannot call a write tool",
-    action: "write_tool",
-  });
-  assert.deepEqual(decideTier({ tier: 1, access: "read", method: "POST" }), {
-    allow: false,
-    reason: "Tier 1 (observer) cannot use POST: allowed methods are GET, HEAD, OPTIONS",
-    action: "http_POST",
-  });
-  assert.deepEqual(decideTier({ tier: 2, access: "write", method: "DELETE" }), {
-    allow: false,
-    reason:
-      "Tier 2 (worker) cannot use DELETE: allowed methods are GET, HEAD, OPTIONS, POST, PUT, PATCH",
-    action: "http_DELETE",
-  });
+function tableCases(): TableCase[] {
+  const [header, ...rows] = TABLE.trim().split("\n").map((line) => line.split(/\s+/));
+  assert.deepEqual(header.slice(2), METHODS);
+  return rows.flatMap(([tier, access, ...cells]) =>
+    METHODS.map((method, i) => {
+      assert.ok(Object.hasOwn(CELLS, cells[i]), `unknown cell "${cells[i]}" in T${tier} ${access}`);
+      const expected = CELLS[cells[i]](method);
+      return { tier: Number(tier) as TrustTier, access: access as AccessMode, method, expected };
+    })
+  );
+}
+
+Deno.test("decideTier() follows the tier table for every tier, access mode and method", async (t) => {
+  const cases = tableCases();
+  assert.equal(cases.length, TIERS.length * ACCESS.length * METHODS.length);
+  for (const { tier, access, method, expected } of cases) {
+    const rule = expected === "allow" ? "allows" : `refuses as ${expected}`;
+    await t.step(`T${tier} ${access} tool, ${method}: ${rule}`, () => {
+      const decision = decideTier({ tier, access, method });
+      assert.equal(decision.allow ? "allow" : decision.action, expected);
+      if (!decision.allow) assert.match(decision.reason, new RegExp(`^Tier ${tier} \\(`));
+    });
+  }
 });
 
-Deno.test("decideTier() follows the tier table for every tier, access mode and method", () => {
-  let cases = 0;
-  for (const tier of TIERS) {
-    for (const access of ACCESS) {
-      for (const method of METHODS) {
-        const expected = EXPECTED[tier][access][method];
-        const decision = decideTier({ tier, access, method });
-        const got = decision.allow ? "allow" : decision.action;
-        assert.equal(got, expected, `T${tier} ${access} ${method}`);
-        if (!decision.allow) assert.match(decision.reason, new RegExp(`^Tier ${tier} \\(`));
-        cases++;
-      }
-    }
+Deno.test("decideTier() explains a refusal with the tier's name and its allowed methods", async (t) => {
+  const cases: [TrustTier, AccessMode, HttpMethod, string][] = [
+    [1, "write", "GET", "Tier 1 (observer) cannot call a write tool"],
+    [
+      1,
+      "read",
+      "POST",
+      "Tier 1 (observer) cannot use POST: allowed methods are GET, HEAD, OPTIONS",
+    ],
+    [
+      2,
+      "write",
+      "DELETE",
+      "Tier 2 (worker) cannot use DELETE: allowed methods are GET, HEAD, OPTIONS, POST, PUT, PATCH",
+    ],
+  ];
+  for (const [tier, access, method, reason] of cases) {
+    await t.step(`T${tier} ${access} tool, ${method}`, () => {
+      const decision = decideTier({ tier, access, method });
+      assert.ok(!decision.allow);
+      assert.equal(decision.reason, reason);
+    });
   }
-  assert.equal(cases, 56);
 });
 
 Deno.test("decideTier() refuses an unknown tier for every method", () => {

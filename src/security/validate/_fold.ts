@@ -25,117 +25,53 @@
  * @module
  */
 
-/** Look-alike characters NFKC does not fold, and the ASCII character each imitates. */
-const CONFUSABLES: Readonly<Record<string, string>> = {
-  // Cyrillic lower case
-  "\u0430": "a", // а
-  "\u0435": "e", // е
-  "\u043e": "o", // о
-  "\u0440": "p", // р
-  "\u0441": "c", // с
-  "\u0443": "y", // у
-  "\u0445": "x", // х
-  "\u043a": "k", // к
-  "\u0456": "i", // і
-  "\u0458": "j", // ј
-  "\u0455": "s", // ѕ
-  "\u04bb": "h", // һ
-  "\u0501": "d", // ԁ
-  "\u051b": "q", // ԛ
-  "\u051d": "w", // ԝ
-  "\u04cf": "l", // ӏ
-  // Cyrillic upper case
-  "\u0410": "A",
-  "\u0412": "B",
-  "\u0421": "C",
-  "\u0415": "E",
-  "\u041d": "H",
-  "\u0406": "I",
-  "\u04c0": "I",
-  "\u0408": "J",
-  "\u041a": "K",
-  "\u041c": "M",
-  "\u041e": "O",
-  "\u0420": "P",
-  "\u0405": "S",
-  "\u0422": "T",
-  "\u0425": "X",
-  "\u0423": "Y",
-  "\u04ae": "Y",
-  "\u051a": "Q",
-  "\u051c": "W",
-  // Greek lower case
-  "\u03b1": "a", // α
-  "\u03b5": "e", // ε
-  "\u03b9": "i", // ι
-  "\u03ba": "k", // κ
-  "\u03bd": "v", // ν
-  "\u03bf": "o", // ο
-  "\u03c1": "p", // ρ
-  "\u03c4": "t", // τ
-  "\u03c5": "u", // υ
-  "\u03c7": "x", // χ
-  "\u03b3": "y", // γ
-  "\u03f2": "c", // ϲ
-  "\u03f3": "j", // ϳ
-  // Greek upper case
-  "\u0391": "A",
-  "\u0392": "B",
-  "\u0395": "E",
-  "\u0396": "Z",
-  "\u0397": "H",
-  "\u0399": "I",
-  "\u039a": "K",
-  "\u039c": "M",
-  "\u039d": "N",
-  "\u039f": "O",
-  "\u03a1": "P",
-  "\u03a4": "T",
-  "\u03a5": "Y",
-  "\u03a7": "X",
-  "\u03f9": "C",
-  // Latin and Armenian look-alikes
-  "\u0131": "i", // dotless i
-  "\u0237": "j", // dotless j
-  "\u0261": "g", // script g
-  "\u0269": "i", // iota
-  "\u0585": "o", // Armenian oh
-  "\u057d": "u", // Armenian seh
-  // quotes, primes, dashes, slashes, bars
-  "\u2018": "'",
-  "\u2019": "'",
-  "\u201a": "'",
-  "\u201b": "'",
-  "\u02bc": "'",
-  "\u02b9": "'",
-  "\u2032": "'",
-  "\u201c": '"',
-  "\u201d": '"',
-  "\u201e": '"',
-  "\u201f": '"',
-  "\u2033": '"',
-  "\u2010": "-",
-  "\u2011": "-",
-  "\u2012": "-",
-  "\u2013": "-",
-  "\u2014": "-",
-  "\u2015": "-",
-  "\u2212": "-",
-  "\u2215": "/", // division slash
-  "\u2044": "/", // fraction slash
-  "\u29f8": "/", // big solidus
-  "\u2216": "\\", // set minus
-  "\u29f5": "\\", // reverse solidus operator
-  "\u29f9": "\\", // big reverse solidus
-  "\u01c0": "|", // dental click
-  "\u2223": "|", // divides
-};
+/**
+ * Look-alike characters NFKC does not fold, a group a line: each character of
+ * the first string imitates the ASCII character at the same place in the
+ * second. Every look-alike is a single BMP character (one UTF-16 code unit).
+ */
+const LOOK_ALIKES: readonly (readonly [from: string, to: string])[] = [
+  // Cyrillic lower case: а е о р с у х к і ј ѕ һ ԁ ԛ ԝ ӏ
+  ["\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u043a", "aeopcyxk"],
+  ["\u0456\u0458\u0455\u04bb\u0501\u051b\u051d\u04cf", "ijshdqwl"],
+  // Cyrillic upper case: А В С Е Н І Ӏ Ј К М О Р Ѕ Т Х У Ү Ԛ Ԝ
+  ["\u0410\u0412\u0421\u0415\u041d\u0406\u04c0\u0408\u041a\u041c", "ABCEHIIJKM"],
+  ["\u041e\u0420\u0405\u0422\u0425\u0423\u04ae\u051a\u051c", "OPSTXYYQW"],
+  // Greek lower case: α ε ι κ ν ο ρ τ υ χ γ ϲ ϳ
+  ["\u03b1\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1", "aeikvop"],
+  ["\u03c4\u03c5\u03c7\u03b3\u03f2\u03f3", "tuxycj"],
+  // Greek upper case: Α Β Ε Ζ Η Ι Κ Μ Ν Ο Ρ Τ Υ Χ Ϲ
+  ["\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c", "ABEZHIKM"],
+  ["\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u03f9", "NOPTYXC"],
+  // Latin and Armenian: dotless ı and ȷ, script ɡ, iota ɩ, Armenian օ and ս
+  ["\u0131\u0237\u0261\u0269\u0585\u057d", "ijgiou"],
+  // single quotes, modifier apostrophes, prime: ‘ ’ ‚ ‛ ʼ ʹ ′
+  ["\u2018\u2019\u201a\u201b\u02bc\u02b9\u2032", "'''''''"],
+  // double quotes, double prime: “ ” „ ‟ ″
+  ["\u201c\u201d\u201e\u201f\u2033", '"""""'],
+  // hyphens, dashes, minus sign: ‐ ‑ ‒ – — ― −
+  ["\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-------"],
+  // slashes (division, fraction, big solidus) ∕ ⁄ ⧸ and backslashes (set minus,
+  // reverse solidus operator, big reverse solidus) ∖ ⧵ ⧹
+  ["\u2215\u2044\u29f8\u2216\u29f5\u29f9", "///\\\\\\"],
+  // dental click, divides: ǀ ∣
+  ["\u01c0\u2223", "||"],
+];
 
-const CONFUSABLE = new RegExp(`[${Object.keys(CONFUSABLES).join("")}]`);
-/** The same map by UTF-16 code unit (every key is one BMP character). */
-const FOLD = new Map<number, string>(
-  Object.entries(CONFUSABLES).map(([from, to]) => [from.charCodeAt(0), to]),
-);
+/** The table by UTF-16 code unit, built once at load. */
+function foldTable(): Map<number, string> {
+  const table = new Map<number, string>();
+  for (const [from, to] of LOOK_ALIKES) {
+    if (from.length !== to.length) {
+      throw new TypeError(`Cannot fold look-alikes "${to}": lengths differ`);
+    }
+    for (let i = 0; i < from.length; i++) table.set(from.charCodeAt(i), to[i]);
+  }
+  return table;
+}
+
+const FOLD = foldTable();
+const CONFUSABLE = new RegExp(`[${LOOK_ALIKES.map(([from]) => from).join("")}]`);
 const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 const NON_ASCII = /[\u0080-\uffff]/;
 const PERCENT = /%(?:u[0-9a-f]{4}|[0-9a-f]{2})/i;
