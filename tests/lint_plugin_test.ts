@@ -55,6 +55,15 @@ Deno.test("lint plugin keeps each third-party package in its owner folder", asyn
   assert.match(out, /"hono" may only be imported in src\/web\//);
 });
 
+Deno.test("lint plugin keeps jose (OAuth token checks) in src/web/", async () => {
+  const out = await lint({
+    "src/runtime/a.ts": 'import { jwtVerify } from "jose";\nexport const v = jwtVerify;\n',
+    "src/web/b.ts": 'import { jwtVerify } from "npm:jose@6.2.19";\nexport const v = jwtVerify;\n',
+  });
+  assert.match(out, /"jose" may only be imported in src\/web\//);
+  assert.doesNotMatch(out, /src\/web\/b\.ts/);
+});
+
 Deno.test("lint plugin accepts imports that follow the rules", async () => {
   const out = await lint({
     "src/web/a.ts":

@@ -12,7 +12,7 @@ import { ensureHome, resolveHome } from "../store/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import { serveStdio } from "../mcp/mod.ts";
 import { endOn, ServedAgent, watchStopSignals } from "../app/mod.ts";
-import { serveMcpHttp } from "../web/mod.ts";
+import { OAuthResourceServer, serveMcpHttp } from "../web/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { VERSION } from "./version.ts";
@@ -34,6 +34,17 @@ Options:
                               each client its own; or set LOOM_HTTP_TOKEN
       --token TOKEN           the token itself (visible to other local users in
                               the process list: prefer the two above)
+      --auth token|oauth      HTTP authentication (default token: the bearer
+                              token options above, none on loopback without one);
+                              oauth accepts JWT access tokens of one authorization
+                              server (scopes loom:read, loom:write) and serves
+                              /.well-known/oauth-protected-resource
+      --issuer URL            with --auth oauth: the authorization server's issuer,
+                              exactly as tokens carry it in "iss" (https)
+      --audience URL          with --auth oauth: this server's canonical URL, which
+                              tokens must carry in "aud" (e.g. https://host/mcp)
+      --jwks-url URL          with --auth oauth: the issuer's key set (default:
+                              discovered from the issuer's metadata)
       --allowed-host NAME     extra Host name accepted (repeatable)
       --allowed-origin ORIGIN extra browser Origin accepted (repeatable)
       --max-sessions N        most HTTP sessions in all (default 1024)
@@ -50,6 +61,8 @@ Environment:
 Examples:
   loom run agents/prometheus.yaml
   loom run agents/prometheus.yaml --transport http --port 8400
+  loom run agents/prometheus.yaml --transport http --host 0.0.0.0 --auth oauth \
+    --issuer https://auth.example.com --audience https://loom.example.com/mcp
 `;
 
 /** `loom run`. */
@@ -63,6 +76,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       port: { type: "string", short: "p", default: "8400" },
       token: { type: "string" },
       "token-file": { type: "string" },
+      auth: { type: "string" },
+      issuer: { type: "string" },
+      audience: { type: "string" },
+      "jwks-url": { type: "string" },
       "allowed-host": { type: "string", multiple: true },
       "allowed-origin": { type: "string", multiple: true },
       "max-sessions": { type: "string" },
@@ -87,8 +104,13 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     values["max-sessions-per-client"],
   );
   const sessionIdle = positiveFlag("session-idle", values["session-idle"]);
+  const oauth = oauthFlags(values, transport);
   let token: string | string[] | undefined;
-  if (values.token !== undefined) {
+  if (oauth !== undefined) {
+    if (io.env.get("LOOM_HTTP_TOKEN")) {
+      io.err("warning: LOOM_HTTP_TOKEN is ignored with --auth oauth\n");
+    }
+  } else if (values.token !== undefined) {
     io.err("warning: --token is visible in the process list; prefer --token-file\n");
     token = values.token;
   } else if (values["token-file"] !== undefined) {
@@ -135,6 +157,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
         host: values.host,
         port,
         token,
+        oauth,
         allowedHosts: values["allowed-host"],
         allowedOrigins: values["allowed-origin"],
         maxSessions,
@@ -160,4 +183,52 @@ function positiveFlag(name: string, value: string | undefined): number | undefin
     throw new UsageError(`Invalid --${name} "${value}": expected a positive integer`);
   }
   return n;
+}
+
+/**
+ * The OAuth resource server `--auth oauth --issuer URL --audience URL
+ * [--jwks-url URL]` asks for, or undefined for `--auth token` (the default).
+ *
+ * @throws {UsageError} for an unknown mode, OAuth flags without `--auth
+ *   oauth`, OAuth over stdio or with bearer token options, a missing issuer
+ *   or audience, or a URL that is not https (http only to a loopback host)
+ */
+function oauthFlags(
+  values: {
+    auth?: string;
+    issuer?: string;
+    audience?: string;
+    "jwks-url"?: string;
+    token?: string;
+    "token-file"?: string;
+  },
+  transport: string,
+): OAuthResourceServer | undefined {
+  const mode = values.auth ?? "token";
+  if (mode !== "token" && mode !== "oauth") {
+    throw new UsageError(`Invalid --auth "${mode}": expected token or oauth`);
+  }
+  if (mode === "token") {
+    for (const flag of ["issuer", "audience", "jwks-url"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --auth oauth`);
+    }
+    return undefined;
+  }
+  if (transport !== "http") throw new UsageError("--auth oauth needs --transport http");
+  if (values.token !== undefined || values["token-file"] !== undefined) {
+    throw new UsageError(
+      "--auth oauth excludes --token and --token-file: pick one way to authenticate",
+    );
+  }
+  if (values.issuer === undefined) {
+    throw new UsageError("--auth oauth needs --issuer URL (the authorization server)");
+  }
+  if (values.audience === undefined) {
+    throw new UsageError("--auth oauth needs --audience URL (this server's canonical URL)");
+  }
+  return new OAuthResourceServer({
+    issuer: values.issuer,
+    audience: values.audience,
+    jwksUrl: values["jwks-url"],
+  });
 }

@@ -30,6 +30,7 @@ import {
   resolveParam,
   stringMaxLength,
 } from "./param_rules.ts";
+import { outputSchemaProblems } from "./output_schema.ts";
 
 type ParsedAgent = AgentConfigParsed["agent"];
 type ParsedTool = ParsedAgent["exposes"][number];
@@ -41,12 +42,15 @@ export interface Findings {
   warnings: Located[];
 }
 
+/** Methods that change what they name: a read tool using one gets a warning. */
+const CHANGING_METHODS: ReadonlySet<string> = new Set(["PUT", "PATCH", "DELETE"]);
+
 const SECRET_ADVICE = 'use "{{secret:NAME}}" and store the value with `loom secrets set NAME`';
 
 /**
  * Scan every string (and key) of the raw document: literal credentials
  * anywhere, high-entropy tokens in header values, invisible characters
- * anywhere, tool-poisoning text in descriptions. Runs even when the schema
+ * anywhere, tool-poisoning text in descriptions and tool titles. Runs even when the schema
  * rejected the document, so a leaked token is reported with the other problems.
  */
 export function scanStrings(data: unknown, source: YamlSource, errors: Located[]): void {
@@ -68,13 +72,16 @@ export function scanStrings(data: unknown, source: YamlSource, errors: Located[]
   };
   const scanString = (text: string, path: PathSegment[], isKey: boolean): void => {
     const last = path[path.length - 1];
-    const isDescription = !isKey && last === "description" && !path.includes("body_template");
+    const isToolTitle = path.length === 4 && path[1] === "exposes" && last === "title";
+    const isDescription = !isKey && (last === "description" || isToolTitle) &&
+      !path.includes("body_template");
     if (isDescription) {
       const poisoning = findPoisoning(text);
       if (poisoning) {
         errors.push(source.at(
           path,
-          `Description contains text used for tool poisoning (${poisoning}): rewrite it`,
+          `${isToolTitle ? "Title" : "Description"} contains text used for tool poisoning ` +
+            `(${poisoning}): rewrite it`,
         ));
       }
     } else {
@@ -176,6 +183,10 @@ class Checker {
       }
       for (const [name, param] of Object.entries(tool.parameters)) {
         this.#checkParameter(param, [...path, "parameters", name], 0);
+      }
+      if (tool.output_schema !== undefined) {
+        const at = [...path, "output_schema"];
+        this.#errors.push(...outputSchemaProblems(tool.output_schema, at, this.#source));
       }
     });
     return tools;
@@ -284,7 +295,7 @@ class Checker {
           bridged.set(bridge.tool_name, i);
         }
       }
-      this.#checkMethod(bridge, path);
+      this.#checkMethod(bridge, path, tool);
       this.#checkUrl(bridge, path, tool);
       this.#checkQueryParams(bridge, path, tool);
       this.#checkHeaders(bridge, path, tool);
@@ -308,7 +319,15 @@ class Checker {
     });
   }
 
-  #checkMethod(bridge: ParsedBridge, path: PathSegment[]): void {
+  #checkMethod(bridge: ParsedBridge, path: PathSegment[], tool: ParsedTool | undefined): void {
+    if (tool?.access === "read" && CHANGING_METHODS.has(bridge.method)) {
+      this.#warn(
+        [...path, "method"],
+        `Tool ${quote(tool.name)} has access "read" but its bridge uses ${bridge.method}: ` +
+          "it is treated (and annotated for clients) as read-only; set access: write if it " +
+          "changes upstream state",
+      );
+    }
     if (TIER_METHODS[this.#tier].includes(bridge.method)) return;
     this.#error(
       [...path, "method"],

@@ -47,10 +47,14 @@ agent:
   exposes:
     - # a-z, 0-9 and _, 1-64 characters; unique within the agent (and the mesh).
       name: search_items
+      # Optional short display name for people: one line, at most 100 characters.
+      title: "Search items"
       # What the tool does, written for the model. Scanned at load for
       # tool-poisoning text (hidden instructions, invisible characters).
       description: "Search the example API for items matching a text query"
       # read: observes only. write: changes upstream state (needs trust_tier 2+).
+      # Clients see it in the tool's annotations (readOnlyHint, destructiveHint),
+      # which LOOM derives from access and the bridge's method: never written here.
       access: read
       # Parameters become the tool's JSON Schema (additionalProperties: false).
       # type: string | integer | number | boolean | array | object
@@ -75,6 +79,16 @@ agent:
           description: "Largest number of results to return"
       # Optional per-tool override of runtime.rate_limit.
       # rate_limit: { per_minute: 30 }
+      # Optional JSON Schema of the result (after the bridge's response_path), in
+      # the subset type, properties, required, items, enum, additionalProperties,
+      # description; the top level is type: object. Listed as outputSchema; each
+      # result is checked and sent as structuredContent too; a result that does
+      # not match is a tool error.
+      # output_schema:
+      #   type: object
+      #   required: [items]
+      #   properties:
+      #     items: { type: array, items: { type: object } }
 
   # How each tool call becomes an HTTP request.
   http_bridge:

@@ -37,6 +37,7 @@ import { checkConfig, hint, scanStrings } from "./_checks.ts";
 import { type Located, parseYaml, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
 import { AgentConfigInput, type AgentConfigParsed } from "./schema.ts";
 import { resolveParam } from "./param_rules.ts";
+import { OUTPUT_SCHEMA_KEYWORDS, resolveOutputSchema } from "./output_schema.ts";
 import type {
   AgentConfig,
   BridgeSpec,
@@ -203,7 +204,11 @@ function fromZodIssue(issue: Issue, data: unknown, source: YamlSource): Located[
     case "unrecognized_keys": {
       const valid = keysAt(path);
       return issue.keys.map((key) =>
-        source.at([...path, key], `Unknown key ${quote(key)}${hint(key, valid, ": ")}`, true)
+        source.at(
+          [...path, key],
+          `Unknown key ${quote(key)}${unknownKeyAdvice(key, path, valid)}`,
+          true,
+        )
       );
     }
     case "invalid_key": {
@@ -240,11 +245,50 @@ function fromZodIssue(issue: Issue, data: unknown, source: YamlSource): Located[
         : "";
       return [source.at(path, `Expected one of ${options.join(", ")}${close}`)];
     }
-    case "invalid_union":
+    case "invalid_union": {
+      // In an output schema (a boolean-or-schema, a type-or-list), the branch
+      // of the value's own kind says what is wrong, and where.
+      const branch = path.includes("output_schema") ? branchOfKind(issue.errors) : undefined;
+      if (branch !== undefined) {
+        return branch.flatMap((inner) =>
+          fromZodIssue({ ...inner, path: [...path, ...inner.path] } as Issue, data, source)
+        );
+      }
       return [source.at(path, issue.message === "Invalid input" ? "Invalid value" : issue.message)];
+    }
     default:
       return [source.at(path, issue.message)];
   }
+}
+
+/**
+ * What follows `Unknown key "x"`: the output schema's keyword list, why a
+ * tool has no `annotations` key, or a "did you mean".
+ */
+function unknownKeyAdvice(key: string, path: readonly PathSegment[], valid: string[]): string {
+  if (path.includes("output_schema")) {
+    return `: output_schema supports only the JSON Schema keywords ${
+      OUTPUT_SCHEMA_KEYWORDS.join(", ")
+    }${hint(key, [...OUTPUT_SCHEMA_KEYWORDS], "; ")}`;
+  }
+  if (key === "annotations" && path.length === 3 && path[1] === "exposes") {
+    return ": tool annotations are derived from access and the bridge's method, " +
+      "never written (see README.md, Tool metadata)";
+  }
+  return hint(key, valid, ": ");
+}
+
+/**
+ * The issues of the one union branch that failed inside the value rather
+ * than on the value as a whole (its kind, or not one of an enum's values),
+ * or undefined when there is not exactly one.
+ */
+function branchOfKind(branches: readonly (readonly Issue[])[]): readonly Issue[] | undefined {
+  const ofKind = branches.filter((issues) =>
+    !(issues.length === 1 && issues[0].path.length === 0 &&
+      (issues[0].code === "invalid_type" || issues[0].code === "invalid_value"))
+  );
+  return ofKind.length === 1 ? ofKind[0] : undefined;
 }
 
 function sizeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
@@ -362,10 +406,12 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
   const runtime = agent.runtime;
   const tools = agent.exposes.map((tool): ToolSpec => ({
     name: tool.name,
+    ...(tool.title !== undefined ? { title: tool.title } : {}),
     description: tool.description,
     access: tool.access,
     parameters: mapValues(tool.parameters, resolveParam),
     ...(tool.rate_limit ? { rateLimit: perMinute(tool.rate_limit.per_minute) } : {}),
+    ...(tool.output_schema ? { outputSchema: resolveOutputSchema(tool.output_schema) } : {}),
   }));
   const bridges = agent.http_bridge.map((bridge): BridgeSpec => ({
     toolName: bridge.tool_name,

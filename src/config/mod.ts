@@ -43,6 +43,12 @@ export {
 } from "./schema.ts";
 export { starterConfig } from "./init_template.ts";
 export {
+  compileOutputSchema,
+  OUTPUT_SCHEMA_KEYWORDS,
+  OUTPUT_TYPES,
+  type OutputValidator,
+} from "./output_schema.ts";
+export {
   anchorPattern,
   arrayLengthProblem,
   arrayMaxItems,
@@ -82,6 +88,8 @@ export type {
   HttpMethod,
   InjectionCategory,
   InjectionMode,
+  OutputSchemaSpec,
+  OutputType,
   ParamSpec,
   ParamType,
   RateLimitSpec,

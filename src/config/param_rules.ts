@@ -151,13 +151,14 @@ export function arrayLengthProblem(spec: ParamSpec, length: number): string | un
 /**
  * Why a value is not one of a parameter's `enum` values, or undefined (also
  * when no enum is declared). Scalars compare with `===`; arrays and objects
- * by canonical JSON.
+ * by canonical JSON. A tool's `output_schema` checks its `enum` with it too
+ * (`output_schema.ts`).
  *
- * @param spec the parameter
+ * @param spec the parameter (only its `enum` is read)
  * @param value the (coerced) value
  * @returns `must be one of "a", "b"`, or undefined
  */
-export function enumProblem(spec: ParamSpec, value: unknown): string | undefined {
+export function enumProblem(spec: Pick<ParamSpec, "enum">, value: unknown): string | undefined {
   const values = spec.enum;
   if (values === undefined || values.length === 0) return undefined;
   const isPrimitive = typeof value !== "object" || value === null;

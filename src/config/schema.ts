@@ -25,6 +25,8 @@ import { parseDuration, parseSize } from "../_util/units.ts";
 import { HEADER_NAME, PARAM_NAME } from "../_util/template.ts";
 import { INJECTION_CATEGORIES, type InjectionCategory } from "./types.ts";
 import { DEFAULT_STRING_MAX_LENGTH } from "./param_rules.ts";
+import { ToolOutputSchema } from "./output_schema.ts";
+import { ToolTitle } from "./title.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */
 export const AGENT_NAME: RegExp = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -222,6 +224,7 @@ export const Tool = z.strictObject({
   name: z.string().regex(TOOL_NAME, {
     error: "Tool name must be 1-64 characters of a-z, 0-9 and _",
   }).meta({ description: "MCP tool name, unique within the agent" }),
+  title: ToolTitle,
   description: z.string().min(1).max(4096).meta({
     description:
       "What the tool does, for the model. Threat: scanned at load for tool-poisoning text",
@@ -235,6 +238,7 @@ export const Tool = z.strictObject({
   rate_limit: RateLimit.optional().meta({
     description: "Per-tool override of runtime.rate_limit",
   }),
+  output_schema: ToolOutputSchema,
 });
 /** What people write for a tool. */
 export type Tool = z.input<typeof Tool>;

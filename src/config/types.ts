@@ -56,14 +56,42 @@ export interface RateLimitSpec {
   windowMs: number;
 }
 
+/** JSON types an output schema may name. */
+export type OutputType = "object" | "array" | "string" | "number" | "integer" | "boolean" | "null";
+
+/**
+ * A tool's `output_schema`: a JSON Schema in the subset LOOM checks
+ * (`output_schema.ts`), keys spelled as JSON Schema spells them. Listed as
+ * the tool's `outputSchema`; the top level is always `type: object`.
+ */
+export interface OutputSchemaSpec {
+  /** A type, or a list of types; absent: any JSON value. */
+  type?: OutputType | readonly OutputType[];
+  description?: string;
+  /** The only values allowed (compared as canonical JSON). */
+  enum?: readonly unknown[];
+  /** Properties an object must have. */
+  required?: readonly string[];
+  /** Property name -> schema. */
+  properties?: Readonly<Record<string, OutputSchemaSpec>>;
+  /** Schema of every array element. */
+  items?: OutputSchemaSpec;
+  /** Other properties: allowed (true, the default), refused (false), or held to a schema. */
+  additionalProperties?: boolean | OutputSchemaSpec;
+}
+
 /** One exposed MCP tool. */
 export interface ToolSpec {
   name: string;
+  /** A short display name for people (listed as `title`). */
+  title?: string;
   description: string;
   access: AccessMode;
   parameters: Readonly<Record<string, ParamSpec>>;
   /** Per-tool override of `runtime.rate_limit`. */
   rateLimit?: RateLimitSpec;
+  /** What the result (after the bridge's `response_path`) must match; listed as `outputSchema`. */
+  outputSchema?: OutputSchemaSpec;
 }
 
 /** HTTP methods a bridge may use. */

@@ -1,16 +1,32 @@
 /**
  * The MCP protocol engine: a transport-agnostic handler for the methods a
- * tool server speaks (initialize, ping, tools/list, tools/call,
- * logging/setLevel, cancellation) and for the client's responses to
- * requests the server sent it (see `session.ts`). Transports (stdio,
- * streamable HTTP) decode bytes into messages, hand them to
+ * tool server speaks, in both eras of the protocol, and for the client's
+ * responses to requests the server sent it (see `session.ts`). Transports
+ * (stdio, streamable HTTP) decode bytes into messages, hand them to
  * {@linkcode McpEngine.handle}, and write back what it returns.
  *
- * Methods live in a table built once per engine: each entry says whether it
- * may run before initialize and which server capability it belongs to, and
- * the capabilities announced at initialize are read from the same table, so
+ * Two eras, chosen per message (see `modern.ts`):
+ * - **2026-07-28, stateless**: a request whose `_meta` names its protocol
+ *   version, client and client capabilities. No session and no initialize:
+ *   `server/discover`, `tools/list`, `tools/call`, `subscriptions/listen`,
+ *   and empty `prompts/list` and `resources/list`. Every result carries
+ *   `resultType` and the server's identity in `_meta`; lists carry cache
+ *   hints (`ttlMs`, `cacheScope`). `initialize`, `ping` and
+ *   `logging/setLevel` do not exist in this era (-32601).
+ * - **2025-11-25 and earlier**: `initialize` opens a session (the stdio
+ *   process, or an HTTP session), then `ping`, `tools/list`, `tools/call`,
+ *   `logging/setLevel` and cancellation, exactly as before.
+ *
+ * Methods live in one table per era, built once per engine: each entry
+ * names the server capability it belongs to, and the capabilities announced
+ * (at initialize, or by `server/discover`) are read from the same table, so
  * a method is served exactly when its capability is announced. A lookup in
  * the table costs what a `switch` did.
+ *
+ * A request's own notifications (progress, log messages) go where
+ * {@linkcode HandleOptions.notify} says (the request's SSE stream on HTTP),
+ * else to the session. Log messages of a stateless request are sent only at
+ * or above the level its `_meta` asks for, and none when it asks for none.
  *
  * Why not the SDK's `McpServer` on the hot path: it parses every message with
  * zod and allocates per request, and a stateful session with JSON responses
@@ -30,7 +46,28 @@ import {
   RPC_ERRORS,
   rpcError,
 } from "./jsonrpc.ts";
+import {
+  capabilityNames,
+  clientInfo,
+  hasModernMeta,
+  META,
+  MODERN_PROTOCOL_VERSION,
+  MODERN_PROTOCOL_VERSIONS,
+  readRequestMeta,
+  type RequestMeta,
+} from "./modern.ts";
 import { LOG_LEVELS, type LogLevel, McpSession } from "./session.ts";
+import { Subscriptions } from "./subscriptions.ts";
+import { callContext } from "./_call_context.ts";
+import {
+  type HandleOptions,
+  LATEST_PROTOCOL_VERSION,
+  type McpEngineOptions,
+  type McpTool,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type ToolHost,
+  UnknownToolError,
+} from "./types.ts";
 
 export {
   ClientRequestError,
@@ -39,133 +76,72 @@ export {
   type LogLevel,
   McpSession,
 } from "./session.ts";
+export {
+  hasModernMeta,
+  META,
+  MODERN_ERRORS,
+  MODERN_PROTOCOL_VERSION,
+  MODERN_PROTOCOL_VERSIONS,
+} from "./modern.ts";
 
-/**
- * The newest MCP protocol version this server speaks (the one answered when a
- * client asks for a version it does not know, Lifecycle §Version Negotiation).
- *
- * A literal rather than the SDK's constant: importing the SDK's `types.js`
- * evaluates hundreds of zod schemas, a large share of `loom run`'s start-up.
- * `engine_test.ts` checks it against the SDK's `LATEST_PROTOCOL_VERSION`.
- */
-export const LATEST_PROTOCOL_VERSION = "2025-11-25";
+export * from "./types.ts";
 
-/**
- * Every protocol version this server speaks, newest first. Checked against the
- * SDK's `SUPPORTED_PROTOCOL_VERSIONS` by `engine_test.ts`.
- */
-export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = Object.freeze([
-  LATEST_PROTOCOL_VERSION,
-  "2025-06-18",
-  "2025-03-26",
-  "2024-11-05",
-  "2024-10-07",
-]);
-
-/** A tool as listed by `tools/list`. */
-export interface McpTool {
-  name: string;
-  title?: string;
-  description: string;
-  inputSchema: Record<string, unknown>;
-  annotations?: Record<string, unknown>;
-}
-
-/** Content of a tool result. */
-export interface TextContent {
-  type: "text";
-  text: string;
-}
-
-/** What `tools/call` returns. */
-export interface CallToolResult {
-  content: TextContent[];
-  isError?: boolean;
-  structuredContent?: Record<string, unknown>;
-}
-
-/** What a tool host learns about the call it serves. */
-export interface ToolCallContext {
-  /** Aborted when the client cancels or the session ends. */
-  signal: AbortSignal;
-  /** The MCP session, or null on stdio. */
-  sessionId: string | null;
-  /** The client as it introduced itself at initialize. */
-  client: { name: string; version: string } | null;
-  /** Send a log notification to the client (filtered by its level). */
-  log(level: LogLevel, data: unknown): void;
-  /**
-   * Ask the client something in the middle of the call (a request such as
-   * `elicitation/create`); see {@linkcode McpSession.request}. Ends with the
-   * call's signal. Absent where no client can answer (a host driven
-   * directly, as in tests and benches).
-   */
-  request?(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
-
-/** Raised by a tool host for a name it does not serve. */
-export class UnknownToolError extends Error {
-  /** @param name the requested tool name */
-  constructor(name: string) {
-    super(`Unknown tool "${name}"`);
-    this.name = "UnknownToolError";
-  }
-}
-
-/** The tools behind an engine (one agent's gate, or a mesh). */
-export interface ToolHost {
-  /** The tools to list. Called on every `tools/list`; keep it cheap. */
-  listTools(): readonly McpTool[];
-  /**
-   * Run one call through the gate. Returns a tool result (with `isError` for
-   * tool-level failures) and throws {@linkcode UnknownToolError} for an
-   * unknown name.
-   */
-  callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult>;
-}
-
-/** Options of an engine. */
-export interface McpEngineOptions {
-  name: string;
-  version: string;
-  instructions?: string;
-}
+/** How long a client may cache a list (`ttlMs`): a change is also announced. */
+export const LIST_TTL_MS = 60_000;
+/** How long a client may cache `server/discover`: it changes only with the process. */
+export const DISCOVER_TTL_MS = 10 * 60_000;
 
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
-/** Client capability names kept from initialize, and their length. */
-const MAX_CLIENT_CAPABILITIES = 32;
-const MAX_CAPABILITY_NAME = 64;
+/** A server capability, announced with its settings. */
+type ServerCapability = "tools" | "logging" | "prompts" | "resources";
 
-/** A server capability, announced at initialize with its settings. */
-type ServerCapability = "tools" | "logging";
+/** The facts a method runs with: from the session, or from the request's `_meta`. */
+interface RequestFacts {
+  session: McpSession;
+  client: { name: string; version: string } | null;
+  /** Present for a 2026-07-28 request. */
+  meta: RequestMeta | null;
+  options: HandleOptions;
+}
 
 /** One method the engine serves. */
 interface Method {
-  /** Whether it may run before initialize (initialize and ping). */
-  beforeInit: boolean;
   /** The server capability it belongs to; null for the base protocol. */
   capability: ServerCapability | null;
   handle(
-    session: McpSession,
     req: JsonRpcRequest,
     params: Record<string, unknown>,
-  ): JsonRpcResponse | Promise<JsonRpcResponse>;
+    facts: RequestFacts,
+  ): JsonRpcResponse | null | Promise<JsonRpcResponse | null>;
 }
 
 /** What each server capability announces. */
 const CAPABILITY_SETTINGS: Readonly<Record<ServerCapability, Record<string, unknown>>> = {
   tools: { listChanged: true },
   logging: {},
+  prompts: { listChanged: false },
+  resources: { subscribe: false, listChanged: false },
 };
 
-/** Handles decoded MCP messages for any number of sessions. */
+/**
+ * Handles decoded MCP messages for any number of sessions, in both eras: a
+ * request whose `_meta` names a protocol version is served statelessly
+ * (2026-07-28); `initialize` opens a session of the earlier revisions.
+ */
 export class McpEngine {
   #host: ToolHost;
   #options: McpEngineOptions;
   #sessions = new Set<McpSession>();
-  #methods: ReadonlyMap<string, Method>;
-  #capabilities: Record<string, unknown>;
+  #legacy: ReadonlyMap<string, Method>;
+  #modern: ReadonlyMap<string, Method>;
+  #legacyCapabilities: Record<string, unknown>;
+  #modernCapabilities: Record<string, unknown>;
+  #subscriptions = new Subscriptions();
+  #indexed: readonly McpTool[] | null = null;
+  #index = new Map<string, McpTool>();
+  /** Answer `_meta` of a stateless result: who the server is. */
+  #resultMeta: Record<string, unknown>;
 
   /**
    * @param host the tools served
@@ -174,44 +150,67 @@ export class McpEngine {
   constructor(host: ToolHost, options: McpEngineOptions) {
     this.#host = host;
     this.#options = options;
-    this.#methods = new Map<string, Method>([
+    this.#resultMeta = Object.freeze({
+      [META.serverInfo]: Object.freeze({ name: options.name, version: options.version }),
+    });
+    const toolsList: Method = {
+      capability: "tools",
+      handle: (req, _params, facts) =>
+        this.#result(req.id, facts, { tools: this.#host.listTools() }, LIST_TTL_MS),
+    };
+    const toolsCall: Method = {
+      capability: "tools",
+      handle: (req, params, facts) => this.#callTool(req.id, params, facts),
+    };
+    this.#legacy = new Map<string, Method>([
       ["initialize", {
-        beforeInit: true,
         capability: null,
-        handle: (session, req, params) => this.#initialize(session, req.id, params),
+        handle: (req, params, facts) => this.#initialize(facts.session, req.id, params),
       }],
       ["ping", {
-        beforeInit: true,
         capability: null,
-        handle: (_session, req) => ({ jsonrpc: "2.0", id: req.id, result: {} }),
+        handle: (req) => ({ jsonrpc: "2.0", id: req.id, result: {} }),
       }],
-      ["tools/list", {
-        beforeInit: false,
-        capability: "tools",
-        handle: (_session, req) => ({
-          jsonrpc: "2.0",
-          id: req.id,
-          result: { tools: this.#host.listTools() as unknown as Record<string, unknown>[] },
-        }),
-      }],
-      ["tools/call", {
-        beforeInit: false,
-        capability: "tools",
-        handle: (session, req, params) => this.#callTool(session, req.id, params),
-      }],
+      ["tools/list", toolsList],
+      ["tools/call", toolsCall],
       ["logging/setLevel", {
-        beforeInit: false,
         capability: "logging",
-        handle: (session, req, params) => setLogLevel(session, req.id, params),
+        handle: (req, params, facts) => setLogLevel(facts.session, req.id, params),
       }],
     ]);
-    const capabilities: Record<string, unknown> = {};
-    for (const method of this.#methods.values()) {
-      if (method.capability !== null) {
-        capabilities[method.capability] = CAPABILITY_SETTINGS[method.capability];
-      }
-    }
-    this.#capabilities = capabilities;
+    const empty = (key: string): Method => ({
+      capability: key === "prompts" ? "prompts" : "resources",
+      handle: (req, _params, facts) => this.#result(req.id, facts, { [key]: [] }, LIST_TTL_MS),
+    });
+    this.#modern = new Map<string, Method>([
+      ["server/discover", {
+        capability: null,
+        handle: (req, _params, facts) => this.#discover(req.id, facts),
+      }],
+      ["tools/list", toolsList],
+      ["tools/call", toolsCall],
+      ["subscriptions/listen", {
+        capability: null,
+        handle: (req, params, facts) => this.#listen(req.id, params, facts),
+      }],
+      // LOOM serves no prompts or resources (yet): the lists are honestly
+      // empty, cacheable, and a name asked for is unknown.
+      ["prompts/list", empty("prompts")],
+      ["resources/list", empty("resources")],
+      ["resources/templates/list", empty("resourceTemplates")],
+      ["prompts/get", {
+        capability: "prompts",
+        handle: (req) => rpcError(req.id, RPC_ERRORS.INVALID_PARAMS, "Unknown prompt"),
+      }],
+      ["resources/read", {
+        capability: "resources",
+        handle: (req) => rpcError(req.id, RPC_ERRORS.INVALID_PARAMS, "Resource not found"),
+      }],
+    ]);
+    this.#legacyCapabilities = capabilitiesOf(this.#legacy);
+    // Log messages ride on the request that asked for them (`_meta` logLevel):
+    // no method of their own, but the capability is announced.
+    this.#modernCapabilities = { ...capabilitiesOf(this.#modern), logging: {} };
   }
 
   /** Track a session so it receives `notifications/tools/list_changed`. */
@@ -222,27 +221,88 @@ export class McpEngine {
   /** Stop tracking a session, abort its calls and fail its requests to the client. */
   detach(session: McpSession): void {
     this.#sessions.delete(session);
+    this.#subscriptions.endFor(session);
     session.close();
   }
 
-  /** Tell every initialized session that the tool list changed. */
+  /**
+   * The client of a session can send nothing more (stdio input ended): its
+   * subscriptions end with a complete result, so none is left waiting.
+   */
+  inputEnded(session: McpSession): void {
+    this.#subscriptions.endFor(session);
+    session.inputEnded();
+  }
+
+  /**
+   * Tell every initialized session, and every subscription that asked for
+   * it, that the tool list changed. Call it after the host's tools change.
+   */
   notifyToolsChanged(): void {
     for (const s of this.#sessions) {
       if (s.initialized) s.notify("notifications/tools/list_changed");
     }
+    this.#subscriptions.publish("toolsListChanged");
   }
 
-  /** Protocol versions this server speaks, newest first. */
+  /**
+   * Serve another set of tools (the mesh adds and removes agents): the next
+   * `tools/list` lists them, and the change is announced when the listed
+   * tools differ.
+   *
+   * @param host the new tools
+   */
+  setHost(host: ToolHost): void {
+    const before = JSON.stringify(this.#host.listTools());
+    this.#host = host;
+    if (JSON.stringify(host.listTools()) !== before) this.notifyToolsChanged();
+  }
+
+  /** End every open subscription with a complete result (shutdown). */
+  close(): void {
+    this.#subscriptions.endAll();
+  }
+
+  /**
+   * The listed tool of that name (a transport checks `Mcp-Param-*` headers
+   * against its schema). The index is rebuilt only when the host lists a
+   * new array.
+   *
+   * @param name a tool name
+   * @returns the tool, or undefined when none is listed under that name
+   */
+  findTool(name: string): McpTool | undefined {
+    const tools = this.#host.listTools();
+    if (tools !== this.#indexed) {
+      this.#indexed = tools;
+      this.#index = new Map(tools.map((t) => [t.name, t]));
+    }
+    return this.#index.get(name);
+  }
+
+  /** Number of open `subscriptions/listen` streams. */
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  /** Protocol versions of the initialize era this server speaks, newest first. */
   static readonly supportedVersions: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
 
   /**
    * Handle one classified message.
    *
-   * @param session the connection's state
+   * @param session the connection's state (for a 2026-07-28 request on
+   *   HTTP, a session made for that request alone)
    * @param message a classified message (see `classifyMessage`)
+   * @param options where the request's notifications go, and who sent it
    * @returns the response for a request (or invalid message), null otherwise
+   *   (and for a subscription the client cancelled)
    */
-  async handle(session: McpSession, message: Classified): Promise<JsonRpcResponse | null> {
+  async handle(
+    session: McpSession,
+    message: Classified,
+    options: HandleOptions = {},
+  ): Promise<JsonRpcResponse | null> {
     session.lastSeen = performance.now();
     switch (message.kind) {
       case "invalid":
@@ -255,7 +315,7 @@ export class McpEngine {
         this.#onNotification(session, message.message);
         return null;
       case "request":
-        return await this.#onRequest(session, message.message);
+        return await this.#onRequest(session, message.message, options);
     }
   }
 
@@ -270,15 +330,90 @@ export class McpEngine {
   #onRequest(
     session: McpSession,
     req: JsonRpcRequest,
-  ): JsonRpcResponse | Promise<JsonRpcResponse> {
-    const method = this.#methods.get(req.method);
+    options: HandleOptions,
+  ): JsonRpcResponse | null | Promise<JsonRpcResponse | null> {
+    const params = req.params ?? {};
+    if (hasModernMeta(params) || !(session.initialized || req.method === "initialize")) {
+      const meta = readRequestMeta(req.id, params);
+      if ("error" in meta) return this.#notInitialized(session, req, meta);
+      const method = this.#modern.get(req.method);
+      if (method === undefined) {
+        return rpcError(req.id, RPC_ERRORS.METHOD_NOT_FOUND, "Method not found");
+      }
+      return method.handle(req, params, { session, client: meta.client, meta, options });
+    }
+    const method = this.#legacy.get(req.method);
     if (method === undefined) {
       return rpcError(req.id, RPC_ERRORS.METHOD_NOT_FOUND, "Method not found");
     }
-    if (!method.beforeInit && !session.initialized) {
-      return rpcError(req.id, RPC_ERRORS.INVALID_REQUEST, "Server not initialized");
+    return method.handle(req, params, { session, client: session.client, meta: null, options });
+  }
+
+  /**
+   * A request with neither a session nor usable `_meta`: a request of the
+   * initialize era sent before initialize gets that era's answer (ping is
+   * answered); anything else the error of the stateless era.
+   */
+  #notInitialized(
+    session: McpSession,
+    req: JsonRpcRequest,
+    error: JsonRpcResponse,
+  ): JsonRpcResponse {
+    const params = req.params ?? {};
+    if (hasModernMeta(params) || session.stateless) return error;
+    if (req.method === "ping") return { jsonrpc: "2.0", id: req.id, result: {} };
+    if (session.id === null && this.#legacy.has(req.method)) {
+      return rpcError(
+        req.id,
+        RPC_ERRORS.INVALID_PARAMS,
+        `Server not initialized: send initialize first, or (${MODERN_PROTOCOL_VERSION}) ` +
+          `"_meta.${META.protocolVersion}" with each request`,
+      );
     }
-    return method.handle(session, req, req.params ?? {});
+    return error;
+  }
+
+  /** A result of either era: the stateless one adds its type, cache hints and who answered. */
+  #result(
+    id: JsonRpcId,
+    facts: RequestFacts,
+    body: Record<string, unknown>,
+    ttlMs?: number,
+  ): JsonRpcResponse {
+    if (facts.meta === null) return { jsonrpc: "2.0", id, result: body };
+    const result: Record<string, unknown> = { resultType: "complete", ...body };
+    if (ttlMs !== undefined) {
+      result.ttlMs = ttlMs;
+      result.cacheScope = "public";
+    }
+    result._meta = this.#resultMeta;
+    return { jsonrpc: "2.0", id, result };
+  }
+
+  #discover(id: JsonRpcId, facts: RequestFacts): JsonRpcResponse {
+    const body: Record<string, unknown> = {
+      supportedVersions: [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS],
+      capabilities: this.#modernCapabilities,
+    };
+    if (this.#options.instructions) body.instructions = this.#options.instructions;
+    return this.#result(id, facts, body, DISCOVER_TTL_MS);
+  }
+
+  #listen(
+    id: JsonRpcId,
+    params: Record<string, unknown>,
+    facts: RequestFacts,
+  ): JsonRpcResponse | null | Promise<JsonRpcResponse | null> {
+    const { session, options } = facts;
+    const controller = session.begin(id);
+    const notify = options.notify ??
+      ((n: JsonRpcNotification) => session.notify(n.method, n.params));
+    const ended = this.#subscriptions.listen(id, params, session, notify, controller.signal);
+    if (!(ended instanceof Promise)) {
+      session.end(id, controller);
+      return ended;
+    }
+    return ended.finally(() => session.end(id, controller));
   }
 
   #initialize(
@@ -295,15 +430,12 @@ export class McpEngine {
     const version = SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
       ? requested
       : LATEST_PROTOCOL_VERSION;
-    const info = params.clientInfo as Record<string, unknown> | undefined;
-    session.client = info && typeof info.name === "string"
-      ? { name: info.name.slice(0, 128), version: String(info.version ?? "").slice(0, 64) }
-      : null;
+    session.client = clientInfo(params.clientInfo);
     session.clientCapabilities = capabilityNames(params.capabilities);
     session.protocolVersion = version;
     const result: Record<string, unknown> = {
       protocolVersion: version,
-      capabilities: this.#capabilities,
+      capabilities: this.#legacyCapabilities,
       serverInfo: { name: this.#options.name, version: this.#options.version },
     };
     if (this.#options.instructions) result.instructions = this.#options.instructions;
@@ -311,24 +443,20 @@ export class McpEngine {
   }
 
   async #callTool(
-    session: McpSession,
     id: JsonRpcId,
     params: Record<string, unknown>,
+    facts: RequestFacts,
   ): Promise<JsonRpcResponse> {
     const name = params.name;
     if (typeof name !== "string") {
       return rpcError(id, RPC_ERRORS.INVALID_PARAMS, 'Field "name" must be a string');
     }
+    const { session } = facts;
     const controller = session.begin(id);
     try {
-      const result = await this.#host.callTool(name, params.arguments, {
-        signal: controller.signal,
-        sessionId: session.id,
-        client: session.client,
-        log: (level, data) => session.log(level, data),
-        request: (method, params) => session.request(method, params, { signal: controller.signal }),
-      });
-      return { jsonrpc: "2.0", id, result: result as unknown as Record<string, unknown> };
+      const ctx = callContext(session, controller, facts, params);
+      const result = await this.#host.callTool(name, params.arguments, ctx);
+      return this.#result(id, facts, result as unknown as Record<string, unknown>);
     } catch (error) {
       if (error instanceof UnknownToolError) {
         const shown = TOOL_NAME.test(name) ? `Unknown tool "${name}"` : "Unknown tool";
@@ -341,6 +469,17 @@ export class McpEngine {
       session.end(id, controller);
     }
   }
+}
+
+/** The capabilities announced for a method table: those its methods belong to. */
+function capabilitiesOf(methods: ReadonlyMap<string, Method>): Record<string, unknown> {
+  const capabilities: Record<string, unknown> = {};
+  for (const method of methods.values()) {
+    if (method.capability !== null) {
+      capabilities[method.capability] = CAPABILITY_SETTINGS[method.capability];
+    }
+  }
+  return capabilities;
 }
 
 function setLogLevel(
@@ -358,17 +497,4 @@ function setLogLevel(
   }
   session.logLevel = level as LogLevel;
   return { jsonrpc: "2.0", id, result: {} };
-}
-
-/** The names of the capabilities a client declared (object keys), bounded. */
-function capabilityNames(declared: unknown): ReadonlySet<string> {
-  const names = new Set<string>();
-  if (declared === null || typeof declared !== "object" || Array.isArray(declared)) return names;
-  for (const [name, value] of Object.entries(declared)) {
-    if (names.size >= MAX_CLIENT_CAPABILITIES) break;
-    if (name.length <= MAX_CAPABILITY_NAME && value !== null && typeof value === "object") {
-      names.add(name);
-    }
-  }
-  return names;
 }

@@ -173,7 +173,8 @@ Deno.test("McpEngine serves only initialize and ping before initialize, and no u
   for (const method of ["tools/list", "tools/call", "logging/setLevel"]) {
     const refused = await engine.handle(session, request(2, method));
     assert.ok(refused && "error" in refused);
-    assert.equal(refused.error.message, "Server not initialized", method);
+    assert.equal(refused.error.code, -32602, method);
+    assert.match(refused.error.message, /^Server not initialized: send initialize first/, method);
   }
   const ready = await initializedSession(engine);
   for (const method of ["resources/list", "prompts/list", "constructor", "__proto__"]) {

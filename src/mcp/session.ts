@@ -88,8 +88,17 @@ export class McpSession {
   client: { name: string; version: string } | null = null;
   /** The capability names the client declared at initialize (`elicitation`, `roots`...). */
   clientCapabilities: ReadonlySet<string> = new Set();
-  /** Minimum level of log notifications to send. */
-  logLevel: LogLevel = "info";
+  /**
+   * Least severe level of log notifications to send; null sends none (a
+   * 2026-07-28 request that did not ask for logs).
+   */
+  logLevel: LogLevel | null = "info";
+  /**
+   * Set for the state of one 2026-07-28 request: that revision has no
+   * server-to-client requests on a stream (a server asks through an
+   * `input_required` result instead), so {@linkcode McpSession.request} refuses.
+   */
+  stateless = false;
   /** Monotonic ms of the last message, for idle expiry. */
   lastSeen: number = performance.now();
   /** The latest in-flight request of each id, for `notifications/cancelled`. */
@@ -129,6 +138,7 @@ export class McpSession {
 
   /** Send a log message if the session's level admits it. */
   log(level: LogLevel, data: unknown, logger = "loom"): void {
+    if (this.logLevel === null) return;
     if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(this.logLevel)) return;
     this.notify("notifications/message", { level, logger, data });
   }
@@ -151,6 +161,11 @@ export class McpSession {
   ): Promise<Record<string, unknown>> {
     const needs = Object.hasOwn(METHOD_CAPABILITY, method) ? METHOD_CAPABILITY[method] : null;
     if (this.#closed) return Promise.reject(new ClientRequestError("Session closed"));
+    if (this.stateless) {
+      return Promise.reject(
+        new ClientRequestError("A 2026-07-28 request cannot carry a request to the client"),
+      );
+    }
     if (!this.initialized) {
       return Promise.reject(new ClientRequestError("Session not initialized"));
     }

@@ -4,6 +4,13 @@
  * on stderr. Requests are handled concurrently; responses are written whole,
  * one per line, in completion order.
  *
+ * Both eras share the one connection: `initialize` makes it a session of
+ * the earlier revisions, and a request carrying 2026-07-28 `_meta` is served
+ * on its own terms whether or not the connection initialized. Notifications
+ * of a request (progress, log messages, a subscription's changes) are
+ * written to the same output; `notifications/cancelled` ends a request or a
+ * subscription.
+ *
  * @module
  */
 
@@ -95,8 +102,9 @@ export async function serveStdio(
       }
     }
     if (!discarding && pendingBytes > 0) dispatch(concat(pending, pendingBytes));
-    // No answer to a request sent to the client can arrive any more.
-    session.inputEnded();
+    // No answer to a request sent to the client can arrive any more, and no
+    // cancellation of a subscription: those end with a complete result.
+    engine.inputEnded(session);
     while (inflight.size > 0) await Promise.all([...inflight]);
   } finally {
     engine.detach(session);

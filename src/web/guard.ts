@@ -124,17 +124,18 @@ function sha256(text: string): Uint8Array {
 }
 
 /**
- * The client a session is counted against: the token it presented (its
- * index, -1 without authentication) and the remote address of its TCP
+ * The client a session is counted against: the credential it presented (a
+ * static token, or an OAuth subject) and the remote address of its TCP
  * connection. Every loopback address is one client: any local process can
  * pick any source in 127.0.0.0/8, so telling them apart would only hand a
  * local flooder more quota.
  *
- * @param principal index of the matched token, -1 when none is configured
+ * @param principal who the credential names: `tok:N` for the Nth static
+ *   token, `sub:SUBJECT` for an OAuth subject, `-` without authentication
  * @param remote the connection's remote address (absent in-process)
  * @returns a key for the quota table
  */
-export function clientKey(principal: number, remote: Deno.Addr | undefined): string {
+export function clientKey(principal: string, remote: Deno.Addr | undefined): string {
   let address = "local";
   if (remote?.transport === "tcp" || remote?.transport === "udp") {
     const h = remote.hostname.toLowerCase();

@@ -49,14 +49,23 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import {
   classifyMessage,
+  hasModernMeta,
   type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
   McpEngine,
   McpSession,
+  META,
+  MODERN_ERRORS,
+  type Principal,
   RPC_ERRORS,
   rpcError,
 } from "../mcp/mod.ts";
+import { answer } from "./_sse.ts";
+import { checkMirroredHeaders } from "./mcp_headers.ts";
+import type { OAuthResourceServer } from "./oauth.ts";
 import { BearerTokens, checkOrigin, clientKey, type OriginPolicy } from "./guard.ts";
-import { Deadlines } from "../_util/deadlines.ts";
+import { readBody } from "./_body.ts";
 
 /** Options of the MCP HTTP app. */
 export interface McpHttpOptions {
@@ -68,6 +77,11 @@ export interface McpHttpOptions {
    * be used only with the token that created it.
    */
   tokens?: readonly string[];
+  /**
+   * Accept OAuth 2.1 access tokens instead of static tokens: every `/mcp`
+   * request must carry one; sessions and quotas belong to its subject.
+   */
+  oauth?: OAuthResourceServer;
   /** Largest accepted request body (default 1 MiB). */
   maxBodyBytes?: number;
   /** Deadline for receiving a request body (default 10 s). */
@@ -104,8 +118,8 @@ interface HttpSession {
   session: McpSession;
   stream: ReadableStreamDefaultController<Uint8Array> | null;
   eventId: number;
-  /** Index of the token that created the session (-1 without authentication). */
-  principal: number;
+  /** The credential that created the session (see `clientKey`). */
+  principal: string;
   /** The quota this session counts against. */
   usage: ClientUsage;
   /** Requests in flight: a session busy with a call is not idle. */
@@ -119,15 +133,20 @@ interface HttpSession {
  */
 type Env = {
   Bindings: Partial<Pick<Deno.ServeHandlerInfo, "remoteAddr" | "completed">> | undefined;
-  Variables: { principal: number };
+  Variables: {
+    /** The credential presented: `tok:N`, `sub:SUBJECT`, or `-` (see `clientKey`). */
+    principal: string;
+    /** Who sent the request, when the credential names a subject. */
+    identity: Principal | null;
+  };
 };
 
 const encoder = new TextEncoder();
-const DECODER = new TextDecoder();
-/** Body deadlines of every request, on shared timers (a slot late at most). */
-const BODY_DEADLINES = new Deadlines();
-const NO_DEADLINE = (): void => {};
 const JSON_HEADERS = { "content-type": "application/json" };
+/** An Accept header that allows an SSE answer. */
+const SSE = /text\/event-stream/i;
+/** A stateless request's session sends nothing outside its own answer. */
+const NO_SEND = (): void => {};
 /**
  * JSON-RPC 2.0 §5.1 leaves -32000 to -32099 to the server: this one says the
  * server will not take more from this client now (the HTTP status is 429).
@@ -301,15 +320,25 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
   app.use("/mcp", async (c, next) => {
     const refused = checkOrigin(c.req.raw.headers, options.policy);
     if (refused) return jsonError(c, 403, RPC_ERRORS.INVALID_REQUEST, `Forbidden: ${refused}`);
-    if (bearer.size > 0) {
-      const principal = bearer.match(c.req.raw.headers);
-      if (principal === -1) {
+    if (options.oauth) {
+      const auth = await options.oauth.authenticate(c.req.raw);
+      if (!auth.ok) {
+        await c.req.raw.body?.cancel().catch(() => {});
+        return auth.response;
+      }
+      c.set("principal", `sub:${auth.principal.subject}`);
+      c.set("identity", { subject: auth.principal.subject, scopes: auth.principal.scopes });
+    } else if (bearer.size > 0) {
+      const index = bearer.match(c.req.raw.headers);
+      if (index === -1) {
         c.header("www-authenticate", 'Bearer realm="loom"');
         return jsonError(c, 401, RPC_ERRORS.INVALID_REQUEST, "Unauthorized: bearer token required");
       }
-      c.set("principal", principal);
+      c.set("principal", `tok:${index}`);
+      c.set("identity", null);
     } else {
-      c.set("principal", -1);
+      c.set("principal", "-");
+      c.set("identity", null);
     }
     await next();
     return undefined;
@@ -343,6 +372,10 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     }
 
     const sid = c.req.header("mcp-session-id");
+    if (message.kind === "request" && hasModernMeta(message.message.params)) {
+      // 2026-07-28: stateless, whatever else the request carries.
+      return await serveStateless(c, message.message, accept);
+    }
     if (message.kind === "request" && message.message.method === "initialize") {
       if (sid !== undefined) {
         return c.json(
@@ -380,22 +413,129 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
       }
     }
 
+    if (sid === undefined) {
+      const version = c.req.header("mcp-protocol-version")?.trim();
+      if (version !== undefined && supported.includes(version)) {
+        // A client of a session revision that lost (or never had) its session.
+        return jsonError(
+          c,
+          400,
+          RPC_ERRORS.INVALID_REQUEST,
+          "Bad Request: Mcp-Session-Id required",
+        );
+      }
+      if (message.kind === "request") return await serveStateless(c, message.message, accept);
+      if (message.kind === "notification") return c.body(null, 202);
+      return jsonError(c, 400, RPC_ERRORS.INVALID_REQUEST, "A response needs a session");
+    }
     const entry = findSession(c);
     if (entry instanceof Response) return entry;
     entry.busy++;
-    try {
-      if (message.kind !== "request") {
-        await engine.handle(entry.session, message);
-        return c.body(null, 202);
-      }
-      const response = await engine.handle(entry.session, message);
-      return c.json(response, 200);
-    } finally {
+    const done = () => {
       entry.busy--;
       // Idle time counts from the end of the last request, however long it ran.
       entry.session.lastSeen = performance.now();
+    };
+    if (message.kind !== "request") {
+      try {
+        await engine.handle(entry.session, message);
+        return c.body(null, 202);
+      } finally {
+        done();
+      }
     }
+    // A tool call's progress and log messages go on its own response stream
+    // when the client accepts one (else on the session's GET stream).
+    const req = message.message;
+    const streamable = req.method === "tools/call" && SSE.test(accept);
+    return await answer(
+      (notify) =>
+        engine.handle(
+          entry.session,
+          message,
+          streamable ? { notify, principal: c.get("identity") } : {
+            principal: c.get("identity"),
+          },
+        ),
+      {
+        stream: false,
+        canStream: streamable,
+        status: () => 200,
+        headers: {},
+        onCancel: () => entry.session.cancel(req.id),
+        onEnd: done,
+      },
+    );
   });
+
+  /**
+   * One 2026-07-28 request: headers checked against the body, a session of
+   * its own for the length of the request, the answer as JSON or a stream.
+   */
+  const serveStateless = (
+    c: Context<Env>,
+    req: JsonRpcRequest,
+    accept: string,
+  ): Response | Promise<Response> => {
+    const params = req.params ?? {};
+    if (hasModernMeta(params)) {
+      const mismatch = checkMirroredHeaders(
+        c.req.raw.headers,
+        req.method,
+        params,
+        (name) => engine.findTool(name),
+      );
+      if (mismatch !== null) {
+        return c.json(
+          rpcError(req.id, MODERN_ERRORS.HEADER_MISMATCH, `Header mismatch: ${mismatch}`),
+          400,
+        );
+      }
+    }
+    const listen = req.method === "subscriptions/listen";
+    const sse = SSE.test(accept);
+    let usage: ClientUsage | null = null;
+    if (listen) {
+      if (!sse) {
+        return jsonError(c, 406, RPC_ERRORS.INVALID_REQUEST, "Accept must allow text/event-stream");
+      }
+      const key = clientKey(c.get("principal"), c.env?.remoteAddr);
+      usage = clients.get(key) ?? { key, sessions: 0, streams: 0 };
+      if (usage.streams >= maxClientStreams || streamTotal >= maxStreams) {
+        c.header("retry-after", String(STREAM_RETRY_SECONDS));
+        return jsonError(c, 429, SERVER_BUSY, "Too many notification streams for this client");
+      }
+      clients.set(key, usage);
+      usage.streams++;
+      streamTotal++;
+    }
+    const session = new McpSession(null, NO_SEND);
+    session.stateless = true;
+    const streamable = listen ||
+      (req.method === "tools/call" && sse && asksForNotifications(params));
+    return answer(
+      (notify) =>
+        engine.handle(session, { kind: "request", message: req }, {
+          notify,
+          principal: c.get("identity"),
+        }),
+      {
+        stream: listen,
+        canStream: streamable,
+        status: statelessStatus,
+        headers: {},
+        onCancel: () => session.close(),
+        onEnd: () => {
+          if (usage === null) return;
+          usage.streams--;
+          streamTotal--;
+          if (usage.sessions === 0 && usage.streams === 0 && clients.get(usage.key) === usage) {
+            clients.delete(usage.key);
+          }
+        },
+      },
+    );
+  };
 
   app.get("/mcp", (c) => {
     const accept = c.req.header("accept") ?? "";
@@ -476,9 +616,38 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     streamCount: () => streamTotal,
     close() {
       clearInterval(sweeper);
+      engine.close();
       for (const id of [...sessions.keys()]) end(id);
     },
   };
+}
+
+/**
+ * The HTTP status of a stateless answer: 404 for an unknown method, 400 for
+ * a malformed request, a header mismatch, a missing client capability or an
+ * unsupported version; 200 otherwise (a tool's failure is a result).
+ */
+function statelessStatus(response: JsonRpcResponse): number {
+  if (!("error" in response)) return 200;
+  switch (response.error.code) {
+    case RPC_ERRORS.METHOD_NOT_FOUND:
+      return 404;
+    case RPC_ERRORS.INVALID_PARAMS:
+    case RPC_ERRORS.INVALID_REQUEST:
+    case MODERN_ERRORS.HEADER_MISMATCH:
+    case MODERN_ERRORS.MISSING_CLIENT_CAPABILITY:
+    case MODERN_ERRORS.UNSUPPORTED_PROTOCOL_VERSION:
+      return 400;
+    default:
+      return 200;
+  }
+}
+
+/** Whether a stateless request asked for notifications of its own (progress, logs). */
+function asksForNotifications(params: Record<string, unknown>): boolean {
+  const meta = params._meta as Record<string, unknown>;
+  return meta !== null && typeof meta === "object" &&
+    (meta.progressToken !== undefined || meta[META.logLevel] !== undefined);
 }
 
 function newSessionId(): string {
@@ -493,74 +662,4 @@ function jsonError(c: Context<Env>, status: number, code: number, message: strin
     status,
     headers: { ...JSON_HEADERS, ...Object.fromEntries(c.res.headers) },
   });
-}
-
-type BodyResult =
-  | { kind: "ok"; text: string }
-  | { kind: "too_large" }
-  | { kind: "timeout" };
-
-/** Read a request body, counting bytes as they stream in (never buffering past the cap). */
-async function readBody(req: Request, max: number, timeoutMs: number): Promise<BodyResult> {
-  const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (Number.isFinite(declared) && declared > max) return { kind: "too_large" };
-  if (!req.body) return { kind: "ok", text: "" };
-  let cancel = NO_DEADLINE;
-  const timeout = new Promise<"timeout">((resolve) => {
-    cancel = BODY_DEADLINES.after(timeoutMs, () => resolve("timeout"));
-  });
-  try {
-    return Number.isFinite(declared)
-      ? await readDeclared(req, max, timeout)
-      : await readStreamed(req.body, max, timeout);
-  } finally {
-    cancel();
-  }
-}
-
-/**
- * A body with a `content-length` within the cap: the HTTP framing holds it to
- * that length, so it is read in one go.
- */
-async function readDeclared(
-  req: Request,
-  max: number,
-  timeout: Promise<"timeout">,
-): Promise<BodyResult> {
-  const got = await Promise.race([req.bytes(), timeout]);
-  if (got === "timeout") return { kind: "timeout" };
-  if (got.byteLength > max) return { kind: "too_large" };
-  return { kind: "ok", text: DECODER.decode(got) };
-}
-
-/** A chunked body: counted as it arrives, cancelled past the cap. */
-async function readStreamed(
-  body: ReadableStream<Uint8Array>,
-  max: number,
-  timeout: Promise<"timeout">,
-): Promise<BodyResult> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const next = await Promise.race([reader.read(), timeout]);
-    if (next === "timeout") {
-      reader.cancel().catch(() => {});
-      return { kind: "timeout" };
-    }
-    if (next.done) break;
-    total += next.value.length;
-    if (total > max) {
-      reader.cancel().catch(() => {});
-      return { kind: "too_large" };
-    }
-    chunks.push(next.value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.length;
-  }
-  return { kind: "ok", text: DECODER.decode(all) };
 }

@@ -310,10 +310,12 @@ Deno.test("POST /mcp with a declared length within the cap is read whole", async
     },
     body,
   });
-  // A ping outside a session: parsed whole, then refused for the missing session.
+  // A ping outside a session and without 2026-07-28 _meta: parsed whole,
+  // then refused as a request of neither era.
   const answer = await res.json();
   assert.equal(res.status, 400);
-  assert.match(answer.error.message, /session/i);
+  assert.equal(answer.id, 1);
+  assert.match(answer.error.message, /_meta/);
 });
 
 // Session quotas: a client may exhaust only its own share, never end or

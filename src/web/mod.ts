@@ -18,4 +18,5 @@
 
 export * from "./guard.ts";
 export * from "./mcp_http.ts";
+export * from "./oauth.ts";
 export * from "./serve.ts";

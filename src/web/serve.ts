@@ -3,14 +3,21 @@
  * the connection's remote address from `Deno.serve` (Hono's `c.env`), which
  * the session quotas of `mcp_http.ts` count clients by.
  *
+ * With an {@linkcode OAuthResourceServer} (`--auth oauth`), the handler in
+ * front of the app serves the Protected Resource Metadata document (RFC 9728)
+ * without authentication, after the same Host/Origin guard as `/mcp`; the app
+ * accepts a `/mcp` request only with a valid access token, and binds
+ * sessions and quotas to its subject.
+ *
  * @module
  */
 
 import type { McpEngine } from "../mcp/mod.ts";
 import { UsageError } from "../errors.ts";
 import { isLoopbackHost } from "../net/mod.ts";
-import { originPolicy } from "./guard.ts";
+import { checkOrigin, originPolicy } from "./guard.ts";
 import { createMcpApp } from "./mcp_http.ts";
+import type { OAuthResourceServer } from "./oauth.ts";
 
 /** Options of {@linkcode serveMcpHttp}. */
 export interface ServeMcpHttpOptions {
@@ -26,6 +33,12 @@ export interface ServeMcpHttpOptions {
    * client its own session quota and keep its sessions its own.
    */
   token?: string | readonly string[];
+  /**
+   * Accept OAuth 2.1 access tokens of one issuer instead of static tokens
+   * (`--auth oauth`); excludes `token`. Counts as authentication for a
+   * non-loopback bind.
+   */
+  oauth?: OAuthResourceServer;
   /** Extra Host names accepted (DNS-rebinding allowlist). */
   allowedHosts?: readonly string[];
   /** Extra browser Origins accepted. */
@@ -61,6 +74,7 @@ export interface HttpServerHandle {
  * @param options bind address and guards
  * @returns a handle once listening
  * @throws {UsageError} when binding a non-loopback host without a token
+ *   or OAuth, or when given both
  */
 export function serveMcpHttp(
   engine: McpEngine,
@@ -68,7 +82,11 @@ export function serveMcpHttp(
 ): Promise<HttpServerHandle> {
   const host = options.host ?? "127.0.0.1";
   const tokens = typeof options.token === "string" ? [options.token] : options.token ?? [];
-  if (!isLoopbackHost(host) && tokens.length === 0) {
+  const oauth = options.oauth ?? null;
+  if (oauth !== null && tokens.length > 0) {
+    throw new UsageError("OAuth (--auth oauth) and bearer tokens exclude each other: pick one");
+  }
+  if (!isLoopbackHost(host) && tokens.length === 0 && oauth === null) {
     throw new UsageError(
       `Refusing to listen on "${host}" without a bearer token: pass --token-file FILE or set ` +
         "LOOM_HTTP_TOKEN",
@@ -80,16 +98,21 @@ export function serveMcpHttp(
   if (new Set(tokens).size !== tokens.length) {
     throw new UsageError("Bearer tokens must be distinct");
   }
+  const policy = originPolicy(host, options);
   const { app, close } = createMcpApp(engine, {
-    policy: originPolicy(host, options),
+    policy,
     tokens,
+    oauth: oauth ?? undefined,
     maxBodyBytes: options.maxBodyBytes,
     maxSessions: options.maxSessions,
     maxSessionsPerClient: options.maxSessionsPerClient,
     sessionIdleMs: options.sessionIdleMs,
     // Session counts only for a loopback bind without a token; otherwise to token holders.
-    healthDetails: isLoopbackHost(host) && tokens.length === 0,
+    healthDetails: isLoopbackHost(host) && tokens.length === 0 && oauth === null,
   });
+  const handler: Deno.ServeHandler = oauth === null
+    ? (req, info) => app.fetch(req, info) // `info` (remote address, `completed`) is `c.env`
+    : metadataFront(oauth, policy, (req, info) => app.fetch(req, info));
   const server = Deno.serve({
     hostname: host,
     port: options.port ?? 8400,
@@ -98,7 +121,7 @@ export function serveMcpHttp(
       console.error("loom: HTTP handler error:", error);
       return new Response("Internal error", { status: 500 });
     },
-  }, (req, info) => app.fetch(req, info)); // `info` (remote address, `completed`) is `c.env`
+  }, handler);
   const addr = server.addr;
   const shown = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${shown}:${addr.port}/mcp`;
@@ -112,4 +135,30 @@ export function serveMcpHttp(
       await server.shutdown();
     },
   });
+}
+
+/**
+ * The handler in front of the app in OAuth mode: the metadata document at its
+ * well-known paths, without authentication but behind the Host/Origin guard.
+ * Everything else goes to the app, which checks access tokens on `/mcp`.
+ */
+function metadataFront(
+  oauth: OAuthResourceServer,
+  policy: ReturnType<typeof originPolicy>,
+  next: Deno.ServeHandler,
+): Deno.ServeHandler {
+  const metadataPaths = new Set(oauth.metadataPaths);
+  return (req, info) => {
+    const path = new URL(req.url).pathname;
+    if (!metadataPaths.has(path)) return next(req, info);
+    const refused = checkOrigin(req.headers, policy);
+    if (refused !== null) {
+      const error = { code: -32600, message: `Forbidden: ${refused}` };
+      return Response.json({ jsonrpc: "2.0", id: null, error }, { status: 403 });
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { allow: "GET, HEAD" } });
+    }
+    return Response.json(oauth.metadata(), { headers: { "cache-control": "max-age=300" } });
+  };
 }

@@ -3,20 +3,27 @@
  * JSON-RPC error, not a tool error, and is recorded as a refusal.
  *
  * Everything about a tool that does not depend on the call is computed here
- * once, when the gate is built: its MCP listing, its bridge's origin and
- * secret names, and the escalation rules that can hold it.
+ * once, when the gate is built: its MCP listing (`listing.ts`), its
+ * bridge's origin and secret names, the escalation rules that can hold it,
+ * and the validator of its `output_schema`.
  *
  * @module
  */
 
-import type { AgentConfig, BridgeSpec, ToolSpec } from "../../config/mod.ts";
+import {
+  type AgentConfig,
+  type BridgeSpec,
+  compileOutputSchema,
+  type OutputValidator,
+  type ToolSpec,
+} from "../../config/mod.ts";
 import { compileEscalation, type EscalationPolicy } from "../../security/escalation/mod.ts";
 import { requiresApproval } from "../../security/trust/mod.ts";
-import { toolInputSchema } from "../../security/validate/mod.ts";
 import { bridgeSecretNames, bridgeTarget } from "../../upstream/mod.ts";
 import { type McpTool, UnknownToolError } from "../../mcp/mod.ts";
 import type { GateCall, GateParts } from "./call.ts";
 import { refuse } from "./refuse.ts";
+import { listedTool } from "./listing.ts";
 
 /** A tool as the gate holds it. */
 export interface ToolEntry {
@@ -30,6 +37,8 @@ export interface ToolEntry {
   readonly secretNames: readonly string[];
   /** The escalation rules that can hold this tool's calls; null when nothing can. */
   readonly escalation: EscalationPolicy | null;
+  /** Checks a result against the tool's `output_schema`; null when it declares none. */
+  readonly output: OutputValidator | null;
 }
 
 /**
@@ -52,16 +61,8 @@ export function indexTools(config: AgentConfig): Map<string, ToolEntry> {
       escalation: rules.rules.length > 0 || requiresApproval(config.runtime.trustTier, tool.access)
         ? rules
         : null,
-      listed: {
-        name: tool.name,
-        description: tool.description,
-        inputSchema: toolInputSchema(tool) as unknown as Record<string, unknown>,
-        annotations: {
-          readOnlyHint: tool.access === "read",
-          destructiveHint: bridge.method === "DELETE",
-          openWorldHint: true,
-        },
-      },
+      listed: listedTool(tool, bridge),
+      output: tool.outputSchema === undefined ? null : compileOutputSchema(tool.outputSchema),
     });
   }
   return entries;

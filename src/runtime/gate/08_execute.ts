@@ -25,6 +25,27 @@ export interface Executed {
   status: CallStatus;
   result: CallToolResult;
   fields: OutcomeFields;
+  /**
+   * Only for a tool with an `output_schema` whose upstream sent JSON: the
+   * value of the result's text (the JSON of what `response_path` selected),
+   * or null when that text is not JSON. Step 9 reads it again from the
+   * redacted text. Absent: the upstream did not send JSON.
+   */
+  json?: { readonly value: unknown } | null;
+}
+
+/**
+ * The value of a JSON text, or null when it is not JSON.
+ *
+ * @param text a result's text
+ */
+export function readJson(text: string | undefined): { readonly value: unknown } | null {
+  if (text === undefined) return null;
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    return null;
+  }
 }
 
 /** Every call's deadline in this process, on shared timers. */
@@ -53,12 +74,17 @@ export async function executeCall(
       allowNetworks: runtime.allowNetworks,
       secrets: released.values,
     });
-    return {
+    const executed: Executed = {
       status: "success",
       result: { content: [{ type: "text", text: res.text }] },
       // Keys in canonical order: serialised in one native call.
       fields: { http: { bytes: res.bytes, method: res.method, status: res.status, url: res.url } },
     };
+    // Read back from the text, not taken from `res.structured`: what the
+    // client gets as structure is then exactly what it gets as text, even
+    // from a sandboxed executor that sent the two apart.
+    if (entry.output !== null && "structured" in res) executed.json = readJson(res.text);
+    return executed;
   } catch (error) {
     const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
     const status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";

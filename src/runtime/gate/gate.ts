@@ -13,7 +13,9 @@
  *  6. `06_intent.ts`: the `intent` record, durable first from tier 2
  *  7. `07_secrets.ts`: the bridge's secrets, for its own origin only
  *  8. `08_execute.ts`: the bridge runs (deadline, size cap) in its executor
- *  9. `09_redact.ts`: released secrets leave the result and the record
+ *  9. `09_redact.ts`: released secrets leave the result and the record;
+ *     then `output_schema.ts` checks the redacted result against the tool's
+ *     `output_schema` (adding `structuredContent`, or ending as a tool error)
  * 10. `10_outcome.ts`: the `outcome` record, durable before the answer
  *
  * Refusals at steps 1-4 have bounded records (`refuse.ts`); tier 1 calls that
@@ -39,6 +41,7 @@ import { recordIntent } from "./06_intent.ts";
 import { isReleased, releaseSecrets, type SecretSource } from "./07_secrets.ts";
 import { executeCall } from "./08_execute.ts";
 import { redactExecuted } from "./09_redact.ts";
+import { checkOutput } from "./output_schema.ts";
 import { recordOutcome } from "./10_outcome.ts";
 
 /** Options of a gate. */
@@ -140,9 +143,9 @@ export class AgentGate implements ToolHost {
     const released = releasing instanceof Promise ? await releasing : releasing;
     if (!isReleased(released)) return released;
 
-    const executed = redactExecuted(
-      await executeCall(parts, call, entry, input, released),
-      released,
+    const executed = checkOutput(
+      entry,
+      redactExecuted(await executeCall(parts, call, entry, input, released), released),
     );
     return await recordOutcome(parts, call, executed.status, executed.result, executed.fields);
   }

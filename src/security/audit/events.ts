@@ -48,6 +48,12 @@ type CallFields = {
   call: string;
   /** The client's name from its `initialize`, when it gave one. */
   client: string | null;
+  /**
+   * Who called, when the HTTP transport authenticated the caller by an OAuth
+   * access token (`--auth oauth`): the token's `sub`. Absent over stdio and
+   * with static bearer tokens. Never the token itself.
+   */
+  subject?: string;
 };
 
 /**

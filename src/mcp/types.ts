@@ -1,0 +1,131 @@
+/**
+ * The types an engine and its tool host share: the tools listed, the result
+ * of a call, what the host learns about the call it serves, and the protocol
+ * versions of the initialize era.
+ *
+ * @module
+ */
+
+import type { JsonRpcNotification } from "./jsonrpc.ts";
+import type { LogLevel } from "./session.ts";
+
+/**
+ * The newest MCP protocol version this server speaks (the one answered when a
+ * client asks for a version it does not know, Lifecycle §Version Negotiation).
+ *
+ * A literal rather than the SDK's constant: importing the SDK's `types.js`
+ * evaluates hundreds of zod schemas, a large share of `loom run`'s start-up.
+ * `engine_test.ts` checks it against the SDK's `LATEST_PROTOCOL_VERSION`.
+ */
+export const LATEST_PROTOCOL_VERSION = "2025-11-25";
+
+/**
+ * Every protocol version this server speaks, newest first. Checked against the
+ * SDK's `SUPPORTED_PROTOCOL_VERSIONS` by `engine_test.ts`.
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = Object.freeze([
+  LATEST_PROTOCOL_VERSION,
+  "2025-06-18",
+  "2025-03-26",
+  "2024-11-05",
+  "2024-10-07",
+]);
+
+/** A tool as listed by `tools/list`. */
+export interface McpTool {
+  name: string;
+  title?: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  annotations?: Record<string, unknown>;
+}
+
+/** Content of a tool result. */
+export interface TextContent {
+  type: "text";
+  text: string;
+}
+
+/** What `tools/call` returns. */
+export interface CallToolResult {
+  content: TextContent[];
+  isError?: boolean;
+  structuredContent?: Record<string, unknown>;
+}
+
+/** Who sent a request, as the transport authenticated it. */
+export interface Principal {
+  /** The token's subject (an OAuth `sub`), or a label of the static token. */
+  subject: string;
+  /** What the credential allows (OAuth scopes); empty for a static token. */
+  scopes: ReadonlySet<string>;
+}
+
+/** What a tool host learns about the call it serves. */
+export interface ToolCallContext {
+  /** Aborted when the client cancels or the session ends. */
+  signal: AbortSignal;
+  /** The MCP session, or null on stdio and for a 2026-07-28 request. */
+  sessionId: string | null;
+  /** The client as it introduced itself (at initialize, or in the request's `_meta`). */
+  client: { name: string; version: string } | null;
+  /** The authenticated sender, when the transport authenticates (HTTP with tokens). */
+  principal?: Principal | null;
+  /** Send a log notification to the client (filtered by the level it asked for). */
+  log(level: LogLevel, data: unknown): void;
+  /**
+   * Report how far the call has come (`notifications/progress`), when the
+   * client asked for it with `_meta.progressToken`; otherwise nothing is
+   * sent. Values must increase from one report to the next.
+   */
+  progress?(progress: number, total?: number, message?: string): void;
+  /**
+   * Ask the client something in the middle of the call (a request such as
+   * `elicitation/create`); see `McpSession.request` in `session.ts`. Ends with the
+   * call's signal. Absent where no client can answer (a host driven
+   * directly, as in tests and benches, or a 2026-07-28 request).
+   */
+  request?(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** Raised by a tool host for a name it does not serve. */
+export class UnknownToolError extends Error {
+  /** @param name the requested tool name */
+  constructor(name: string) {
+    super(`Unknown tool "${name}"`);
+    this.name = "UnknownToolError";
+  }
+}
+
+/** The tools behind an engine (one agent's gate, or a mesh). */
+export interface ToolHost {
+  /** The tools to list. Called on every `tools/list`; keep it cheap. */
+  listTools(): readonly McpTool[];
+  /**
+   * Run one call through the gate. Returns a tool result (with `isError` for
+   * tool-level failures) and throws {@linkcode UnknownToolError} for an
+   * unknown name.
+   */
+  callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult>;
+}
+
+/** Options of an engine. */
+export interface McpEngineOptions {
+  name: string;
+  version: string;
+  instructions?: string;
+}
+
+/** How one message is handled beyond the session it arrived on. */
+export interface HandleOptions {
+  /**
+   * Where the request's own notifications (progress, log messages, a
+   * subscription's changes) go: the request's SSE stream on HTTP. Without
+   * it they go to the session (the stdio output, or an HTTP session's GET
+   * stream).
+   */
+  notify?: (message: JsonRpcNotification) => void;
+  /** The authenticated sender. */
+  principal?: Principal | null;
+}
