@@ -29,7 +29,8 @@
  *   `loom/mod-entry`).
  * - `loom/package-owner`: each third-party package has one owner, and only
  *   the owner imports it, by its bare name or an `npm:` specifier: `zod` and
- *   `yaml` in `src/config/`, `hono` and `jose` in `src/web/`, `@modelcontextprotocol/sdk`
+ *   `yaml` in `src/config/`, `hono` and `jose` in `src/web/`, `@cfworker/json-schema`
+ *   (the input schema validator) in `src/config/`, `@modelcontextprotocol/sdk`
  *   in `src/mcp/_sdk.ts` alone, `node:sqlite` in `src/store/`. Other packages
  *   and built-ins are not checked.
  *
@@ -66,6 +67,7 @@ const OWNERS: [RegExp, string, string][] = [
   [/^yaml(@[^/]*)?(\/|$)/, "src/config/", "config/"],
   [/^hono(@[^/]*)?(\/|$)/, "src/web/", "web/"],
   [/^jose(@[^/]*)?(\/|$)/, "src/web/", "web/"],
+  [/^@cfworker\/json-schema(@[^/]*)?(\/|$)/, "src/config/", "config/"],
   [/^@modelcontextprotocol\/sdk(@[^/]*)?(\/|$)/, "src/mcp/_sdk.ts", "mcp/_sdk.ts"],
   [/^node:sqlite$/, "src/store/", "store/"],
 ];

@@ -64,6 +64,17 @@ Deno.test("lint plugin keeps jose (OAuth token checks) in src/web/", async () =>
   assert.doesNotMatch(out, /src\/web\/b\.ts/);
 });
 
+Deno.test("lint plugin keeps @cfworker/json-schema (input schema validator) in src/config/", async () => {
+  const out = await lint({
+    "src/security/a.ts":
+      'import { Validator } from "@cfworker/json-schema";\nexport const v = Validator;\n',
+    "src/config/b.ts":
+      'import { Validator } from "npm:@cfworker/json-schema@4.1.6";\nexport const v = Validator;\n',
+  });
+  assert.match(out, /"@cfworker\/json-schema" may only be imported in src\/config\//);
+  assert.doesNotMatch(out, /src\/config\/b\.ts/);
+});
+
 Deno.test("lint plugin accepts imports that follow the rules", async () => {
   const out = await lint({
     "src/web/a.ts":

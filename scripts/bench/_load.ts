@@ -73,6 +73,25 @@ export interface HttpTarget {
   bodyTemplate?: string;
   /** MCP session id. */
   session?: string;
+  /** `MCP-Protocol-Version` header (default {@linkcode PROTOCOL_VERSION}). */
+  protocol?: string;
+  /** Extra request headers (e.g. `Mcp-Method`, `Mcp-Name` of a stateless call). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Extra headers as `BENCH_HEADERS` carries them to both generators: one
+ * `Name: value` per line. Refuses a name or value that would break the line
+ * format (or the request).
+ */
+export function encodeBenchHeaders(headers: Record<string, string>): string {
+  return Object.entries(headers).map(([name, value]) => {
+    if (!/^[A-Za-z0-9-]+$/.test(name)) throw new Error(`Bad bench header name: ${name}`);
+    if (/[\r\n]/.test(value) || value.trim() !== value || value === "") {
+      throw new Error(`Bad value for bench header ${name}: ${JSON.stringify(value)}`);
+    }
+    return `${name}: ${value}`;
+  }).join("\n");
 }
 
 /** Parse the `RESULT {json}` line both generators print. */
@@ -97,7 +116,7 @@ function parseResult(text: string, clientCpuMs: number | null): HttpLoad {
  * Run one load: `connections` keep-alive connections for `seconds`.
  *
  * @param generator from {@linkcode ensureGenerator}
- * @param target URL, body and session
+ * @param target URL, body, session, protocol version and extra headers
  * @param options concurrency and duration (wrk takes whole seconds)
  * @returns the generator's figures
  */
@@ -106,9 +125,10 @@ export async function runHttpLoad(
   target: HttpTarget,
   options: { connections: number; seconds: number },
 ): Promise<HttpLoad> {
-  const env: Record<string, string> = { BENCH_PROTOCOL: PROTOCOL_VERSION };
+  const env: Record<string, string> = { BENCH_PROTOCOL: target.protocol ?? PROTOCOL_VERSION };
   if (target.bodyTemplate !== undefined) env.BENCH_BODY = target.bodyTemplate;
   if (target.session !== undefined) env.BENCH_SESSION = target.session;
+  if (target.headers !== undefined) env.BENCH_HEADERS = encodeBenchHeaders(target.headers);
   if (generator === "wrk") {
     const seconds = Math.max(1, Math.round(options.seconds));
     // sh waits for wrk, then prints its own /proc stat: cutime + cstime is wrk's CPU.

@@ -1,7 +1,8 @@
 /**
  * Processes the bench runs: the upstream, LOOM (`loom run` over HTTP or
- * stdio, with the same flags as `tests/_helpers.ts`), the SDK baseline, and
- * the MCP handshake used before each load run. CPU and memory are read for a
+ * stdio, with the same flags as `tests/_helpers.ts`), the SDK baseline, the
+ * MCP handshake used before each session load run, and the body and headers
+ * of a stateless (2026-07-28) call. CPU and memory are read for a
  * server's whole process tree, so a bridge moved into a sandbox child process
  * is still counted against LOOM.
  *
@@ -21,6 +22,9 @@ import { childCpuMs, cpuMs, rssKiB } from "./_proc.ts";
 
 /** The MCP protocol version the bench's raw clients announce. */
 export const PROTOCOL_VERSION = "2025-06-18";
+
+/** The stateless MCP protocol version (no session; per-request `_meta`). */
+export const STATELESS_PROTOCOL_VERSION = "2026-07-28";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
@@ -295,6 +299,74 @@ export async function callOnce(
   const json = JSON.parse(text.startsWith("event:") ? text.slice(text.indexOf("{")) : text);
   if (!json.result || json.result.isError) {
     throw new Error(`tools/call failed: ${text.slice(0, 300)}`);
+  }
+  return json.result.content[0].text;
+}
+
+/**
+ * A stateless (2026-07-28) `tools/call` body with `@ID@` where the request id
+ * goes: no session, the protocol version, client info and capabilities in the
+ * params' `_meta`.
+ */
+export function statelessCallTemplate(tool: string, args: Record<string, unknown>): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: 0,
+    method: "tools/call",
+    params: {
+      name: tool,
+      arguments: args,
+      _meta: {
+        "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientInfo": { name: "loom-bench", version: "1.0.0" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+      },
+    },
+  }).replace('"id":0', '"id":@ID@');
+}
+
+/**
+ * The headers a stateless `tools/call` repeats from its body (besides
+ * `MCP-Protocol-Version`, which the load generators set from
+ * `BENCH_PROTOCOL`); a mismatch is answered 400 / -32020.
+ */
+export function statelessCallHeaders(tool: string): Record<string, string> {
+  return { "Mcp-Method": "tools/call", "Mcp-Name": tool };
+}
+
+/**
+ * Make one stateless `tools/call` and return its result text, throwing with
+ * the server's answer unless the call succeeded (HTTP 200, a JSON body and no
+ * `isError`): the check before a stateless load run.
+ */
+export async function callStatelessOnce(
+  url: string,
+  tool: string,
+  args: Record<string, unknown>,
+): Promise<string> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": STATELESS_PROTOCOL_VERSION,
+      ...statelessCallHeaders(tool),
+    },
+    body: statelessCallTemplate(tool, args).replace("@ID@", '"check"'),
+  });
+  const text = await res.text();
+  if (res.status !== 200) {
+    throw new Error(`stateless tools/call answered HTTP ${res.status}: ${text.slice(0, 300)}`);
+  }
+  if (!/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) {
+    throw new Error(
+      `stateless tools/call answered ${res.headers.get("content-type")}, not JSON: ` +
+        text.slice(0, 300),
+    );
+  }
+  const json = JSON.parse(text);
+  if (!json.result || json.result.isError) {
+    throw new Error(`stateless tools/call failed: ${text.slice(0, 300)}`);
   }
   return json.result.content[0].text;
 }

@@ -5,7 +5,8 @@
  * so a report can show whether the generator, not the server, was the limit.
  *
  * It speaks the same environment as `mcp_call.lua` (`BENCH_BODY` with `@ID@`,
- * `BENCH_SESSION`, `BENCH_PROTOCOL`), so the bench drives either the same way.
+ * `BENCH_SESSION`, `BENCH_PROTOCOL`, `BENCH_HEADERS` with one `Name: value`
+ * per line), so the bench drives either the same way.
  *
  * Run: `deno run --allow-net --allow-env --allow-read scripts/bench/load_http.ts
  * --url=URL --connections=16 [--seconds=5 | --requests=N]`; prints one line
@@ -218,6 +219,15 @@ if (import.meta.main) {
   const protocol = Deno.env.get("BENCH_PROTOCOL");
   if (session) headers["Mcp-Session-Id"] = session;
   if (protocol) headers["MCP-Protocol-Version"] = protocol;
+  for (const line of (Deno.env.get("BENCH_HEADERS") ?? "").split("\n")) {
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) {
+      console.error(`BENCH_HEADERS: expected "Name: value", got ${JSON.stringify(line)}`);
+      Deno.exit(64);
+    }
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
   const report = await runLoad({
     url,
     connections: Number(opt("connections") ?? 16),

@@ -8,7 +8,11 @@
  * control on, audit durable, `LOOM_HOME` in a temp dir) plus `loom run` over
  * stdio. Then, in interleaved rounds (direct, SDK, LOOM, direct, SDK, LOOM,
  * ...): latency at concurrency 1; throughput and server CPU per call at 16 and
- * 64 over HTTP (wrk, or the Deno generator) and over stdio. After the rounds:
+ * 64 over HTTP (wrk, or the Deno generator) and over stdio. LOOM over HTTP is
+ * measured twice at each concurrency, on the same process: with a 2025 session
+ * (`Mcp-Session-Id`) and stateless (MCP 2026-07-28: `_meta` in each request,
+ * `Mcp-Method` and `Mcp-Name` headers), in alternating order from round to
+ * round. After the rounds:
  * time to ready, RSS over many calls, durable audit records/s and `audit
  * verify` (`audit_bench.ts`, and the real CLI over the run's own log); LOOM's
  * HTTP client against undici, client CPU per call (`http_client_bench.ts`);
@@ -28,10 +32,17 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEV_CONFIG_FLAGS, LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
 import { BENCH_ARGS, BENCH_TOOL, benchConfig } from "./_configs.ts";
-import { ensureGenerator, type Generator, type HttpLoad, runHttpLoad } from "./_load.ts";
+import {
+  ensureGenerator,
+  type Generator,
+  type HttpLoad,
+  type HttpTarget,
+  runHttpLoad,
+} from "./_load.ts";
 import { cpuMs, denoRunOutput, machineInfo } from "./_proc.ts";
 import {
   callOnce,
+  callStatelessOnce,
   callTemplate,
   initializeBody,
   openSession,
@@ -40,6 +51,9 @@ import {
   startLoom,
   startSdkServer,
   startUpstreamProcess,
+  STATELESS_PROTOCOL_VERSION,
+  statelessCallHeaders,
+  statelessCallTemplate,
   treeCpuMs,
   treeRssKiB,
 } from "./_servers.ts";
@@ -47,7 +61,8 @@ import { ROUND_OPTIONS, type Spread, spread } from "./_stats.ts";
 import { StdioClient } from "./_stdio.ts";
 
 const { values: flags } = parseArgs({
-  args: Deno.args,
+  // `deno task bench -- --quick` passes the "--" through.
+  args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
   options: {
     ...ROUND_OPTIONS,
     "rss-calls": { type: "string" },
@@ -63,7 +78,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(`Usage: deno task bench [--quick] [options]
 
-  --quick               under a minute: 2 rounds of 1 s, 20k calls for RSS, 100k-record verify
+  --quick               a few minutes: 2 rounds of 1 s, 20k calls for RSS, 100k-record verify
   --rounds N            interleaved rounds (default 5)
   --seconds S           seconds per measurement (default 5)
   --rss-calls N         calls to LOOM for the RSS check (default 1000000)
@@ -130,6 +145,21 @@ interface HttpContender {
   pid: number;
   session?: string;
   body?: string;
+  /** `MCP-Protocol-Version` when not the session era's. */
+  protocol?: string;
+  /** Extra request headers (a stateless call's `Mcp-Method`, `Mcp-Name`). */
+  headers?: Record<string, string>;
+}
+
+/** The target a contender's load run sends. */
+function loadTarget(c: HttpContender): HttpTarget {
+  return {
+    url: c.url,
+    bodyTemplate: c.body,
+    session: c.session,
+    protocol: c.protocol,
+    headers: c.headers,
+  };
 }
 
 async function measureHttp(
@@ -139,13 +169,20 @@ async function measureHttp(
   seconds: number,
 ): Promise<Sample> {
   const cpu0 = c.pid ? treeCpuMs(c.pid) ?? NaN : NaN;
-  const load = await runHttpLoad(generator, {
-    url: c.url,
-    bodyTemplate: c.body,
-    session: c.session,
-  }, { connections, seconds });
+  const load = await runHttpLoad(generator, loadTarget(c), { connections, seconds });
   const cpu1 = c.pid ? treeCpuMs(c.pid) ?? NaN : NaN;
   return fromHttp(load, cpu1 - cpu0);
+}
+
+/**
+ * A stateless run with errors measured something else (a header LOOM refuses
+ * gives 400s): stop the bench and show what LOOM answers to one call.
+ */
+async function refuseStatelessErrors(s: Sample, url: string, where: string): Promise<void> {
+  if (s.errors === 0) return;
+  const probe = await callStatelessOnce(url, BENCH_TOOL, BENCH_ARGS)
+    .then(() => "a single call succeeds", (e) => (e as Error).message);
+  throw new Error(`loom stateless: ${s.errors} errors in ${s.requests} calls (${where}); ${probe}`);
 }
 
 async function measureStdio(
@@ -252,11 +289,7 @@ async function rssRun(
       1,
       Math.min(120, Math.round(Math.min(perSegment, calls - done) / rps)),
     );
-    const load = await runHttpLoad(generator, {
-      url: c.url,
-      bodyTemplate: c.body,
-      session: c.session,
-    }, { connections: 64, seconds });
+    const load = await runHttpLoad(generator, loadTarget(c), { connections: 64, seconds });
     done += load.requests;
     errors += load.errors;
     if (load.rps > 0) rps = load.rps;
@@ -433,31 +466,58 @@ try {
     const name = s === loom50 ? "loom50" : s.name;
     contenders[name] = { name, url: s.url, pid: s.pid, session, body };
   }
+  // Stateless calls to the same LOOM process: same config, upstream and audit log.
+  const statelessText = await callStatelessOnce(loom1.url, BENCH_TOOL, BENCH_ARGS);
+  if (!statelessText.includes('"widget"')) {
+    throw new Error(`loom stateless: unexpected tool result ${statelessText}`);
+  }
+  contenders.loomStateless = {
+    name: "loomStateless",
+    url: loom1.url,
+    pid: loom1.pid,
+    body: statelessCallTemplate(BENCH_TOOL, BENCH_ARGS),
+    protocol: STATELESS_PROTOCOL_VERSION,
+    headers: statelessCallHeaders(BENCH_TOOL),
+  };
   log(
     `servers up: upstream ${upstream.url}, sdk ${sdk.url}, loom ${loom1.url}, loom50 ${loom50.url}`,
   );
 
   // Warm-up: JIT, connection pools, the rate limiter's ring buffer.
-  for (const name of ["sdk", "loom", "loom50"]) {
-    await measureHttp(generator, contenders[name], 16, WARM_SECONDS);
+  for (const name of ["sdk", "loom", "loomStateless", "loom50"]) {
+    const warm = await measureHttp(generator, contenders[name], 16, WARM_SECONDS);
+    if (name === "loomStateless") await refuseStatelessErrors(warm, loom1.url, "warm-up at c=16");
   }
   await stdio.load(body, 16, WARM_SECONDS);
   log("warm-up done");
 
   // The targets measured at each concurrency; scenario "c<N>" runs N clients.
   const byConcurrency: [number, string[]][] = [
-    [1, ["direct", "sdk", "loom"]],
-    [16, ["direct", "sdk", "loom", "loom50", "stdio"]],
-    [64, ["direct", "sdk", "loom", "stdio"]],
+    [1, ["direct", "sdk", "loom", "loomStateless"]],
+    [16, ["direct", "sdk", "loom", "loomStateless", "loom50", "stdio"]],
+    [64, ["direct", "sdk", "loom", "loomStateless", "stdio"]],
   ];
   const plan = byConcurrency
     .flatMap(([n, names]) => names.map((c): [string, string, number] => [`c${n}`, c, n]))
     .filter(([s, c]) => !(QUICK && c === "direct" && s !== "c1"));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [scenario, who, conc] of plan) {
+    // Session and stateless LOOM swap places every other round (order effects cancel).
+    const order = round % 2 === 1
+      ? plan
+      : plan.map((p, i, a) =>
+        p[1] === "loom" && a[i + 1]?.[1] === "loomStateless"
+          ? a[i + 1]
+          : p[1] === "loomStateless" && a[i - 1]?.[1] === "loom"
+          ? a[i - 1]
+          : p
+      );
+    for (const [scenario, who, conc] of order) {
       const s = who === "stdio"
         ? await measureStdio(stdio, stdioPid, body, conc, SECONDS)
         : await measureHttp(generator, contenders[who], conc, SECONDS);
+      if (who === "loomStateless") {
+        await refuseStatelessErrors(s, loom1.url, `${scenario}, round ${round}`);
+      }
       record(`${scenario}/${who}`, s);
     }
     log(`round ${round}/${ROUNDS} done`);
@@ -547,6 +607,7 @@ try {
     direct: "direct fetch",
     sdk: "SDK server",
     loom: "LOOM http",
+    loomStateless: "LOOM http, stateless",
     loom50: "LOOM http, 50 tools",
     stdio: "LOOM stdio",
   };
@@ -570,6 +631,8 @@ try {
   const cpu16 = ratio("c16/loom", "c16/sdk", "cpuUs");
   const thr64 = ratio("c64/loom", "c64/sdk", "rps");
   const tools = ratio("c16/loom50", "c16/loom", "cpuUs");
+  const stateless16 = ratio("c16/loomStateless", "c16/loom", "cpuUs");
+  const stateless64 = ratio("c64/loomStateless", "c64/loom", "cpuUs");
   const readyLoom = spread(ready.loom);
   const readySdk = spread(ready.sdk);
   const verify1M = (audit.verifySeconds / audit.verifyRecords) * 1_000_000;
@@ -641,6 +704,13 @@ try {
       `${fmt(tools, 2)}×`,
       `${fmt(get("c16/loom50", "cpuUs"))} vs ${fmt(get("c16/loom", "cpuUs"))} µs at c=16`,
       tools.median <= 1.1,
+    ],
+    [
+      "stateless CPU per call ≤ 1.05× session (c=16 and c=64, same process)",
+      `${fmt(stateless16, 2)}× / ${fmt(stateless64, 2)}×`,
+      `c=16 ${fmt(get("c16/loomStateless", "cpuUs"))} vs ${fmt(get("c16/loom", "cpuUs"))} µs, ` +
+      `c=64 ${fmt(get("c64/loomStateless", "cpuUs"))} vs ${fmt(get("c64/loom", "cpuUs"))} µs`,
+      stateless16.median <= 1.05 && stateless64.median <= 1.05,
     ],
     [
       "RSS flat after the first tenth (fitted growth ≤ max(16 MiB, 10%), ≤ 64 B/call in the second half)",

@@ -5,6 +5,8 @@
 --                  id goes; unset for a plain GET (the direct-fetch floor)
 --   BENCH_SESSION  Mcp-Session-Id obtained by an initialize beforehand
 --   BENCH_PROTOCOL MCP-Protocol-Version header (optional)
+--   BENCH_HEADERS  extra request headers, one "Name: value" per line
+--                  (optional; a stateless call's Mcp-Method and Mcp-Name)
 --
 -- Every request carries a fresh JSON-RPC id (thread number, then a counter):
 -- the SDK's transport routes JSON responses by request id within a session,
@@ -14,6 +16,7 @@
 local template = os.getenv("BENCH_BODY")
 local session = os.getenv("BENCH_SESSION")
 local protocol = os.getenv("BENCH_PROTOCOL")
+local extra = os.getenv("BENCH_HEADERS")
 local threads = {}
 local counter = 0
 local prefix = ""
@@ -30,6 +33,13 @@ function init(args)
     wrk.headers["Accept"] = "application/json, text/event-stream"
     if session ~= nil and session ~= "" then wrk.headers["Mcp-Session-Id"] = session end
     if protocol ~= nil and protocol ~= "" then wrk.headers["MCP-Protocol-Version"] = protocol end
+    if extra ~= nil then
+      for line in extra:gmatch("[^\n]+") do
+        local name, value = line:match("^([%w-]+):%s*(.-)%s*$")
+        if name == nil then error("BENCH_HEADERS: expected 'Name: value', got " .. line) end
+        wrk.headers[name] = value
+      end
+    end
   end
   prefix = tostring(tid) .. "-"
 end

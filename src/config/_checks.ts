@@ -31,10 +31,37 @@ import {
   stringMaxLength,
 } from "./param_rules.ts";
 import { outputSchemaProblems } from "./output_schema.ts";
+import { inputSchemaParams, inputSchemaProblems } from "./input_schema.ts";
+import { mcpHeaderNameProblem, mcpHeaderNames, mcpHeaderTypeProblem } from "./mcp_header.ts";
 
 type ParsedAgent = AgentConfigParsed["agent"];
 type ParsedTool = ParsedAgent["exposes"][number];
 type ParsedBridge = ParsedAgent["http_bridge"][number];
+
+/** What the bridge and the escalation checks need of one top-level argument. */
+interface DeclaredParam {
+  /** Its type, when it declares exactly one. */
+  type: string | undefined;
+  /** Whether a call always has a value for it (required, or a default that is applied). */
+  present: boolean;
+}
+
+/** A tool's top-level arguments, from `parameters` or from `input_schema`. */
+function declaredParams(tool: ParsedTool): Map<string, DeclaredParam> {
+  if (tool.input_schema !== undefined) {
+    const out = new Map<string, DeclaredParam>();
+    for (const [name, p] of inputSchemaParams(tool.input_schema)) {
+      out.set(name, { type: p.type, present: p.required });
+    }
+    return out;
+  }
+  return new Map(
+    Object.entries(tool.parameters ?? {}).map(([name, p]) => [
+      name,
+      { type: p.type, present: p.required || p.default !== undefined },
+    ]),
+  );
+}
 
 /** Findings of the load-time checks. */
 export interface Findings {
@@ -181,8 +208,29 @@ class Checker {
             "set access: read or raise runtime.trust_tier to 2",
         );
       }
-      for (const [name, param] of Object.entries(tool.parameters)) {
+      const headers = mcpHeaderNames();
+      for (const [name, param] of Object.entries(tool.parameters ?? {})) {
         this.#checkParameter(param, [...path, "parameters", name], 0);
+        if (param.mcp_header !== undefined) {
+          const at = [...path, "parameters", name, "mcp_header"];
+          const problem = mcpHeaderNameProblem(param.mcp_header) ??
+            mcpHeaderTypeProblem(param.type);
+          const duplicate = problem === undefined ? headers(param.mcp_header) : undefined;
+          if (problem !== undefined) this.#error(at, `Key "mcp_header" ${problem}`);
+          else if (duplicate !== undefined) this.#error(at, duplicate);
+        }
+      }
+      if (tool.input_schema !== undefined) {
+        const at = [...path, "input_schema"];
+        if (tool.parameters !== undefined) {
+          this.#error(
+            at,
+            `Tool ${quote(tool.name)} declares both parameters and input_schema: ` +
+              "declare its arguments with one of them",
+            true,
+          );
+        }
+        this.#errors.push(...inputSchemaProblems(tool.input_schema, at, this.#source));
       }
       if (tool.output_schema !== undefined) {
         const at = [...path, "output_schema"];
@@ -194,6 +242,13 @@ class Checker {
 
   #checkParameter(param: ParsedParameter, path: PathSegment[], depth: number): void {
     const { type } = param;
+    if (depth > 0 && param.mcp_header !== undefined) {
+      this.#error(
+        [...path, "mcp_header"],
+        'Key "mcp_header" applies only to a top-level parameter, not to items or properties',
+        true,
+      );
+    }
     let resolved: ParamSpec | undefined;
     /** The spec the gate will hold, resolved once and only when a value must be checked. */
     const spec = (): ParamSpec => (resolved ??= resolveParam(param));
@@ -343,11 +398,14 @@ class Checker {
    */
   #checkNames(parts: readonly TemplatePart[], path: PathSegment[], tool: ParsedTool | undefined) {
     if (!tool) return;
+    const params = declaredParams(tool);
     for (const part of parts) {
-      if (part.kind !== "param" || Object.hasOwn(tool.parameters, part.name)) continue;
-      const declared = Object.keys(tool.parameters);
+      if (part.kind !== "param" || params.has(part.name)) continue;
+      const declared = [...params.keys()];
       const list = declared.length === 0
         ? "the tool declares no parameters"
+        : tool.input_schema !== undefined
+        ? `top-level properties of its input_schema are ${declared.map(quote).join(", ")}`
         : `declared parameters are ${declared.map(quote).join(", ")}`;
       this.#error(
         path,
@@ -364,20 +422,30 @@ class Checker {
     if (checked.parts) this.#checkNames(checked.parts, path, tool);
     const template = checked.template;
     if (template === undefined) return;
+    const params = tool ? declaredParams(tool) : new Map<string, DeclaredParam>();
     for (const name of template.pathParams) {
-      const spec = tool && Object.hasOwn(tool.parameters, name) ? tool.parameters[name] : undefined;
+      const spec = params.get(name);
       if (!spec) continue;
-      if (spec.type === "array" || spec.type === "object") {
+      if (tool?.input_schema !== undefined && !isPathType(spec.type)) {
+        this.#error(
+          path,
+          `Path placeholder ${quote(`{{${name}}}`)} names a property whose type is not one ` +
+            "string, integer, number or boolean: path values must be scalars, so declare its type",
+        );
+      } else if (spec.type === "array" || spec.type === "object") {
         this.#error(
           path,
           `Path placeholder ${quote(`{{${name}}}`)} names a parameter of type ` +
             `${spec.type}: path values must be strings, numbers or booleans`,
         );
-      } else if (!spec.required && spec.default === undefined) {
+      } else if (!spec.present) {
         this.#error(
           path,
-          `Path placeholder ${quote(`{{${name}}}`)} names an optional parameter ` +
-            "without a default: a path segment may not be empty",
+          tool?.input_schema !== undefined
+            ? `Path placeholder ${quote(`{{${name}}}`)} names a property the input_schema ` +
+              'does not list in its top-level "required": a path segment may not be empty'
+            : `Path placeholder ${quote(`{{${name}}}`)} names an optional parameter ` +
+              "without a default: a path segment may not be empty",
         );
       }
     }
@@ -392,8 +460,9 @@ class Checker {
   #checkQueryParams(bridge: ParsedBridge, path: PathSegment[], tool: ParsedTool | undefined) {
     for (const [param, key] of Object.entries(bridge.query_params)) {
       const keyPath = [...path, "query_params", param];
-      if (tool && !Object.hasOwn(tool.parameters, param)) {
-        const declared = Object.keys(tool.parameters);
+      const params = tool ? declaredParams(tool) : undefined;
+      if (tool && params && !params.has(param)) {
+        const declared = [...params.keys()];
         this.#error(
           keyPath,
           `Query parameter ${quote(param)} is not a declared parameter of tool ` +
@@ -550,8 +619,8 @@ class Checker {
       for (const [field, map] of conditions) {
         for (const param of Object.keys(map)) {
           const specs = matched
-            .filter((tool) => Object.hasOwn(tool.parameters, param))
-            .map((tool) => tool.parameters[param]);
+            .map((tool) => declaredParams(tool).get(param))
+            .filter((spec) => spec !== undefined);
           if (specs.length === 0) {
             this.#warn(
               [...path, field, param],
@@ -573,6 +642,10 @@ class Checker {
       }
     });
   }
+}
+
+function isPathType(type: string | undefined): boolean {
+  return type === "string" || type === "integer" || type === "number" || type === "boolean";
 }
 
 /** `; did you mean "x"?` (or with another separator), or "" when nothing is close. */

@@ -1,8 +1,43 @@
 /**
- * Config texts shared by the tests of this folder (private to config/).
+ * Config texts and assertions shared by the tests of this folder (private to
+ * config/).
  *
  * @module
  */
+
+import assert from "node:assert/strict";
+import { ConfigError, type ConfigIssue } from "../errors.ts";
+
+/**
+ * The issues of a config that `load` refuses; fails the test when it loads.
+ *
+ * @param load loads one config (and throws its `ConfigError`)
+ * @returns the refusal's issues
+ */
+export function refusedIssues(load: () => unknown): ConfigIssue[] {
+  try {
+    load();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
+    return [...error.issues];
+  }
+  assert.fail("expected the config to be refused");
+}
+
+/**
+ * The one issue of a refusal; fails the test, listing them, when there are more.
+ *
+ * @param issues the refusal's issues
+ * @returns the only one
+ */
+export function onlyIssue(issues: readonly ConfigIssue[]): ConfigIssue {
+  assert.equal(
+    issues.length,
+    1,
+    issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`).join("\n"),
+  );
+  return issues[0];
+}
 
 /**
  * A minimal valid config: one tool with one parameter and its bridge. Line
@@ -62,3 +97,20 @@ export const FULL_CONFIG = `agent:
     sandbox: none
     allow_networks: [10.0.0.0/8]
 `;
+
+/**
+ * The schema of a list of items as `output_schema` tests write it: each item
+ * an object of exactly `id`, `state` and `note`.
+ */
+export const ITEM_LIST_SCHEMA = Object.freeze({
+  type: "array",
+  items: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      id: { type: "integer" },
+      state: { type: "string", enum: ["open", "closed"] },
+      note: { type: ["string", "null"] },
+    },
+  },
+});

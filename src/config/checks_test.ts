@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { parseConfig } from "./load.ts";
+import { onlyIssue, refusedIssues } from "./_testing.ts";
 import type { AgentConfig } from "./types.ts";
 
 /** Lines of one field each, so that positions are stable. */
@@ -69,19 +70,11 @@ function load(p: Parts, warnings: ConfigIssue[] = []): AgentConfig {
 }
 
 function issuesOf(p: Parts): ConfigIssue[] {
-  try {
-    load(p);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return [...error.issues];
-  }
-  assert.fail("expected the config to be refused");
+  return refusedIssues(() => load(p));
 }
 
 function only(p: Parts): ConfigIssue {
-  const issues = issuesOf(p);
-  assert.equal(issues.length, 1, issues.map((i) => `${i.path}: ${i.message}`).join("\n"));
-  return issues[0];
+  return onlyIssue(issuesOf(p));
 }
 
 function warningsOf(p: Parts): ConfigIssue[] {

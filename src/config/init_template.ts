@@ -64,6 +64,10 @@ agent:
       # items (for arrays), properties (for objects),
       # allow: [shell, path, sql, template, prompt] switches off an injection
       # detector for a parameter that legitimately carries such text.
+      # mcp_header: Name (top-level string, integer or boolean) lists it with
+      # x-mcp-header, so MCP clients mirror it into an Mcp-Param-Name header.
+      # Instead of parameters, input_schema takes a JSON Schema 2020-12 object
+      # schema, listed as written and enforced on every call (no defaults applied).
       parameters:
         query:
           type: string

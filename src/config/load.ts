@@ -409,7 +409,8 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
     ...(tool.title !== undefined ? { title: tool.title } : {}),
     description: tool.description,
     access: tool.access,
-    parameters: mapValues(tool.parameters, resolveParam),
+    parameters: mapValues(tool.parameters ?? {}, resolveParam),
+    ...(tool.input_schema ? { inputSchema: resolveInputSchema(tool.input_schema) } : {}),
     ...(tool.rate_limit ? { rateLimit: perMinute(tool.rate_limit.per_minute) } : {}),
     ...(tool.output_schema ? { outputSchema: resolveOutputSchema(tool.output_schema) } : {}),
   }));
@@ -451,6 +452,14 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
     },
     source,
   };
+}
+
+/**
+ * An input schema as `tools/list` shows it: a copy of what was written, key
+ * order kept, every map an own-property object.
+ */
+function resolveInputSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  return structuredClone(schema);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -3,24 +3,16 @@ import { createHash } from "node:crypto";
 import { ConfigError, type ConfigIssue, NotFoundError } from "../errors.ts";
 import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from "./load.ts";
 import { tempDir } from "../../tests/_helpers.ts";
-import { FULL_CONFIG, VALID_CONFIG } from "./_testing.ts";
+import { FULL_CONFIG, onlyIssue, refusedIssues, VALID_CONFIG } from "./_testing.ts";
 
 const VALID = VALID_CONFIG;
 
 function issuesOf(text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, { path: "test.yaml" });
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return [...error.issues];
-  }
-  assert.fail("expected parseConfig() to throw a ConfigError");
+  return refusedIssues(() => parseConfig(text, { path: "test.yaml" }));
 }
 
 function only(text: string): ConfigIssue {
-  const issues = issuesOf(text);
-  assert.equal(issues.length, 1, issues.map((i) => i.message).join("\n"));
-  return issues[0];
+  return onlyIssue(issuesOf(text));
 }
 
 // --- negative: structure and YAML -------------------------------------------

@@ -3,7 +3,9 @@
  * resolves it (with `file:line:column` errors and "did you mean" hints), the
  * load-time security checks, the template syntax shared with the bridge, the
  * value rules of a tool parameter shared with the gate (`param_rules.ts`), the
- * trust-tier table, and the starter config of `loom init`.
+ * trust-tier table, the rules and validator of a tool's verbatim JSON Schema
+ * `input_schema` (`input_schema.ts`, `input_check.ts`, the owner of
+ * `@cfworker/json-schema`), and the starter config of `loom init`.
  *
  * Everything past this module sees only the resolved {@linkcode AgentConfig}:
  * camelCase, durations in milliseconds, sizes in bytes, defaults applied.
@@ -49,6 +51,19 @@ export {
   type OutputValidator,
 } from "./output_schema.ts";
 export {
+  INPUT_SCHEMA_KEYWORDS,
+  inputSchemaStringCap,
+  JSON_SCHEMA_2020_12,
+  MAX_INPUT_SCHEMA_DEPTH,
+  MAX_INPUT_SCHEMA_NODES,
+} from "./input_schema.ts";
+export {
+  compileInputSchema,
+  type InputSchemaFailure,
+  type InputSchemaValidator,
+} from "./input_check.ts";
+export { MCP_HEADER_KEYWORD, MCP_HEADER_TYPES } from "./mcp_header.ts";
+export {
   anchorPattern,
   arrayLengthProblem,
   arrayMaxItems,
@@ -88,6 +103,7 @@ export type {
   HttpMethod,
   InjectionCategory,
   InjectionMode,
+  InputSchemaSpec,
   OutputSchemaSpec,
   OutputType,
   ParamSpec,

@@ -1,24 +1,16 @@
 import assert from "node:assert/strict";
 import { compileOutputSchema } from "./output_schema.ts";
 import type { OutputSchemaSpec } from "./types.ts";
+import { ITEM_LIST_SCHEMA } from "./_testing.ts";
 
 const PAGE: OutputSchemaSpec = {
   type: "object",
   required: ["items"],
   properties: {
     items: {
-      type: "array",
-      items: {
-        type: "object",
-        required: ["id"],
-        additionalProperties: false,
-        properties: {
-          id: { type: "integer" },
-          state: { type: "string", enum: ["open", "closed"] },
-          note: { type: ["string", "null"] },
-        },
-      },
-    },
+      ...ITEM_LIST_SCHEMA,
+      items: { ...ITEM_LIST_SCHEMA.items, required: ["id"] },
+    } as OutputSchemaSpec,
     labels: { type: "object", additionalProperties: { type: "string" } },
   },
 };

@@ -60,6 +60,7 @@ export function resolveParam(p: ParsedParameter): ParamSpec {
   if (p.minimum !== undefined) spec.minimum = p.minimum;
   if (p.maximum !== undefined) spec.maximum = p.maximum;
   if (p.pattern !== undefined) spec.pattern = p.pattern;
+  if (p.mcp_header !== undefined) spec.mcpHeader = p.mcp_header;
   if (p.items !== undefined) spec.items = resolveParam(p.items);
   if (p.properties !== undefined) {
     spec.properties = Object.fromEntries(

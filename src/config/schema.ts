@@ -26,7 +26,10 @@ import { HEADER_NAME, PARAM_NAME } from "../_util/template.ts";
 import { INJECTION_CATEGORIES, type InjectionCategory } from "./types.ts";
 import { DEFAULT_STRING_MAX_LENGTH } from "./param_rules.ts";
 import { ToolOutputSchema } from "./output_schema.ts";
+import { ToolInputSchema } from "./input_schema.ts";
+import { MCP_HEADER_DESCRIPTION } from "./mcp_header.ts";
 import { ToolTitle } from "./title.ts";
+import { IPV4_CIDR, isIpv6Cidr } from "./_cidr_text.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */
 export const AGENT_NAME: RegExp = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -37,32 +40,8 @@ export { HEADER_NAME };
 /** Semantic version 2.0.0 (the regular expression suggested by semver.org). */
 export const SEMVER: RegExp =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
-/** An IPv4 CIDR block: four decimal octets without leading zeros, and a prefix 0-32. */
-export const IPV4_CIDR: RegExp =
-  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(?:3[0-2]|[12]?\d)$/;
-
-const IPV6_PREFIX_LENGTH = /^(?:12[0-8]|1[01]\d|[1-9]?\d)$/;
-const IPV6_ADDRESS_TEXT = /^[0-9A-Fa-f:.]{2,45}$/;
-
-/**
- * An IPv6 CIDR block: an address the URL parser accepts between brackets
- * (so exactly the RFC 4291 text forms), `/`, and a prefix 0-128.
- *
- * @param text e.g. `fd00::/8`
- * @returns true when it is one
- */
-export function isIpv6Cidr(text: string): boolean {
-  const slash = text.indexOf("/");
-  if (slash < 0 || !IPV6_PREFIX_LENGTH.test(text.slice(slash + 1))) return false;
-  const address = text.slice(0, slash);
-  if (!IPV6_ADDRESS_TEXT.test(address) || !address.includes(":")) return false;
-  try {
-    new URL(`http://[${address}]/`);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** CIDR texts of `allow_networks`. */
+export { IPV4_CIDR, isIpv6Cidr };
 
 /** HTTP methods a bridge may use, in tier order. */
 export const HTTP_METHODS = ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -205,6 +184,7 @@ export const Parameter = z.strictObject({
       Parameter,
     ).optional().meta({ description: "Property schemas of an object (no others allowed)" });
   },
+  mcp_header: z.string().optional().meta({ description: MCP_HEADER_DESCRIPTION }),
   allow: z.array(z.enum(INJECTION_CATEGORIES as [InjectionCategory, ...InjectionCategory[]]))
     .default([]).meta({
       description:
@@ -232,9 +212,10 @@ export const Tool = z.strictObject({
   access: z.enum(["read", "write"]).default("read").meta({
     description: "read observes; write changes upstream state (not allowed on tier 1)",
   }),
-  parameters: z.record(ParameterKey, Parameter).default({}).meta({
-    description: "Parameter name -> schema",
+  parameters: z.record(ParameterKey, Parameter).optional().meta({
+    description: "Parameter name -> schema (none when absent); excludes input_schema",
   }),
+  input_schema: ToolInputSchema,
   rate_limit: RateLimit.optional().meta({
     description: "Per-tool override of runtime.rate_limit",
   }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { ConfigError, type ConfigIssue } from "../errors.ts";
+import type { ConfigIssue } from "../errors.ts";
 import { parseConfig } from "./load.ts";
+import { ITEM_LIST_SCHEMA, onlyIssue, refusedIssues } from "./_testing.ts";
 import { configJsonSchema } from "./schema.ts";
 import { MAX_TITLE_LENGTH } from "./title.ts";
 
@@ -22,23 +23,11 @@ ${extra}  http_bridge:
 }
 
 function issuesOf(text: string): ConfigIssue[] {
-  try {
-    parseConfig(text, { path: "meta.yaml" });
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
-    return [...error.issues];
-  }
-  assert.fail("expected parseConfig() to throw a ConfigError");
+  return refusedIssues(() => parseConfig(text, { path: "meta.yaml" }));
 }
 
 function only(text: string): ConfigIssue {
-  const issues = issuesOf(text);
-  assert.equal(
-    issues.length,
-    1,
-    issues.map((i) => `${i.line}:${i.column} ${i.message}`).join("\n"),
-  );
-  return issues[0];
+  return onlyIssue(issuesOf(text));
 }
 
 // --- negative: output_schema --------------------------------------------------
@@ -224,18 +213,7 @@ Deno.test("parseConfig() resolves title and output_schema onto the tool, only wi
     description: "A page of items",
     required: ["items"],
     properties: {
-      items: {
-        type: "array",
-        items: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            id: { type: "integer" },
-            state: { type: "string", enum: ["open", "closed"] },
-            note: { type: ["string", "null"] },
-          },
-        },
-      },
+      items: ITEM_LIST_SCHEMA,
       next: { additionalProperties: { type: "string" } },
     },
   });

@@ -43,7 +43,19 @@ export interface ParamSpec {
   properties?: Readonly<Record<string, ParamSpec>>;
   /** Injection categories this parameter legitimately carries. */
   allow: readonly InjectionCategory[];
+  /**
+   * `mcp_header`: listed as `x-mcp-header`, so MCP 2026-07-28 clients mirror
+   * the argument into an `Mcp-Param-{name}` HTTP header (top-level primitive
+   * parameters only; `mcp_header.ts`).
+   */
+  mcpHeader?: string;
 }
+
+/**
+ * A tool's `input_schema`: a JSON Schema 2020-12 object schema, exactly as
+ * written (the loader's rules are in `input_schema.ts`).
+ */
+export type InputSchemaSpec = Readonly<Record<string, unknown>>;
 
 /** `read` tools observe; `write` tools change upstream state (not on tier 1). */
 export type AccessMode = "read" | "write";
@@ -87,7 +99,13 @@ export interface ToolSpec {
   title?: string;
   description: string;
   access: AccessMode;
+  /** Declared parameters; empty when the tool declares an `inputSchema` instead. */
   parameters: Readonly<Record<string, ParamSpec>>;
+  /**
+   * The arguments as a verbatim JSON Schema (`input_schema`), listed as
+   * written and enforced by a JSON Schema 2020-12 validator; excludes `parameters`.
+   */
+  inputSchema?: InputSchemaSpec;
   /** Per-tool override of `runtime.rate_limit`. */
   rateLimit?: RateLimitSpec;
   /** What the result (after the bridge's `response_path`) must match; listed as `outputSchema`. */

@@ -59,8 +59,9 @@ export function callContext(
         params: { level, logger: "loom", data },
       });
     },
-    progress: (progress, total, message) => {
-      if (token === undefined || signal.aborted || !(progress > last)) return;
+    // Absent without a token, so a host need not prepare reports no one asked for.
+    progress: token === undefined ? undefined : (progress, total, message) => {
+      if (signal.aborted || !(progress > last)) return;
       last = progress;
       const p: Record<string, unknown> = { progressToken: token, progress };
       if (total !== undefined) p.total = total;

@@ -204,7 +204,16 @@ export class McpEngine {
       }],
       ["resources/read", {
         capability: "resources",
-        handle: (req) => rpcError(req.id, RPC_ERRORS.INVALID_PARAMS, "Resource not found"),
+        // The error names the URI asked for (bounded), so a client can tell which.
+        handle: (req, params) =>
+          rpcError(
+            req.id,
+            RPC_ERRORS.INVALID_PARAMS,
+            "Resource not found",
+            typeof params.uri === "string" && params.uri.length <= 2048
+              ? { uri: params.uri }
+              : undefined,
+          ),
       }],
     ]);
     this.#legacyCapabilities = capabilitiesOf(this.#legacy);

@@ -140,25 +140,6 @@ export function unsupportedVersion(id: JsonRpcId | null, requested: string): Jso
   );
 }
 
-/**
- * The error for a request that needs client capabilities the client did not
- * declare.
- *
- * @param id the request's id
- * @param names the missing capabilities
- * @returns a -32021 error response whose data names them as a capabilities object
- */
-export function missingCapability(id: JsonRpcId, names: readonly string[]): JsonRpcErrorResponse {
-  const requiredCapabilities: Record<string, Record<string, never>> = {};
-  for (const name of names) requiredCapabilities[name] = {};
-  return rpcError(
-    id,
-    MODERN_ERRORS.MISSING_CLIENT_CAPABILITY,
-    `Missing required client capability: ${names.join(", ")}`,
-    { requiredCapabilities },
-  );
-}
-
 /** The client's self-description, bounded; null when absent or malformed. */
 export function clientInfo(info: unknown): { name: string; version: string } | null {
   if (info === null || typeof info !== "object") return null;

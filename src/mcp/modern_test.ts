@@ -163,6 +163,7 @@ Deno.test("McpEngine lists with resultType and cache hints, and empty prompts an
     modern(3, "resources/read", { uri: "file:///x" }),
   );
   assert.equal(errorOf(read).code, -32602);
+  assert.deepEqual(errorOf(read).data, { uri: "file:///x" });
 });
 
 Deno.test("McpEngine stateless tools/call: resultType, logs only at the asked level, progress only with a token, no requests to the client", async () => {

@@ -89,10 +89,11 @@ export class McpSession {
   /** The capability names the client declared at initialize (`elicitation`, `roots`...). */
   clientCapabilities: ReadonlySet<string> = new Set();
   /**
-   * Least severe level of log notifications to send; null sends none (a
-   * 2026-07-28 request that did not ask for logs).
+   * Least severe level of log notifications to send; null sends none: a
+   * client that did not ask (`logging/setLevel`, or a 2026-07-28 request's
+   * `_meta`) gets no log messages.
    */
-  logLevel: LogLevel | null = "info";
+  logLevel: LogLevel | null = null;
   /**
    * Set for the state of one 2026-07-28 request: that revision has no
    * server-to-client requests on a stream (a server asks through an

@@ -54,11 +54,15 @@ export interface CallToolResult {
   structuredContent?: Record<string, unknown>;
 }
 
-/** Who sent a request, as the transport authenticated it. */
+/**
+ * Who sent a request, when the transport authenticated a credential that
+ * names a subject (an OAuth access token). Static bearer tokens, stdio and
+ * unauthenticated loopback give none (`principal: null`).
+ */
 export interface Principal {
-  /** The token's subject (an OAuth `sub`), or a label of the static token. */
+  /** The token's subject (its `sub`). */
   subject: string;
-  /** What the credential allows (OAuth scopes); empty for a static token. */
+  /** What the token allows (its OAuth scopes). */
   scopes: ReadonlySet<string>;
 }
 

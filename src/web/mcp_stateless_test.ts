@@ -309,3 +309,53 @@ Deno.test("POST /mcp keeps the session era: initialize still opens a session, an
     f.http.close();
   }
 });
+
+Deno.test("A client's open subscriptions keep counting against its stream quota after its last session ends", async () => {
+  const engine = new McpEngine({ listTools: () => [], callTool: () => Promise.reject() }, {
+    name: "t",
+    version: "1",
+  });
+  const http = createMcpApp(engine, { policy: originPolicy("127.0.0.1"), maxStreamsPerClient: 1 });
+  const base = {
+    host: "127.0.0.1:8400",
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+  };
+  const listen = () =>
+    http.app.request("http://127.0.0.1:8400/mcp", {
+      method: "POST",
+      headers: {
+        ...base,
+        "mcp-protocol-version": MODERN_PROTOCOL_VERSION,
+        "mcp-method": "subscriptions/listen",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "subscriptions/listen",
+        params: { notifications: { toolsListChanged: true }, _meta: META_OK },
+      }),
+    }, LOOPBACK);
+  try {
+    const open = await listen();
+    assert.equal(open.status, 200);
+    const init = await http.app.request("http://127.0.0.1:8400/mcp", {
+      method: "POST",
+      headers: base,
+      body: JSON.stringify(INITIALIZE),
+    }, LOOPBACK);
+    const sid = init.headers.get("mcp-session-id")!;
+    await init.body?.cancel();
+    const ended = await http.app.request("http://127.0.0.1:8400/mcp", {
+      method: "DELETE",
+      headers: { ...base, "mcp-session-id": sid },
+    }, LOOPBACK);
+    assert.equal(ended.status, 200);
+    const second = await listen();
+    assert.equal(second.status, 429, "the open subscription still counts");
+    await second.body?.cancel();
+    await open.body?.cancel();
+  } finally {
+    http.close();
+  }
+});

@@ -9,8 +9,10 @@
  *   {@linkcode Principal} or the exact HTTP refusal (RFC 6750 §3).
  * - {@linkcode OAuthResourceServer.metadata} is the Protected Resource
  *   Metadata document (RFC 9728) served at `/.well-known/oauth-protected-resource`.
- * - {@linkcode scopeAllows} is the scope policy of a tool call: read tools
- *   need `loom:read` or `loom:write`, write tools `loom:write`.
+ * - The scope policy of a tool call (read tools need `loom:read` or
+ *   `loom:write`, write tools `loom:write`) is `scopeAllows()` of
+ *   `src/security/trust/scopes.ts`, applied by the gate on every call
+ *   (step 3) to the principal this module authenticated.
  *
  * What a token must satisfy, and the threat each check answers:
  * - Signed by a key of the issuer's JWKS (`_jwks.ts`) with RS256, PS256,
@@ -36,10 +38,9 @@
 
 import { errors, jwtVerify } from "jose";
 import { UsageError } from "../errors.ts";
+import type { AccessMode } from "../config/mod.ts";
+import { LOOM_SCOPES, requiredScope, scopeAllows } from "../security/trust/mod.ts";
 import { isSecureOrLoopback, JwksSource, KeySourceUnavailable } from "./_jwks.ts";
-
-/** The scopes LOOM defines. */
-export const LOOM_SCOPES = { read: "loom:read", write: "loom:write" } as const;
 
 /** Signature algorithms accepted (asymmetric only). */
 export const ALLOWED_ALGORITHMS: readonly string[] = ["RS256", "PS256", "ES256", "EdDSA"];
@@ -277,19 +278,6 @@ export class OAuthResourceServer {
 }
 
 /**
- * The scope policy of a tool call: a read tool needs `loom:read` or
- * `loom:write` (write implies read); a write tool needs `loom:write`.
- *
- * @param access the tool's access (`read` or `write`, from its config)
- * @param scopes the principal's scopes
- * @returns true when the call may proceed
- */
-export function scopeAllows(access: "read" | "write", scopes: ReadonlySet<string>): boolean {
-  if (scopes.has(LOOM_SCOPES.write)) return true;
-  return access === "read" && scopes.has(LOOM_SCOPES.read);
-}
-
-/**
  * The scope a refused call should ask for, or null when it is allowed: for
  * a gate that answers 403 `insufficient_scope` through
  * {@linkcode OAuthResourceServer.refusal}.
@@ -299,11 +287,11 @@ export function scopeAllows(access: "read" | "write", scopes: ReadonlySet<string
  * @returns the failure to report, or null
  */
 export function scopeFailure(
-  access: "read" | "write",
+  access: AccessMode,
   scopes: ReadonlySet<string>,
 ): AuthFailure | null {
   if (scopeAllows(access, scopes)) return null;
-  return { kind: "insufficient_scope", scope: LOOM_SCOPES[access] };
+  return { kind: "insufficient_scope", scope: requiredScope(access) };
 }
 
 function metadataPaths(audience: URL): string[] {

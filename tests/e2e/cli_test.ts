@@ -122,7 +122,8 @@ Deno.test("loom run over stdio writes only JSON-RPC lines to stdout", async () =
   const res = await runLoom(["run", config], { home: join(dir.path, "home"), stdin: lines });
   assert.equal(res.code, 0, res.stderr);
   const out = res.stdout.split("\n").filter((l) => l.length > 0);
-  assert.equal(out.length, 7, res.stdout);
+  // 7 answers, and the debug and info log messages of the call to get_item (level debug).
+  assert.equal(out.length, 9, res.stdout);
   const byId = new Map<unknown, Record<string, unknown>>();
   for (const line of out) {
     const msg = JSON.parse(line);

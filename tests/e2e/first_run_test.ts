@@ -177,11 +177,11 @@ Deno.test("running LOOM loads only the runtime's npm packages", async () => {
   assert.equal(info.code, 0, info.stderr);
   const graph = JSON.parse(info.stdout) as { npmPackages: Record<string, unknown> };
   const names = Object.keys(graph.npmPackages).map((id) => id.slice(0, id.lastIndexOf("@")));
-  assert.deepEqual(names.sort(), ["hono", "jose", "yaml", "zod"]);
+  assert.deepEqual(names.sort(), ["@cfworker/json-schema", "hono", "jose", "yaml", "zod"]);
 
   const lock = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.lock")));
   const locked = Object.keys(lock.npm).map((id) => id.slice(0, id.lastIndexOf("@")));
-  assert.deepEqual(locked.sort(), ["hono", "jose", "yaml", "zod"]);
+  assert.deepEqual(locked.sort(), ["@cfworker/json-schema", "hono", "jose", "yaml", "zod"]);
 
   // The tests' and bench's config extends the runtime's, and agrees with it.
   const runtime = JSON.parse(await Deno.readTextFile(CONFIG));
@@ -211,6 +211,6 @@ Deno.test("a package that cannot be fetched is one line on stderr, exit status 6
   assert.equal(ours.length, 1, res.stderr);
   assert.match(
     ours[0],
-    /^loom: cannot load LOOM: Failed caching npm package '(hono|jose|yaml|zod)@[0-9.]+': .*Connection refused.*; run "deno install"/,
+    /^loom: cannot load LOOM: Failed caching npm package '(@cfworker\/json-schema|hono|jose|yaml|zod)@[0-9.]+': .*Connection refused.*; run "deno install"/,
   );
 });

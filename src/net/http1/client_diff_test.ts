@@ -37,6 +37,13 @@ const STRICTER: readonly { pattern: RegExp; reason: string }[] = [
       "HTTP/1.1 framing and skips stray line ends before the status line",
   },
   {
+    pattern: /Transfer-Encoding with a tab/,
+    reason: "a tab is optional whitespace around a field value (RFC 9110 section 5.5), but " +
+      "llhttp reads `chunked<TAB>` as another coding and the body to the end of the " +
+      "connection: two parsers that frame one response differently can be made to see " +
+      "different bodies, so LOOM refuses the response",
+  },
+  {
     pattern: /transfer coding other than chunked/,
     reason: "`chunked` is the only transfer coding LOOM reads; llhttp reads a message " +
       "with any other coding (`identity`, `gzip, chunked`) to the end of the connection " +
@@ -431,5 +438,15 @@ Deno.test("HttpClient and llhttp agree on fixed framing and whitespace cases", a
       assert.equal(ref.ok, expected === "accept", `llhttp: ${ref.ok || ref.error}`);
       if (loom.ok && ref.ok) assert.deepEqual(loom.body, ref.body);
     });
+  }
+});
+
+Deno.test("HttpClient refuses a Transfer-Encoding value with a tab, which llhttp frames differently", async () => {
+  await using server = oneShotServer();
+  for (const te of ["chunked\t", "\tchunked", "chunked \t"]) {
+    server.current = bytes(`HTTP/1.1 200 OK\r\ntransfer-encoding: ${te}\r\n\r\n0\r\n\r\n`);
+    const loom = await readWithLoom(server.origin);
+    assert.equal(loom.ok, false, JSON.stringify(te));
+    assert.match(loom.ok ? "" : loom.error, /Transfer-Encoding with a tab/);
   }
 });

@@ -168,6 +168,12 @@ function parseHead(section: Uint8Array, method: string): Head {
       throw new ProtocolError("Upstream sent a malformed header field");
     }
     if (name === "content-length") (lengths ??= []).push(value);
+    // A tab is optional whitespace (RFC 9110 section 5.5), but llhttp reads
+    // `chunked<TAB>` as another coding and frames the body differently:
+    // parsers that disagree on framing can be made to see different bodies.
+    if (name === "transfer-encoding" && line.includes("\t", colon)) {
+      throw new ProtocolError("Upstream sent a Transfer-Encoding with a tab");
+    }
     const seen = fields.get(name);
     fields.set(name, seen === undefined ? value : `${seen}, ${value}`);
   }

@@ -5,7 +5,8 @@
  * Everything about a tool that does not depend on the call is computed here
  * once, when the gate is built: its MCP listing (`listing.ts`), its
  * bridge's origin and secret names, the escalation rules that can hold it,
- * and the validator of its `output_schema`.
+ * and the validators of its `input_schema` (a JSON Schema 2020-12 validator,
+ * compiled here and never per call) and of its `output_schema`.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
 } from "../../config/mod.ts";
 import { compileEscalation, type EscalationPolicy } from "../../security/escalation/mod.ts";
 import { requiresApproval } from "../../security/trust/mod.ts";
+import { type CompiledInputSchema, compileToolInputSchema } from "../../security/validate/mod.ts";
 import { bridgeSecretNames, bridgeTarget } from "../../upstream/mod.ts";
 import { type McpTool, UnknownToolError } from "../../mcp/mod.ts";
 import type { GateCall, GateParts } from "./call.ts";
@@ -37,6 +39,8 @@ export interface ToolEntry {
   readonly secretNames: readonly string[];
   /** The escalation rules that can hold this tool's calls; null when nothing can. */
   readonly escalation: EscalationPolicy | null;
+  /** The tool's compiled `input_schema`; null when it declares `parameters`. */
+  readonly input: CompiledInputSchema | null;
   /** Checks a result against the tool's `output_schema`; null when it declares none. */
   readonly output: OutputValidator | null;
 }
@@ -62,6 +66,7 @@ export function indexTools(config: AgentConfig): Map<string, ToolEntry> {
         ? rules
         : null,
       listed: listedTool(tool, bridge),
+      input: compileToolInputSchema(tool),
       output: tool.outputSchema === undefined ? null : compileOutputSchema(tool.outputSchema),
     });
   }

@@ -1,7 +1,9 @@
 /**
  * Step 2, validate: the arguments against the tool's declared parameters
- * (types, lengths, ranges, patterns, no undeclared names), and every string
- * through injection detection. An invalid call is refused as `invalid`; a
+ * (types, lengths, ranges, patterns, no undeclared names), or against its
+ * `input_schema` by the JSON Schema 2020-12 validator compiled when the gate
+ * was built (`validateSchemaArguments()`), and every string through
+ * injection detection either way. An invalid call is refused as `invalid`; a
  * call with injection findings is refused as a `trust_violation` under
  * `injection: block` (the default), and goes on under `injection: audit`
  * with its findings recorded beside its intent (step 6).
@@ -16,6 +18,7 @@
 import {
   settlePatterns,
   validateArguments,
+  validateSchemaArguments,
   type ValidationOutcome,
 } from "../../security/validate/mod.ts";
 import type { CallToolResult } from "../../mcp/mod.ts";
@@ -36,9 +39,9 @@ export function checkArguments(
   entry: ToolEntry,
   args: unknown,
 ): CheckedArguments | Promise<CheckedArguments> {
-  const checked = validateArguments(entry.tool, args, {
-    injection: parts.config.runtime.injection,
-  });
+  const options = { injection: parts.config.runtime.injection };
+  if (entry.input !== null) return validateSchemaArguments(entry.input, args, options);
+  const checked = validateArguments(entry.tool, args, options);
   if (checked.ok && checked.pending !== undefined) return settlePatterns(checked, parts.patterns);
   return checked;
 }

@@ -15,6 +15,9 @@
  * `trust_violation` record beside its intent: at most 8 findings and their
  * total.
  *
+ * Both records name the OAuth caller's subject when there is one (bounded,
+ * `recordedSubject()` in `call.ts`).
+ *
  * @module
  */
 
@@ -59,6 +62,7 @@ export function recordIntent(
       findings: recordedFindings(findings),
       findings_total: findings.length,
       client: call.client,
+      ...call.subjectField(),
     }, { defer: true }).catch(() => {});
   }
   const mustSync = runtime.trustTier >= 2 ||
@@ -77,6 +81,7 @@ export function recordIntent(
     ...(summary.shortened ? { args_digest: digest(input) } : {}),
     tier: runtime.trustTier,
     client: call.client,
+    ...call.subjectField(),
   }, { defer: !mustSync });
   written.catch(() => {}); // observed by step 10
   call.intent = written;

@@ -6,6 +6,16 @@
  * upstream's own text; the outcome keeps the status and a digest of what was
  * shown, never the text.
  *
+ * The client that made the call hears how far it has come, when it asked
+ * (`docs/architecture.md`, the life of a call): progress 1/3 `sent`, 2/3
+ * `headers received: <status>` (from the executor's `onResponseHead`, in
+ * process or from the sandboxed host), 3/3 `body received`; and log
+ * messages, filtered by the level it asked for: `debug` when the request
+ * leaves (tool, method, host), then `info` with the outcome (status, bytes,
+ * duration) or `warning` for a failure (error code, upstream status). Every
+ * field is the config's or LOOM's own (names, numbers, codes): nothing from
+ * the arguments, the secrets or the upstream's text, and no URL.
+ *
  * @module
  */
 
@@ -48,6 +58,20 @@ export function readJson(text: string | undefined): { readonly value: unknown } 
   }
 }
 
+/** Progress of a call that reaches step 8: sent, headers received, body received. */
+const PROGRESS_STAGES = 3;
+
+/** `host[:port]` of the bridge's configured origin (`scheme://host[:port]`): no path, no query. */
+function hostOf(entry: ToolEntry): string {
+  const origin = entry.origin;
+  return origin.slice(origin.indexOf("//") + 2);
+}
+
+/** Milliseconds since `start`, to the microsecond. */
+function millisSince(start: number): number {
+  return Math.round((performance.now() - start) * 1000) / 1000;
+}
+
 /** Every call's deadline in this process, on shared timers. */
 const CALL_DEADLINES = new Deadlines();
 
@@ -66,6 +90,11 @@ export async function executeCall(
   // One controller carries both the client's cancellation and the deadline;
   // its timer is cleared when the call ends, so nothing of the call outlives it.
   const deadline = new CallDeadline(call.ctx.signal, runtime.maxExecutionTimeMs);
+  const { ctx } = call;
+  const method = entry.bridge.method;
+  ctx.log("debug", { event: "upstream_request", tool: call.tool, method, host: hostOf(entry) });
+  ctx.progress?.(1, PROGRESS_STAGES, "sent");
+  const sentAt = performance.now();
   call.executed = true;
   try {
     const res = await parts.executor.run(entry.bridge, input, {
@@ -73,6 +102,19 @@ export async function executeCall(
       maxResponseBytes: runtime.maxResponseBytes,
       allowNetworks: runtime.allowNetworks,
       secrets: released.values,
+      // Only when the client asked for progress: else a sandboxed host is not asked to tell.
+      onResponseHead: ctx.progress === undefined ? undefined : (status) => {
+        ctx.progress?.(2, PROGRESS_STAGES, `headers received: ${status}`);
+      },
+    });
+    ctx.progress?.(3, PROGRESS_STAGES, "body received");
+    ctx.log("info", {
+      event: "upstream_response",
+      tool: call.tool,
+      method,
+      status: res.status,
+      bytes: res.bytes,
+      duration_ms: millisSince(sentAt),
     });
     const executed: Executed = {
       status: "success",
@@ -88,6 +130,19 @@ export async function executeCall(
   } catch (error) {
     const err = asLoomError(error, runtime.maxExecutionTimeMs, deadline.expired);
     const status = err.code === "UPSTREAM_TIMEOUT" ? "timeout" : "error";
+    const failed: Record<string, unknown> = {
+      event: "upstream_error",
+      tool: call.tool,
+      method,
+      code: err.code,
+      duration_ms: millisSince(sentAt),
+    };
+    if (err instanceof UpstreamStatusError) {
+      // An error status came with its body (read for the excerpt).
+      ctx.progress?.(3, PROGRESS_STAGES, "body received");
+      failed.status = err.status;
+    }
+    ctx.log("warning", failed);
     if (!(err instanceof UpstreamStatusError)) {
       return {
         status,

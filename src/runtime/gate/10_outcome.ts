@@ -1,7 +1,8 @@
 /**
  * Step 10, outcome: exactly one `outcome` record per call, durable (together
  * with the call's intent) before the client gets its answer. Every step that
- * ends a call after step 4 ends it here.
+ * ends a call after step 4 ends it here. Like the intent, it names the
+ * OAuth caller's subject when there is one.
  *
  * When the record cannot be written, the client is told the log is
  * unavailable instead of getting the result, except for a tier 1 call that
@@ -37,6 +38,7 @@ export async function recordOutcome(
     status,
     duration_ms: call.elapsed(),
     client: call.client,
+    ...call.subjectField(),
     ...fields,
   });
   try {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { AgentConfig } from "../../config/mod.ts";
 import type { AuditLog, RefusalCoalescer } from "../../security/audit/mod.ts";
 import type { RateLimiter } from "../../security/rate_limit/mod.ts";
@@ -14,6 +15,11 @@ import type { CallToolResult, ToolCallContext } from "../../mcp/mod.ts";
 import type { BridgeExecutor } from "./executor.ts";
 import type { SecretSource } from "./07_secrets.ts";
 import type { UnrecordedCalls } from "./unrecorded.ts";
+
+/** Longest subject recorded whole; a longer one is shortened (see {@linkcode recordedSubject}). */
+const MAX_RECORDED_SUBJECT = 128;
+/** Characters of a long subject kept before its digest. */
+const SUBJECT_PREFIX = 64;
 
 /** One agent's parts, as every step sees them. */
 export interface GateParts {
@@ -37,6 +43,11 @@ export class GateCall {
   readonly tool: string;
   /** The client's name from its `initialize`, when it gave one. */
   readonly client: string | null;
+  /**
+   * The OAuth caller's `sub` as records carry it (bounded), or null when the
+   * transport authenticated no subject (stdio, static tokens, no auth).
+   */
+  readonly subject: string | null;
   /** Cancellation, session and client identity, from the engine. */
   readonly ctx: ToolCallContext;
   readonly #started = performance.now();
@@ -53,6 +64,12 @@ export class GateCall {
     this.tool = tool;
     this.ctx = ctx;
     this.client = ctx.client?.name ?? null;
+    this.subject = recordedSubject(ctx);
+  }
+
+  /** `{ subject }` for a record of this call, or nothing when there is no subject. */
+  subjectField(): { subject?: string } {
+    return this.subject === null ? {} : { subject: this.subject };
   }
 
   /** Milliseconds since the call arrived, to the microsecond. */
@@ -64,4 +81,24 @@ export class GateCall {
 /** An MCP tool error: how every step that stops a call answers. */
 export function toolError(message: string): CallToolResult {
   return { content: [{ type: "text", text: message }], isError: true };
+}
+
+/**
+ * The caller's subject (an OAuth `sub`) as an audit record carries it: whole
+ * up to 128 characters; a longer one as its first 64 characters, `…` and
+ * `sha256:<32 hex>` of the whole, so records stay small and two long
+ * subjects stay apart. The subject names the caller; it is not a credential.
+ *
+ * @param ctx the call's context, from the engine
+ * @returns the recorded subject, or null without a principal
+ */
+export function recordedSubject(ctx: ToolCallContext): string | null {
+  const subject = ctx.principal?.subject;
+  if (typeof subject !== "string" || subject === "") return null;
+  if (subject.length <= MAX_RECORDED_SUBJECT) return subject;
+  const hash = createHash("sha256").update(subject).digest("hex").slice(0, 32);
+  // Never cut a surrogate pair in two.
+  const high = subject.charCodeAt(SUBJECT_PREFIX - 1);
+  const cut = high >= 0xd800 && high <= 0xdbff ? SUBJECT_PREFIX - 1 : SUBJECT_PREFIX;
+  return `${subject.slice(0, cut)}…sha256:${hash}`;
 }

@@ -25,6 +25,13 @@ export interface ExecuteOptions {
    * Injected at the last moment; never logged.
    */
   secrets: ReadonlyMap<string, string>;
+  /**
+   * Called once, with the status, when the upstream's final response headers
+   * have arrived, before its body is read (the gate reports it as progress).
+   * Absent: nothing is reported, and a sandboxed host is not asked to tell.
+   * Must not throw.
+   */
+  onResponseHead?: (status: number) => void;
 }
 
 /** Runs bridge calls; one per agent. */
@@ -53,6 +60,7 @@ export class InProcessExecutor implements BridgeExecutor {
       maxResponseBytes: options.maxResponseBytes,
       allowNetworks: options.allowNetworks,
       client: this.#client,
+      onResponseHead: options.onResponseHead,
       resolveSecret: (name) => {
         const value = options.secrets.get(name);
         if (value === undefined) throw new PolicyError(`Secret "${name}" is not available`);

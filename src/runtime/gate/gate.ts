@@ -7,7 +7,8 @@
  *
  *  1. `01_resolve.ts`: the tool (an unknown name is a JSON-RPC error)
  *  2. `02_validate.ts`: the arguments; injection detection
- *  3. `03_trust.ts`: tier against access mode, HTTP method and override headers
+ *  3. `03_trust.ts`: an OAuth caller's scopes against the tool's access; tier
+ *     against access mode, HTTP method and override headers
  *  4. `04_rate_limit.ts`: the tool's sliding window
  *  5. `05_escalation.ts`: held for review (refused until approvals exist)
  *  6. `06_intent.ts`: the `intent` record, durable first from tier 2

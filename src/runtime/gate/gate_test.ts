@@ -12,6 +12,7 @@ import {
 import { RateLimiter } from "../../security/rate_limit/mod.ts";
 import { type CallToolResult, type ToolCallContext, UnknownToolError } from "../../mcp/mod.ts";
 import { AgentGate } from "./gate.ts";
+import { writeReadConfig } from "./_testing.ts";
 import { startUpstream, tempDir } from "../../../tests/_helpers.ts";
 
 interface Fixture extends AsyncDisposable {
@@ -444,6 +445,23 @@ Deno.test("AgentGate.callTool() keeps another client's refusal on record while o
   assert.equal(summary.clients.size, 1);
 });
 
+Deno.test("AgentGate.callTool() keeps refusal budgets apart for two OAuth subjects without sessions", async () => {
+  await using api = await startUpstream(() => Response.json({ ok: true }));
+  await using f = await fixture(config(api.url), { refusals: { now: () => 0 } });
+  const as = (subject: string): ToolCallContext => ({
+    ...ctx(),
+    principal: { subject, scopes: new Set(["loom:write"]) },
+  });
+  for (let i = 0; i < 2_000; i++) await f.gate.callTool("lookup", { q: [5] }, as("flooder"));
+  const res = await f.gate.callTool("lookup", { q: "x; rm -rf /" }, as("other"));
+  assert.match(text(res), /injection/);
+  await f.gate.close();
+  const own = ownRefusals(await f.records());
+  assert.equal(own.filter((r) => r.action === "injection_attempt").length, 1);
+  assert.equal(own.length, 6, "five for the flooder, one for the other subject");
+  assert.equal(new Set(own.map((r) => r.session)).size, 2);
+});
+
 Deno.test("AgentGate.callTool() bounds the refusal records of many clients in one window", async () => {
   await using api = await startUpstream(() => Response.json({ ok: true }));
   await using f = await fixture(config(api.url), { refusals: { now: () => 0 } });
@@ -494,32 +512,7 @@ Deno.test("AgentGate.callTool() records at most 8 injection findings of a call, 
 // --- Holds: escalation rules and tier 4 ---------------------------------------------
 
 function writeConfig(url: string, tier: number, rules = "[]"): string {
-  return `agent:
-  name: gate-test
-  exposes:
-    - name: create_item
-      description: Create an item
-      access: write
-      parameters:
-        title: { type: string, max_length: 100 }
-        amount: { type: integer, required: false }
-    - name: lookup
-      description: Look something up
-      parameters:
-        q: { type: string, max_length: 100 }
-  http_bridge:
-    - tool_name: create_item
-      method: POST
-      url: "${url}/items"
-      body_template: { title: "{{title}}", amount: "{{amount}}" }
-    - tool_name: lookup
-      url: "${url}/lookup"
-      query_params: { q: q }
-  escalation_rules: ${rules}
-  runtime:
-    trust_tier: ${tier}
-    sandbox: deno
-`;
+  return writeReadConfig(url, { name: "gate-test", tier, rules });
 }
 
 Deno.test("AgentGate.callTool() holds every write call of a tier 4 agent: refused, never sent, audited as held", async () => {

@@ -5,14 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { parseConfig } from "../../config/mod.ts";
-import { AuditLog } from "../../security/audit/mod.ts";
-import { CredentialBroker } from "../../security/secrets/mod.ts";
-import { resolveHome } from "../../store/mod.ts";
 import type { ToolCallContext } from "../../mcp/mod.ts";
-import { AgentHost } from "../sandbox/mod.ts";
-import { AgentGate } from "./gate.ts";
-import { startUpstream, tempDir } from "../../../tests/_helpers.ts";
+import { type SandboxMode, secretGate } from "./_testing.ts";
+import { startUpstream } from "../../../tests/_helpers.ts";
 
 const SECRET = "s3cr3t-Value+with/slash=and spaces";
 const PROM_ERROR = {
@@ -21,13 +16,10 @@ const PROM_ERROR = {
   error: "parse error: unclosed left parenthesis",
 };
 
-type Mode = "none" | "deno";
-
-async function setup(mode: Mode, handler: (req: Request) => Response) {
-  const root = await tempDir("loom-gate-upstream-error-");
+async function setup(mode: SandboxMode, handler: (req: Request) => Response) {
   const server = await startUpstream(handler);
   const url = server.url;
-  const config = parseConfig(
+  const fixture = await secretGate(
     `agent:
   name: erring
   exposes:
@@ -40,25 +32,16 @@ async function setup(mode: Mode, handler: (req: Request) => Response) {
   runtime:
     sandbox: ${mode}
 `,
-    { path: "erring.yaml" },
+    "erring.yaml",
+    SECRET,
   );
-  const home = resolveHome(new Map([["LOOM_HOME", root.path]]));
-  const audit = await AuditLog.open(home.audit);
-  const broker = await CredentialBroker.open({ home, env: new Map(), audit });
-  await broker.set("api-key", SECRET);
-  await broker.grant("erring", "api-key", config.source.digest);
-  const executor = mode === "deno" ? new AgentHost(config) : undefined;
-  const gate = new AgentGate(config, { audit, secrets: broker, executor });
   return {
-    gate,
+    gate: fixture.gate,
     url,
-    auditFile: `${home.audit}/audit.jsonl`,
+    auditFile: fixture.auditFile,
     [Symbol.asyncDispose]: async () => {
-      await gate.close();
-      await broker.close();
-      await audit.close();
+      await fixture[Symbol.asyncDispose]();
       await server.close();
-      await root[Symbol.asyncDispose]();
     },
   };
 }
@@ -70,7 +53,7 @@ const ctx: ToolCallContext = {
   log: () => {},
 };
 
-async function callOnce(mode: Mode, handler: (req: Request) => Response) {
+async function callOnce(mode: SandboxMode, handler: (req: Request) => Response) {
   await using s = await setup(mode, handler);
   const res = await s.gate.callTool("query", {}, ctx);
   assert.equal(res.isError, true);

@@ -3,6 +3,12 @@
  * schema, `outputSchema` and annotations, every one derived from the config
  * and none contradicting it. Built once per tool when the gate is built.
  *
+ * The input schema is the tool's `input_schema` exactly as written (the same
+ * frozen object, so `$schema`, `$defs`, `$anchor`, composition, conditionals
+ * and `x-mcp-header` survive), or the schema of its `parameters`, with
+ * `x-mcp-header` on each parameter that declares `mcp_header`
+ * (`listedInputSchema()`, `src/security/validate/input_schema.ts`).
+ *
  * Annotations are hints a client may show or act on (the MCP specification,
  * "Tool annotations"); a config cannot write them, because a hint that
  * disagreed with what the gate enforces would be a lie told to the user. They
@@ -25,7 +31,7 @@
  */
 
 import type { BridgeSpec, HttpMethod, ToolSpec } from "../../config/mod.ts";
-import { toolInputSchema } from "../../security/validate/mod.ts";
+import { listedInputSchema } from "../../security/validate/mod.ts";
 import type { McpTool } from "../../mcp/mod.ts";
 
 /** The MCP tool annotations LOOM derives. */
@@ -78,7 +84,7 @@ export function listedTool(tool: ToolSpec, bridge: BridgeSpec): McpTool {
     name: tool.name,
     ...(tool.title !== undefined ? { title: tool.title } : {}),
     description: tool.description,
-    inputSchema: toolInputSchema(tool) as unknown as Record<string, unknown>,
+    inputSchema: listedInputSchema(tool) as unknown as Record<string, unknown>,
     annotations: { ...toolAnnotations(tool, bridge) },
   };
   if (tool.outputSchema !== undefined) {

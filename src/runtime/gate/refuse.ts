@@ -6,15 +6,22 @@
  * `refusal_summary` records. One client looping on refused calls can neither
  * fill the disk nor hide another client's refusals. An admitted record is
  * durable before the answer; if it cannot be written, the refusal is counted
- * instead and the client is told the log is unavailable.
+ * instead and the client is told the log is unavailable. A record names the
+ * OAuth caller's subject when there is one (`recordedSubject()`, `call.ts`).
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import type { AuditEvent, PolicyRefusal, Refusal, RefusalKind } from "../../security/audit/mod.ts";
+import type {
+  PolicyRefusal,
+  Refusal,
+  RefusalKind,
+  ToolCallOutcome,
+  TrustViolationRefusal,
+} from "../../security/audit/mod.ts";
 import type { CallToolResult, ToolCallContext } from "../../mcp/mod.ts";
-import { type GateCall, type GateParts, toolError } from "./call.ts";
+import { type GateCall, type GateParts, recordedSubject, toolError } from "./call.ts";
 
 /**
  * Refuse a call: its own record if the budget admits one, else only counted
@@ -28,13 +35,17 @@ export async function refuse(
   ctx: ToolCallContext,
   tool: string | null,
   kind: RefusalKind,
-  record: (session: string) => AuditEvent,
+  record: (session: string) => ToolCallOutcome | TrustViolationRefusal,
   message = "",
 ): Promise<CallToolResult> {
-  const refusal: Refusal = { client: clientKey(ctx.sessionId), tool, kind };
+  const refusal: Refusal = { client: clientKey(ctx), tool, kind };
   if (parts.refusals.admit(refusal)) {
+    const subject = recordedSubject(ctx);
     try {
-      await parts.audit.append(record(refusal.client));
+      await parts.audit.append({
+        ...record(refusal.client),
+        ...(subject === null ? {} : { subject }),
+      });
     } catch {
       parts.refusals.tally(refusal);
       return toolError("Audit log unavailable: the refusal could not be recorded");
@@ -43,7 +54,7 @@ export async function refuse(
   return toolError(message);
 }
 
-/** A refusal by policy (injection, tier, rate limit) as a `trust_violation` outcome. */
+/** A refusal by policy (injection, tier, scope, rate limit) as a `trust_violation` outcome. */
 export function deny(
   parts: GateParts,
   call: GateCall,
@@ -66,11 +77,18 @@ export function deny(
 }
 
 /**
- * The client a refusal budget is kept for: the MCP session on HTTP, the one
- * connection on stdio. Session ids let whoever knows them post into the
- * session, so only a short hash of one is recorded.
+ * The client a refusal budget is kept for: the MCP session on HTTP, the
+ * OAuth subject of a stateless (2026-07-28) request, else the one
+ * connection on stdio (and every other stateless caller, together). Session
+ * ids let whoever knows them post into the session, so only a short hash of
+ * one is recorded, and likewise of a subject.
  */
-function clientKey(sessionId: string | null): string {
-  if (sessionId === null) return "stdio";
-  return "session:" + createHash("sha256").update(sessionId).digest("hex").slice(0, 16);
+function clientKey(ctx: ToolCallContext): string {
+  // A 2026-07-28 request has no session: an OAuth caller is its subject.
+  if (ctx.sessionId === null) {
+    const subject = ctx.principal?.subject;
+    if (subject === undefined) return "stdio";
+    return "subject:" + createHash("sha256").update(subject).digest("hex").slice(0, 16);
+  }
+  return "session:" + createHash("sha256").update(ctx.sessionId).digest("hex").slice(0, 16);
 }

@@ -5,7 +5,9 @@
  * Parent to child: `init` once, then `run`, `cancel`, `ping`, and `resolved`
  * (the answer to a child's `lookup`). Child to parent: one response per
  * request with an `id` (`{ id, ok: true, result }` or
- * `{ id, ok: false, code, message }`), and `lookup` requests.
+ * `{ id, ok: false, code, message }`), `lookup` requests, and `head`
+ * notices (a `run` that asked for one: the upstream's response headers
+ * arrived, with their status).
  *
  * The child is treated as untrusted: {@linkcode parseChildMessage} checks
  * every field before the parent acts on it.
@@ -40,6 +42,8 @@ export interface RunRequest {
   /** The call deadline, counted from receipt. */
   deadlineMs: number;
   maxResponseBytes: number;
+  /** Send a `head` notice when the upstream's final response headers arrive. */
+  head?: true;
 }
 
 /** Abort a running call; no answer. */
@@ -93,8 +97,20 @@ export interface LookupRequest {
   host: string;
 }
 
+/**
+ * The upstream's final response headers arrived for the `run` with this
+ * `id` (sent only when the run asked with `head: true`); no answer. The
+ * parent drops it when the call is not in flight or did not ask.
+ */
+export interface HeadNotice {
+  op: "head";
+  id: number;
+  /** The response's status, 100 to 999 (as the HTTP/1.1 parser accepts). */
+  status: number;
+}
+
 /** Anything the child sends. */
-export type ChildMessage = OkResponse | ErrorResponse | LookupRequest;
+export type ChildMessage = OkResponse | ErrorResponse | LookupRequest | HeadNotice;
 
 /** Longest line either side accepts (a 1 MiB body is at most about 6 MiB of JSON). */
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
@@ -397,6 +413,12 @@ export function parseChildMessage(line: string): ChildMessage | null {
     if (!isCount(lid) || typeof host !== "string" || host.length > MAX_HOST_CHARS) return null;
     return { op: "lookup", lid, host };
   }
+  if (value.op === "head") {
+    const { id, status } = value;
+    if (!isCount(id) || !isCount(status) || status < 100 || status > 999) return null;
+    return { op: "head", id, status };
+  }
+  if (value.op !== undefined) return null;
   const { id, ok } = value;
   if (!isCount(id)) return null;
   if (ok === true) {

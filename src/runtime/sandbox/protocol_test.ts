@@ -188,3 +188,24 @@ Deno.test("parseChildMessage() accepts results, errors and lookups, cutting long
     host: "api.example.com",
   });
 });
+
+Deno.test("parseChildMessage() accepts a head notice only with a call id and an HTTP status", () => {
+  for (
+    const line of [
+      '{"op":"head","id":1}',
+      '{"op":"head","id":"1","status":200}',
+      '{"op":"head","id":-1,"status":200}',
+      '{"op":"head","id":1,"status":99}',
+      '{"op":"head","id":1,"status":1000}',
+      '{"op":"head","id":1,"status":200.5}',
+      '{"op":"head","id":1,"status":"200"}',
+      '{"op":"progress","id":1,"status":200}',
+      '{"op":"lookup","id":1,"ok":true,"result":null}',
+    ]
+  ) assert.equal(parseChildMessage(line), null, line);
+  // Only the named fields are kept: nothing else of the child's reaches the parent.
+  assert.deepEqual(
+    parseChildMessage('{"op":"head","id":7,"status":503,"message":"' + "x".repeat(99) + '"}'),
+    { op: "head", id: 7, status: 503 },
+  );
+});

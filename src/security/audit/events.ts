@@ -51,7 +51,9 @@ type CallFields = {
   /**
    * Who called, when the HTTP transport authenticated the caller by an OAuth
    * access token (`--auth oauth`): the token's `sub`. Absent over stdio and
-   * with static bearer tokens. Never the token itself.
+   * with static bearer tokens. Never the token itself. At most 128
+   * characters: a longer `sub` is recorded as its first 64 characters, `…`
+   * and `sha256:<32 hex>` of the whole.
    */
   subject?: string;
 };
@@ -134,6 +136,13 @@ export type PolicyRefusal =
     tier: number;
   }
   | {
+    /** The OAuth caller's token lacks the scope the tool's access needs. */
+    action: "insufficient_scope";
+    detail: string;
+    /** The scope it lacks: `loom:read` or `loom:write`. */
+    scope: string;
+  }
+  | {
     action: "rate_limit";
     detail: string;
     limit: number;
@@ -141,7 +150,7 @@ export type PolicyRefusal =
     retry_after_ms: number;
   };
 
-/** A call refused by a policy step (injection, tier, rate limit): it did not run. */
+/** A call refused by a policy step (injection, tier, scope, rate limit): it did not run. */
 export type TrustViolationRefusal = PolicyRefusal & {
   event: "trust_violation";
   agent: string;
@@ -154,6 +163,8 @@ export type TrustViolationRefusal = PolicyRefusal & {
   client: string | null;
   /** The refusal's client key (`stdio`, or `session:<16 hex>`). */
   session: string;
+  /** The OAuth caller's `sub`, bounded as in `tool_call` records. */
+  subject?: string;
 };
 
 /** A call that runs although its arguments matched injection patterns (`injection: audit`). */
@@ -169,6 +180,8 @@ export type TrustViolationAudit = {
   findings: RecordedFinding[];
   findings_total: number;
   client: string | null;
+  /** The OAuth caller's `sub`, bounded as in `tool_call` records. */
+  subject?: string;
 };
 
 /** Fields of every `credential_access` record. */

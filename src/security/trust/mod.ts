@@ -1,11 +1,20 @@
 /**
  * Trust tiers: what an agent of tier 1 (observer) to 4 (privileged) may do
- * (`docs/security-controls.md` §1, gate step 3). Pure decisions, returned as values; the gate
- * audits a refusal as `trust_violation` with the decision's `action`.
+ * (`docs/security-controls.md` §1, gate step 3), and what an OAuth caller's scopes let it
+ * call (`scopes.ts`). Pure decisions, returned as values; the gate audits a refusal as
+ * `trust_violation` with the decision's `action`.
  *
  * @example
  * ```ts
- * import { allowedMethods, decideTier, requiresApproval, TIER_NAMES } from "./mod.ts";
+ * import {
+ *   allowedMethods,
+ *   decideScope,
+ *   decideTier,
+ *   LOOM_SCOPES,
+ *   requiresApproval,
+ *   scopeAllows,
+ *   TIER_NAMES,
+ * } from "./mod.ts";
  *
  * const ok = decideTier({ tier: 2, access: "write", method: "POST" });
  * if (!ok.allow) throw new Error("tier 2 may POST");
@@ -21,6 +30,10 @@
  * allowedMethods(3); // ["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
  * requiresApproval(4, "write"); // true
  * TIER_NAMES[1]; // "observer"
+ *
+ * const scoped = decideScope("delete_item", "write", new Set([LOOM_SCOPES.read]));
+ * if (scoped.allow || scoped.scope !== "loom:write") throw new Error("must refuse");
+ * scopeAllows("read", new Set([LOOM_SCOPES.write])); // true: write implies read
  * ```
  *
  * @module
@@ -36,3 +49,10 @@ export {
   type TierDecision,
   type TierRequest,
 } from "./decide_tier.ts";
+export {
+  decideScope,
+  LOOM_SCOPES,
+  requiredScope,
+  scopeAllows,
+  type ScopeDecision,
+} from "./scopes.ts";

@@ -13,7 +13,13 @@
  * - `pattern` is published anchored (`^(?:p)$`) because LOOM matches the whole
  *   string;
  * - arrays carry `maxItems` (at most 1,000); a declared `minLength` /
- *   `maxLength` on an array bounds its item count.
+ *   `maxLength` on an array bounds its item count;
+ * - a top-level parameter with `mcp_header: Name` carries
+ *   `"x-mcp-header": "Name"` (MCP 2026-07-28 clients mirror it into an
+ *   `Mcp-Param-Name` header, `src/config/mcp_header.ts`).
+ *
+ * A tool that declares an `input_schema` instead is listed with that schema,
+ * verbatim ({@linkcode listedInputSchema}).
  *
  * @module
  */
@@ -21,6 +27,8 @@
 import {
   anchorPattern,
   arrayMaxItems,
+  type InputSchemaSpec,
+  MCP_HEADER_KEYWORD,
   type ParamSpec,
   stringMaxLength,
   type ToolSpec,
@@ -42,6 +50,8 @@ export interface JsonSchema extends Omit<ParamSpec, "required" | "items" | "prop
   properties?: Readonly<Record<string, JsonSchema>>;
   required?: readonly string[];
   additionalProperties?: false;
+  /** The header name MCP clients mirror a top-level argument into. */
+  [MCP_HEADER_KEYWORD]?: string;
 }
 
 /** A tool's `inputSchema`: always a closed object. */
@@ -86,6 +96,17 @@ export function toolInputSchema(tool: ToolSpec): JsonSchemaObject {
   return schema;
 }
 
+/**
+ * The `inputSchema` a tool is listed with: its `input_schema` exactly as
+ * written (the config's own frozen object), or the schema of its parameters.
+ *
+ * @param tool the resolved tool spec
+ * @returns a JSON Schema 2020-12 object schema
+ */
+export function listedInputSchema(tool: ToolSpec): InputSchemaSpec | JsonSchemaObject {
+  return tool.inputSchema ?? toolInputSchema(tool);
+}
+
 function objectParts(
   params: Readonly<Record<string, ParamSpec>>,
   depth: number,
@@ -94,8 +115,10 @@ function objectParts(
   const properties: Record<string, JsonSchema> = {};
   const required: string[] = [];
   for (const [name, spec] of Object.entries(params)) {
+    const schema = paramSchema(spec, depth, `${path}.${name}`);
+    if (depth === 1 && spec.mcpHeader !== undefined) schema[MCP_HEADER_KEYWORD] = spec.mcpHeader;
     Object.defineProperty(properties, name, {
-      value: paramSchema(spec, depth, `${path}.${name}`),
+      value: schema,
       enumerable: true,
       writable: true,
       configurable: true,

@@ -7,6 +7,11 @@
  *   (coercing numeric and boolean strings, applying defaults) and screens
  *   every string with {@linkcode detectInjection}. It returns a value, never
  *   throws, for anything a caller can send.
+ * - A tool may declare a verbatim JSON Schema (`input_schema`) instead:
+ *   {@linkcode listedInputSchema} lists it as written, and
+ *   {@linkcode validateSchemaArguments} enforces it with the JSON Schema
+ *   2020-12 validator compiled by {@linkcode compileToolInputSchema}, after
+ *   the same bounds and injection screening.
  *
  * Whole-string `pattern` semantics: LOOM matches a parameter's pattern against
  * the whole value (`^(?:pattern)$`, unicode mode) and publishes it anchored,
@@ -38,7 +43,12 @@
  * @module
  */
 
-export { type JsonSchema, type JsonSchemaObject, toolInputSchema } from "./input_schema.ts";
+export {
+  type JsonSchema,
+  type JsonSchemaObject,
+  listedInputSchema,
+  toolInputSchema,
+} from "./input_schema.ts";
 export {
   type PendingPatterns,
   settlePatterns,
@@ -46,6 +56,11 @@ export {
   type ValidateArgumentsOptions,
   type ValidationOutcome,
 } from "./validate_arguments.ts";
+export {
+  type CompiledInputSchema,
+  compileToolInputSchema,
+  validateSchemaArguments,
+} from "./schema_arguments.ts";
 export {
   PATTERN_DEADLINE_MS,
   type PatternCheck,

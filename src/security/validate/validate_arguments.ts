@@ -40,7 +40,6 @@ import {
   enumProblem,
   type InjectionCategory,
   type InjectionMode,
-  MAX_ARRAY_ITEMS,
   numberProblem,
   type ParamSpec,
   patternProblem,
@@ -49,25 +48,28 @@ import {
   TYPE_PROBLEM,
 } from "../../config/mod.ts";
 import { InputError } from "../../errors.ts";
-import { detectInjection, type InjectionFinding } from "./injection.ts";
-import { MAX_DEPTH, MAX_FINDINGS, MAX_OBJECT_KEYS, MAX_VALUES } from "./_limits.ts";
-import { type PatternPlan, patternPlan } from "./_pattern.ts";
-import type { PatternCheck, PatternVerdict, PatternWorker } from "./pattern_worker.ts";
+import type { InjectionFinding } from "./injection.ts";
+import { MAX_DEPTH } from "./_limits.ts";
+import { patternPlan } from "./_pattern.ts";
+import type { PatternVerdict, PatternWorker } from "./pattern_worker.ts";
+import {
+  checkJson,
+  isPlainObject,
+  isSafeName,
+  join,
+  type PendingPatterns,
+  Refusal,
+  refuse,
+  setOwn,
+  Walk,
+} from "./_walk.ts";
+
+export type { PendingPatterns };
 
 /** Options of {@linkcode validateArguments}. */
 export interface ValidateArgumentsOptions {
   /** `block` refuses a call with a finding, `audit` reports it, `off` skips screening. */
   injection: InjectionMode;
-}
-
-/**
- * Strings still to be tested against patterns that are not inline-safe (see
- * {@linkcode settlePatterns}): the checks, and each one's field and pattern.
- */
-export interface PendingPatterns {
-  checks: PatternCheck[];
-  fields: string[];
-  patterns: string[];
 }
 
 /**
@@ -84,40 +86,6 @@ export type ValidationOutcome =
     pending?: PendingPatterns;
   }
   | { ok: false; error: InputError; findings: InjectionFinding[] };
-
-/** Thrown internally to stop at the first problem; never escapes this module. */
-class Refusal {
-  constructor(readonly error: InputError) {}
-}
-
-class Walk {
-  readonly findings: InjectionFinding[] = [];
-  /** Created on the first string whose pattern is not inline-safe. */
-  pending: PendingPatterns | undefined;
-  #visited = 0;
-  constructor(readonly mode: InjectionMode) {}
-
-  defer(plan: PatternPlan, pattern: string, text: string, field: string): void {
-    this.pending ??= { checks: [], fields: [], patterns: [] };
-    this.pending.checks.push({ source: plan.re.source, text });
-    this.pending.fields.push(field);
-    this.pending.patterns.push(pattern);
-  }
-
-  visit(field: string): void {
-    if (++this.#visited > MAX_VALUES) {
-      refuse(field, `arguments hold more than ${MAX_VALUES} values`);
-    }
-  }
-
-  screen(value: string, field: string, allow: readonly InjectionCategory[]): void {
-    if (this.mode === "off") return;
-    const finding = detectInjection(value, allow, { field });
-    if (finding === null) return;
-    if (this.findings.length < MAX_FINDINGS) this.findings.push(finding);
-    if (this.mode === "block") refuse(field, `Possible ${finding.category} injection refused`);
-  }
-}
 
 /**
  * Validate and normalise a tool call's arguments against the tool's declared
@@ -198,37 +166,6 @@ export async function settlePatterns(
   return { ok: false, error: new InputError(field, message), findings };
 }
 
-function refuse(field: string, message: string): never {
-  throw new Refusal(new InputError(field, message));
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** Assign an own property, even for `__proto__`. */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  });
-}
-
-const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-function join(path: string, name: string): string {
-  return path === "" ? name : `${path}.${name}`;
-}
-
-/** The field label of an untrusted key: the key itself only when it is a plain identifier. */
-function keyLabel(path: string, key: string, index: number): string {
-  return SAFE_NAME.test(key) ? join(path, key) : `${path}[#${index}]`;
-}
-
 function checkProperties(
   declared: Readonly<Record<string, ParamSpec>>,
   input: Record<string, unknown>,
@@ -240,7 +177,7 @@ function checkProperties(
   const keys = Object.keys(input);
   for (let i = 0; i < keys.length; i++) {
     if (Object.hasOwn(declared, keys[i])) continue;
-    if (SAFE_NAME.test(keys[i])) refuse(join(path, keys[i]), "is not declared");
+    if (isSafeName(keys[i])) refuse(join(path, keys[i]), "is not declared");
     refuse(
       path,
       path === ""
@@ -333,59 +270,6 @@ function checkValue(
     default:
       throw new TypeError(`Cannot validate a parameter of unknown type "${String(spec.type)}"`);
   }
-}
-
-/** The rules of a string inside free-form JSON, and of a free-form object's key. */
-const FREE_FORM_STRING: ParamSpec = { type: "string", required: false, allow: [] };
-
-/**
- * Free-form JSON (an object without `properties`, an array without `items`).
- * `counted` is true when the caller already visited this value.
- */
-function checkJson(
-  raw: unknown,
-  field: string,
-  depth: number,
-  allow: readonly InjectionCategory[],
-  walk: Walk,
-  counted = false,
-): unknown {
-  if (depth > MAX_DEPTH) refuse(field, `nests deeper than ${MAX_DEPTH} levels`);
-  if (!counted) walk.visit(field);
-  if (raw === null || typeof raw === "boolean") return raw;
-  if (typeof raw === "number") {
-    if (!Number.isFinite(raw)) refuse(field, "must be a finite number");
-    return raw;
-  }
-  if (typeof raw === "string") {
-    const problem = stringProblem(FREE_FORM_STRING, raw);
-    if (problem !== undefined) refuse(field, problem);
-    walk.screen(raw, field, allow);
-    return raw;
-  }
-  if (Array.isArray(raw)) {
-    if (raw.length > MAX_ARRAY_ITEMS) refuse(field, `must have at most ${MAX_ARRAY_ITEMS} items`);
-    const out: unknown[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      out.push(checkJson(raw[i], `${field}[${i}]`, depth + 1, allow, walk));
-    }
-    return out;
-  }
-  if (isPlainObject(raw)) {
-    const keys = Object.keys(raw);
-    if (keys.length > MAX_OBJECT_KEYS) refuse(field, `must have at most ${MAX_OBJECT_KEYS} keys`);
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      const at = keyLabel(field, key, i);
-      const problem = stringProblem(FREE_FORM_STRING, key);
-      if (problem !== undefined) refuse(at, `key ${problem}`);
-      walk.screen(key, at, allow);
-      setOwn(out, key, checkJson(raw[key], at, depth + 1, allow, walk));
-    }
-    return out;
-  }
-  return refuse(field, "must be a JSON value");
 }
 
 const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;

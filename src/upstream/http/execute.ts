@@ -77,6 +77,12 @@ export interface ExecuteOptions {
    * its own connection and closes it when done.
    */
   client?: HttpClient;
+  /**
+   * Called once, with the status, when the headers of the final response
+   * (not a redirect that is followed) have arrived, before its body is read.
+   * Must not throw.
+   */
+  onResponseHead?: (status: number) => void;
 }
 
 /** Outcome of {@linkcode decideRedirect}. */
@@ -374,6 +380,7 @@ async function follow(
 
     const location = REDIRECT_STATUSES.has(res.status) ? res.header("location") : null;
     if (location === null) {
+      options.onResponseHead?.(res.status);
       const { text, bytes } = await readCapped(res, options.maxResponseBytes, url, failure);
       return {
         status: res.status,

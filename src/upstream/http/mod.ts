@@ -89,6 +89,8 @@ export interface RunBridgeOptions {
    * Without one, each call opens and closes its own connection.
    */
   client?: HttpClient;
+  /** Called with the status when the final response's headers arrive (see `executeRequest`). */
+  onResponseHead?: (status: number) => void;
 }
 
 /** The result of one bridge call. */
@@ -141,6 +143,7 @@ export async function runBridge(
     maxRedirects: options.maxRedirects,
     lookup: options.lookup,
     client: options.client,
+    onResponseHead: options.onResponseHead,
   });
   const shaped = shapeResponse(res, bridge);
   const result: BridgeRunResult = {

@@ -228,6 +228,9 @@ export class AgentServer {
         allowNetworks: this.#allowNetworks,
         lookup: this.#lookupHost,
         client: this.#client,
+        onResponseHead: request.head === true
+          ? (status) => this.#send({ op: "head", id, status })
+          : undefined,
         resolveSecret: (name) => {
           const value = Object.hasOwn(secrets, name) ? secrets[name] : undefined;
           if (typeof value !== "string") throw new PolicyError(`Secret "${name}" is not available`);

@@ -18,7 +18,8 @@ import { LoomError } from "../../../errors.ts";
 import { Deadlines } from "../../../_util/deadlines.ts";
 import { bridgeTargets } from "../../../security/sandbox/mod.ts";
 import type { BridgeExecutor, ExecuteOptions } from "../../gate/mod.ts";
-import { abortError, isTimeout, timeoutError, unavailable } from "./channel.ts";
+import type { RunRequest } from "../protocol.ts";
+import { abortError, isTimeout, type Pending, timeoutError, unavailable } from "./channel.ts";
 import { type HostProcess, Supervisor, type SupervisorOptions } from "./supervise.ts";
 
 /** Options of {@linkcode AgentHost}: how its process is launched and supervised. */
@@ -165,7 +166,7 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
       };
       const cancelDeadline = this.#deadlines.after(deadlineMs + graceMs, timedOut);
       signal.addEventListener("abort", onAbort, { once: true });
-      channel.expect(id, {
+      const pending: Pending = {
         resolve: (result) => {
           finish();
           resolve(result);
@@ -174,8 +175,8 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
           finish();
           reject(error);
         },
-      });
-      channel.send({
+      };
+      const request: RunRequest = {
         id,
         op: "run",
         bridge: index ?? bridge,
@@ -183,7 +184,19 @@ export class AgentHost implements BridgeExecutor, AsyncDisposable {
         secrets: Object.fromEntries(options.secrets),
         deadlineMs,
         maxResponseBytes: options.maxResponseBytes,
-      });
+      };
+      const { onResponseHead } = options;
+      if (onResponseHead !== undefined) {
+        // Asked for only when someone listens; forwarded once per call,
+        // however many notices the (untrusted) child sends.
+        request.head = true;
+        pending.head = (status) => {
+          pending.head = undefined;
+          onResponseHead(status);
+        };
+      }
+      channel.expect(id, pending);
+      channel.send(request);
     });
   }
 }

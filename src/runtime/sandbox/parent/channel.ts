@@ -8,7 +8,8 @@
  * `parseChildMessage()` (`../protocol.ts`) before the parent acts on it, and
  * the first line that fails (or is longer than the protocol allows) is
  * reported through {@linkcode ChannelOptions.onBroken}: the supervisor then
- * kills the process. An answer to an id that is not pending is dropped. The
+ * kills the process. An answer or a `head` notice to an id that is not
+ * pending is dropped. The
  * parent resolves only hosts of bridges it sent, so a compromised child
  * cannot use it as a DNS channel. Error answers become LOOM errors by code,
  * with the child's clean message, never a stack.
@@ -36,6 +37,8 @@ import {
 export interface Pending {
   resolve(result: BridgeRunResult | null): void;
   reject(error: LoomError): void;
+  /** The child's `head` notice for this call; absent: the notice is dropped. */
+  head?(status: number): void;
 }
 
 /** What a {@linkcode HostChannel} needs besides the process. */
@@ -172,7 +175,9 @@ export class HostChannel {
 
   #onMessage(message: ChildMessage): void {
     if ("op" in message) {
-      this.#answerLookup(message);
+      // A notice for a call not in flight (or that did not ask) is dropped.
+      if (message.op === "head") this.#pending.get(message.id)?.head?.(message.status);
+      else this.#answerLookup(message);
       return;
     }
     const pending = this.#pending.get(message.id);
