@@ -99,6 +99,8 @@ export class ServedAgent implements AsyncDisposable {
         limiter: options.limiter,
         secrets: options.broker ?? ownBroker,
         executor: executorFor(config, options),
+        // Held calls wait for approval in the home's state database.
+        approvals: { home: options.home },
       });
       await recordAgent(options.audit, config, "start", options.transport);
     } catch (error) {

@@ -1,6 +1,9 @@
 /**
- * `loom audit verify | show | tail | hash`: read and check the tamper-evident
- * log; `hash` computes the `value_hmac` of a known secret value so the log can
+ * `loom audit verify | checkpoint | show | tail | hash`: read and check the
+ * tamper-evident log; `verify` also checks the signed checkpoints (and, with
+ * `--against`, checkpoints exported earlier) and prints typed verdicts
+ * (`docs/security-requirements.md` AUD-1, AUD-10); `checkpoint` prints the latest
+ * checkpoint for export; `hash` computes the `value_hmac` of a known secret value so the log can
  * be searched for its uses (`docs/security-requirements.md` SEC-12, Vault's
  * `/sys/audit-hash`).
  *
@@ -8,28 +11,41 @@
  */
 
 import { parseOptions } from "./_args.ts";
-import { UsageError } from "../errors.ts";
+import { NotFoundError, UsageError } from "../errors.ts";
 import { resolveHome } from "../store/mod.ts";
 import { auditHmac, loadAuditHmacKey } from "../security/secrets/mod.ts";
 import {
   AUDIT_EVENTS,
+  type AuditCheckReport,
   type AuditEventName,
   type AuditRecord,
+  checkAuditLog,
+  CHECKPOINT_FILE_NAME,
+  formatCheckpointLine,
+  parseCheckpointLine,
+  publicKeyFileOf,
   readAuditRecords,
+  readTrustedKey,
   tailAuditLog,
-  verifyAuditLog,
+  type TrustedKey,
 } from "../security/audit/mod.ts";
 import { escapeForTerminal, jsonForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { readSecretValue } from "./secrets.ts";
 
 /** Help text of `loom audit`. */
-export const AUDIT_HELP = `Usage: loom audit <verify|show|tail|hash> [options]
+export const AUDIT_HELP = `Usage: loom audit <verify|checkpoint|show|tail|hash> [options]
 
 Commands:
-  verify            check the hash chain of the whole log; names the first bad
-                    record and the kind of damage (modified, deleted, reordered,
-                    chain_broken, malformed, truncated). Exit 0 when intact, 65 when not.
+  verify            check the hash chain of the whole log and its signed
+                    checkpoints; names each problem and its kind: modified,
+                    deleted, reordered, chain_broken, malformed, truncated (torn,
+                    or shorter than its last checkpoint), rewritten (a chain
+                    recomputed under a checkpoint), forged_checkpoint, rollback
+                    (with --against). A cadence_gap is only a warning.
+                    Exit 0 when intact, 65 when not.
+  checkpoint        print the latest verified checkpoint line, to keep elsewhere
+                    and give back later to verify --against
   show              print records, oldest first
   tail              print the last records; with -f, keep printing new ones
   hash              read a value from stdin (or a prompt that does not echo;
@@ -48,12 +64,21 @@ Options (show, tail):
   -f, --follow      (tail) keep printing new records until interrupted
       --dir DIR     audit directory (default $LOOM_HOME/audit)
 
+Options (verify, checkpoint):
+      --key FILE    the trusted public key (default $LOOM_HOME/keys/audit-signing.pub)
+      --against FILE  (verify) a file of checkpoint lines printed earlier by
+                    "loom audit checkpoint": the log must still hold each one's
+                    record with its hash (detects rollback to an older copy)
+      --json        (verify) the report as one JSON object
+
 Options (hash):
       --salt FILE   the audit salt to use (default $LOOM_HOME/keys/audit.salt),
                     e.g. an auditor's copy; must be a private 32-byte file
 
 Examples:
   loom audit verify
+  loom audit checkpoint > /elsewhere/loom-checkpoint.jsonl
+  loom audit verify --against /elsewhere/loom-checkpoint.jsonl
   loom audit show --event trust_violation --since 1h
   loom audit tail -f --agent prometheus-bridge
   printf '%s' "$LEAKED_TOKEN" | loom audit hash    # then grep the log for it
@@ -81,44 +106,33 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
       json: { type: "boolean" },
       follow: { type: "boolean", short: "f" },
       dir: { type: "string" },
+      key: { type: "string" },
+      against: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return (io.out(AUDIT_HELP), 0);
-  const dir = values.dir ?? resolveHome(io.env).audit;
-
-  if (sub === "verify") {
-    let lastShown = 0;
-    const report = await verifyAuditLog(dir, {
-      onProgress: io.isTerminal
-        ? ({ records, bytes, totalBytes }) => {
-          if (records - lastShown >= 100_000) {
-            lastShown = records;
-            const pct = totalBytes > 0 ? Math.floor((bytes / totalBytes) * 100) : 100;
-            io.err(`\rverified ${records} records (${pct}%)…`);
-          }
-        }
-        : undefined,
-    });
-    if (lastShown > 0) io.err("\r\x1b[K");
-    if (report.ok) {
-      io.out(`Audit log intact: ${report.records} records, last seq ${report.lastSeq}\n`);
-      return 0;
+  const home = resolveHome(io.env);
+  const dir = values.dir ?? home.audit;
+  if (sub === "verify" || sub === "checkpoint") {
+    const keyFile = values.key ?? publicKeyFileOf(home.auditSigningKey);
+    const key = await readTrustedKey(keyFile);
+    if (key === null && values.key !== undefined) {
+      throw new NotFoundError(`Cannot read audit public key: no such file "${keyFile}"`);
     }
-    const bad = report.firstBad!;
-    io.out(
-      `Audit log damaged: ${bad.kind} at ${bad.seq === null ? "?" : `seq ${bad.seq}`} ` +
-        `(line ${bad.line}): ${escapeForTerminal(bad.detail)}\n` +
-        `${report.records} record${
-          report.records === 1 ? "" : "s"
-        } verified before it; last good seq ${report.lastSeq}\n`,
-    );
-    return 65;
+    const trustedKeys = key === null ? [] : [key];
+    if (sub === "checkpoint") return await checkpointCommand(dir, trustedKeys, io);
+    return await verifyCommand(dir, trustedKeys, values.against ?? [], values.json === true, io);
+  }
+  if (values.key !== undefined || values.against !== undefined) {
+    throw new UsageError(`--key and --against apply to verify and checkpoint only`);
   }
 
   if (sub !== "show" && sub !== "tail") {
     throw new UsageError(
-      `Unknown audit command "${sub.slice(0, 32)}": expected verify, show, tail or hash`,
+      `Unknown audit command "${
+        sub.slice(0, 32)
+      }": expected verify, checkpoint, show, tail or hash`,
     );
   }
   if (values.event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(values.event)) {
@@ -154,6 +168,129 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
     }
+  }
+  return 0;
+}
+
+/** `loom audit verify [--key FILE] [--against FILE]... [--json]`. */
+async function verifyCommand(
+  dir: string,
+  trustedKeys: TrustedKey[],
+  againstFiles: string[],
+  json: boolean,
+  io: CliIo,
+): Promise<number> {
+  const against = [];
+  for (const source of againstFiles) {
+    try {
+      against.push({ source, text: await Deno.readTextFile(source) });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new NotFoundError(`Cannot read exported checkpoint: no such file "${source}"`);
+      }
+      throw error;
+    }
+  }
+  let lastShown = 0;
+  const report = await checkAuditLog(dir, {
+    trustedKeys,
+    against,
+    onProgress: io.isTerminal && !json
+      ? ({ records, bytes, totalBytes }) => {
+        if (records - lastShown >= 100_000) {
+          lastShown = records;
+          const pct = totalBytes > 0 ? Math.floor((bytes / totalBytes) * 100) : 100;
+          io.err(`\rverified ${records} records (${pct}%)…`);
+        }
+      }
+      : undefined,
+  });
+  if (lastShown > 0) io.err("\r\x1b[K");
+  if (json) {
+    io.out(jsonForTerminal(reportJson(report)) + "\n");
+    return report.ok ? 0 : 65;
+  }
+  const { chain, checkpoints } = report;
+  const bad = chain.firstBad;
+  if (bad === undefined) {
+    io.out(`Audit log intact: ${chain.records} records, last seq ${chain.lastSeq}\n`);
+  } else {
+    io.out(
+      `Audit log damaged: ${bad.kind} at ${bad.seq === null ? "?" : `seq ${bad.seq}`} ` +
+        `(line ${bad.line}): ${escapeForTerminal(bad.detail)}\n` +
+        `${chain.records} record${
+          chain.records === 1 ? "" : "s"
+        } verified before it; last good seq ${chain.lastSeq}\n`,
+    );
+  }
+  if (checkpoints.total > 0 || against.length > 0) {
+    const last = checkpoints.last;
+    io.out(
+      `Checkpoints: ${checkpoints.verified} of ${checkpoints.total} verified` +
+        (last === null ? "" : `, the last at seq ${last.seq} (${escapeForTerminal(last.time)})`) +
+        "\n",
+    );
+  }
+  for (const v of report.verdicts) {
+    if (v.kind === bad?.kind && v.line === bad.line && v.seq === bad.seq) continue;
+    const at = v.seq === null ? "" : ` at seq ${v.seq}`;
+    const line = `${v.kind}${at}: ${escapeForTerminal(v.detail)}\n`;
+    if (v.severity === "warning") io.err(`warning: ${line}`);
+    else io.out(`Audit log damaged: ${line}`);
+  }
+  return report.ok ? 0 : 65;
+}
+
+/** The JSON form of a report (`--json`): snake_case, the chain and every verdict. */
+function reportJson(report: AuditCheckReport): Record<string, unknown> {
+  const { chain, checkpoints } = report;
+  return {
+    ok: report.ok,
+    records: chain.records,
+    last_seq: chain.lastSeq,
+    last_hash: chain.lastHash,
+    checkpoints: {
+      total: checkpoints.total,
+      verified: checkpoints.verified,
+      last_seq: checkpoints.last?.seq ?? null,
+      last_time: checkpoints.last?.time ?? null,
+    },
+    verdicts: report.verdicts.map((v) => ({
+      kind: v.kind,
+      severity: v.severity,
+      seq: v.seq,
+      line: v.line,
+      detail: v.detail,
+    })),
+  };
+}
+
+/**
+ * `loom audit checkpoint`: the latest checkpoint (highest seq) whose signature
+ * verifies, as the exact line to export.
+ */
+async function checkpointCommand(
+  dir: string,
+  trustedKeys: TrustedKey[],
+  io: CliIo,
+): Promise<number> {
+  const report = await checkAuditLog(dir, { trustedKeys });
+  const last = report.checkpoints.last;
+  if (last === null) {
+    throw new NotFoundError(
+      `Cannot find a verified checkpoint in ${CHECKPOINT_FILE_NAME}` +
+        (trustedKeys.length === 0 ? ": no trusted public key (pass --key FILE)" : ""),
+    );
+  }
+  // Re-parse what is printed: the exported line is exactly the stored form.
+  const line = formatCheckpointLine(last);
+  if (!parseCheckpointLine(line.trimEnd()).ok) throw new TypeError("Checkpoint line malformed");
+  io.out(line);
+  if (!report.ok) {
+    io.err(
+      `warning: the log does not verify (run "loom audit verify"); ` +
+        `this checkpoint is still the latest one signed\n`,
+    );
   }
   return 0;
 }

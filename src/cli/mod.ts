@@ -32,12 +32,16 @@ Commands:
   validate CONFIG...  run every load-time check and print the tools
   schema              print the JSON Schema of agent configs
   init NAME           write a commented starter config
-  audit verify        check the audit log's hash chain
+  audit verify        check the audit log's hash chain and signed checkpoints
+  audit checkpoint    print the latest signed audit checkpoint, for export
   audit show          print audit records (filters: --event --agent --tool --since --until)
   audit tail [-f]     print the latest audit records, and follow new ones
   audit hash          print the salted HMAC of a value (from stdin) to search the log
   secrets ...         set, list, remove, grant, revoke, rotate secrets; show the policy
+  approvals ...       list, show, approve or deny tool calls held for review
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
+  sign ...            make signing keys; sign configs; verify their signatures
+  quarantine ...      hold untrusted configs for review: add, list, show, promote, reject
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -73,7 +77,12 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   init: () => configCommands().then((m) => command(m.initCommand, m.INIT_HELP)),
   audit: () => import("./audit.ts").then((m) => command(m.auditCommand, m.AUDIT_HELP)),
   secrets: () => import("./secrets.ts").then((m) => command(m.secretsCommand, m.SECRETS_HELP)),
+  approvals: () =>
+    import("./approvals.ts").then((m) => command(m.approvalsCommand, m.APPROVALS_HELP)),
   sandbox: () => import("./sandbox.ts").then((m) => command(m.sandboxCommand, m.SANDBOX_HELP)),
+  sign: () => import("./sign.ts").then((m) => command(m.signCommand, m.SIGN_HELP)),
+  quarantine: () =>
+    import("./quarantine.ts").then((m) => command(m.quarantineCommand, m.QUARANTINE_HELP)),
 };
 
 /** `validate`, `schema` and `init` share one module. */

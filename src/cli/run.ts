@@ -10,6 +10,9 @@ import { formatConfigIssue, UsageError } from "../errors.ts";
 import { loadConfig } from "../config/mod.ts";
 import { ensureHome, resolveHome } from "../store/mod.ts";
 import { AuditLog } from "../security/audit/mod.ts";
+import { CredentialBroker } from "../security/secrets/mod.ts";
+import { enforceConfigSignature } from "../security/signing/mod.ts";
+import { bridgeSecretNames } from "../upstream/mod.ts";
 import { serveStdio } from "../mcp/mod.ts";
 import { endOn, ServedAgent, watchStopSignals } from "../app/mod.ts";
 import { OAuthResourceServer, serveMcpHttp } from "../web/mod.ts";
@@ -52,15 +55,22 @@ Options:
                               most sessions of one client, a token and remote
                               address; all of loopback is one (default 256)
       --session-idle SECONDS  end a session idle this long (default 600)
+      --require-signed        refuse a config without a signature (CONFIG.sig,
+                              see "loom sign"); or set LOOM_REQUIRE_SIGNED=1.
+                              A config whose signature is bad, by an untrusted
+                              key or for other bytes never loads (exit 65); an
+                              unsigned one loads with a warning unless required
   -h, --help                  show this help
 
 Environment:
   LOOM_HOME        state directory (default ~/.loom): audit log, keys, database
   LOOM_HTTP_TOKEN  bearer token for the HTTP transport
+  LOOM_REQUIRE_SIGNED=1  same as --require-signed
 
 Examples:
   loom run agents/prometheus.yaml
   loom run agents/prometheus.yaml --transport http --port 8400
+  loom run agents/prometheus.yaml --require-signed
   loom run agents/prometheus.yaml --transport http --host 0.0.0.0 --auth oauth \
     --issuer https://auth.example.com --audience https://loom.example.com/mcp
 `;
@@ -85,6 +95,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       "max-sessions": { type: "string" },
       "max-sessions-per-client": { type: "string" },
       "session-idle": { type: "string" },
+      "require-signed": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -132,11 +143,40 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     );
   }
   const home = await ensureHome(resolveHome(io.env));
-  const audit = await AuditLog.open(home.audit);
+  const audit = await AuditLog.open(home.audit, {
+    checkpoints: { keyFile: home.auditSigningKey },
+  });
   try {
+    // The signature is checked against the digest of the bytes just loaded.
+    const signature = await enforceConfigSignature(
+      home,
+      audit,
+      { name: config.name, path: positionals[0], digest: config.source.digest },
+      {
+        requireSigned: values["require-signed"] === true ||
+          io.env.get("LOOM_REQUIRE_SIGNED") === "1",
+      },
+    );
+    if (signature.verdict === "unsigned") {
+      io.err(
+        `warning: config "${escapeForTerminal(positionals[0])}" is not signed; sign it with ` +
+          `"loom sign config", or refuse unsigned configs with --require-signed\n`,
+      );
+    }
+    // Grants pinned to a signing key match only a config verified as signed by it.
+    const needsSecrets = config.bridges.some((b) => bridgeSecretNames(b).length > 0);
+    await using broker = signature.verdict === "valid" && needsSecrets
+      ? await CredentialBroker.open({
+        home,
+        env: io.env,
+        audit,
+        signer: { configDigest: config.source.digest, keyId: signature.keyId },
+      })
+      : undefined;
     await using agent = await ServedAgent.open(config, {
       home,
       audit,
+      broker,
       env: io.env,
       transport,
       version: VERSION,

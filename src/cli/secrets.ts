@@ -46,6 +46,12 @@ Commands:
                             SHA-256 digest, so a different or edited config
                             claiming the same agent name gets nothing (grant
                             again after reviewing a change)
+  grant AGENT KEY --config PATH --signed-by KEYID
+                            pin the grant to a config signing key instead:
+                            any version of the config that "loom run" verifies
+                            as signed by KEYID gets KEY, so a reviewed edit
+                            keeps its secrets once re-signed; an unsigned
+                            config, or one signed by another key, gets nothing
   revoke AGENT KEY          withdraw a grant
   policy [--config PATH]    the grants: agent, key, config digest, time; with
                             --config, a STATUS column says for that config's
@@ -65,6 +71,8 @@ for a value you know).
 
 Options:
   -c, --config PATH         (grant, policy) the agent's config file
+      --signed-by KEYID     (grant) pin to this signing key ("loom sign keygen"
+                            prints its id) instead of the file's digest
   -l, --long                (list) show version and update time
   -h, --help                show this help
 
@@ -78,6 +86,8 @@ Examples:
   printf '%s' "$GITHUB_TOKEN" | loom secrets set gh-token
   loom secrets set gh-token            # prompts, input hidden
   loom secrets grant github-issues gh-token --config agents/github.yaml
+  loom secrets grant github-issues gh-token --config agents/github.yaml \
+    --signed-by 3f9c0a1b2c3d4e5f
   loom secrets policy
   loom secrets policy --config agents/github.yaml
   loom secrets revoke github-issues gh-token
@@ -86,6 +96,7 @@ Examples:
 
 const SUBCOMMANDS = ["set", "list", "remove", "grant", "revoke", "policy", "rotate"];
 const AGENT_NAME = /^(?=.{1,64}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+const SIGNING_KEY_ID = /^[0-9a-f]{16}$/;
 
 /** `loom secrets`. */
 export async function secretsCommand(args: string[], io: CliIo): Promise<number> {
@@ -108,6 +119,7 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
     allowPositionals: true,
     options: {
       config: { type: "string", short: "c" },
+      "signed-by": { type: "string" },
       long: { type: "boolean", short: "l" },
       help: { type: "boolean", short: "h" },
     },
@@ -115,6 +127,9 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
   if (values.help) return (io.out(SECRETS_HELP), 0);
   if (values.config !== undefined && sub !== "grant" && sub !== "policy") {
     throw new UsageError(`Option --config applies only to "secrets grant" and "secrets policy"`);
+  }
+  if (values["signed-by"] !== undefined && sub !== "grant") {
+    throw new UsageError(`Option --signed-by applies only to "secrets grant"`);
   }
   if (values.long !== undefined && sub !== "list") {
     throw new UsageError(`Option --long applies only to "secrets list"`);
@@ -171,6 +186,18 @@ export async function secretsCommand(args: string[], io: CliIo): Promise<number>
           io.err(
             `warning: secret "${key}" is not set yet; store it with "loom secrets set ${key}"\n`,
           );
+        }
+        const signedBy = values["signed-by"];
+        if (signedBy !== undefined) {
+          if (!SIGNING_KEY_ID.test(signedBy)) {
+            throw new UsageError("Invalid --signed-by: expected a 16-hex-digit signing key id");
+          }
+          await broker.grantToSigner(agent, key, signedBy, config.source.digest);
+          io.out(
+            `Granted "${key}" to agent "${agent}", pinned to signing key ${signedBy}: ` +
+              `"loom run" releases it only to a config verified as signed by that key\n`,
+          );
+          return 0;
         }
         const grant = await broker.grant(agent, key, config.source.digest);
         io.out(

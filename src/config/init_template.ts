@@ -29,14 +29,17 @@ export function starterConfig(name: string): string {
     );
   }
   return `# LOOM agent config. \`loom schema\` prints every key with its meaning.
-# Check it with \`loom validate ${name}.yaml\`.
+# Check it with \`loom validate ${name}.yaml\`. After review, sign it with
+# \`loom sign config ${name}.yaml\` (once: \`loom sign keygen\`): \`loom run\` then
+# refuses any copy whose bytes differ from the ones signed.
 # Editor completion: run \`loom schema > loom.schema.json\`, then put this line first:
 #   # yaml-language-server: $schema=./loom.schema.json
 # Unknown keys are errors (with a "did you mean" hint), so typos never go unnoticed.
 
 agent:
   # kebab-case, 1-64 characters. Credentials are granted to this name and
-  # to the digest of this file (\`loom secrets grant ${name} KEY\`).
+  # to the digest of this file (\`loom secrets grant ${name} KEY --config ${name}.yaml\`),
+  # or to the key that signed it (add \`--signed-by KEYID\`).
   name: "${name}"
   # Semantic version of this config.
   version: "0.1.0"
@@ -121,8 +124,9 @@ agent:
       # Per-request timeout; runtime.max_execution_time still bounds the call.
       timeout: 10s
 
-  # Calls matching a rule are held for review by a person; approvals are not
-  # available in this version yet, so a held call is refused (and recorded).
+  # Calls matching a rule are held for review by a person: the client is told
+  # an approval id, and the call runs (once) only after "loom approvals
+  # approve ID" and a retry with the same arguments. Every step is recorded.
   # First matching rule wins; every condition given must hold. Example:
   #   - name: large-page
   #     reason: "Large result pages need a look"
@@ -135,7 +139,7 @@ agent:
 
   runtime:
     # 1 observer (read only), 2 worker, 3 operator, 4 privileged (every
-    # write held for review: refused until approvals exist). Least privilege:
+    # write held until a person approves it). Least privilege:
     # keep 1 if you can.
     trust_tier: 1
     # Bounds the whole call, upstream included: 500ms, 2s, 1m, 1h.

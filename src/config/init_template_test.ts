@@ -46,11 +46,12 @@ Deno.test("starterConfig() mentions every agent, tool, bridge and runtime field"
   assert.match(text, /^#/);
 });
 
-Deno.test("starterConfig() cites no document outside the project and says held calls are refused", () => {
+Deno.test("starterConfig() cites no document outside the project and says how held calls are approved", () => {
   const text = starterConfig("demo");
   // The full check against the CLI's commands is tests/e2e/commands_named_test.ts.
-  assert.doesNotMatch(text, /SPEC|loom approvals/);
+  assert.doesNotMatch(text, /SPEC/);
   assert.match(text, /held for review/);
+  assert.match(text, /loom approvals\s+#?\s*approve ID/);
   assert.match(text, /audit_failure: refuse/);
 });
 

@@ -20,7 +20,9 @@ import type { HandleOptions, ToolCallContext } from "./types.ts";
  * - Progress goes out only when the request carries `_meta.progressToken`,
  *   only increasing, and never after the call was cancelled.
  * - Requests to the client exist only in a session: a 2026-07-28 request
- *   asks through an `input_required` result instead.
+ *   asks through an `input_required` result instead (`acceptsInputRequired`),
+ *   and its retry carries `inputResponses` and `requestState` (checked for
+ *   shape by the engine; their content is the host's to verify).
  *
  * @param session the session the call runs in (made for the request on HTTP)
  * @param controller the call's controller, from `session.begin`
@@ -49,6 +51,7 @@ export function callContext(
     sessionId: session.id,
     client: facts.client,
     principal: options.principal ?? null,
+    clientCapabilities: meta === null ? session.clientCapabilities : meta.clientCapabilities,
     log: (level, data) => {
       const least = meta === null ? session.logLevel : meta.logLevel;
       if (least === null || LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(least)) return;
@@ -71,6 +74,11 @@ export function callContext(
     request: meta === null
       ? (method, params) => session.request(method, params, { signal })
       : undefined,
+    acceptsInputRequired: meta !== null,
+    inputResponses: meta === null
+      ? undefined
+      : params.inputResponses as Readonly<Record<string, unknown>> | undefined,
+    requestState: meta === null ? undefined : params.requestState as string | undefined,
   };
 }
 

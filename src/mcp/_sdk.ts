@@ -13,6 +13,7 @@
 
 // @ts-types="@modelcontextprotocol/sdk/types"
 export {
+  ElicitRequestSchema,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";

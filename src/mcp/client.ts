@@ -15,4 +15,9 @@
  * @module
  */
 
-export { Client, StdioClientTransport, StreamableHTTPClientTransport } from "./_sdk.ts";
+export {
+  Client,
+  ElicitRequestSchema,
+  StdioClientTransport,
+  StreamableHTTPClientTransport,
+} from "./_sdk.ts";

@@ -460,11 +460,23 @@ export class McpEngine {
     if (typeof name !== "string") {
       return rpcError(id, RPC_ERRORS.INVALID_PARAMS, 'Field "name" must be a string');
     }
+    if (facts.meta !== null) {
+      const malformed = inputResponseError(params);
+      if (malformed !== null) return rpcError(id, RPC_ERRORS.INVALID_PARAMS, malformed);
+    }
     const { session } = facts;
     const controller = session.begin(id);
     try {
       const ctx = callContext(session, controller, facts, params);
-      const result = await this.#host.callTool(name, params.arguments, ctx);
+      const { inputRequired, ...result } = await this.#host.callTool(name, params.arguments, ctx);
+      if (inputRequired !== undefined && facts.meta !== null) {
+        // An InputRequiredResult carries only its own fields (and who answered).
+        return {
+          jsonrpc: "2.0",
+          id,
+          result: { resultType: "input_required", ...inputRequired, _meta: this.#resultMeta },
+        };
+      }
       return this.#result(id, facts, result as unknown as Record<string, unknown>);
     } catch (error) {
       if (error instanceof UnknownToolError) {
@@ -478,6 +490,31 @@ export class McpEngine {
       session.end(id, controller);
     }
   }
+}
+
+/** Longest `requestState` accepted back from a client. */
+export const MAX_REQUEST_STATE_CHARS = 8192;
+
+/**
+ * A 2026-07-28 retry's `inputResponses` must be an object and its
+ * `requestState` a bounded string (multi round-trip requests, Error
+ * Handling): the reason it is malformed, or null.
+ */
+function inputResponseError(params: Record<string, unknown>): string | null {
+  const responses = params.inputResponses;
+  if (
+    responses !== undefined &&
+    (responses === null || typeof responses !== "object" || Array.isArray(responses))
+  ) {
+    return 'Field "inputResponses" must be an object';
+  }
+  const state = params.requestState;
+  if (
+    state !== undefined && (typeof state !== "string" || state.length > MAX_REQUEST_STATE_CHARS)
+  ) {
+    return `Field "requestState" must be a string of at most ${MAX_REQUEST_STATE_CHARS} characters`;
+  }
+  return null;
 }
 
 /** The capabilities announced for a method table: those its methods belong to. */

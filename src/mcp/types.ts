@@ -52,6 +52,29 @@ export interface CallToolResult {
   content: TextContent[];
   isError?: boolean;
   structuredContent?: Record<string, unknown>;
+  /**
+   * 2026-07-28 only (multi round-trip requests): the call needs the client's
+   * input first. The engine then answers an `InputRequiredResult`
+   * (`resultType: "input_required"`, these fields, nothing else) instead of
+   * this result; the client retries the call with `inputResponses` and the
+   * `requestState` echoed back. A host sets it only when
+   * {@linkcode ToolCallContext.acceptsInputRequired} is true; if it were set
+   * on any other call, the engine ignores it and answers `content`, so a
+   * host should give `content` the answer it wants for such a client.
+   */
+  inputRequired?: InputRequired;
+}
+
+/** The fields of an `InputRequiredResult` (2026-07-28): at least one of them. */
+export interface InputRequired {
+  /**
+   * Requests for the client to fulfil, by a key the server picks:
+   * `{ method: "elicitation/create", params }`. Only methods of
+   * capabilities the client declared.
+   */
+  inputRequests?: Record<string, { method: string; params: Record<string, unknown> }>;
+  /** Opaque to the client, echoed back unchanged; integrity-protected by the host. */
+  requestState?: string;
 }
 
 /**
@@ -76,6 +99,11 @@ export interface ToolCallContext {
   client: { name: string; version: string } | null;
   /** The authenticated sender, when the transport authenticates (HTTP with tokens). */
   principal?: Principal | null;
+  /**
+   * The capabilities the client declared (at initialize, or in the request's
+   * `_meta`), by name: `elicitation`, `sampling`, `roots`...
+   */
+  clientCapabilities?: ReadonlySet<string>;
   /** Send a log notification to the client (filtered by the level it asked for). */
   log(level: LogLevel, data: unknown): void;
   /**
@@ -91,6 +119,23 @@ export interface ToolCallContext {
    * directly, as in tests and benches, or a 2026-07-28 request).
    */
   request?(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /**
+   * True for a 2026-07-28 `tools/call`: the host may answer with
+   * {@linkcode CallToolResult.inputRequired} instead of asking through
+   * {@linkcode ToolCallContext.request} (which such a request does not have).
+   */
+  acceptsInputRequired?: boolean;
+  /**
+   * A 2026-07-28 retry's `inputResponses`: the client's results for the
+   * `inputRequests` of an earlier `input_required` answer, by their keys.
+   * Attacker-controlled, like every argument.
+   */
+  inputResponses?: Readonly<Record<string, unknown>>;
+  /**
+   * A 2026-07-28 retry's `requestState`, echoed from an earlier
+   * `input_required` answer. Attacker-controlled: the host must verify it.
+   */
+  requestState?: string;
 }
 
 /** Raised by a tool host for a name it does not serve. */

@@ -13,6 +13,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { LoomError } from "../errors.ts";
 import { ensureHome, type LoomHome } from "./home.ts";
 import { statPrivateFile } from "./private_file.ts";
+import { APPROVALS_MIGRATION_SQL, type ApprovalTable, approvalTable } from "./approvals.ts";
 
 /** One grant: an agent may use a secret while its config has this digest. */
 export interface Grant {
@@ -63,6 +64,7 @@ const MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (agent, key)
     ) STRICT, WITHOUT ROWID`,
   },
+  { version: 2, name: "approvals", sql: APPROVALS_MIGRATION_SQL },
 ];
 
 /** The schema version this build of LOOM writes. */
@@ -76,6 +78,8 @@ export class LoomStore implements Disposable, AsyncDisposable {
   readonly path: string;
   /** The grants table. */
   readonly grants: GrantTable;
+  /** Held calls waiting for a person (see `approvals.ts`). */
+  readonly approvals: ApprovalTable;
   #db: DatabaseSync;
 
   /** Use {@linkcode openStore}. */
@@ -83,6 +87,7 @@ export class LoomStore implements Disposable, AsyncDisposable {
     this.#db = db;
     this.path = path;
     this.grants = grantTable(db);
+    this.approvals = approvalTable(db);
   }
 
   /** The schema version of the open database. */

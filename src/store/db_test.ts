@@ -83,7 +83,10 @@ Deno.test("openStore() applies each migration once across reopenings", async () 
   const raw = new DatabaseSync(t.home.db);
   try {
     const rows = raw.prepare("SELECT version, name FROM schema_migrations ORDER BY version").all();
-    assert.deepEqual(rows.map((r) => ({ ...r })), [{ version: 1, name: "grants" }]);
+    assert.deepEqual(rows.map((r) => ({ ...r })), [
+      { version: 1, name: "grants" },
+      { version: 2, name: "approvals" },
+    ]);
   } finally {
     raw.close();
   }

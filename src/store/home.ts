@@ -13,6 +13,12 @@ export interface LoomHome {
   audit: string;
   db: string;
   keys: string;
+  /**
+   * The Ed25519 key that signs audit checkpoints, `keys/audit-signing.key`
+   * (0600, created on first use; its public half is `keys/audit-signing.pub`).
+   * Outside the audit directory, so whoever can edit the log cannot sign.
+   */
+  auditSigningKey: string;
   quarantine: string;
   /** The encrypted secrets vault, `secrets.enc`. */
   secrets: string;
@@ -31,6 +37,7 @@ export function resolveHome(env: { get(key: string): string | undefined }): Loom
     audit: join(root, "audit"),
     db: join(root, "loom.db"),
     keys: join(root, "keys"),
+    auditSigningKey: join(root, "keys", "audit-signing.key"),
     quarantine: join(root, "quarantine"),
     secrets: join(root, "secrets.enc"),
   };

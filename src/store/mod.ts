@@ -1,6 +1,6 @@
 /**
  * LOOM's persistent state: the `$LOOM_HOME` layout, the SQLite state database
- * (`loom.db`: grants; later the registry and approvals; this folder is the only
+ * (`loom.db`: grants and approvals; later the registry; this folder is the only
  * user of `node:sqlite`), and helpers for files that must stay private to the
  * user (mode 0600, owned by this uid, written atomically).
  *
@@ -29,6 +29,29 @@ export {
   type OpenStoreOptions,
   STORE_SCHEMA_VERSION,
 } from "./db.ts";
+export {
+  type Approval,
+  APPROVAL_ID,
+  type ApprovalBinding,
+  type ApprovalDecision,
+  type ApprovalLimits,
+  type ApprovalRequest,
+  type ApprovalRequestResult,
+  type ApprovalStatus,
+  type ApprovalSweep,
+  type ApprovalTable,
+} from "./approvals.ts";
+export {
+  checkInstallTarget,
+  checkQuarantineName,
+  installFile,
+  MAX_QUARANTINE_BYTES,
+  Quarantine,
+  QUARANTINE_NAME,
+  type QuarantineEntry,
+  quarantineNameOf,
+  type RejectedEntry,
+} from "./quarantine.ts";
 export {
   checkPrivateDir,
   checkPrivateFile,

@@ -69,11 +69,14 @@ Deno.test(`loom run --transport http keeps one contiguous audit chain for ${CLIE
   const verify = await runLoom(["audit", "verify"], { home });
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   const records = await readAudit(home);
-  // Besides the calls: the agent's start and stop, and the sandbox host's
-  // lifecycle (spawn, ready, stop) when the agent runs in one; nothing else.
+  // Besides the calls: the config's signature check (unsigned here), the
+  // agent's start and stop, and the sandbox host's lifecycle (spawn, ready,
+  // stop) when the agent runs in one; nothing else.
   const sandbox = records.filter((r) => r.event === "sandbox_lifecycle");
   assert.ok(sandbox.every((r) => ["spawn", "ready", "stop"].includes(r.action)), "no crash");
-  const expected = 1 + CLIENTS * CALLS * 2 + 1 + sandbox.length;
+  const checks = records.filter((r) => r.event === "config_signature");
+  assert.deepEqual(checks.map((r) => [r.action, r.verdict]), [["verify", "unsigned"]]);
+  const expected = 1 + 1 + CLIENTS * CALLS * 2 + 1 + sandbox.length;
   assert.equal(records.length, expected);
   assert.match(verify.stdout, new RegExp(`intact: ${expected} records`));
   records.forEach((r, i) => {

@@ -15,6 +15,7 @@ import type { CallToolResult, ToolCallContext } from "../../mcp/mod.ts";
 import type { BridgeExecutor } from "./executor.ts";
 import type { SecretSource } from "./07_secrets.ts";
 import type { UnrecordedCalls } from "./unrecorded.ts";
+import type { ApprovalDesk } from "./approvals.ts";
 
 /** Longest subject recorded whole; a longer one is shortened (see {@linkcode recordedSubject}). */
 const MAX_RECORDED_SUBJECT = 128;
@@ -33,6 +34,8 @@ export interface GateParts {
   /** Tests the patterns that are not inline-safe, off this thread (started on first use). */
   readonly patterns: PatternWorker;
   readonly unrecorded: UnrecordedCalls;
+  /** Where held calls' approvals live; without one, a held call is refused. */
+  readonly approvals: ApprovalDesk | undefined;
 }
 
 /** One call on its way through the gate. */

@@ -10,7 +10,8 @@
  *  3. `03_trust.ts`: an OAuth caller's scopes against the tool's access; tier
  *     against access mode, HTTP method and override headers
  *  4. `04_rate_limit.ts`: the tool's sliding window
- *  5. `05_escalation.ts`: held for review (refused until approvals exist)
+ *  5. `05_escalation.ts`: held for review until a person approves the exact
+ *     call (`approvals.ts`, `inline.ts`); an approved call runs once
  *  6. `06_intent.ts`: the `intent` record, durable first from tier 2
  *  7. `07_secrets.ts`: the bridge's secrets, for its own origin only
  *  8. `08_execute.ts`: the bridge runs (deadline, size cap) in its executor
@@ -33,6 +34,7 @@ import type { CallToolResult, McpTool, ToolCallContext, ToolHost } from "../../m
 import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import { GateCall, type GateParts } from "./call.ts";
 import { UnrecordedCalls } from "./unrecorded.ts";
+import { ApprovalDesk, type ApprovalDeskOptions } from "./approvals.ts";
 import { indexTools, refuseUnknownTool, type ToolEntry } from "./01_resolve.ts";
 import { checkArguments, refuseArguments } from "./02_validate.ts";
 import { checkTier } from "./03_trust.ts";
@@ -57,6 +59,11 @@ export interface AgentGateOptions {
   secrets?: SecretSource;
   /** The refusal record budget (window, per-client and total caps, clock). */
   refusals?: RefusalOptions;
+  /**
+   * Approvals of held calls: the LOOM home whose state database keeps them
+   * (and, for tests, limits and clock). Without it a held call is refused.
+   */
+  approvals?: ApprovalDeskOptions;
 }
 
 /** One agent's tools behind the gate. */
@@ -83,6 +90,7 @@ export class AgentGate implements ToolHost {
       refusals: new RefusalCoalescer(options.audit, config.name, options.refusals),
       patterns: new PatternWorker(),
       unrecorded: new UnrecordedCalls(options.audit, config.name, config.runtime.auditFailure),
+      approvals: options.approvals && new ApprovalDesk(options.approvals),
     };
     this.#entries = indexTools(config);
     this.#listed = [...this.#entries.values()].map((e) => e.listed);
@@ -105,6 +113,7 @@ export class AgentGate implements ToolHost {
       await parts.unrecorded.flush();
     } finally {
       parts.patterns.close();
+      await parts.approvals?.close();
       await parts.executor.close();
     }
   }
@@ -130,9 +139,13 @@ export class AgentGate implements ToolHost {
     if (!checked.ok) return await refuseArguments(parts, call, checked);
     const input = checked.value;
 
-    const denied = checkTier(parts, call, entry) ?? takeRate(parts, call, entry) ??
-      holdForReview(parts, call, entry, input, checked.findings);
+    const denied = checkTier(parts, call, entry) ?? takeRate(parts, call, entry);
     if (denied !== null) return await denied;
+    const held = holdForReview(parts, call, entry, input, checked.findings);
+    if (held !== null) {
+      const answer = await held;
+      if (answer !== null) return answer;
+    }
 
     const unrecordable = recordIntent(parts, call, entry, input, checked.findings);
     if (unrecordable !== null) {

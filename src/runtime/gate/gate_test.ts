@@ -521,7 +521,7 @@ Deno.test("AgentGate.callTool() holds every write call of a tier 4 agent: refuse
   const res = await f.gate.callTool("create_item", { title: "t" }, ctx());
   assert.equal(res.isError, true);
   assert.match(text(res), /held for review/);
-  assert.match(text(res), /approvals are not available in this version/);
+  assert.match(text(res), /approvals are not available here/);
   assert.ok(!/loom \w/.test(text(res)), "names no command");
   assert.equal(api.requests.length, 0);
   const records = await f.records();

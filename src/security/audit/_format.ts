@@ -16,7 +16,7 @@
  * re-serialise a record to check it, which keeps `audit verify` near the cost of
  * one SHA-256 per line.
  *
- * Checkpoints (a later issue) commit to `(seq, hash)` of a record: because each
+ * Checkpoints (`checkpoint.ts`) commit to `(seq, hash)` of a record: because each
  * `hash` covers `prev`, it commits to the whole prefix of the chain. A Merkle
  * tree can use `SHA-256(0x00 ‖ hash bytes)` as its leaves (RFC 9162 §2.1.1 domain
  * separation) without re-reading the records.

@@ -7,7 +7,13 @@
 import { join } from "node:path";
 import { AuditLog } from "./log.ts";
 import type { AuditEvent } from "./events.ts";
-import { AUDIT_FILE_NAME, type AuditEntryInput } from "./types.ts";
+import { AUDIT_FILE_NAME, type AuditEntryInput, GENESIS_HASH } from "./types.ts";
+import { publicKeyFileOf, readTrustedKey, type TrustedKey } from "./checkpoint.ts";
+import { HASH_SUFFIX_HEAD, sha256Hex } from "./_format.ts";
+import { canonicalJson } from "../../_util/canonical_json.ts";
+
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder();
 import { tempDir as sharedTempDir } from "../../../tests/_helpers.ts";
 
 /** A temp directory removed on dispose. */
@@ -86,6 +92,66 @@ export function joinLines(lines: readonly Uint8Array[]): Uint8Array {
     out.set(line, pos);
     pos += line.length;
     out[pos++] = 0x0a;
+  }
+  return out;
+}
+
+/** A log with signed checkpoints in a temp home: its directory, key file and trusted key. */
+export interface CheckpointedLog {
+  /** The audit directory. */
+  readonly dir: string;
+  /** The signing key file (outside `dir`). */
+  readonly keyFile: string;
+  /** The public key the verifier trusts. */
+  readonly trusted: TrustedKey;
+}
+
+/**
+ * Write `count` sample records into `<root>/audit` with a checkpoint every
+ * `everyRecords` records (batches of `batch` appends; the clock never moves,
+ * so only the record count and the close make checkpoints).
+ */
+export async function writeCheckpointedLog(
+  root: string,
+  count: number,
+  everyRecords: number,
+  batch = 1,
+): Promise<CheckpointedLog> {
+  const dir = join(root, "audit");
+  const keyFile = join(root, "keys", "audit-signing.key");
+  {
+    await using log = await AuditLog.open(dir, {
+      checkpoints: { keyFile, everyRecords, now: () => 0, timer: false },
+    });
+    for (let i = 0; i < count; i += batch) {
+      const n = Math.min(batch, count - i);
+      await Promise.all(Array.from({ length: n }, (_, j) => log.append(sampleEntry(i + j))));
+    }
+  }
+  const trusted = await readTrustedKey(publicKeyFileOf(keyFile));
+  if (trusted === null) throw new Error("no public key written");
+  return { dir, keyFile, trusted };
+}
+
+/**
+ * Re-seal lines from index `from` on: parse each record, let `mutate` change
+ * the one at `from`, then recompute every `hash` and `prev` after it, as an
+ * attacker who can edit the file (but not sign) would.
+ */
+export function resealFrom(
+  lines: readonly Uint8Array[],
+  from: number,
+  mutate: (record: Record<string, unknown>) => void,
+): Uint8Array[] {
+  const out = lines.slice(0, from);
+  let prev = from === 0 ? GENESIS_HASH : String(JSON.parse(DECODER.decode(lines[from - 1])).hash);
+  for (let i = from; i < lines.length; i++) {
+    const { hash: _old, ...record } = JSON.parse(DECODER.decode(lines[i]));
+    if (i === from) mutate(record);
+    record.prev = prev;
+    const body = canonicalJson(record);
+    prev = sha256Hex(body);
+    out.push(ENCODER.encode(body.slice(0, -1) + HASH_SUFFIX_HEAD + prev + '"}'));
   }
   return out;
 }

@@ -22,6 +22,9 @@
  * | `sandbox_lifecycle` | the sandbox supervisor | spawn, ready, stop, crash, kill, restart |
  * | `refusal_summary` | the refusal coalescer | refusals counted instead of recorded one by one |
  * | `audit_recovery` | the log itself; the gate | a torn tail repaired; tier 1 calls that ran unrecorded |
+ * | `approval` | the gate; `loom approvals` | a held call's approval requested, decided, used, expired or voided |
+ * | `config_signature` | `loom sign`; `loom run` | a signing key made or trusted, a config signed, a signature checked |
+ * | `quarantine` | `loom quarantine` | a config added to, promoted from or rejected by the quarantine |
  *
  * @module
  */
@@ -102,6 +105,8 @@ export type OutcomeFields = {
   rule?: string;
   /** What held it: `escalation_rule` (an entry of the config) or `trust_tier` (a tier 4 write). */
   held_by?: string;
+  /** The approval a held call opened or found (its id), when approvals are available. */
+  approval?: string;
   /** Injection findings of a held call (at most 8). */
   findings?: RecordedFinding[];
   /** How many findings there were in all. */
@@ -219,8 +224,13 @@ export type CredentialChange =
     | {
       action: "grant";
       key: string;
-      /** The config digest the grant is pinned to. */
+      /** The config digest the grant is pinned to (with `signed_by`: the digest at grant time). */
       config_digest: string;
+      /**
+       * The signing key id the grant is pinned to instead of the digest: any
+       * version of the config with a valid signature by this key gets it.
+       */
+      signed_by?: string;
     }
     | { action: "revoke"; key: string }
   );
@@ -323,6 +333,97 @@ export type AuditRepair =
     audit_failure: string;
   };
 
+/**
+ * A change of a held call's approval (see `src/store/approvals.ts`). One
+ * record per change: `requested` (a held call opened it), `approved` and
+ * `denied` (a reviewer decided: `actor` says who), `consumed` (the approved
+ * call ran, once: `call` names it), `expired` (its time passed) and `voided`
+ * (the agent's config changed). The arguments appear only as their digest.
+ */
+export type ApprovalChange = {
+  event: "approval";
+  agent: string;
+  tool: string;
+  action: "requested" | "approved" | "denied" | "consumed" | "expired" | "voided";
+  /** The approval's id (16 hex). */
+  approval: string;
+  /** The escalation rule that held the call. */
+  rule: string;
+  /** Hex SHA-256 of the call's canonical arguments. */
+  args_sha256: string;
+  /** Hex SHA-256 of the agent's config the approval is bound to. */
+  config_digest: string;
+  /** Who decided: `cli:<user>` or `client:<client name>` (approved, denied). */
+  actor?: string;
+  /** The reviewer's reason (denied, when given). */
+  reason?: string;
+  /** The call that opened it (requested) or ran under it (consumed). */
+  call?: string;
+  /** When it stops counting, ISO-8601 UTC (requested, approved, denied). */
+  expires_at?: string;
+};
+
+/** The verdict of one config signature check (see `src/security/signing/`). */
+export type SignatureVerdict =
+  | "valid"
+  | "unsigned"
+  | "digest_mismatch"
+  | "bad_signature"
+  | "untrusted_key"
+  | "malformed";
+
+/**
+ * A config signing event: `keygen` (a signing key was made), `trust` (a
+ * public key was added to the trusted keys), `sign` (a config was signed),
+ * `verify` (a signature was checked, by `loom sign verify` or before `loom
+ * run` serves; `refused` says whether the config was kept from loading).
+ */
+export type ConfigSignatureEvent = {
+  event: "config_signature";
+  /** The config's agent name; `loom` for key events. */
+  agent: string;
+  tool: null;
+  action: "keygen" | "trust" | "sign" | "verify";
+  /** `ed25519` or `hmac-sha256`. */
+  algorithm?: string;
+  /** The signing key's id (16 hex). */
+  key_id?: string;
+  /** `sha256:<hex>` of the config file's bytes. */
+  config_digest?: string;
+  /** The config file, as the operator named it. */
+  path?: string;
+  /** `verify`: what the check found. */
+  verdict?: SignatureVerdict;
+  /** `verify`: true when the config was not allowed to load. */
+  refused?: boolean;
+};
+
+/**
+ * A quarantine transition (see `src/store/quarantine.ts`): `add` (a config
+ * file entered the quarantine), `promote` (it was validated and copied into
+ * the agents directory, maybe signed), `reject` (it was set aside, with a
+ * reason). The entry's content appears only as its digest.
+ */
+export type QuarantineChange = {
+  event: "quarantine";
+  /** The config's agent name when it loads, else the entry's name. */
+  agent: string;
+  tool: null;
+  action: "add" | "promote" | "reject";
+  /** The entry's name in the quarantine. */
+  name: string;
+  /** `sha256:<hex>` of the entry's bytes. */
+  config_digest: string;
+  /** `add`: the file it was taken from. */
+  source?: string;
+  /** `promote`: the file it was written to. */
+  target?: string;
+  /** `promote --sign`: the key that signed it. */
+  key_id?: string;
+  /** `reject`: the reviewer's reason. */
+  reason?: string;
+};
+
 /** Every event LOOM appends to its audit log. */
 export type AuditEvent =
   | ToolCallIntent
@@ -334,7 +435,10 @@ export type AuditEvent =
   | AgentLifecycle
   | SandboxLifecycle
   | RefusalSummary
-  | AuditRepair;
+  | AuditRepair
+  | ApprovalChange
+  | ConfigSignatureEvent
+  | QuarantineChange;
 
 /** The event names a record can carry. */
 export const AUDIT_EVENTS = [
@@ -345,6 +449,9 @@ export const AUDIT_EVENTS = [
   "sandbox_lifecycle",
   "refusal_summary",
   "audit_recovery",
+  "approval",
+  "config_signature",
+  "quarantine",
 ] as const satisfies readonly AuditEvent["event"][];
 
 /** One event name. */

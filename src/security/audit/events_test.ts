@@ -16,7 +16,7 @@ Deno.test("AUDIT_EVENTS names exactly the events of the AuditEvent union", () =>
 Deno.test("AuditLog.append() refuses an event name that events.ts does not define, even cast", async () => {
   await using dir = await tempDir();
   await using log = await AuditLog.open(dir.path);
-  for (const event of ["config", "approval", "http_bridge", "Tool_call", ""]) {
+  for (const event of ["config", "approvals", "http_bridge", "Tool_call", ""]) {
     await assert.rejects(log.append(rawEntry({ event, agent: "a" } as never)), TypeError);
   }
   await log.append(stopEvent());

@@ -28,6 +28,11 @@
  * finds the last line that parses and verifies, and repairs the rest (see
  * {@linkcode AuditRecovery}).
  *
+ * Checkpoints. With `checkpoints` set, the writer signs the head of the chain
+ * every 1000 records and every minute of activity into `checkpoints.jsonl`
+ * (`_checkpoint_writer.ts`, `checkpoint.ts`), after the batch's sync and off
+ * the append path: an append never waits for a checkpoint.
+ *
  * @module
  */
 
@@ -41,6 +46,11 @@ import {
   sealEntry,
 } from "./_format.ts";
 import { readAt, syncDir, writeAll, writeAllSync } from "./_io.ts";
+import {
+  type CheckpointOptions,
+  type CheckpointStats,
+  CheckpointWriter,
+} from "./_checkpoint_writer.ts";
 import type { AuditEvent } from "./events.ts";
 import { AUDIT_FILE_NAME, type AuditReceipt, GENESIS_HASH, MAX_RECORD_BYTES } from "./types.ts";
 
@@ -55,6 +65,11 @@ export interface AuditLogOptions {
    * is never silently cut away. Default 4 MiB.
    */
   maxRepairBytes?: number;
+  /**
+   * Sign checkpoints of the chain's head with this key and cadence (see
+   * `_checkpoint_writer.ts`). Default: none (`loom run` sets them).
+   */
+  checkpoints?: CheckpointOptions;
 }
 
 /** Options of {@linkcode AuditLog.append}. */
@@ -81,8 +96,9 @@ export interface AppendOptions {
  * crash during the repair leaves either the old damaged tail or the record:
  * the next open repairs again, and the damage is always on record.
  *
- * A later checkpoint layer compares `lastGoodSeq` with the last witnessed size
- * to tell a torn write from a loss (`docs/security-requirements.md`, AUD-10).
+ * A torn write can only hit records no checkpoint covers (checkpoints follow
+ * the sync), so a repair that cuts a checkpointed record is a loss, and
+ * `loom audit verify` reports it (`rewritten`; `docs/security-requirements.md`, AUD-10).
  */
 export interface AuditRecovery {
   /** `seq` of the `audit_recovery` record written. */
@@ -155,6 +171,8 @@ export class AuditLog {
   #size = -1;
   #seq = 0;
   #hash = GENESIS_HASH;
+  /** The head as of the last batch synced (or found on open): what a checkpoint may cover. */
+  #durable: AuditReceipt = { seq: 0, hash: GENESIS_HASH };
   #queue: Pending[] = [];
   #draining: Promise<void> | null = null;
   #closed = false;
@@ -162,6 +180,7 @@ export class AuditLog {
   /** The last commit failed; cleared by the next one that succeeds. */
   #failing = false;
   #recovery: AuditRecovery | null = null;
+  #checkpoints: CheckpointWriter | null = null;
   #stats: AuditLogStats = { records: 0, batches: 0, recoveries: 0, failures: 0 };
 
   private constructor(key: string, maxBatch: number, maxRepair: number) {
@@ -212,6 +231,17 @@ export class AuditLog {
       if (error instanceof IntegrityError) throw error;
       throw unavailable("Cannot open audit log: cannot read or repair it", error);
     }
+    if (options.checkpoints !== undefined) {
+      try {
+        log.#checkpoints = await CheckpointWriter.open(key, options.checkpoints, log.last);
+      } catch (error) {
+        // The key or the log id is unusable (exposed, malformed): refuse to
+        // run rather than keep a log nobody can anchor.
+        log.#dropHandle();
+        OPEN_LOGS.delete(key);
+        throw error;
+      }
+    }
     return log;
   }
 
@@ -243,6 +273,20 @@ export class AuditLog {
   /** A snapshot of the counters. */
   get stats(): AuditLogStats {
     return { ...this.#stats };
+  }
+
+  /** The checkpoint writer's counters, or null when checkpoints are off. */
+  get checkpointStats(): CheckpointStats | null {
+    return this.#checkpoints?.stats ?? null;
+  }
+
+  /**
+   * Write a checkpoint now if one is due by the cadence (the timer does this
+   * on its own; tests with an injected clock call it). No-op without checkpoints.
+   */
+  async checkpointIfDue(): Promise<void> {
+    await this.flush();
+    await this.#checkpoints?.checkpointIfDue();
   }
 
   /**
@@ -290,7 +334,9 @@ export class AuditLog {
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#closed = true;
-      this.#closing = this.flush().finally(() => {
+      this.#closing = this.flush().finally(async () => {
+        // The final head, if the last checkpoint does not cover it.
+        await this.#checkpoints?.close(this.#durable);
         this.#dropHandle();
         OPEN_LOGS.delete(this.#dir);
       });
@@ -315,6 +361,7 @@ export class AuditLog {
     await file.lock(true);
     try {
       this.#size = await this.#resync(file, (await file.stat()).size);
+      this.#durable = this.last;
     } finally {
       await file.unlock();
     }
@@ -325,15 +372,18 @@ export class AuditLog {
     await Promise.resolve();
     try {
       while (this.#queue.length > 0) {
-        await this.#commit(this.#queue.splice(0, this.#maxBatch));
+        if (await this.#commit(this.#queue.splice(0, this.#maxBatch))) {
+          this.#durable = this.last;
+          this.#checkpoints?.committed(this.#durable);
+        }
       }
     } finally {
       this.#draining = null;
     }
   }
 
-  /** Write and sync one batch; settles every append in it, never throws. */
-  async #commit(batch: Pending[]): Promise<void> {
+  /** Write and sync one batch; settles every append in it, never throws. True when synced. */
+  async #commit(batch: Pending[]): Promise<boolean> {
     const receipts: AuditReceipt[] = [];
     try {
       const file = await this.#handle();
@@ -387,9 +437,10 @@ export class AuditLog {
       this.#dropHandle();
       const failure = unavailable("Cannot append to audit log: write failed", error);
       for (const pending of batch) pending.reject(failure);
-      return;
+      return false;
     }
     for (let i = 0; i < batch.length; i++) batch[i].resolve(receipts[i]);
+    return true;
   }
 
   /** The open file, reopened after a failure. Never recreates a vanished log. */

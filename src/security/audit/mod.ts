@@ -20,9 +20,11 @@
  *   per-client, per-window budget; the rest are counted into
  *   `refusal_summary` records, so no client can fill the disk.
  *
- * A chain alone does not detect removal of the last records, a consistent
- * rewrite or rollback to an old copy; signed checkpoints over `(seq, hash)`
- * will (`docs/security-requirements.md`, AUD-10).
+ * - Signed checkpoints (`checkpoint.ts`): with `checkpoints` set, the writer
+ *   signs `(log id, seq, head hash, time)` with an Ed25519 key kept outside the
+ *   log into `checkpoints.jsonl`; {@linkcode checkAuditLog} checks the chain and
+ *   every checkpoint (and exported ones) and returns typed verdicts
+ *   (`docs/security-requirements.md`, AUD-10).
  *
  * @example
  * ```ts
@@ -67,4 +69,29 @@ export {
   UNKNOWN_TOOL_KEY,
 } from "./refusals.ts";
 export { verifyAuditLog, type VerifyOptions, type VerifyProgress } from "./verify.ts";
+export {
+  type Checkpoint,
+  CHECKPOINT_FILE_NAME,
+  formatCheckpointLine,
+  LOG_ID_FILE_NAME,
+  openCheckpointSigner,
+  parseCheckpointLine,
+  publicKeyFileOf,
+  readTrustedKey,
+  type TrustedKey,
+} from "./checkpoint.ts";
+export {
+  CheckpointCadence,
+  type CheckpointOptions,
+  type CheckpointStats,
+  DEFAULT_CHECKPOINT_MS,
+  DEFAULT_CHECKPOINT_RECORDS,
+} from "./_checkpoint_writer.ts";
+export {
+  type AuditCheckReport,
+  type AuditVerdict,
+  type AuditVerdictKind,
+  checkAuditLog,
+  type CheckOptions,
+} from "./check.ts";
 export { type AuditFilter, readAuditRecords, tailAuditLog, type TailOptions } from "./query.ts";

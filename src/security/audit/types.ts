@@ -111,4 +111,6 @@ export interface VerifyReport {
   lastHash: string;
   /** The first problem, when not `ok`. */
   firstBad?: AuditProblem;
+  /** With `VerifyOptions.hashesAt`: the hash of each asked-for record among those verified. */
+  hashesAt?: ReadonlyMap<number, string>;
 }

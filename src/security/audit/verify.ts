@@ -3,8 +3,9 @@
  * `seq`, and the `prev` chain. Reports the first problem and its kind.
  *
  * What a plain chain cannot detect (`docs/security-requirements.md`, AUD-10): removal of the
- * last records, a full rewrite, or rollback to an older copy. Signed
- * checkpoints, a later addition, close those gaps.
+ * last records, a full rewrite, or rollback to an older copy. `check.ts`
+ * compares the signed checkpoints with the hashes this pass reports
+ * (`VerifyOptions.hashesAt`) to see those.
  *
  * @module
  */
@@ -42,6 +43,11 @@ export interface VerifyOptions {
    * Default: when the file is larger than 8 MiB.
    */
   parallel?: boolean;
+  /**
+   * Also report the hashes of the records with these `seq`s (those verified),
+   * in `VerifyReport.hashesAt`: what checkpoints are compared with.
+   */
+  hashesAt?: ReadonlySet<number>;
 }
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -129,7 +135,7 @@ export async function verifyAuditLog(
         ? startWorkerOrInline()
         : inlineHasher();
     }
-    const verifier = new ChainVerifier(strict);
+    const verifier = new ChainVerifier(strict, options.hashesAt ?? null);
     return await verifier.run(file, totalBytes, hasher, options.onProgress);
   } finally {
     hasher?.close();
@@ -148,9 +154,12 @@ class ChainVerifier {
   #anomalyLine = Infinity;
   /** Set after a forward `seq` jump: "deleted" or "reordered" is decided by looking ahead. */
   #jump: { line: number; expected: number; found: number; seen: number } | null = null;
+  readonly #wanted: ReadonlySet<number> | null;
+  readonly #found = new Map<number, string>();
 
-  constructor(strict: boolean) {
+  constructor(strict: boolean, wanted: ReadonlySet<number> | null) {
     this.#strict = strict;
+    this.#wanted = wanted;
   }
 
   async run(
@@ -246,6 +255,13 @@ class ChainVerifier {
       lastHash: this.#lastHash,
     };
     if (this.#firstBad !== undefined) report.firstBad = this.#firstBad;
+    if (this.#wanted !== null) {
+      // A hash verdict may have rolled the count back past some of them.
+      const hashes = new Map<number, string>();
+      if (this.#wanted.has(0)) hashes.set(0, GENESIS_HASH);
+      for (const [seq, hash] of this.#found) if (seq <= this.#records) hashes.set(seq, hash);
+      report.hashesAt = hashes;
+    }
     return report;
   }
 
@@ -296,6 +312,7 @@ class ChainVerifier {
       if (typeof hash === "string") {
         this.#records = expected;
         this.#lastHash = hash;
+        if (this.#wanted?.has(expected)) this.#found.set(expected, hash);
         return true;
       }
       facts = hash === null ? null : parsedFacts(chunk, start, end);
@@ -325,6 +342,7 @@ class ChainVerifier {
       }
       this.#records = expected;
       this.#lastHash = facts.hash;
+      if (this.#wanted?.has(expected)) this.#found.set(expected, facts.hash);
       return true;
     }
     if (facts.seq > expected) {

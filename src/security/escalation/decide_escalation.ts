@@ -4,9 +4,9 @@
  * on arguments); the first rule that matches holds the call. Independently of
  * the rules, every write call of a tier 4 (privileged) agent is held.
  *
- * This module only decides; it has no state and no I/O, so the gate (which
- * refuses a held call until approvals exist) and a later approval store ask the
- * same question and get the same answer. Rules are compiled once, when the
+ * This module only decides; it has no state and no I/O, so every caller asks
+ * the same question and gets the same answer (the gate holds the call until
+ * an approval of that exact call exists; see `src/runtime/gate/05_escalation.ts`). Rules are compiled once, when the
  * gate is built: globs become regular expressions, `param_contains` needles
  * are lower-cased, and each tool keeps only the rules that can match it, so a
  * call of a tool no rule names costs one length check.

@@ -1,8 +1,10 @@
 /**
  * Escalation rules: the decision whether a call is held for human review.
  * The first matching rule of a config's `escalation_rules` holds a call, and
- * every write call of a tier 4 agent is held. The gate refuses a held call
- * (approvals are not available yet) and records the rule that held it.
+ * every write call of a tier 4 agent is held. The gate keeps a held call
+ * until a person approves that exact call (the approvals live in the state
+ * database, `src/store/approvals.ts`); {@linkcode approvalRecord} is the
+ * audit record of each change, for the gate and `loom approvals` alike.
  *
  * @example
  * ```ts
@@ -26,3 +28,5 @@ export {
   EscalationPolicy,
   TIER_4_RULE,
 } from "./decide_escalation.ts";
+export { approvalRecord } from "./approval_record.ts";
+export { type ApprovalState, MAX_REQUEST_STATE, RequestStateSigner } from "./request_state.ts";

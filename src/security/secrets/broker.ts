@@ -27,7 +27,7 @@ import {
 } from "../../store/mod.ts";
 import type { AuditLog } from "../audit/mod.ts";
 import { checkCacheTtl, checkRotationLimit } from "./_checks.ts";
-import { type PolicyRow, SecretGrants } from "./grants.ts";
+import { type PolicyRow, SecretGrants, type VerifiedSigner } from "./grants.ts";
 import { type ResolveRequest, type ResolveResult, SecretResolver } from "./resolver.ts";
 import {
   type DataKeyRotation,
@@ -61,6 +61,12 @@ export interface CredentialBrokerOptions {
    * forged. Lower it only in tests.
    */
   rotateDataKeyAfter?: number;
+  /**
+   * The running config's verified signature (`loom run` checks it before
+   * serving): grants pinned to its key (`loom secrets grant --signed-by`)
+   * match that config. Without it, only digest-pinned grants match.
+   */
+  signer?: VerifiedSigner;
 }
 
 /**
@@ -94,7 +100,7 @@ export class CredentialBroker implements AsyncDisposable {
       audit: options.audit,
       rotateDataKeyAfter: options.rotateDataKeyAfter ?? DEFAULT_DATA_KEY_ROTATION,
     });
-    this.#grants = new SecretGrants(store, options.audit);
+    this.#grants = new SecretGrants(store, options.audit, options.signer);
     this.#resolver = new SecretResolver({
       vault: this.#vault,
       grants: this.#grants,
@@ -183,6 +189,21 @@ export class CredentialBroker implements AsyncDisposable {
    */
   async grant(agent: string, name: string, configDigest: string): Promise<Grant> {
     return await this.#open().#grants.grant(agent, name, configDigest);
+  }
+
+  /**
+   * Allow an agent to use a secret under any version of its config signed by
+   * the key `keyId` ({@linkcode SecretGrants.grantToSigner}).
+   *
+   * @throws {LoomError} `INPUT_INVALID` for a malformed agent, name, key id or digest
+   */
+  async grantToSigner(
+    agent: string,
+    name: string,
+    keyId: string,
+    configDigest: string,
+  ): Promise<Grant> {
+    return await this.#open().#grants.grantToSigner(agent, name, keyId, configDigest);
   }
 
   /**

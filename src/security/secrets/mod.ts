@@ -67,7 +67,7 @@ export {
   SecretVault,
   type SecretVaultOptions,
 } from "./vault.ts";
-export { type PolicyRow, SecretGrants } from "./grants.ts";
+export { type PolicyRow, SecretGrants, SIGNER_PIN_PREFIX, type VerifiedSigner } from "./grants.ts";
 export {
   type ResolveRequest,
   type ResolveResult,

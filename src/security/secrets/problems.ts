@@ -109,6 +109,14 @@ export function describeSecretProblem(
       return `Secret "${name}" is ${problem.set ? "set but " : ""}not granted to agent ` +
         `"${agent}": grant it with ${grant}`;
     case "config_mismatch":
+      if (problem.grantedDigest?.startsWith("signer:")) {
+        const keyId = problem.grantedDigest.slice("signer:".length);
+        return `Secret "${name}" is granted to agent "${agent}" for configs signed by key ` +
+          `${keyId}, and this config (sha256 ${current}) is not verified as signed by it: ` +
+          `review it and sign it with that key ("loom sign config ${
+            shellWord(options.configPath ?? "PATH")
+          }"), or grant it again with ${grant}`;
+      }
       return `Secret "${name}" is granted to agent "${agent}" for config sha256 ${pinned}, ` +
         `but this config is sha256 ${current} (it changed after the grant): review the ` +
         `change, then grant it again with ${grant}`;

@@ -172,7 +172,7 @@ export class SecretResolver {
       let hmac: string | undefined;
       try {
         const grant = this.#grants.get(request.agent, name);
-        if (grant === undefined || grant.configDigest !== request.configDigest) {
+        if (grant === undefined || !this.#grants.matches(grant, request.configDigest)) {
           refused = diagnoseSecret(name, {
             agent: request.agent,
             configDigest: request.configDigest,

@@ -1,0 +1,338 @@
+/**
+ * `loom quarantine add | list | show | promote | reject`: configs from an
+ * untrusted source wait in `$LOOM_HOME/quarantine/` (`src/store/quarantine.ts`)
+ * until a person promotes them into the agents directory (validated by the
+ * real config loader, optionally signed, written atomically) or rejects them
+ * with a reason. Every transition is an audit record (`quarantine`); a
+ * promotion with `--sign` also records the signature (`config_signature`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseOptions } from "./_args.ts";
+import { unifiedDiff } from "./_diff.ts";
+import { type AgentConfig, parseConfig } from "../config/mod.ts";
+import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
+import { AuditLog } from "../security/audit/mod.ts";
+import {
+  createSignature,
+  loadSigningKey,
+  signaturePath,
+  writeSignature,
+} from "../security/signing/mod.ts";
+import {
+  checkInstallTarget,
+  checkQuarantineName,
+  ensureHome,
+  installFile,
+  Quarantine,
+  resolveHome,
+} from "../store/mod.ts";
+import { suggest } from "../_util/suggest.ts";
+import { escapeForTerminal, escapeLinesForTerminal } from "../_util/terminal.ts";
+import { type CliIo, table } from "./_io.ts";
+
+/** Where `show` and `promote` look for the current agents when `--agents`/`--to` is not given. */
+export const DEFAULT_AGENTS_DIR = "agents";
+
+/** Help text of `loom quarantine`. */
+export const QUARANTINE_HELP = `Usage: loom quarantine <command> [options]
+
+Hold configs from an untrusted source (a generator, a pull request, a
+download) in $LOOM_HOME/quarantine/ until a person reviews them. Nothing in
+the quarantine is served. Every step is recorded in the audit log.
+
+Commands:
+  add PATH [--name NAME] [--force]
+                        copy PATH in as NAME (default: its file name without
+                        .yaml); --force replaces a pending entry of that name
+  list                  the pending entries: name, digest, size, source, time
+  show NAME [--agents DIR]
+                        the entry's content, whether it loads, and a unified
+                        diff against DIR/NAME.yaml, the current agent of that
+                        name (DIR defaults to ./${DEFAULT_AGENTS_DIR})
+  promote NAME [--sign] [--hmac] [--to DIR] [--force]
+                        check the entry with the config loader, then write it
+                        to DIR/NAME.yaml (default ./${DEFAULT_AGENTS_DIR}) atomically; --sign
+                        also writes DIR/NAME.yaml.sig ("loom sign"). Refuses
+                        a symlinked target or directory, and an existing file
+                        unless --force
+  reject NAME --reason R
+                        set the entry aside (quarantine/rejected/) with why
+
+NAME is 1-64 letters, digits, '-' or '_', starting with a letter or digit:
+never a path.
+
+Options:
+      --name NAME    (add) the entry's name
+      --agents DIR   (show) where the current agents live
+      --to DIR       (promote) where to write the config
+      --sign         (promote) sign it with this home's key
+      --hmac         (promote --sign) use the HMAC-SHA256 key
+      --force        (add, promote) replace an existing entry or file
+      --reason R     (reject) why, recorded in the audit log
+  -h, --help         show this help
+
+Examples:
+  loom quarantine add drafts/weather.yaml
+  loom quarantine list
+  loom quarantine show weather --agents agents
+  loom quarantine promote weather --sign --to agents
+  loom quarantine reject weather --reason "calls an unknown host"
+`;
+
+const SUBCOMMANDS = ["add", "list", "show", "promote", "reject"];
+
+/** Which options each command takes. */
+const ALLOWED: Record<string, string[]> = {
+  add: ["name", "force"],
+  list: [],
+  show: ["agents"],
+  promote: ["sign", "hmac", "to", "force"],
+  reject: ["reason"],
+};
+
+/** `loom quarantine`. */
+export async function quarantineCommand(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "-h" || sub === "--help" || sub === "help") {
+    io.out(QUARANTINE_HELP);
+    return sub === undefined ? 64 : 0;
+  }
+  if (!SUBCOMMANDS.includes(sub)) {
+    const hint = suggest(sub, SUBCOMMANDS);
+    throw new UsageError(
+      `Unknown quarantine command "${escapeForTerminal(sub.slice(0, 32))}"` +
+        (hint ? `: did you mean "${hint}"?` : `: expected ${SUBCOMMANDS.join(", ")}`),
+    );
+  }
+  const { values, positionals } = parseOptions({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      name: { type: "string" },
+      agents: { type: "string" },
+      to: { type: "string" },
+      sign: { type: "boolean" },
+      hmac: { type: "boolean" },
+      force: { type: "boolean" },
+      reason: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return (io.out(QUARANTINE_HELP), 0);
+  for (const [option, value] of Object.entries(values)) {
+    if (value !== undefined && !ALLOWED[sub].includes(option)) {
+      throw new UsageError(`Option --${option} does not apply to "quarantine ${sub}"`);
+    }
+  }
+  if (values.hmac && !values.sign) throw new UsageError("--hmac needs --sign");
+  const home = await ensureHome(resolveHome(io.env));
+  const quarantine = await Quarantine.open(home);
+  await using audit = await AuditLog.open(home.audit);
+
+  switch (sub) {
+    case "add": {
+      expectArgs(positionals, 1, "loom quarantine add PATH [--name NAME]");
+      const entry = await quarantine.add(positionals[0], {
+        name: values.name,
+        force: values.force,
+      });
+      const { bytes } = await quarantine.get(entry.name);
+      const config = tryParse(decode(bytes, entry.file), entry.file);
+      await audit.append({
+        event: "quarantine",
+        agent: config.ok ? config.config.name : entry.name,
+        tool: null,
+        action: "add",
+        name: entry.name,
+        config_digest: `sha256:${entry.digest}`,
+        source: positionals[0],
+      });
+      io.out(
+        `Quarantined "${positionals[0]}" as ${entry.name} (sha256 ${entry.digest.slice(0, 12)})\n`,
+      );
+      if (!config.ok) {
+        io.err(`warning: it does not load yet; "loom quarantine show ${entry.name}"\n`);
+      }
+      return 0;
+    }
+    case "list": {
+      expectArgs(positionals, 0, "loom quarantine list");
+      const entries = await quarantine.list();
+      if (entries.length === 0) {
+        io.err(`The quarantine is empty (add a config with "loom quarantine add PATH")\n`);
+        return 0;
+      }
+      io.out(table([
+        ["NAME", "DIGEST", "BYTES", "ADDED-AT", "SOURCE"],
+        ...entries.map((e) => [e.name, e.digest.slice(0, 12), String(e.size), e.addedAt, e.source]),
+      ]));
+      return 0;
+    }
+    case "show": {
+      expectArgs(positionals, 1, "loom quarantine show NAME [--agents DIR]");
+      const { entry, bytes } = await quarantine.get(checkQuarantineName(positionals[0]));
+      const text = decode(bytes, entry.file);
+      const config = tryParse(text, entry.file);
+      io.out(
+        `name:    ${entry.name}\nsource:  ${escapeForTerminal(entry.source)}\n` +
+          `added:   ${entry.addedAt}\nsha256:  ${entry.digest}\n` +
+          `loads:   ${config.ok ? `yes (agent "${config.config.name}")` : "no"}\n`,
+      );
+      if (!config.ok) {
+        for (const line of config.problems) io.out(`  ${escapeForTerminal(line)}\n`);
+      }
+      const current = join(values.agents ?? DEFAULT_AGENTS_DIR, `${entry.name}.yaml`);
+      const before = await readTextOrNull(current);
+      if (before === null) {
+        io.out(`current: none at ${escapeForTerminal(current)} (a new agent)\n\n`);
+        io.out(escapeLinesForTerminal(text));
+        return 0;
+      }
+      const diff = unifiedDiff(before, text, {
+        before: current,
+        after: `quarantine/${entry.name}`,
+      });
+      io.out(`current: ${escapeForTerminal(current)}\n\n`);
+      io.out(
+        diff === null
+          ? "(too large to compare)\n"
+          : diff === ""
+          ? "(identical to the current agent)\n"
+          : escapeLinesForTerminal(diff),
+      );
+      return 0;
+    }
+    case "promote": {
+      expectArgs(positionals, 1, "loom quarantine promote NAME [--sign] [--to DIR]");
+      const name = checkQuarantineName(positionals[0]);
+      const { entry, bytes } = await quarantine.get(name);
+      const text = decode(bytes, entry.file);
+      // The real loader, on the exact bytes that will be written.
+      const config = parseConfig(text, { path: entry.file });
+      const out = new TextEncoder().encode(text);
+      const dir = values.to ?? DEFAULT_AGENTS_DIR;
+      const target = join(dir, `${name}.yaml`);
+      const key = values.sign
+        ? await loadSigningKey(home, values.hmac ? "hmac-sha256" : "ed25519")
+        : undefined;
+      // Refuse a symlinked directory or target, or an existing one, before writing anything.
+      await checkInstallTarget(dir, `${name}.yaml`, { force: values.force });
+      await checkInstallTarget(dir, `${name}.yaml.sig`, { force: true });
+      // The signature goes first: until the config lands, an old config
+      // beside a new signature fails closed (digest mismatch).
+      if (key !== undefined) {
+        await writeSignature(
+          signaturePath(target),
+          await createSignature(config.source.digest, key),
+        );
+      }
+      await installFile(dir, `${name}.yaml`, out, { force: values.force });
+      await quarantine.remove(name);
+      if (key !== undefined) {
+        await audit.append({
+          event: "config_signature",
+          agent: config.name,
+          tool: null,
+          action: "sign",
+          algorithm: key.algorithm,
+          key_id: key.keyId,
+          config_digest: `sha256:${config.source.digest}`,
+          path: target,
+        });
+      }
+      await audit.append({
+        event: "quarantine",
+        agent: config.name,
+        tool: null,
+        action: "promote",
+        name,
+        config_digest: `sha256:${config.source.digest}`,
+        target,
+        ...(key ? { key_id: key.keyId } : {}),
+      });
+      io.out(
+        `Promoted ${name} to ${escapeForTerminal(target)}` +
+          (key ? `, signed with ${key.algorithm} key ${key.keyId}` : "") + "\n",
+      );
+      if (!key && (await readTextOrNull(signaturePath(target))) !== null) {
+        io.err(
+          `warning: "${escapeForTerminal(signaturePath(target))}" is for an earlier version: ` +
+            `"loom run" refuses the new config until it is signed again\n`,
+        );
+      }
+      return 0;
+    }
+    default: { // reject
+      expectArgs(positionals, 1, `loom quarantine reject NAME --reason R`);
+      const reason = checkReason(values.reason);
+      const name = checkQuarantineName(positionals[0]);
+      const { bytes, entry } = await quarantine.get(name);
+      const config = tryParse(decode(bytes, entry.file), entry.file);
+      const rejected = await quarantine.reject(name, reason);
+      await audit.append({
+        event: "quarantine",
+        agent: config.ok ? config.config.name : name,
+        tool: null,
+        action: "reject",
+        name,
+        config_digest: `sha256:${rejected.digest}`,
+        reason,
+      });
+      io.out(`Rejected ${name}: ${escapeForTerminal(reason)}\n`);
+      return 0;
+    }
+  }
+}
+
+type Parsed = { ok: true; config: AgentConfig } | { ok: false; problems: string[] };
+
+function tryParse(text: string, path: string): Parsed {
+  try {
+    return { ok: true, config: parseConfig(text, { path }) };
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return { ok: false, problems: error.issues.map(formatConfigIssue) };
+    }
+    if (error instanceof LoomError) return { ok: false, problems: [error.message] };
+    throw error;
+  }
+}
+
+function decode(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new LoomError("INPUT_INVALID", `Quarantined config "${file}" is not valid UTF-8`);
+  }
+}
+
+async function readTextOrNull(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+function checkReason(reason: string | undefined): string {
+  if (reason === undefined || reason.trim() === "") {
+    throw new UsageError(`Missing --reason R: a rejection records why`);
+  }
+  // deno-lint-ignore no-control-regex
+  if (reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) {
+    throw new UsageError(`Invalid --reason: at most 500 characters, no control characters`);
+  }
+  return reason;
+}
+
+function expectArgs(positionals: string[], count: number, usage: string): void {
+  if (positionals.length !== count) {
+    throw new UsageError(
+      `Expected ${count === 0 ? "no arguments" : `${count} argument`}: ${usage}`,
+    );
+  }
+}
