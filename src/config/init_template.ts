@@ -160,5 +160,8 @@ agent:
     # them to run unrecorded (counted once the log is back). Tier 2 and above
     # never run without a record.
     audit_failure: refuse
+    # Whether a held call may be approved by the client's user when the client
+    # can ask (elicitation); false leaves every approval to "loom approvals".
+    inline_approval: true
 `;
 }

@@ -449,6 +449,7 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
       sandbox: runtime.sandbox,
       allowNetworks: [...runtime.allow_networks],
       auditFailure: runtime.audit_failure,
+      inlineApproval: runtime.inline_approval,
     },
     source,
   };

@@ -248,6 +248,7 @@ Deno.test("parseConfig() applies the defaults", () => {
     sandbox: "deno",
     allowNetworks: [],
     auditFailure: "refuse",
+    inlineApproval: true,
   });
   assert.deepEqual(config.tools, [{
     name: "get_user",
@@ -356,6 +357,7 @@ Deno.test("parseConfig() maps every field to the resolved shape", () => {
     sandbox: "none",
     allowNetworks: ["10.0.0.0/8"],
     auditFailure: "refuse",
+    inlineApproval: true,
   });
 });
 

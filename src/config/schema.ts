@@ -320,6 +320,13 @@ export const Runtime = z.strictObject({
       "run unrecorded (counted in a record once the log is back). Tier 2+ never run then. " +
       "Threat: allow lets reads happen with no record of each one",
   }),
+  inline_approval: z.boolean().default(true).meta({
+    description:
+      "Whether a held call's approval may be asked of the client's user inline (an MCP " +
+      "elicitation, or an input_required result) when the client can ask; false leaves every " +
+      "approval to `loom approvals`. Threat: a client that answers its own questions can " +
+      "approve its own held calls",
+  }),
 });
 /** What people write for the runtime block. */
 export type Runtime = z.input<typeof Runtime>;

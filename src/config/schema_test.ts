@@ -82,6 +82,7 @@ Deno.test("AgentConfigInput accepts a minimal config and fills defaults", () => 
     sandbox: "deno",
     allow_networks: [],
     audit_failure: "refuse",
+    inline_approval: true,
   });
 });
 

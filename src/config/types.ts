@@ -183,6 +183,8 @@ export interface RuntimeSpec {
    * with no record of each (only a count, written once the log is back).
    */
   auditFailure: AuditFailureMode;
+  /** Whether held calls may be approved inline by the client's user (`inline_approval`). */
+  inlineApproval: boolean;
 }
 
 /** A loaded, validated agent config. */

@@ -150,7 +150,8 @@ async function review(
       `reviewer approves it with "${approveCommand(approval.id)}" (or denies it with "loom ` +
       `approvals deny ${approval.id}"). Once approved, send the same call with the same ` +
       `arguments again within ${ttl}: it runs once.`;
-    if (approval.status === "pending") {
+    // `runtime.inline_approval: false`: only the command line decides.
+    if (approval.status === "pending" && parts.config.runtime.inlineApproval) {
       const trip = await roundTrip(parts, store, desk, call, approval, binding);
       if (trip.kind === "ask") return await held(pending, approval.id, trip.inputRequired);
       if (trip.kind === "bad_state") {

@@ -230,6 +230,24 @@ Deno.test("approvals gate: a client without the elicitation capability is never 
   assert.equal(seen.length, 0);
 });
 
+Deno.test("approvals gate: with inline_approval false, no client is asked in either era; the CLI decides", async () => {
+  await using f = await fixture();
+  const gate = f.gateFor(configText(f.api.url, "    inline_approval: false\n"));
+  const seen: unknown[] = [];
+  const sessionClient = asking({ action: "accept", content: { approve: true } }, seen);
+  const session = await gate.callTool("create_item", BIG, sessionClient);
+  assert.equal(session.isError, true);
+  assert.equal(seen.length, 0, "no elicitation request");
+  const stateless = await gate.callTool("create_item", BIG, {
+    ...ctx({ clientCapabilities: new Set(["elicitation"]) }),
+    acceptsInputRequired: true,
+  });
+  assert.equal(stateless.isError, true);
+  assert.equal(stateless.inputRequired, undefined, "no input_required result");
+  assert.deepEqual(f.store.approvals.list().map((a) => a.status), ["pending"]);
+  assert.equal(f.api.requests.length, 0);
+});
+
 Deno.test("approvals gate: inline decline, cancel or failure leaves the approval pending for the CLI", async () => {
   await using f = await fixture();
   for (const answer of [{ action: "decline" }, { action: "cancel" }, new Error("timeout")]) {

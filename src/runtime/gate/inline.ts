@@ -12,8 +12,9 @@
  *
  * What this trusts: the client to show the question to a person. A client
  * that answers its own elicitations can approve its own held calls; an
- * operator who does not trust the clients to do that should review with the
- * command line only (see `docs/security-controls.md`).
+ * operator who does not trust the clients to do that sets
+ * `runtime.inline_approval: false`, and only the command line decides (see
+ * `docs/security-controls.md`).
  *
  * @module
  */
