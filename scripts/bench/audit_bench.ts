@@ -1,7 +1,9 @@
 /**
  * Audit log benchmark (see `docs/performance.md`): durable records/s with 64 appends in flight,
- * and `verifyAuditLog` time over 1,000,000 records. Works in a temp dir that it
- * removes afterwards.
+ * and `verifyAuditLog` time over 1,000,000 records, also with the Merkle roots
+ * `loom audit verify` recomputes for a checkpoint every 1000 records (the
+ * budget is 5 s for the whole check). Works in a temp dir that it removes
+ * afterwards.
  *
  * Run: `deno run --allow-read --allow-write --allow-env scripts/bench/audit_bench.ts`
  * Options: `--records=<n>` for the verify log size (default 1000000),
@@ -85,6 +87,9 @@ async function benchVerify(dir: string, label: string, options: VerifyOptions): 
   const report = await verifyAuditLog(dir, options);
   const seconds = (performance.now() - start) / 1000;
   if (!report.ok) throw new Error(`Verification failed: ${report.firstBad?.detail}`);
+  if (options.rootsAt !== undefined && report.rootsAt?.size !== options.rootsAt.size) {
+    throw new Error("Verification did not report every Merkle root asked for");
+  }
   console.log(
     `verify (${label}): ${report.records} records in ${seconds.toFixed(2)} s ` +
       `(${Math.round(report.records / seconds)} records/s)`,
@@ -108,6 +113,14 @@ try {
   );
   await benchVerify(`${root}/big`, "default: hashing on a worker", {});
   await benchVerify(`${root}/big`, "one thread", { parallel: false });
+  // What `loom audit verify` asks for with a checkpoint every 1000 records.
+  const sizes = new Set(
+    Array.from({ length: Math.floor(VERIFY_RECORDS / 1000) }, (_, i) => (i + 1) * 1000),
+  );
+  await benchVerify(`${root}/big`, "with Merkle roots at every checkpoint", {
+    hashesAt: sizes,
+    rootsAt: sizes,
+  });
   if (args.has("strict")) await benchVerify(`${root}/big`, "strict", { strict: true });
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -11,6 +11,11 @@
  *   `sandbox: none`, with its lifecycle events recorded in the audit log;
  * - the gate, on the caller's audit log and, in a mesh, a shared rate
  *   limiter;
+ * - the approval of an `ai-generated` config's exact bytes, read from the
+ *   home's state database when the agent is built: without one the gate
+ *   lists no tools and refuses their calls as quarantined
+ *   (`src/runtime/gate/quarantine.ts`); an approval given while the agent
+ *   runs applies from its next start;
  * - `agent_lifecycle` records: `start` before the first call can arrive,
  *   `stop` once when it is closed.
  *
@@ -21,12 +26,18 @@
  */
 
 import type { AgentConfig } from "../config/mod.ts";
-import type { LoomHome } from "../store/mod.ts";
+import { type LoomHome, openStore } from "../store/mod.ts";
 import type { AuditLog } from "../security/audit/mod.ts";
 import type { RateLimiter } from "../security/rate_limit/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
 import { bridgeSecretNames } from "../upstream/mod.ts";
-import { AgentGate, type BridgeExecutor, InProcessExecutor } from "../runtime/mod.ts";
+import {
+  AgentGate,
+  approveCommand,
+  type BridgeExecutor,
+  type ConfigApprovalState,
+  InProcessExecutor,
+} from "../runtime/mod.ts";
 import { AgentHost } from "../runtime/sandbox/mod.ts";
 import { McpEngine } from "../mcp/mod.ts";
 import { recordAgent, sandboxRecorder } from "./lifecycle.ts";
@@ -94,14 +105,26 @@ export class ServedAgent implements AsyncDisposable {
       : undefined;
     let gate: AgentGate | undefined;
     try {
+      const configApproval = await findConfigApproval(config, options.home);
       gate = new AgentGate(config, {
         audit: options.audit,
         limiter: options.limiter,
         secrets: options.broker ?? ownBroker,
         executor: executorFor(config, options),
         // Held calls wait for approval in the home's state database.
-        approvals: { home: options.home },
+        approvals: {
+          home: options.home,
+          notify: (line) => options.log(`loom: ${line}`),
+        },
+        configApproval,
       });
+      if (gate.quarantined) {
+        options.log(
+          `warning: "${config.name}" is ai-generated and its config is not approved: its ` +
+            `${config.tools.length} tool(s) are quarantined (not listed, calls refused); a ` +
+            `person other than its submitter runs "${approveCommand(config)}", then restarts it`,
+        );
+      }
       await recordAgent(options.audit, config, "start", options.transport);
     } catch (error) {
       await gate?.close();
@@ -133,6 +156,19 @@ export class ServedAgent implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The approval of an `ai-generated` config's exact bytes (this agent's name,
+ * this digest), or null; other configs need none and open no database.
+ */
+async function findConfigApproval(
+  config: AgentConfig,
+  home: LoomHome,
+): Promise<ConfigApprovalState | null> {
+  if (config.provenance.source !== "ai-generated") return null;
+  await using store = await openStore(home);
+  return store.configApprovals.get(config.name, config.source.digest) ?? null;
 }
 
 /**

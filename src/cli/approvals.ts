@@ -4,7 +4,10 @@
  * escalation rule (or tier 4) holds opens a pending approval in the state
  * database; approving it lets that exact call (same agent, tool, arguments
  * and config) run once when the client sends it again. Every change is
- * recorded in the audit log (event `approval`), with the actor `cli:<user>`.
+ * recorded in the audit log (event `approval`), with the actor `cli:<user>`
+ * (the OS user running the command, `_os_user.ts`). A decision by the
+ * identity that asked for the approval is refused (exit 77, recorded as
+ * `decision_refused`).
  *
  * @module
  */
@@ -12,7 +15,7 @@
 import { parseOptions } from "./_args.ts";
 import { NotFoundError, PolicyError, UsageError } from "../errors.ts";
 import { type ApprovalChange, AuditLog } from "../security/audit/mod.ts";
-import { approvalRecord } from "../security/escalation/mod.ts";
+import { approvalRecord, decideApproval } from "../security/escalation/mod.ts";
 import {
   type Approval,
   APPROVAL_ID,
@@ -24,6 +27,7 @@ import {
 } from "../store/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
+import { cliPrincipal } from "./_os_user.ts";
 
 /** Help text of `loom approvals`. */
 export const APPROVALS_HELP = `Usage: loom approvals <command> [options]
@@ -47,8 +51,11 @@ Commands:
                       refuse it (the reason is recorded and shown to the client)
 
 Every change is recorded in the audit log (event approval), with the actor
-cli:<user>; a client that declared elicitation may also be asked inline,
-recorded as client:<client name>.
+cli:<user> (the OS user running this command, by its user id; USER or
+LOGNAME only where the user database cannot be read). Each approval records
+who asked (requested_by: oauth:<issuer>#<sub>, stdio, http, http-token:<n>);
+that same identity may not decide it. A client that declared elicitation may
+also be asked inline, recorded as inline:<who asked>.
 
 Options:
   -a, --agent A       (list) only this agent's approvals
@@ -58,7 +65,7 @@ Options:
   -h, --help          show this help
 
 Exit status: 0 done, 64 usage, 66 no such approval, 77 not pending (already
-decided, used, expired or void).
+decided, used, expired or void) or decided by the identity that asked.
 
 Examples:
   loom approvals list
@@ -141,9 +148,10 @@ export async function approvalsCommand(args: string[], io: CliIo): Promise<numbe
       return 0;
     }
     const approve = sub === "approve";
-    const decided = store.approvals.decide(id, {
+    const actor = cliPrincipal({ env: io.env });
+    const decided = await decideApproval(store, audit, id, {
       approve,
-      actor: cliActor(io),
+      actor,
       reason: values.reason,
       now: Date.now(),
     });
@@ -151,10 +159,14 @@ export async function approvalsCommand(args: string[], io: CliIo): Promise<numbe
       case "not_found":
         throw new NotFoundError(`No approval "${id}"`);
       case "expired":
-        await record(audit, decided.approval, "expired");
         throw new PolicyError(
           `Approval ${id} expired at ${iso(decided.approval.expiresAt)}: the call must be sent ` +
             "again to ask for a new one",
+        );
+      case "same_principal":
+        throw new PolicyError(
+          `Approval ${id} was asked for by ${decided.approval.requestedBy}: the same identity ` +
+            `(${actor}) may not ${sub} it; another person must decide`,
         );
       case "not_pending":
         throw new PolicyError(
@@ -163,7 +175,6 @@ export async function approvalsCommand(args: string[], io: CliIo): Promise<numbe
         );
     }
     const a = decided.approval;
-    await record(audit, a, approve ? "approved" : "denied");
     io.out(
       approve
         ? `Approved ${id}: agent "${a.agent}" may run tool "${a.tool}" once with these exact ` +
@@ -197,19 +208,6 @@ async function record(
   await audit.append(approvalRecord(a, action));
 }
 
-/** `cli:<user>`: the login name from the environment, else the uid, else `cli:unknown`. */
-function cliActor(io: CliIo): string {
-  const name = io.env.get("USER") || io.env.get("LOGNAME");
-  if (name && /^[A-Za-z0-9._-]{1,64}$/.test(name)) return `cli:${name}`;
-  try {
-    const uid = Deno.uid();
-    if (uid !== null) return `cli:uid-${uid}`;
-  } catch {
-    // No permission to read the uid (a restricted run): fall through.
-  }
-  return "cli:unknown";
-}
-
 function toJson(a: Approval): Record<string, unknown> {
   let args: unknown = a.argsJson;
   try {
@@ -225,6 +223,7 @@ function toJson(a: Approval): Record<string, unknown> {
     arguments: args,
     args_sha256: a.argsSha256,
     config_digest: a.configDigest,
+    requested_by: a.requestedBy,
     created_at: iso(a.createdAt),
     expires_at: iso(a.expiresAt),
     decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
@@ -244,11 +243,12 @@ function describe(a: Approval): string {
     ["arguments", a.argsJson],
     ["args sha256", a.argsSha256],
     ["config digest", a.configDigest],
+    ["requested by", a.requestedBy],
     ["created at", iso(a.createdAt)],
     ["expires at", iso(a.expiresAt)],
   ];
   if (a.decidedAt !== null) lines.push(["decided at", iso(a.decidedAt)]);
-  if (a.decidedBy !== null) lines.push(["decided by", a.decidedBy]);
+  lines.push(["decided by", a.decidedBy ?? "-"]);
   if (a.decisionReason !== null) lines.push(["reason given", a.decisionReason]);
   if (a.consumedAt !== null) lines.push(["used at", iso(a.consumedAt)]);
   return lines.map(([k, v]) => `${k.padEnd(14)} ${escapeForTerminal(v)}`).join("\n") + "\n";

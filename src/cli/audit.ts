@@ -21,8 +21,7 @@ import {
   type AuditRecord,
   checkAuditLog,
   CHECKPOINT_FILE_NAME,
-  formatCheckpointLine,
-  parseCheckpointLine,
+  parseNote,
   publicKeyFileOf,
   readAuditRecords,
   readTrustedKey,
@@ -41,11 +40,13 @@ Commands:
                     checkpoints; names each problem and its kind: modified,
                     deleted, reordered, chain_broken, malformed, truncated (torn,
                     or shorter than its last checkpoint), rewritten (a chain
-                    recomputed under a checkpoint), forged_checkpoint, rollback
-                    (with --against). A cadence_gap is only a warning.
-                    Exit 0 when intact, 65 when not.
-  checkpoint        print the latest verified checkpoint line, to keep elsewhere
-                    and give back later to verify --against
+                    recomputed under a checkpoint), forged_checkpoint, gap
+                    (checkpoints deleted), fork (two signed histories), rollback
+                    (an older copy; with --against). A cadence_gap is only a
+                    warning. Exit 0 when intact, 65 when not.
+  checkpoint        print the latest verified checkpoint (a signed note: origin,
+                    size, Merkle root, head, time), to keep elsewhere and give
+                    back later to verify --against
   show              print records, oldest first
   tail              print the last records; with -f, keep printing new ones
   hash              read a value from stdin (or a prompt that does not echo;
@@ -66,9 +67,10 @@ Options (show, tail):
 
 Options (verify, checkpoint):
       --key FILE    the trusted public key (default $LOOM_HOME/keys/audit-signing.pub)
-      --against FILE  (verify) a file of checkpoint lines printed earlier by
-                    "loom audit checkpoint": the log must still hold each one's
-                    record with its hash (detects rollback to an older copy)
+      --against FILE  (verify) checkpoints printed earlier by "loom audit
+                    checkpoint" (or lines of a checkpoints.jsonl): the log must
+                    still hold exactly the records each one signed (detects
+                    rollback to an older copy and a forked history)
       --json        (verify) the report as one JSON object
 
 Options (hash):
@@ -77,8 +79,8 @@ Options (hash):
 
 Examples:
   loom audit verify
-  loom audit checkpoint > /elsewhere/loom-checkpoint.jsonl
-  loom audit verify --against /elsewhere/loom-checkpoint.jsonl
+  loom audit checkpoint > /elsewhere/loom-checkpoint.txt
+  loom audit verify --against /elsewhere/loom-checkpoint.txt
   loom audit show --event trust_violation --since 1h
   loom audit tail -f --agent prometheus-bridge
   printf '%s' "$LEAKED_TOKEN" | loom audit hash    # then grep the log for it
@@ -227,7 +229,7 @@ async function verifyCommand(
     const last = checkpoints.last;
     io.out(
       `Checkpoints: ${checkpoints.verified} of ${checkpoints.total} verified` +
-        (last === null ? "" : `, the last at seq ${last.seq} (${escapeForTerminal(last.time)})`) +
+        (last === null ? "" : `, the last at seq ${last.size} (${escapeForTerminal(last.time)})`) +
         "\n",
     );
   }
@@ -252,7 +254,8 @@ function reportJson(report: AuditCheckReport): Record<string, unknown> {
     checkpoints: {
       total: checkpoints.total,
       verified: checkpoints.verified,
-      last_seq: checkpoints.last?.seq ?? null,
+      last_seq: checkpoints.last?.size ?? null,
+      last_root: checkpoints.last?.root ?? null,
       last_time: checkpoints.last?.time ?? null,
     },
     verdicts: report.verdicts.map((v) => ({
@@ -282,10 +285,9 @@ async function checkpointCommand(
         (trustedKeys.length === 0 ? ": no trusted public key (pass --key FILE)" : ""),
     );
   }
-  // Re-parse what is printed: the exported line is exactly the stored form.
-  const line = formatCheckpointLine(last);
-  if (!parseCheckpointLine(line.trimEnd()).ok) throw new TypeError("Checkpoint line malformed");
-  io.out(line);
+  // Re-parse what is printed: the exported note is exactly the signed one.
+  if (!parseNote(last.note).ok) throw new TypeError("Checkpoint note malformed");
+  io.out(last.note);
   if (!report.ok) {
     io.err(
       `warning: the log does not verify (run "loom audit verify"); ` +

@@ -87,6 +87,15 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
         onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
       });
       if (!values.quiet) io.out(describeConfig(config));
+      if (config.provenance.source === "ai-generated") {
+        // Loads, but serves nothing until a person other than its submitter approves it.
+        const shown = escapeForTerminal(path);
+        io.err(
+          `warning: ${shown}: provenance ai-generated: its tools are quarantined (not listed, ` +
+            `calls refused) until a person other than its submitter approves these exact ` +
+            `bytes with "loom quarantine approve ${shown}"\n`,
+        );
+      }
       if (secrets.checked) await warnAboutSecrets(config, io, secrets);
     } catch (error) {
       if (!(error instanceof LoomError)) throw error;

@@ -41,7 +41,7 @@ Commands:
   approvals ...       list, show, approve or deny tool calls held for review
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
   sign ...            make signing keys; sign configs; verify their signatures
-  quarantine ...      hold untrusted configs for review: add, list, show, promote, reject
+  quarantine ...      hold untrusted configs for review: add, list, show, promote, reject, approve
 
 Run "loom <command> --help" for a command's options and examples.
 

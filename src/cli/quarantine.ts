@@ -1,10 +1,17 @@
 /**
- * `loom quarantine add | list | show | promote | reject`: configs from an
+ * `loom quarantine add | list | show | promote | reject | approve`: configs from an
  * untrusted source wait in `$LOOM_HOME/quarantine/` (`src/store/quarantine.ts`)
  * until a person promotes them into the agents directory (validated by the
  * real config loader, optionally signed, written atomically) or rejects them
  * with a reason. Every transition is an audit record (`quarantine`); a
  * promotion with `--sign` also records the signature (`config_signature`).
+ *
+ * `approve PATH` is the separate, deliberate step a config with `provenance:
+ * ai-generated` needs before any of its tools is served: it records that a
+ * person (`cli:<os user>`) approved that file's exact bytes, refuses an
+ * approver who submitted them (the config's generator, or whoever `add`
+ * recorded), and audits both (`config_approval`). Promoting does not approve:
+ * moving a file and vouching for it are different acts.
  *
  * @module
  */
@@ -16,8 +23,8 @@ import { type AgentConfig, parseConfig } from "../config/mod.ts";
 import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import {
-  createSignature,
   loadSigningKey,
+  prepareSignature,
   signaturePath,
   writeSignature,
 } from "../security/signing/mod.ts";
@@ -25,6 +32,7 @@ import {
   checkInstallTarget,
   checkQuarantineName,
   ensureHome,
+  generatorPrincipal,
   installFile,
   Quarantine,
   resolveHome,
@@ -32,6 +40,8 @@ import {
 import { suggest } from "../_util/suggest.ts";
 import { escapeForTerminal, escapeLinesForTerminal } from "../_util/terminal.ts";
 import { type CliIo, table } from "./_io.ts";
+import { cliPrincipal } from "./_os_user.ts";
+import { approveConfig, checkSubmitter, recordSubmission } from "./quarantine_approve.ts";
 
 /** Where `show` and `promote` look for the current agents when `--agents`/`--to` is not given. */
 export const DEFAULT_AGENTS_DIR = "agents";
@@ -44,9 +54,12 @@ download) in $LOOM_HOME/quarantine/ until a person reviews them. Nothing in
 the quarantine is served. Every step is recorded in the audit log.
 
 Commands:
-  add PATH [--name NAME] [--force]
+  add PATH [--name NAME] [--force] [--submitted-by P]
                         copy PATH in as NAME (default: its file name without
-                        .yaml); --force replaces a pending entry of that name
+                        .yaml); --force replaces a pending entry of that name.
+                        Records who submitted it: P (kind:name), else the
+                        config's provenance generator ("generator:NAME"),
+                        else you ("cli:USER"); a submitter cannot approve it
   list                  the pending entries: name, digest, size, source, time
   show NAME [--agents DIR]
                         the entry's content, whether it loads, and a unified
@@ -60,6 +73,12 @@ Commands:
                         unless --force
   reject NAME --reason R
                         set the entry aside (quarantine/rejected/) with why
+  approve PATH          approve the exact bytes of PATH, a config with
+                        "provenance: ai-generated": until then its tools are
+                        not listed and their calls are refused. The approver
+                        (you, "cli:USER") must not be one of its submitters;
+                        a changed byte needs a new approval. A running agent
+                        picks it up at its next start
 
 NAME is 1-64 letters, digits, '-' or '_', starting with a letter or digit:
 never a path.
@@ -72,6 +91,8 @@ Options:
       --hmac         (promote --sign) use the HMAC-SHA256 key
       --force        (add, promote) replace an existing entry or file
       --reason R     (reject) why, recorded in the audit log
+      --submitted-by P
+                     (add) who submitted it, such as "generator:ollama/llama3.1"
   -h, --help         show this help
 
 Examples:
@@ -80,17 +101,19 @@ Examples:
   loom quarantine show weather --agents agents
   loom quarantine promote weather --sign --to agents
   loom quarantine reject weather --reason "calls an unknown host"
+  loom quarantine approve agents/weather.yaml
 `;
 
-const SUBCOMMANDS = ["add", "list", "show", "promote", "reject"];
+const SUBCOMMANDS = ["add", "list", "show", "promote", "reject", "approve"];
 
 /** Which options each command takes. */
 const ALLOWED: Record<string, string[]> = {
-  add: ["name", "force"],
+  add: ["name", "force", "submitted-by"],
   list: [],
   show: ["agents"],
   promote: ["sign", "hmac", "to", "force"],
   reject: ["reason"],
+  approve: [],
 };
 
 /** `loom quarantine`. */
@@ -118,6 +141,7 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       hmac: { type: "boolean" },
       force: { type: "boolean" },
       reason: { type: "string" },
+      "submitted-by": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -135,12 +159,18 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
   switch (sub) {
     case "add": {
       expectArgs(positionals, 1, "loom quarantine add PATH [--name NAME]");
+      const claimed = checkSubmitter(values["submitted-by"]);
       const entry = await quarantine.add(positionals[0], {
         name: values.name,
         force: values.force,
       });
       const { bytes } = await quarantine.get(entry.name);
       const config = tryParse(decode(bytes, entry.file), entry.file);
+      const generator = config.ok ? config.config.provenance.generator : null;
+      const submittedBy = claimed ??
+        (generator !== null ? generatorPrincipal(generator) : cliPrincipal({ env: io.env }));
+      await quarantine.setSubmitter(entry.name, submittedBy);
+      await recordSubmission(home, entry.digest, submittedBy);
       await audit.append({
         event: "quarantine",
         agent: config.ok ? config.config.name : entry.name,
@@ -149,6 +179,7 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
         name: entry.name,
         config_digest: `sha256:${entry.digest}`,
         source: positionals[0],
+        submitted_by: submittedBy,
       });
       io.out(
         `Quarantined "${positionals[0]}" as ${entry.name} (sha256 ${entry.digest.slice(0, 12)})\n`,
@@ -178,6 +209,8 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       const config = tryParse(text, entry.file);
       io.out(
         `name:    ${entry.name}\nsource:  ${escapeForTerminal(entry.source)}\n` +
+          `submitted by: ${escapeForTerminal(entry.submittedBy ?? "(not recorded)")}\n` +
+          (config.ok ? `provenance: ${config.config.provenance.source}\n` : "") +
           `added:   ${entry.addedAt}\nsha256:  ${entry.digest}\n` +
           `loads:   ${config.ok ? `yes (agent "${config.config.name}")` : "no"}\n`,
       );
@@ -223,12 +256,13 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       await checkInstallTarget(dir, `${name}.yaml.sig`, { force: true });
       // The signature goes first: until the config lands, an old config
       // beside a new signature fails closed (digest mismatch).
-      if (key !== undefined) {
-        await writeSignature(
-          signaturePath(target),
-          await createSignature(config.source.digest, key),
-        );
-      }
+      // Version: one more than this home signed or accepted for the agent; expiry: 365 days.
+      const signature = key === undefined ? undefined : await prepareSignature(
+        home,
+        { name: config.name, path: target, digest: config.source.digest },
+        key,
+      );
+      if (signature !== undefined) await writeSignature(signaturePath(target), signature);
       await installFile(dir, `${name}.yaml`, out, { force: values.force });
       await quarantine.remove(name);
       if (key !== undefined) {
@@ -241,6 +275,7 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
           key_id: key.keyId,
           config_digest: `sha256:${config.source.digest}`,
           path: target,
+          ...(signature ? { version: signature.version, expires: signature.expires } : {}),
         });
       }
       await audit.append({
@@ -265,6 +300,9 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       }
       return 0;
     }
+    case "approve":
+      expectArgs(positionals, 1, "loom quarantine approve PATH");
+      return await approveConfig(positionals[0], home, audit, io);
     default: { // reject
       expectArgs(positionals, 1, `loom quarantine reject NAME --reason R`);
       const reason = checkReason(values.reason);

@@ -66,6 +66,8 @@ Environment:
   LOOM_HOME        state directory (default ~/.loom): audit log, keys, database
   LOOM_HTTP_TOKEN  bearer token for the HTTP transport
   LOOM_REQUIRE_SIGNED=1  same as --require-signed
+  LOOM_AUDIT_HEARTBEAT  seconds between audit checkpoints of an idle log
+                   (default 600; "off" for none)
 
 Examples:
   loom run agents/prometheus.yaml
@@ -144,7 +146,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   }
   const home = await ensureHome(resolveHome(io.env));
   const audit = await AuditLog.open(home.audit, {
-    checkpoints: { keyFile: home.auditSigningKey },
+    checkpoints: {
+      keyFile: home.auditSigningKey,
+      heartbeatMs: auditHeartbeatMs(io.env.get("LOOM_AUDIT_HEARTBEAT")),
+    },
   });
   try {
     // The signature is checked against the digest of the bytes just loaded.
@@ -155,6 +160,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       {
         requireSigned: values["require-signed"] === true ||
           io.env.get("LOOM_REQUIRE_SIGNED") === "1",
+        onWarning: (message) => io.err(`warning: ${escapeForTerminal(message)}\n`),
       },
     );
     if (signature.verdict === "unsigned") {
@@ -184,7 +190,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       log: (line) => io.err(`${escapeForTerminal(line)}\n`),
     });
     io.err(
-      `loom: serving ${config.tools.length} tool(s) of "${config.name}" over ${transport}\n`,
+      `loom: serving ${agent.gate.listTools().length} tool(s) of "${config.name}" over ${transport}\n`,
     );
     using stop = watchStopSignals();
     if (transport === "stdio") {
@@ -271,4 +277,23 @@ function oauthFlags(
     audience: values.audience,
     jwksUrl: values["jwks-url"],
   });
+}
+
+/**
+ * The idle checkpoint heartbeat from `LOOM_AUDIT_HEARTBEAT`: seconds (at
+ * least 1), `off`, or unset for the default.
+ *
+ * @throws {UsageError} for any other value
+ */
+export function auditHeartbeatMs(value: string | undefined): number | null | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (value === "off") return null;
+  if (!/^[1-9][0-9]{0,6}$/.test(value)) {
+    throw new UsageError(
+      `Invalid LOOM_AUDIT_HEARTBEAT "${
+        value.slice(0, 16)
+      }": expected seconds (1 to 9999999) or "off"`,
+    );
+  }
+  return Number(value) * 1000;
 }

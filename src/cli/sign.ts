@@ -1,9 +1,10 @@
 /**
  * `loom sign keygen | public | trust | config | all | verify`: config
  * signing on the command line (`src/security/signing/`,
- * `docs/security-controls.md`). A signature covers the SHA-256 of the config
- * file's exact bytes and is written beside it as `NAME.yaml.sig`; `loom run`
- * checks it before serving. Every key change, signature and check is an
+ * `docs/security-controls.md`). A signature covers the agent name, the
+ * SHA-256 of the config file's exact bytes, a version and an expiry, and is
+ * written beside it as `NAME.yaml.sig`; `loom run` checks it before serving
+ * and refuses an expired signature or a version older than one it accepted. Every key change, signature and check is an
  * audit record (`config_signature`).
  *
  * @module
@@ -20,10 +21,15 @@ import {
   generateSigningKey,
   listTrustedKeys,
   loadSigningKey,
+  parseExpiresOption,
+  parseVersionOption,
   recordSignatureCheck,
   signaturePath,
   signConfig,
+  type SignedConfig,
   type SigningAlgorithm,
+  type SigningKey,
+  type SignOptions,
   trustPublicKey,
 } from "../security/signing/mod.ts";
 import { ensureHome, type LoomHome, resolveHome } from "../store/mod.ts";
@@ -35,10 +41,11 @@ import type { CliIo } from "./_io.ts";
 export const SIGN_HELP = `Usage: loom sign <command> [options]
 
 Sign agent configs so that "loom run" serves only the bytes a person
-reviewed. A signature covers the SHA-256 of the config file's exact bytes (any
-change, even a comment, breaks it) and is stored beside the file as
-NAME.yaml.sig. Ed25519 by default; HMAC-SHA256 with --hmac (one shared secret
-key that both signs and verifies, for a single host).
+reviewed. A signature covers the agent name, the SHA-256 of the config file's
+exact bytes (any change, even a comment, breaks it), a version number and an
+expiry, and is stored beside the file as NAME.yaml.sig. Ed25519 by default;
+HMAC-SHA256 with --hmac (one shared secret key that both signs and verifies,
+for a single host).
 
 Commands:
   keygen [--hmac] [--force]  make this home's signing key: Ed25519 in
@@ -50,13 +57,19 @@ Commands:
   trust FILE                 trust the public key in FILE (as printed by
                              "loom sign public"); lists the trusted keys
                              without FILE
-  config PATH [--hmac]       check that PATH loads, then sign it (PATH.sig)
-  all DIR [--hmac]           sign every *.yaml and *.yml file in DIR
+  config PATH [--hmac] [--version N] [--expires WHEN]
+                             check that PATH loads, then sign it (PATH.sig)
+  all DIR [--hmac] [--version N] [--expires WHEN]
+                             sign every *.yaml and *.yml file in DIR
   verify PATH|DIR            check the signature of a config, or of every
-                             config in DIR; exit 65 when any is bad or missing
+                             config in DIR (version, expiry, verdict); exit
+                             65 when any is bad or missing (it accepts no
+                             version: only "loom run" does)
 
-"loom run" refuses a config whose signature is bad, for other bytes or by a
-key not in keys/trusted/ (exit 65); it serves an unsigned config with one
+"loom run" refuses (exit 65) a config whose signature is bad, for other
+bytes, by a key not in keys/trusted/, expired, or of a version lower than one
+this home already accepted for the agent (a rollback); a signature expiring
+within 14 days loads with a warning. It serves an unsigned config with one
 warning, or refuses it (exit 77) under --require-signed or
 LOOM_REQUIRE_SIGNED=1. A secret grant can be pinned to a signing key
 ("loom secrets grant ... --signed-by KEYID").
@@ -64,11 +77,18 @@ LOOM_REQUIRE_SIGNED=1. A secret grant can be pinned to a signing key
 Options:
       --hmac     (keygen, config, all) use the HMAC-SHA256 key
       --force    (keygen) replace an existing key: what it signed stops verifying
+      --version N  (config, all) the version to sign (a positive integer);
+                 default one more than the highest this home signed or accepted
+                 for the agent. A version is used for one content only.
+      --expires WHEN  (config, all) when the signature ends: a duration (90d,
+                 12h) or a UTC date (2027-06-30); default 365d. There is no
+                 "never": an old signature must not be servable forever.
   -h, --help     show this help
 
 Examples:
   loom sign keygen
   loom sign config agents/github.yaml
+  loom sign config agents/github.yaml --expires 90d
   loom sign all agents
   loom sign verify agents
   loom sign public > github-signer.pub      # then, on another host:
@@ -97,6 +117,8 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
     options: {
       hmac: { type: "boolean" },
       force: { type: "boolean" },
+      version: { type: "string" },
+      expires: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -107,6 +129,17 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
   if (values.force && sub !== "keygen") {
     throw new UsageError(`Option --force applies only to "sign keygen"`);
   }
+  for (const option of ["version", "expires"] as const) {
+    if (values[option] !== undefined && sub !== "config" && sub !== "all") {
+      throw new UsageError(`Option --${option} applies only to "sign config", "sign all"`);
+    }
+  }
+  const now = new Date();
+  const signOptions: SignOptions = {
+    now,
+    expires: parseExpiresOption(values.expires, now),
+    ...(values.version !== undefined ? { version: parseVersionOption(values.version) } : {}),
+  };
   const algorithm: SigningAlgorithm = values.hmac ? "hmac-sha256" : "ed25519";
   const home = await ensureHome(resolveHome(io.env));
   await using audit = await AuditLog.open(home.audit);
@@ -160,23 +193,28 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
       return 0;
     }
     case "config": {
-      expectArgs(positionals, 1, "loom sign config PATH [--hmac]");
+      expectArgs(positionals, 1, "loom sign config PATH [--hmac] [--version N] [--expires WHEN]");
       const key = await loadSigningKey(home, algorithm);
       const config = await loadConfig(positionals[0]);
-      await signOne(audit, positionals[0], config.name, config.source.digest, key);
-      io.out(`Signed "${positionals[0]}" with ${algorithm} key ${key.keyId}\n`);
+      const subject = { name: config.name, path: positionals[0], digest: config.source.digest };
+      const sig = await signOne(home, audit, subject, key, signOptions);
+      io.out(
+        `Signed "${positionals[0]}" with ${algorithm} key ${key.keyId}: version ` +
+          `${sig.version}, expires ${sig.expires}\n`,
+      );
       return 0;
     }
     case "all": {
-      expectArgs(positionals, 1, "loom sign all DIR [--hmac]");
+      expectArgs(positionals, 1, "loom sign all DIR [--hmac] [--version N] [--expires WHEN]");
       const key = await loadSigningKey(home, algorithm);
       let failed = 0;
       const files = await configFiles(positionals[0], io);
       for (const file of files) {
         try {
           const config = await loadConfig(file);
-          await signOne(audit, file, config.name, config.source.digest, key);
-          io.out(`signed ${file}\n`);
+          const subject = { name: config.name, path: file, digest: config.source.digest };
+          const sig = await signOne(home, audit, subject, key, signOptions);
+          io.out(`signed ${file}: version ${sig.version}, expires ${sig.expires}\n`);
         } catch (error) {
           failed++;
           reportFailure(io, file, error);
@@ -195,23 +233,26 @@ export async function signCommand(args: string[], io: CliIo): Promise<number> {
 }
 
 async function signOne(
+  home: LoomHome,
   audit: AuditLog,
-  path: string,
-  agent: string,
-  digest: string,
-  key: Awaited<ReturnType<typeof loadSigningKey>>,
-): Promise<void> {
-  await signConfig(path, digest, key);
+  config: SignedConfig,
+  key: SigningKey,
+  options: SignOptions,
+) {
+  const sig = await signConfig(home, config, key, options);
   await audit.append({
     event: "config_signature",
-    agent,
+    agent: config.name,
     tool: null,
     action: "sign",
     algorithm: key.algorithm,
     key_id: key.keyId,
-    config_digest: `sha256:${digest}`,
-    path,
+    config_digest: `sha256:${config.digest}`,
+    path: config.path,
+    version: sig.version,
+    expires: sig.expires,
   });
+  return sig;
 }
 
 async function verifyCommand(
@@ -233,17 +274,24 @@ async function verifyCommand(
       continue;
     }
     const subject = { name: config.name, path: file, digest: config.source.digest };
-    const check = await checkConfigSignature(home, file, config.source.digest);
+    // Read-only: verifying does not accept the version (only "loom run" does).
+    const check = await checkConfigSignature(home, subject);
     await recordSignatureCheck(audit, subject, check, false);
     const shown = escapeForTerminal(file);
     if (check.verdict === "valid") {
-      io.out(`ok ${shown}: ${check.algorithm} key ${check.keyId}, signed ${check.signedAt}\n`);
+      io.out(
+        `ok ${shown}: ${check.algorithm} key ${check.keyId}, version ${check.version}, ` +
+          `signed ${check.signedAt}, expires ${check.expires}\n`,
+      );
     } else if (check.verdict === "unsigned") {
       bad++;
       io.out(`unsigned ${shown}: no ${escapeForTerminal(signaturePath(file))}\n`);
     } else {
       bad++;
-      io.out(`${check.verdict} ${shown}: ${escapeForTerminal(check.detail)}\n`);
+      const version = check.version === undefined
+        ? ""
+        : ` (version ${check.version}, expires ${check.expires})`;
+      io.out(`${check.verdict} ${shown}${version}: ${escapeForTerminal(check.detail)}\n`);
     }
   }
   if (files.length === 0) io.err(`No *.yaml or *.yml files in "${escapeForTerminal(target)}"\n`);

@@ -45,6 +45,11 @@ agent:
   version: "0.1.0"
   # One line for people; the model sees the tool descriptions below.
   description: "Searches items in the example API"
+  # Who wrote this config: human (the default), imported, or ai-generated,
+  # also written { source: ai-generated, generator: "ollama/llama3.1" }.
+  # An ai-generated config serves no tool until a person other than its
+  # submitter approves these exact bytes ("loom quarantine approve ${name}.yaml").
+  provenance: human
 
   # The MCP tools this agent serves. Each needs exactly one http_bridge entry.
   exposes:

@@ -42,6 +42,7 @@ import type {
   AgentConfig,
   BridgeSpec,
   EscalationRuleSpec,
+  ProvenanceSpec,
   RateLimitSpec,
   ToolSpec,
   TrustTier,
@@ -248,7 +249,9 @@ function fromZodIssue(issue: Issue, data: unknown, source: YamlSource): Located[
     case "invalid_union": {
       // In an output schema (a boolean-or-schema, a type-or-list), the branch
       // of the value's own kind says what is wrong, and where.
-      const branch = path.includes("output_schema") ? branchOfKind(issue.errors) : undefined;
+      const branch = path.includes("output_schema") || path.includes("provenance")
+        ? branchOfKind(issue.errors)
+        : undefined;
       if (branch !== undefined) {
         return branch.flatMap((inner) =>
           fromZodIssue({ ...inner, path: [...path, ...inner.path] } as Issue, data, source)
@@ -451,8 +454,16 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
       auditFailure: runtime.audit_failure,
       inlineApproval: runtime.inline_approval,
     },
+    provenance: resolveProvenance(agent.provenance),
     source,
   };
+}
+
+/** `provenance` as written (a source, or `{ source, generator }`), or absent: a person wrote it. */
+function resolveProvenance(written: AgentConfigParsed["agent"]["provenance"]): ProvenanceSpec {
+  if (written === undefined) return { source: "human", generator: null };
+  if (typeof written === "string") return { source: written, generator: null };
+  return { source: written.source, generator: written.generator ?? null };
 }
 
 /**

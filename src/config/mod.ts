@@ -108,6 +108,8 @@ export type {
   OutputType,
   ParamSpec,
   ParamType,
+  ProvenanceSource,
+  ProvenanceSpec,
   RateLimitSpec,
   RuntimeSpec,
   SandboxMode,

@@ -29,6 +29,7 @@ import { ToolOutputSchema } from "./output_schema.ts";
 import { ToolInputSchema } from "./input_schema.ts";
 import { MCP_HEADER_DESCRIPTION } from "./mcp_header.ts";
 import { ToolTitle } from "./title.ts";
+import { Provenance } from "./provenance.ts";
 import { IPV4_CIDR, isIpv6Cidr } from "./_cidr_text.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */
@@ -348,6 +349,7 @@ export const Agent = z.strictObject({
     description: "First matching rule holds the call for approval",
   }),
   runtime: Runtime.prefault({}),
+  provenance: Provenance.optional(),
 });
 /** What people write for the agent block. */
 export type Agent = z.input<typeof Agent>;

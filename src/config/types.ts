@@ -187,6 +187,20 @@ export interface RuntimeSpec {
   inlineApproval: boolean;
 }
 
+/** Who produced a config: a person (the default), an importer, or a model. */
+export type ProvenanceSource = "human" | "imported" | "ai-generated";
+
+/**
+ * A config's `provenance`. An `ai-generated` config serves no tool until a
+ * person other than its submitter approved its exact bytes
+ * (`src/store/config_approvals.ts`, `src/runtime/gate/quarantine.ts`).
+ */
+export interface ProvenanceSpec {
+  source: ProvenanceSource;
+  /** What produced it (`ollama/llama3.1`), when the config says; null otherwise. */
+  generator: string | null;
+}
+
 /** A loaded, validated agent config. */
 export interface AgentConfig {
   name: string;
@@ -196,6 +210,8 @@ export interface AgentConfig {
   bridges: readonly BridgeSpec[];
   escalationRules: readonly EscalationRuleSpec[];
   runtime: RuntimeSpec;
+  /** Who produced it; `{ source: "human", generator: null }` when the config does not say. */
+  provenance: ProvenanceSpec;
   /** Where it came from: the file path and the SHA-256 (hex) of its bytes. */
   source: { path: string; digest: string };
 }

@@ -51,6 +51,7 @@ export function callContext(
     sessionId: session.id,
     client: facts.client,
     principal: options.principal ?? null,
+    caller: options.caller,
     clientCapabilities: meta === null ? session.clientCapabilities : meta.clientCapabilities,
     log: (level, data) => {
       const least = meta === null ? session.logLevel : meta.logLevel;

@@ -63,11 +63,14 @@ export async function serveStdio(
       write(rpcError(null, RPC_ERRORS.PARSE_ERROR, "Parse error: invalid JSON"));
       return;
     }
-    const p = engine.handle(session, classifyMessage(value)).then((response) => {
-      if (response) write(response);
-    }, (error) => {
-      console.error("loom: internal error:", error);
-    });
+    const p = engine.handle(session, classifyMessage(value), { caller: "stdio" }).then(
+      (response) => {
+        if (response) write(response);
+      },
+      (error) => {
+        console.error("loom: internal error:", error);
+      },
+    );
     inflight.add(p);
     p.finally(() => inflight.delete(p));
   };

@@ -85,6 +85,8 @@ export interface InputRequired {
 export interface Principal {
   /** The token's subject (its `sub`). */
   subject: string;
+  /** The issuer that vouched for the subject (the token's `iss`), when known. */
+  issuer?: string;
   /** What the token allows (its OAuth scopes). */
   scopes: ReadonlySet<string>;
 }
@@ -99,6 +101,13 @@ export interface ToolCallContext {
   client: { name: string; version: string } | null;
   /** The authenticated sender, when the transport authenticates (HTTP with tokens). */
   principal?: Principal | null;
+  /**
+   * How the transport admitted the sender, for records: `stdio`, `http`,
+   * `http-token:<n>`, `http-oauth`. Absent when a host is driven directly.
+   * Information for audit and approvals; an OAuth sender's identity is its
+   * {@linkcode ToolCallContext.principal}.
+   */
+  caller?: string;
   /**
    * The capabilities the client declared (at initialize, or in the request's
    * `_meta`), by name: `elicitation`, `sampling`, `roots`...
@@ -177,4 +186,6 @@ export interface HandleOptions {
   notify?: (message: JsonRpcNotification) => void;
   /** The authenticated sender. */
   principal?: Principal | null;
+  /** How the transport admitted the sender (see `ToolCallContext.caller`). */
+  caller?: string;
 }

@@ -18,6 +18,12 @@
  * Times are integer milliseconds since the epoch, from a clock the caller
  * passes (tests inject one).
  *
+ * Each approval records `requested_by`, the principal of the call that
+ * opened it (`src/runtime/gate/principal.ts`), and each decision
+ * `decided_by`, typed by its channel (`cli:<user>`, `inline:<principal>`,
+ * `dashboard:<principal>`). A decision by the identity that asked
+ * ({@linkcode approverIdentity}) is refused and the approval stays pending.
+ *
  * @module
  */
 
@@ -55,7 +61,9 @@ export interface Approval extends ApprovalBinding {
   expiresAt: number;
   /** When it was approved, denied, voided or expired. */
   decidedAt: number | null;
-  /** Who decided: `cli:<user>` or `client:<name>`. */
+  /** Who asked: the principal of the call that opened it (see the module doc). */
+  requestedBy: string;
+  /** Who decided: `cli:<user>`, `inline:<principal>` or `dashboard:<principal>`. */
   decidedBy: string | null;
   /** The reviewer's reason, when given. */
   decisionReason: string | null;
@@ -65,6 +73,8 @@ export interface Approval extends ApprovalBinding {
 
 /** What a held call needs to open (or find) its approval. */
 export interface ApprovalRequest extends ApprovalBinding {
+  /** The principal of the call (kept only when it opens a new approval). */
+  requestedBy: string;
   rule: string;
   reason: string;
   argsJson: string;
@@ -102,7 +112,12 @@ export type ApprovalDecision =
   /** It expired before the decision (and is now recorded as expired). */
   | { kind: "expired"; approval: Approval }
   /** It was already approved, denied, consumed or void. */
-  | { kind: "not_pending"; approval: Approval };
+  | { kind: "not_pending"; approval: Approval }
+  /**
+   * The approving identity is the one that asked: refused, nothing changed
+   * (the approval is still pending). `identity` is the compared identity.
+   */
+  | { kind: "same_principal"; approval: Approval; identity: string };
 
 /** The `approvals` table. */
 export interface ApprovalTable {
@@ -120,7 +135,11 @@ export interface ApprovalTable {
    * @returns the consumed approval, or null when none is approved and live
    */
   consume(binding: ApprovalBinding, now: number): Approval | null;
-  /** Approve or deny a pending approval; an approval restarts its time-to-live. */
+  /**
+   * Approve or deny a pending approval; an approval restarts its
+   * time-to-live. `actor` becomes `decided_by`; a decision by the identity
+   * that asked is refused (`same_principal`), see {@linkcode approverIdentity}.
+   */
   decide(
     id: string,
     decision: { approve: boolean; actor: string; reason?: string; now: number },
@@ -155,11 +174,39 @@ export const APPROVALS_MIGRATION_SQL = `CREATE TABLE approvals (
 CREATE INDEX approvals_binding ON approvals (agent, tool, args_sha256, config_digest, status);
 CREATE INDEX approvals_status ON approvals (status, agent)`;
 
+/** Who asked for each approval (a later schema version); older rows read `unknown`. */
+export const APPROVALS_REQUESTED_BY_MIGRATION_SQL =
+  "ALTER TABLE approvals ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'unknown'";
+
+/** The requester recorded when the caller is not known (a gate driven directly). */
+export const UNKNOWN_PRINCIPAL = "unknown";
+
+/** Channels whose decisions name a principal after the prefix: their identity is it. */
+const PRINCIPAL_CHANNELS = ["dashboard"];
+
+/**
+ * The identity a decision is made by, to compare with `requested_by`:
+ * `dashboard:<principal>` is the principal (so `oauth:X#alice` may not approve
+ * what `oauth:X#alice` asked for); `cli:<user>` is itself; `inline:` is null,
+ * not compared: the answer came from the person at the requesting client's UI
+ * (a trust decision, see `docs/security-controls.md`; off with
+ * `runtime.inline_approval: false`).
+ *
+ * @param decidedBy the decision's typed principal
+ */
+export function approverIdentity(decidedBy: string): string | null {
+  const colon = decidedBy.indexOf(":");
+  const channel = colon === -1 ? "" : decidedBy.slice(0, colon);
+  if (channel === "inline") return null;
+  if (PRINCIPAL_CHANNELS.includes(channel)) return decidedBy.slice(colon + 1);
+  return decidedBy;
+}
+
 /** An approval id: 16 lower-case hex characters. */
 export const APPROVAL_ID = /^[0-9a-f]{16}$/;
 
 const COLUMNS = "id, agent, tool, args_sha256, config_digest, rule, reason, args_json, status, " +
-  "created_at, expires_at, decided_at, decided_by, decision_reason, consumed_at";
+  "created_at, expires_at, decided_at, decided_by, decision_reason, consumed_at, requested_by";
 const BINDING = "agent = ? AND tool = ? AND args_sha256 = ? AND config_digest = ?";
 
 /**
@@ -220,7 +267,7 @@ export function approvalTable(db: DatabaseSync): ApprovalTable {
         const id = newId();
         sql(
           `INSERT INTO approvals (${COLUMNS})
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL, NULL, NULL)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL, NULL, NULL, ?)`,
         ).run(
           id,
           ...bind(request),
@@ -229,6 +276,7 @@ export function approvalTable(db: DatabaseSync): ApprovalTable {
           request.argsJson,
           now,
           now + limits.ttlMs,
+          request.requestedBy,
         );
         return { kind: "created", approval: get(id)!, previous, ...sweep };
       });
@@ -246,6 +294,9 @@ export function approvalTable(db: DatabaseSync): ApprovalTable {
     },
     decide(id, decision) {
       if (!APPROVAL_ID.test(id)) return { kind: "not_found" };
+      if (typeof decision.actor !== "string" || decision.actor === "") {
+        throw new TypeError("Cannot decide approval: actor must be a non-empty string");
+      }
       return immediate(db, (): ApprovalDecision => {
         const current = get(id);
         if (current === undefined) return { kind: "not_found" };
@@ -257,6 +308,10 @@ export function approvalTable(db: DatabaseSync): ApprovalTable {
           return { kind: "expired", approval: expired };
         }
         if (current.status !== "pending") return { kind: "not_pending", approval: current };
+        const identity = approverIdentity(decision.actor);
+        if (identity !== null && identity === current.requestedBy) {
+          return { kind: "same_principal", approval: current, identity };
+        }
         const ttl = current.expiresAt - current.createdAt;
         const row = sql(
           `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?,
@@ -310,8 +365,8 @@ function newId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function checkBinding(binding: ApprovalBinding): void {
-  for (const field of ["agent", "tool", "argsSha256", "configDigest"] as const) {
+function checkBinding(binding: ApprovalRequest): void {
+  for (const field of ["agent", "tool", "argsSha256", "configDigest", "requestedBy"] as const) {
     const value = binding[field];
     if (typeof value !== "string" || value.length === 0) {
       throw new TypeError(`Cannot store approval: ${field} must be a non-empty string`);
@@ -336,6 +391,7 @@ function toApproval(row: Record<string, unknown>): Approval {
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     decidedAt: num(row.decided_at),
+    requestedBy: String(row.requested_by),
     decidedBy: text(row.decided_by),
     decisionReason: text(row.decision_reason),
     consumedAt: num(row.consumed_at),

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { resolveHome } from "./home.ts";
 import { openStore } from "./db.ts";
-import type { ApprovalRequest } from "./approvals.ts";
+import { type ApprovalRequest, approverIdentity } from "./approvals.ts";
 import { tempDir } from "../../tests/_helpers.ts";
 
 const MIN = 60_000;
@@ -16,6 +17,7 @@ function request(overrides: Partial<ApprovalRequest> = {}): ApprovalRequest {
     rule: "big",
     reason: "Large amounts need a look",
     argsJson: '{"amount":900}',
+    requestedBy: "stdio",
     ...overrides,
   };
 }
@@ -43,6 +45,84 @@ Deno.test("approvals: nothing is consumed before approval, and a pending one is 
   assert.equal(b.kind, "pending");
   assert.equal("approval" in a && "approval" in b && a.approval.id === b.approval.id, true);
   assert.equal(t.s.approvals.list().length, 1);
+});
+
+Deno.test("approvals: the identity that asked may not decide; the approval stays pending, another then decides", async () => {
+  await using t = await store();
+  const alice = "oauth:https://issuer.example#alice";
+  const r = t.s.approvals.request(request({ requestedBy: alice }), { ...LIMITS, now: 0 });
+  assert.ok(r.kind === "created");
+  assert.equal(r.approval.requestedBy, alice);
+  for (const approve of [true, false]) {
+    const own = t.s.approvals.decide(r.approval.id, {
+      approve,
+      actor: `dashboard:${alice}`,
+      now: 1,
+    });
+    assert.equal(own.kind, "same_principal");
+    assert.ok(own.kind === "same_principal" && own.identity === alice);
+  }
+  const still = t.s.approvals.get(r.approval.id)!;
+  assert.equal(still.status, "pending");
+  assert.equal(still.decidedBy, null);
+  assert.equal(t.s.approvals.consume(request(), 2), null);
+  // Another subject of the same issuer, and a person at the command line, may.
+  const bob = t.s.approvals.decide(r.approval.id, {
+    approve: true,
+    actor: "dashboard:oauth:https://issuer.example#bob",
+    now: 3,
+  });
+  assert.ok(bob.kind === "decided");
+  assert.equal(bob.approval.decidedBy, "dashboard:oauth:https://issuer.example#bob");
+  assert.equal(bob.approval.requestedBy, alice);
+});
+
+Deno.test("approvals: a same-named principal of another issuer or channel is another identity", () => {
+  assert.equal(approverIdentity("dashboard:oauth:X#alice"), "oauth:X#alice");
+  assert.equal(approverIdentity("cli:alice"), "cli:alice");
+  assert.notEqual(approverIdentity("dashboard:oauth:Y#alice"), "oauth:X#alice");
+  // Inline answers come from the requesting client's user: not compared (documented).
+  assert.equal(approverIdentity("inline:oauth:X#alice"), null);
+});
+
+Deno.test("approvals: a decision needs an actor", async () => {
+  await using t = await store();
+  const r = t.s.approvals.request(request(), { ...LIMITS, now: 0 });
+  assert.ok(r.kind === "created");
+  assert.throws(
+    () => t.s.approvals.decide(r.approval.id, { approve: true, actor: "", now: 1 }),
+    /actor must be a non-empty string/,
+  );
+  assert.throws(
+    () => t.s.approvals.request(request({ requestedBy: "" }), { ...LIMITS, now: 0 }),
+    /requestedBy must be a non-empty string/,
+  );
+});
+
+Deno.test("approvals: rows from before requested_by existed read 'unknown' after the migration", async () => {
+  await using dir = await tempDir("loom-approvals-migrate-");
+  const home = resolveHome(new Map([["LOOM_HOME", dir.path]]));
+  (await openStore(home)).close();
+  // Back to schema 4 with an old row: drop the column and its migration record.
+  const raw = new DatabaseSync(home.db);
+  try {
+    raw.exec("ALTER TABLE approvals DROP COLUMN requested_by");
+    raw.exec("DELETE FROM schema_migrations WHERE name = 'approvals_requested_by'");
+    raw.exec(
+      `INSERT INTO approvals (id, agent, tool, args_sha256, config_digest, rule, reason,
+         args_json, status, created_at, expires_at)
+       VALUES ('00000000000000aa', 'shop', 'create_item', '${"1".repeat(64)}',
+         '${"a".repeat(64)}', 'big', 'r', '{}', 'pending', 0, ${15 * MIN})`,
+    );
+  } finally {
+    raw.close();
+  }
+  const s = await openStore(home);
+  try {
+    assert.equal(s.approvals.get("00000000000000aa")?.requestedBy, "unknown");
+  } finally {
+    s.close();
+  }
 });
 
 Deno.test("approvals: the queue is capped per agent; another agent has its own", async () => {

@@ -13,7 +13,22 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { LoomError } from "../errors.ts";
 import { ensureHome, type LoomHome } from "./home.ts";
 import { statPrivateFile } from "./private_file.ts";
-import { APPROVALS_MIGRATION_SQL, type ApprovalTable, approvalTable } from "./approvals.ts";
+import {
+  APPROVALS_MIGRATION_SQL,
+  APPROVALS_REQUESTED_BY_MIGRATION_SQL,
+  type ApprovalTable,
+  approvalTable,
+} from "./approvals.ts";
+import {
+  CONFIG_APPROVALS_MIGRATION_SQL,
+  type ConfigApprovalTable,
+  configApprovalTable,
+} from "./config_approvals.ts";
+import {
+  CONFIG_VERSIONS_MIGRATION_SQL,
+  type ConfigVersionTable,
+  configVersionTable,
+} from "./config_versions.ts";
 
 /** One grant: an agent may use a secret while its config has this digest. */
 export interface Grant {
@@ -65,6 +80,9 @@ const MIGRATIONS: readonly Migration[] = [
     ) STRICT, WITHOUT ROWID`,
   },
   { version: 2, name: "approvals", sql: APPROVALS_MIGRATION_SQL },
+  { version: 3, name: "config_approvals", sql: CONFIG_APPROVALS_MIGRATION_SQL },
+  { version: 4, name: "config_versions", sql: CONFIG_VERSIONS_MIGRATION_SQL },
+  { version: 5, name: "approvals_requested_by", sql: APPROVALS_REQUESTED_BY_MIGRATION_SQL },
 ];
 
 /** The schema version this build of LOOM writes. */
@@ -80,6 +98,10 @@ export class LoomStore implements Disposable, AsyncDisposable {
   readonly grants: GrantTable;
   /** Held calls waiting for a person (see `approvals.ts`). */
   readonly approvals: ApprovalTable;
+  /** Approvals of generated configs, and who submitted them (see `config_approvals.ts`). */
+  readonly configApprovals: ConfigApprovalTable;
+  /** Signed config versions signed or accepted (see `config_versions.ts`). */
+  readonly configVersions: ConfigVersionTable;
   #db: DatabaseSync;
 
   /** Use {@linkcode openStore}. */
@@ -88,6 +110,8 @@ export class LoomStore implements Disposable, AsyncDisposable {
     this.path = path;
     this.grants = grantTable(db);
     this.approvals = approvalTable(db);
+    this.configApprovals = configApprovalTable(db);
+    this.configVersions = configVersionTable(db);
   }
 
   /** The schema version of the open database. */

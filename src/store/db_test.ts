@@ -86,6 +86,9 @@ Deno.test("openStore() applies each migration once across reopenings", async () 
     assert.deepEqual(rows.map((r) => ({ ...r })), [
       { version: 1, name: "grants" },
       { version: 2, name: "approvals" },
+      { version: 3, name: "config_approvals" },
+      { version: 4, name: "config_versions" },
+      { version: 5, name: "approvals_requested_by" },
     ]);
   } finally {
     raw.close();

@@ -40,7 +40,16 @@ export {
   type ApprovalStatus,
   type ApprovalSweep,
   type ApprovalTable,
+  approverIdentity,
+  UNKNOWN_PRINCIPAL,
 } from "./approvals.ts";
+export {
+  checkApprover,
+  type ConfigApproval,
+  type ConfigApprovalTable,
+  generatorPrincipal,
+  isPrincipal,
+} from "./config_approvals.ts";
 export {
   checkInstallTarget,
   checkQuarantineName,
@@ -61,3 +70,9 @@ export {
   writeFileAtomic,
   writeFileExclusive,
 } from "./private_file.ts";
+export {
+  type ConfigVersion,
+  type ConfigVersionTable,
+  type VersionEntry,
+  type VersionJudgement,
+} from "./config_versions.ts";

@@ -5,7 +5,7 @@
  * it and audits every transition; this module keeps the files.
  *
  * Layout: `NAME.yaml` (the bytes as added) and `NAME.json` (source, time,
- * SHA-256) for each pending entry; a rejected entry moves to
+ * SHA-256, who submitted it) for each pending entry; a rejected entry moves to
  * `rejected/NAME-<time>.yaml` with its `.json` holding the reason. Every file
  * is 0600 in 0700 directories and read through `private_file.ts`, so a file
  * swapped for a symlink or opened to others is refused.
@@ -48,6 +48,12 @@ export interface QuarantineEntry {
   /** Hex SHA-256 of its bytes. */
   digest: string;
   size: number;
+  /**
+   * Who submitted it (`generator:<name>`, `cli:<user>`, ...): that principal
+   * may not approve an ai-generated config (`config_approvals.ts`); null
+   * for an entry added before this was recorded.
+   */
+  submittedBy: string | null;
 }
 
 /** A rejected entry's record. */
@@ -106,7 +112,8 @@ export class Quarantine {
    *
    * @param source the file to quarantine
    * @param options `name` (default: the file name without `.yaml`), `force`
-   *   to replace a pending entry of that name
+   *   to replace a pending entry of that name, `submittedBy` the principal
+   *   that submitted it
    * @returns the entry
    * @throws {LoomError} `USAGE` for a bad name or an existing entry without `force`
    * @throws {NotFoundError} when the source does not exist
@@ -114,7 +121,7 @@ export class Quarantine {
    */
   async add(
     source: string,
-    options: { name?: string; force?: boolean } = {},
+    options: { name?: string; force?: boolean; submittedBy?: string } = {},
   ): Promise<QuarantineEntry> {
     const name = checkQuarantineName(options.name ?? quarantineNameOf(source));
     const bytes = await readSource(source);
@@ -134,13 +141,31 @@ export class Quarantine {
       addedAt: new Date().toISOString(),
       digest: await sha256Hex(bytes),
       size: bytes.length,
+      submittedBy: options.submittedBy ?? null,
     };
     await writeJson(join(this.dir, `${name}.json`), {
       source,
       added_at: entry.addedAt,
       digest: entry.digest,
+      ...(entry.submittedBy === null ? {} : { submitted_by: entry.submittedBy }),
     });
     return entry;
+  }
+
+  /**
+   * Record who submitted a pending entry (known only once its bytes were
+   * read and parsed, after {@linkcode Quarantine.add}).
+   *
+   * @throws {NotFoundError} when there is no entry of that name
+   */
+  async setSubmitter(name: string, submittedBy: string): Promise<void> {
+    const { entry } = await this.get(name);
+    await writeJson(join(this.dir, `${name}.json`), {
+      source: entry.source,
+      added_at: entry.addedAt,
+      digest: entry.digest,
+      submitted_by: submittedBy,
+    });
   }
 
   /** The pending entries, by name. */
@@ -197,6 +222,7 @@ export class Quarantine {
       source: entry.source,
       added_at: entry.addedAt,
       digest: entry.digest,
+      ...(entry.submittedBy === null ? {} : { submitted_by: entry.submittedBy }),
       rejected_at: rejectedAt,
       reason,
     });
@@ -229,6 +255,7 @@ export class Quarantine {
         addedAt: typeof meta.added_at === "string" ? meta.added_at : "(unknown)",
         digest,
         size: bytes.length,
+        submittedBy: typeof meta.submitted_by === "string" ? meta.submitted_by : null,
       },
       bytes,
     };

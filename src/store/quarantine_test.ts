@@ -57,3 +57,28 @@ Deno.test("Quarantine.add() keeps 0600 copies; installFile() never replaces with
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("Quarantine records who submitted an entry, and keeps it when the entry is rejected", async () => {
+  const root = await Deno.makeTempDir({ prefix: "loom-quarantine-submitter-" });
+  try {
+    const home = resolveHome(new Map([["LOOM_HOME", root]]));
+    const quarantine = await Quarantine.open(home);
+    const source = join(root, "drafted.yaml");
+    await Deno.writeTextFile(source, "agent: {}\n");
+    const added = await quarantine.add(source, { submittedBy: "generator:ollama/llama3.1" });
+    assert.equal(added.submittedBy, "generator:ollama/llama3.1");
+    await quarantine.setSubmitter("drafted", "cli:alice");
+    assert.equal((await quarantine.get("drafted")).entry.submittedBy, "cli:alice");
+    const plain = join(root, "plain.yaml");
+    await Deno.writeTextFile(plain, "agent: {}\n");
+    assert.equal((await quarantine.add(plain)).submittedBy, null);
+    const rejected = await quarantine.reject("drafted", "not needed");
+    const dir = join(home.quarantine, "rejected");
+    const [record] = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".json"));
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, record.name)));
+    assert.equal(meta.submitted_by, "cli:alice");
+    assert.equal(rejected.submittedBy, "cli:alice");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

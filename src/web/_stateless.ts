@@ -32,6 +32,7 @@ import { type Env, jsonError, SERVER_BUSY, STREAM_RETRY_SECONDS } from "./_hono_
 import type { ClientQuotas, ClientUsage } from "./_quotas.ts";
 import { checkMirroredHeaders } from "./mcp_headers.ts";
 import { clientKey } from "./guard.ts";
+import { httpCaller } from "./_caller.ts";
 
 /** An Accept header that allows an SSE answer. */
 export const ACCEPTS_SSE = /text\/event-stream/i;
@@ -93,6 +94,7 @@ export function serveStateless(
       engine.handle(session, { kind: "request", message: req }, {
         notify,
         principal: c.get("identity"),
+        caller: httpCaller(c.get("principal")),
       }),
     {
       stream: listen,

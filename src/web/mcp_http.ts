@@ -82,6 +82,7 @@ import type { OAuthResourceServer } from "./oauth.ts";
 import { BearerTokens, checkOrigin, clientKey, type OriginPolicy } from "./guard.ts";
 import { readBody } from "./_body.ts";
 import { type Env, jsonError, SERVER_BUSY } from "./_hono_context.ts";
+import { httpCaller } from "./_caller.ts";
 import { ClientQuotas } from "./_quotas.ts";
 import { type HttpSession, newSessionId, SessionTable } from "./_sessions.ts";
 import { openSessionStream, pushToSession } from "./_session_stream.ts";
@@ -180,7 +181,11 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
         return auth.response;
       }
       c.set("principal", `sub:${auth.principal.subject}`);
-      c.set("identity", { subject: auth.principal.subject, scopes: auth.principal.scopes });
+      c.set("identity", {
+        subject: auth.principal.subject,
+        scopes: auth.principal.scopes,
+        issuer: options.oauth.issuer,
+      });
     } else if (bearer.size > 0) {
       const index = bearer.match(c.req.raw.headers);
       if (index === -1) {
@@ -307,9 +312,9 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
         engine.handle(
           entry.session,
           message,
-          streamable ? { notify, principal: c.get("identity") } : {
-            principal: c.get("identity"),
-          },
+          streamable
+            ? { notify, principal: c.get("identity"), caller: httpCaller(c.get("principal")) }
+            : { principal: c.get("identity"), caller: httpCaller(c.get("principal")) },
         ),
       {
         stream: false,

@@ -111,6 +111,10 @@ Deno.test("e2e approvals: held until `loom approvals approve` (another process),
     assert.match(approved.stdout, new RegExp(`Approved ${id}`));
     const twice = await runLoom(["approvals", "approve", id], { home: w.home });
     assert.equal(twice.code, 77, "not pending any more");
+    // Who asked (the HTTP caller) and who decided (the OS user at the command line).
+    const shownOne = await runLoom(["approvals", "show", id], { home: w.home });
+    assert.match(shownOne.stdout, /^requested by +http(-token:\d+)?$/m);
+    assert.match(shownOne.stdout, /^decided by +cli:\S+$/m);
 
     const ran = await client.callTool(CALL) as Result;
     assert.equal(ran.isError, undefined, textOf(ran));
@@ -174,7 +178,9 @@ Deno.test("e2e approvals: a 1.x client that declared elicitation approves inline
     await client.close();
   }
   const shown = await runLoom(["audit", "show", "--event", "approval"], { home: w.home });
-  assert.match(shown.stdout, /client:sdk1-e2e/);
+  // The answer's channel and the caller's principal, never the client's declared name.
+  assert.match(shown.stdout, /inline:http(-token:\d+)?\b/);
+  assert.doesNotMatch(shown.stdout, /client:sdk1-e2e/);
 });
 
 Deno.test("e2e approvals: an inline decline leaves the approval for the CLI", async () => {
@@ -249,7 +255,7 @@ for (const mode of ["legacy", "auto"] as const) {
       await client.close();
     }
     const shown = await runLoom(["audit", "show", "--event", "approval"], { home: w.home });
-    assert.match(shown.stdout, /client:sdk2-inline/);
+    assert.match(shown.stdout, /inline:http(-token:\d+)?\b/);
     assert.match(shown.stdout, /consumed/);
   });
 }

@@ -8,7 +8,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { INITIALIZE, runLoom, startLoomHttp, startUpstream, tempDir } from "../_helpers.ts";
+import {
+  INITIALIZE,
+  loomRunCommand,
+  runLoom,
+  startLoomHttp,
+  startUpstream,
+  tempDir,
+} from "../_helpers.ts";
 import { RawSession } from "../reliability/_helpers.ts";
 
 function agentYaml(url: string, runtime = ""): string {
@@ -58,10 +65,14 @@ Deno.test("loom audit verify --against an exported checkpoint reports a rollback
 
   const exported = await runLoom(["audit", "checkpoint"], { home });
   assert.equal(exported.code, 0, exported.stderr);
-  const line = JSON.parse(exported.stdout);
-  assert.equal(typeof line.sig, "string");
+  // A signed note: origin, size, Merkle root, extension lines, one signature line.
+  const note =
+    /^loom\/loom-[0-9a-f-]+\/audit\n(\d+)\n[A-Za-z0-9+/]{43}=\n(?:[a-z]+ \S+\n)+\n\u2014 loom-audit \S+\n$/
+      .exec(exported.stdout);
+  assert.ok(note !== null, exported.stdout);
+  const line = { seq: Number(note[1]) };
   assert.ok(!/PRIVATE/.test(exported.stdout));
-  const exportFile = join(dir.path, "export.jsonl");
+  const exportFile = join(dir.path, "export.txt");
   await Deno.writeTextFile(exportFile, exported.stdout);
   assert.equal((await runLoom(["audit", "verify", "--against", exportFile], { home })).code, 0);
 
@@ -97,13 +108,53 @@ Deno.test("loom audit verify reports truncated below the last checkpoint and a f
 
   const checkpoints = join(home, "audit", "checkpoints.jsonl");
   const cp = JSON.parse((await Deno.readTextFile(checkpoints)).trim().split("\n").at(-1)!);
-  // The attacker re-points the last checkpoint at the cut log's head: the signature fails.
-  cp.seq = lines.length - 3;
+  // The attacker re-points the last checkpoint at the cut log's size: the signature fails.
+  const size = /^[^\n]*\n(\d+)\n/.exec(cp.note)![1];
+  cp.note = cp.note.replace(`\n${size}\n`, `\n${lines.length - 3}\n`);
   await Deno.writeTextFile(checkpoints, JSON.stringify(cp) + "\n");
   const forged = await runLoom(["audit", "verify", "--json"], { home });
   assert.equal(forged.code, 65);
   const kinds = JSON.parse(forged.stdout).verdicts.map((v: { kind: string }) => v.kind);
   assert.ok(kinds.includes("forged_checkpoint"), kinds.join());
+});
+
+Deno.test("loom run signs heartbeat checkpoints while idle; loom audit verify reports a deleted one as a gap, exit 65", async () => {
+  await using dir = await tempDir();
+  await using api = await startUpstream(() => Response.json({ ok: true }));
+  const home = join(dir.path, "home");
+  const config = join(dir.path, "agent.yaml");
+  await Deno.writeTextFile(config, agentYaml(api.url));
+  const child = loomRunCommand(config, {
+    home,
+    stdin: "piped",
+    env: { LOOM_AUDIT_HEARTBEAT: "1" },
+  }).spawn();
+  const checkpoints = join(home, "audit", "checkpoints.jsonl");
+  const count = async () => {
+    try {
+      return (await Deno.readTextFile(checkpoints)).split("\n").filter((l) => l !== "").length;
+    } catch {
+      return 0;
+    }
+  };
+  // Idle for three heartbeats or more (bounded: at most 15 s).
+  for (let i = 0; i < 150 && (await count()) < 4; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await child.stdin.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const lines = (await Deno.readTextFile(checkpoints)).trimEnd().split("\n");
+  assert.ok(lines.length >= 4, `${lines.length} checkpoints`);
+  const intact = await runLoom(["audit", "verify"], { home });
+  assert.equal(intact.code, 0, intact.stdout + intact.stderr);
+  await Deno.writeTextFile(
+    checkpoints,
+    [...lines.slice(0, 1), ...lines.slice(2)].join("\n") + "\n",
+  );
+  const gap = await runLoom(["audit", "verify"], { home });
+  assert.equal(gap.code, 65, gap.stdout);
+  assert.match(gap.stdout, /Audit log damaged: gap at seq \d+: .*missing between/);
 });
 
 // --- Fail closed with a read-only audit log -----------------------------------------

@@ -61,7 +61,6 @@ async function callWithProgress(client: Client) {
   };
   await client.setLoggingLevel("debug");
   const progress: { progress: number; total?: number; message?: string }[] = [];
-  let progressAtResult: number;
   const result = await client.callTool({ name: "get_item", arguments: { id: ARG } }, undefined, {
     onprogress: (p) => progress.push(p),
   });
@@ -73,7 +72,7 @@ async function callWithProgress(client: Client) {
   for (let i = 0; i < 200 && progress.length < 3; i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
-  progressAtResult = progress.length;
+  const progressAtResult = progress.length;
   assert.ok(progressAtResult >= 3, `only ${progressAtResult} progress notifications`);
   assert.deepEqual(progress.map((p) => p.message), [
     "sent",

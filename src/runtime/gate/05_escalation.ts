@@ -20,6 +20,12 @@
  *    approval and the command that approves it; a denial in force, an
  *    expired earlier approval and a full review queue each say so.
  *
+ * The approval records who asked (`requested_by`, the call's principal, see
+ * `principal.ts`); that identity may not approve it. Reviewers hear of a new
+ * approval or a "review queue full" refusal through the desk's coalesced
+ * notices (`review_notices.ts`): one line at once, then one summary per
+ * window, however many calls a client sends.
+ *
  * Without an approval desk (a gate with no LOOM home, as in some tests) a
  * held call is refused, as before approvals existed.
  *
@@ -43,6 +49,7 @@ import {
 } from "./approvals.ts";
 import { askInline } from "./inline.ts";
 import { roundTrip } from "./round_trip.ts";
+import { callerPrincipal } from "./principal.ts";
 
 type Hold = Extract<EscalationDecision, { hold: true }>;
 
@@ -110,7 +117,13 @@ async function review(
   try {
     if (await consume(parts, store, desk, call, binding)) return null;
     const found = store.approvals.request(
-      { ...binding, argsJson, rule: decision.rule, reason: decision.reason },
+      {
+        ...binding,
+        argsJson,
+        rule: decision.rule,
+        reason: decision.reason,
+        requestedBy: callerPrincipal(call.ctx),
+      },
       { now: desk.now(), ttlMs: desk.ttlMs, maxPending: desk.maxPending },
     );
     await recordApprovals(parts.audit, [
@@ -120,8 +133,9 @@ async function review(
     const ttl = describeTtl(desk.ttlMs);
     switch (found.kind) {
       case "queue_full":
+        desk.notices.refused(call.tool, found.pending);
         return await held(
-          `${heldBy(decision)}, and the review queue is full: agent "${parts.config.name}" ` +
+          `${heldBy(decision)}, and refused: review queue full. Agent "${parts.config.name}" ` +
             `already has ${found.pending} approvals pending (at most ${desk.maxPending}); ` +
             `a reviewer must clear some ("loom approvals list") before new ones are accepted`,
         );
@@ -140,6 +154,7 @@ async function review(
         break;
       case "created":
         await recordApprovals(parts.audit, [[found.approval, "requested", { call: call.id }]]);
+        desk.notices.held(found.approval);
         break;
     }
     const approval = found.approval;

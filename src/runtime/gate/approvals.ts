@@ -1,8 +1,9 @@
 /**
  * The gate's side of approvals: where a held call's approval lives (the
  * state database of the LOOM home, opened on the first hold), its limits
- * (time-to-live, pending cap per agent), the clock, and one `approval` audit
- * record per change. Step 5 (`05_escalation.ts`) uses it; `loom approvals`
+ * (time-to-live, pending cap per agent), the clock, one `approval` audit
+ * record per change, and the coalesced notices that tell reviewers about held
+ * calls (`review_notices.ts`). Step 5 (`05_escalation.ts`) uses it; `loom approvals`
  * changes the same rows from another process.
  *
  * An approval is bound to the agent, the tool, the SHA-256 of the canonical
@@ -16,6 +17,7 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "../../_util/canonical_json.ts";
 import type { AgentConfig } from "../../config/mod.ts";
 import type { ApprovalChange, AuditLog } from "../../security/audit/mod.ts";
+import { ReviewNotices } from "./review_notices.ts";
 import { approvalRecord, RequestStateSigner } from "../../security/escalation/mod.ts";
 import {
   type Approval,
@@ -40,6 +42,13 @@ export interface ApprovalDeskOptions {
   maxPending?: number;
   /** Milliseconds since the epoch (tests inject one). Default `Date.now`. */
   now?: () => number;
+  /**
+   * Where lines telling reviewers about held calls go (the server's stderr),
+   * coalesced per window; default nowhere (the audit log still has them).
+   */
+  notify?: (line: string) => void;
+  /** The notice window in ms (default 10 s; see `review_notices.ts`). */
+  noticeWindowMs?: number;
 }
 
 /** One gate's approvals: the store (opened lazily), limits, clock and records. */
@@ -47,12 +56,18 @@ export class ApprovalDesk {
   readonly ttlMs: number;
   readonly maxPending: number;
   readonly now: () => number;
+  /** Coalesced notices of held and refused calls, for reviewers. */
+  readonly notices: ReviewNotices;
   readonly #home: LoomHome;
   #store: Promise<LoomStore> | null = null;
   #signer: Promise<RequestStateSigner> | null = null;
 
-  /** @param options home, limits, clock */
-  constructor(options: ApprovalDeskOptions) {
+  /**
+   * @param options home, limits, clock, notice sink
+   * @param audit the log the notices' summaries go to
+   * @param agent the agent's name, for notices
+   */
+  constructor(options: ApprovalDeskOptions, audit: AuditLog, agent: string) {
     this.#home = options.home;
     this.ttlMs = options.ttlMs ?? DEFAULT_APPROVAL_TTL_MS;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_APPROVALS;
@@ -63,6 +78,11 @@ export class ApprovalDesk {
     if (!(Number.isSafeInteger(this.maxPending) && this.maxPending > 0)) {
       throw new RangeError("ApprovalDesk: maxPending must be a positive integer");
     }
+    this.notices = new ReviewNotices(audit, agent, this.maxPending, {
+      notify: options.notify,
+      windowMs: options.noticeWindowMs,
+      now: this.now,
+    });
   }
 
   /** The state database, opened on first use (a failed open is retried next time). */
@@ -79,8 +99,9 @@ export class ApprovalDesk {
     return this.#signer;
   }
 
-  /** Close the database if it was opened. */
+  /** Say what the notices still count, then close the database if it was opened. */
   async close(): Promise<void> {
+    await this.notices.close();
     const store = this.#store;
     this.#store = null;
     if (store !== null) (await store.catch(() => null))?.close();
@@ -119,7 +140,8 @@ export function approvalBinding(
  */
 export async function recordApprovals(
   audit: AuditLog,
-  changes: readonly (readonly [Approval, ApprovalChange["action"], { call?: string }?])[],
+  changes:
+    readonly (readonly [Approval, ApprovalChange["action"], { call?: string; actor?: string }?])[],
 ): Promise<void> {
   const written = changes.map(([approval, action, extra]) =>
     audit.append(approvalRecord(approval, action, extra))

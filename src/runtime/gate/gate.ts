@@ -20,6 +20,9 @@
  *     `output_schema` (adding `structuredContent`, or ending as a tool error)
  * 10. `10_outcome.ts`: the `outcome` record, durable before the answer
  *
+ * An agent whose config is `ai-generated` and not approved lists no tools
+ * and refuses every call of one right after step 1 (`quarantine.ts`).
+ *
  * Refusals at steps 1-4 have bounded records (`refuse.ts`); tier 1 calls that
  * ran while the log could not be written are counted (`unrecorded.ts`).
  *
@@ -36,6 +39,7 @@ import { GateCall, type GateParts } from "./call.ts";
 import { UnrecordedCalls } from "./unrecorded.ts";
 import { ApprovalDesk, type ApprovalDeskOptions } from "./approvals.ts";
 import { indexTools, refuseUnknownTool, type ToolEntry } from "./01_resolve.ts";
+import { type ConfigApprovalState, isQuarantined, refuseQuarantined } from "./quarantine.ts";
 import { checkArguments, refuseArguments } from "./02_validate.ts";
 import { checkTier } from "./03_trust.ts";
 import { takeRate } from "./04_rate_limit.ts";
@@ -64,6 +68,11 @@ export interface AgentGateOptions {
    * (and, for tests, limits and clock). Without it a held call is refused.
    */
   approvals?: ApprovalDeskOptions;
+  /**
+   * The approval of an `ai-generated` config's exact bytes, as the builder
+   * found it in the state database; without one such a config serves nothing.
+   */
+  configApproval?: ConfigApprovalState | null;
 }
 
 /** One agent's tools behind the gate. */
@@ -72,6 +81,8 @@ export class AgentGate implements ToolHost {
   readonly #parts: GateParts;
   readonly #entries: Map<string, ToolEntry>;
   readonly #listed: McpTool[];
+  /** True when the config is ai-generated and its bytes are not approved. */
+  readonly quarantined: boolean;
   #callSeq = 0;
   readonly #callPrefix = crypto.randomUUID().slice(0, 8);
 
@@ -90,10 +101,12 @@ export class AgentGate implements ToolHost {
       refusals: new RefusalCoalescer(options.audit, config.name, options.refusals),
       patterns: new PatternWorker(),
       unrecorded: new UnrecordedCalls(options.audit, config.name, config.runtime.auditFailure),
-      approvals: options.approvals && new ApprovalDesk(options.approvals),
+      approvals: options.approvals &&
+        new ApprovalDesk(options.approvals, options.audit, config.name),
     };
     this.#entries = indexTools(config);
-    this.#listed = [...this.#entries.values()].map((e) => e.listed);
+    this.quarantined = isQuarantined(config, options.configApproval);
+    this.#listed = this.quarantined ? [] : [...this.#entries.values()].map((e) => e.listed);
   }
 
   /** The tools as MCP lists them. */
@@ -133,6 +146,7 @@ export class AgentGate implements ToolHost {
 
     const entry = this.#entries.get(name);
     if (entry === undefined) return await refuseUnknownTool(parts, call);
+    if (this.quarantined) return await refuseQuarantined(parts, call);
 
     let checked = checkArguments(parts, entry, args);
     if (checked instanceof Promise) checked = await checked;

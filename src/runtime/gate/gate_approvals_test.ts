@@ -65,6 +65,7 @@ function ctx(extra: Partial<ToolCallContext> = {}): ToolCallContext {
     signal: new AbortController().signal,
     sessionId: null,
     client: { name: "test-client", version: "1" },
+    caller: "stdio",
     log: () => {},
     ...extra,
   };
@@ -200,10 +201,61 @@ Deno.test("approvals gate: past the pending cap, held calls are refused as 'revi
   }
   const full = await f.gate.callTool("create_item", { title: "t", amount: 602 }, ctx());
   assert.equal(full.isError, true);
-  assert.match(text(full), /review queue is full/);
+  assert.match(text(full), /review queue full/);
   assert.equal(approvalId(full), undefined);
   assert.equal(f.store.approvals.list().length, 2);
   assert.equal(f.api.requests.length, 0);
+});
+
+Deno.test("approvals gate: the OAuth subject that asked may not approve its own call through another channel", async () => {
+  await using f = await fixture();
+  const issuer = "https://issuer.example";
+  const alice = ctx({
+    principal: { subject: "alice", issuer, scopes: new Set(["loom:read", "loom:write"]) },
+    caller: "http-oauth",
+  });
+  const id = approvalId(await f.gate.callTool("create_item", BIG, alice))!;
+  const asked = f.store.approvals.get(id)!;
+  assert.equal(asked.requestedBy, `oauth:${issuer}#alice`, "the subject, not the client's name");
+  const own = f.store.approvals.decide(id, {
+    approve: true,
+    actor: `dashboard:oauth:${issuer}#alice`,
+    now: f.clock.now,
+  });
+  assert.equal(own.kind, "same_principal");
+  assert.equal(f.store.approvals.get(id)?.status, "pending");
+  // Still held: nothing ran.
+  assert.equal((await f.gate.callTool("create_item", BIG, alice)).isError, true);
+  assert.equal(f.api.requests.length, 0);
+  // A different subject of the same issuer may.
+  const bob = f.store.approvals.decide(id, {
+    approve: true,
+    actor: `dashboard:oauth:${issuer}#bob`,
+    now: f.clock.now,
+  });
+  assert.equal(bob.kind, "decided");
+  const ran = await f.gate.callTool("create_item", BIG, alice);
+  assert.equal(ran.isError, undefined, text(ran));
+  assert.equal(f.api.requests.length, 1);
+  const requested = (await f.records()).find((r) => r.action === "requested");
+  assert.equal(requested?.requested_by, `oauth:${issuer}#alice`);
+});
+
+Deno.test("approvals gate: an inline answer of the OAuth caller is recorded as inline:<its principal>", async () => {
+  await using f = await fixture();
+  const principal = {
+    subject: "alice",
+    issuer: "https://issuer.example",
+    scopes: new Set(["loom:write"]),
+  };
+  const res = await f.gate.callTool("create_item", BIG, {
+    ...asking({ action: "accept", content: { approve: true } }),
+    principal,
+  });
+  assert.equal(res.isError, undefined, text(res));
+  const [a] = f.store.approvals.list();
+  assert.equal(a.decidedBy, "inline:oauth:https://issuer.example#alice");
+  assert.equal(a.requestedBy, "oauth:https://issuer.example#alice");
 });
 
 // --- Inline approval (elicitation) ------------------------------------------
@@ -275,7 +327,9 @@ Deno.test("approvals gate: an inline accept with approve=true runs the call once
   assert.deepEqual(Object.keys(schema.properties), ["approve", "reason"]);
   const actions = (await f.records()).filter((r) => r.event === "approval");
   assert.deepEqual(actions.map((r) => r.action), ["requested", "approved", "consumed"]);
-  assert.equal(actions[1].actor, "client:test-client");
+  // Typed by the channel and the caller's principal; the client's name is no identity.
+  assert.equal(actions[1].actor, "inline:stdio");
+  assert.equal(actions[1].requested_by, "stdio");
   // Used: the next identical call is held again.
   assert.equal((await f.gate.callTool("create_item", BIG, ctx())).isError, true);
   assert.equal(f.api.requests.length, 1);

@@ -41,6 +41,7 @@ function modern(extra: Partial<ToolCallContext> = {}, capabilities = ["elicitati
     signal: new AbortController().signal,
     sessionId: null,
     client: { name: "modern-client", version: "1" },
+    caller: "http",
     log: () => {},
     acceptsInputRequired: true,
     clientCapabilities: new Set(capabilities),
@@ -133,7 +134,7 @@ Deno.test("round trip: input_required asks once; the signed answer approves and 
   const approvals = (await f.records()).filter((r) => r.event === "approval");
   assert.deepEqual(approvals.slice(0, 3).map((r) => [r.action, r.actor]), [
     ["requested", undefined],
-    ["approved", "client:modern-client"],
+    ["approved", "inline:http"],
     ["consumed", undefined],
   ]);
 });

@@ -4,17 +4,22 @@
  * user as an MCP form elicitation: a boolean `approve` and an optional
  * `reason`. The answer is applied exactly as `loom approvals approve|deny`
  * would (same state change, same `approval` record), with the actor
- * `client:<client name>` instead of `cli:<user>`.
+ * `inline:<principal of the call>` (`principal.ts`) instead of `cli:<user>`.
+ * The client's declared name is not an identity and is not used for it.
  *
  * Only an `accept` changes anything: `approve: true` approves, `approve:
  * false` denies (with the reason). `decline`, `cancel`, an error or no answer
  * before the deadline leave the approval pending for the command line.
  *
- * What this trusts: the client to show the question to a person. A client
- * that answers its own elicitations can approve its own held calls; an
- * operator who does not trust the clients to do that sets
- * `runtime.inline_approval: false`, and only the command line decides (see
- * `docs/security-controls.md`).
+ * What this trusts: the client to show the question to a person (the MCP
+ * specification requires clients to show elicitation requests to their
+ * user). So an inline answer is not refused as "the same principal" that
+ * asked, though it comes back through the requester's connection: the store
+ * exempts `inline:` deciders (`approverIdentity()` in
+ * `src/store/approvals.ts`). A client that answers its own elicitations can
+ * approve its own held calls; an operator who does not trust the clients to
+ * do that sets `runtime.inline_approval: false`, and every decision is left
+ * to a person outside the client (see `docs/security-controls.md`).
  *
  * @module
  */
@@ -22,7 +27,8 @@
 import type { Approval, LoomStore } from "../../store/mod.ts";
 import type { GateCall, GateParts } from "./call.ts";
 import type { ApprovalDesk } from "./approvals.ts";
-import { recordApprovals } from "./approvals.ts";
+import { decideApproval } from "../../security/escalation/mod.ts";
+import { inlineDecider } from "./principal.ts";
 
 /** Longest argument text shown in the question. */
 const MAX_SHOWN_ARGS = 2000;
@@ -108,19 +114,15 @@ export async function applyInlineAnswer(
   }
   const { approve, reason } = content as Record<string, unknown>;
   if (typeof approve !== "boolean") return "pending";
-  const decided = store.approvals.decide(approval.id, {
+  const decided = await decideApproval(store, parts.audit, approval.id, {
     approve,
-    actor: `client:${call.client ?? "unnamed"}`.slice(0, 200),
+    actor: inlineDecider(call.ctx),
     reason: typeof reason === "string" && reason !== ""
       ? reason.slice(0, MAX_INLINE_REASON)
       : undefined,
     now: desk.now(),
   });
-  if (decided.kind === "expired") {
-    await recordApprovals(parts.audit, [[decided.approval, "expired"]]);
-    return "pending";
-  }
+  // Expired, refused (not for `inline:` deciders today), or decided elsewhere first.
   if (decided.kind !== "decided") return "pending";
-  await recordApprovals(parts.audit, [[decided.approval, approve ? "approved" : "denied"]]);
   return approve ? "approved" : "denied";
 }

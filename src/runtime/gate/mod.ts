@@ -20,3 +20,4 @@
 export { AgentGate, type AgentGateOptions } from "./gate.ts";
 export { type BridgeExecutor, type ExecuteOptions, InProcessExecutor } from "./executor.ts";
 export type { Redaction, SecretSource } from "./07_secrets.ts";
+export { approveCommand, type ConfigApprovalState, isQuarantined } from "./quarantine.ts";

@@ -4,42 +4,49 @@
  *
  * Cadence. A checkpoint is due once `everyRecords` records (default 1000)
  * were committed since the last one, or once `everyMs` (default 60 s) passed
- * since the last one and at least one record was committed since: an idle log
- * gets no new checkpoints, an active one at least one a minute. The writer
- * also checkpoints the head it finds on open (records a killed process left
- * uncovered) and the head on close.
+ * since the last one and at least one record was committed since; and, with
+ * a heartbeat (default every 10 minutes), also when the log was idle that
+ * long, so that a stretch without checkpoints is itself visible to
+ * `loom audit verify`. The writer also checkpoints the head it finds on open
+ * (records a killed process left uncovered) and the head on close.
  *
  * Off the call path. The audit writer tells this one the head after each
  * batch it committed and synced (so a checkpoint never covers a record that
- * is not durable); the checkpoint is signed and written, with its own
+ * is not durable); the records are read back and hashed into the Merkle tree
+ * (`_log_follower.ts`), and the checkpoint is signed and written, with its own
  * `fdatasync`, on the side: no append waits for it. A timer covers the quiet
- * after a burst. A failed checkpoint write loses no record: it is reported
- * (`onProblem`, stderr by default), counted, and tried again one interval
- * later.
+ * after a burst and the heartbeat. A failed checkpoint write loses no record:
+ * it is reported (`onProblem`, stderr by default), counted, and tried again
+ * one interval later.
+ *
+ * Several processes. The checkpoint file is appended under an exclusive lock;
+ * each new checkpoint names the body of the last one in the file (`prev`),
+ * and a writer whose head is behind the file's last checkpoint writes none.
+ *
+ * Never inconsistent. A writer signs nothing when the log no longer holds
+ * what the last checkpoint covers (it is shorter, or its records differ): it
+ * reports the problem and stops checkpointing, leaving the evidence for
+ * `loom audit verify` rather than signing over it.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { readPrivateFile, writeFileExclusive } from "../../store/mod.ts";
-import {
-  CHECKPOINT_FILE_NAME,
-  type CheckpointSigner,
-  formatCheckpointLine,
-  isLogId,
-  LOG_ID_FILE_NAME,
-  newLogId,
-  openCheckpointSigner,
-  parseCheckpointLine,
-} from "./checkpoint.ts";
+import { bodyDigest, CHECKPOINT_FILE_NAME, formatCheckpointLine } from "./checkpoint.ts";
+import { type CheckpointSigner, openCheckpointSigner } from "./checkpoint_keys.ts";
 import { isoTimestamp } from "./_format.ts";
-import { readAt, syncDir, writeAll } from "./_io.ts";
+import { syncDir, writeAll } from "./_io.ts";
+import { LogFollower, toBase64 } from "./_log_follower.ts";
+import { CheckpointCadence } from "./_checkpoint_cadence.ts";
+import { openLogId, readLastStored, repairAndReadTail } from "./_checkpoint_file.ts";
 import type { AuditReceipt } from "./types.ts";
 
 /** Default records between checkpoints. */
 export const DEFAULT_CHECKPOINT_RECORDS = 1000;
 /** Default longest time (ms) a committed record waits for a checkpoint. */
 export const DEFAULT_CHECKPOINT_MS = 60_000;
+/** Default idle heartbeat (ms): a checkpoint at least this often while open. */
+export const DEFAULT_HEARTBEAT_MS = 600_000;
 
 /** Checkpoint settings of `AuditLog.open`. */
 export interface CheckpointOptions {
@@ -51,63 +58,12 @@ export interface CheckpointOptions {
   everyMs?: number;
   /** The clock (epoch ms). Default `Date.now`; tests inject one. */
   now?: () => number;
+  /** Checkpoint an idle log this often (ms); null for no heartbeat. Default 600 000. */
+  heartbeatMs?: number | null;
   /** Write due checkpoints from a timer when the log goes quiet. Default true. */
   timer?: boolean;
   /** Told about a checkpoint that could not be written. Default: a line on stderr. */
   onProblem?: (message: string) => void;
-}
-
-/** When the next checkpoint is due; pure, so tests drive it with any clock. */
-export class CheckpointCadence {
-  readonly everyRecords: number;
-  readonly everyMs: number;
-  #lastSeq: number;
-  #lastAt: number;
-  #retryAt = -Infinity;
-
-  constructor(everyRecords: number, everyMs: number, lastSeq: number, lastAt: number) {
-    if (!Number.isSafeInteger(everyRecords) || everyRecords < 1) {
-      throw new RangeError(
-        "Cannot set checkpoint cadence: everyRecords must be a positive integer",
-      );
-    }
-    if (!Number.isFinite(everyMs) || everyMs <= 0) {
-      throw new RangeError("Cannot set checkpoint cadence: everyMs must be positive");
-    }
-    this.everyRecords = everyRecords;
-    this.everyMs = everyMs;
-    this.#lastSeq = lastSeq;
-    this.#lastAt = lastAt;
-  }
-
-  /** `seq` of the last checkpoint written. */
-  get lastSeq(): number {
-    return this.#lastSeq;
-  }
-
-  /** Whether a checkpoint of head `seq` is due at `now`. */
-  due(seq: number, now: number): boolean {
-    if (seq <= this.#lastSeq || now < this.#retryAt) return false;
-    return seq - this.#lastSeq >= this.everyRecords || now - this.#lastAt >= this.everyMs;
-  }
-
-  /** When a checkpoint of head `seq` falls due by time alone, or null when none will. */
-  dueAt(seq: number): number | null {
-    if (seq <= this.#lastSeq) return null;
-    return Math.max(this.#lastAt + this.everyMs, this.#retryAt);
-  }
-
-  /** A checkpoint of `seq` was written at `now`. */
-  written(seq: number, now: number): void {
-    if (seq > this.#lastSeq) this.#lastSeq = seq;
-    this.#lastAt = now;
-    this.#retryAt = -Infinity;
-  }
-
-  /** A checkpoint failed at `now`: try again one interval later. */
-  failed(now: number): void {
-    this.#retryAt = now + this.everyMs;
-  }
 }
 
 /** Counters of the checkpoint writer. */
@@ -117,8 +73,6 @@ export interface CheckpointStats {
 }
 
 const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
-const TAIL_BYTES = 64 * 1024;
 
 /** Appends due checkpoints of one log. Created by `AuditLog.open`. */
 export class CheckpointWriter {
@@ -127,6 +81,8 @@ export class CheckpointWriter {
   readonly #logId: string;
   readonly #signer: CheckpointSigner;
   readonly #cadence: CheckpointCadence;
+  readonly #follower: LogFollower;
+  readonly #opened: string;
   readonly #now: () => number;
   readonly #useTimer: boolean;
   readonly #onProblem: (message: string) => void;
@@ -135,6 +91,8 @@ export class CheckpointWriter {
   #writing: Promise<void> | null = null;
   #timer: number | null = null;
   #closed = false;
+  /** Set when the log no longer matches what was signed: nothing more is signed. */
+  #halted = false;
   #stats: CheckpointStats = { written: 0, failures: 0 };
 
   private constructor(
@@ -142,6 +100,7 @@ export class CheckpointWriter {
     logId: string,
     signer: CheckpointSigner,
     cadence: CheckpointCadence,
+    follower: LogFollower,
     head: AuditReceipt,
     options: CheckpointOptions,
   ) {
@@ -150,8 +109,10 @@ export class CheckpointWriter {
     this.#logId = logId;
     this.#signer = signer;
     this.#cadence = cadence;
+    this.#follower = follower;
     this.#head = head;
     this.#now = options.now ?? Date.now;
+    this.#opened = isoTimestamp(this.#now());
     this.#useTimer = options.timer ?? true;
     this.#onProblem = options.onProblem ?? reportOnStderr;
   }
@@ -168,18 +129,28 @@ export class CheckpointWriter {
     const signer = await openCheckpointSigner(options.keyFile);
     const logId = await openLogId(dir);
     const path = join(dir, CHECKPOINT_FILE_NAME);
-    const last = await repairAndReadLast(path);
+    const { last, withHints } = await repairAndReadTail(path);
     const now = (options.now ?? Date.now)();
-    const lastSeq = last?.seq ?? 0;
-    const lastAt = last === null ? now : Math.min(now, Date.parse(last.time));
+    const lastSeq = last?.checkpoint.size ?? 0;
+    const lastAt = last === null ? now : Math.min(now, Date.parse(last.checkpoint.time));
+    const heartbeat = options.heartbeatMs === undefined
+      ? DEFAULT_HEARTBEAT_MS
+      : options.heartbeatMs;
     const cadence = new CheckpointCadence(
       options.everyRecords ?? DEFAULT_CHECKPOINT_RECORDS,
       options.everyMs ?? DEFAULT_CHECKPOINT_MS,
       lastSeq,
       lastAt,
+      heartbeat,
     );
-    const writer = new CheckpointWriter(dir, logId, signer, cadence, head, options);
-    if (head.seq > lastSeq) await writer.#write();
+    const follower = await LogFollower.open(dir, withHints);
+    const writer = new CheckpointWriter(dir, logId, signer, cadence, follower, head, options);
+    if (head.seq < lastSeq) {
+      writer.#halt(
+        `the log ends at seq ${head.seq}, but its last checkpoint covers ${lastSeq} records`,
+      );
+    } else if (head.seq > lastSeq) await writer.#write();
+    writer.#arm();
     return writer;
   }
 
@@ -245,7 +216,7 @@ export class CheckpointWriter {
   }
 
   #arm(): void {
-    if (!this.#useTimer || this.#timer !== null || this.#closed) return;
+    if (!this.#useTimer || this.#timer !== null || this.#closed || this.#halted) return;
     const at = this.#cadence.dueAt(this.#head.seq);
     if (at === null) return;
     const timer = setTimeout(() => {
@@ -261,15 +232,64 @@ export class CheckpointWriter {
     this.#timer = null;
   }
 
+  #halt(why: string): void {
+    this.#halted = true;
+    this.#disarm();
+    this.#onProblem(
+      `Cannot sign audit checkpoints any more: ${why}; ` +
+        `run "loom audit verify" (records are still appended)`,
+    );
+  }
+
   /** Sign and append a checkpoint of the current head; never throws. */
   async #write(): Promise<void> {
+    if (this.#halted) return;
     const head = this.#head;
     const now = this.#now();
     try {
-      const checkpoint = this.#signer.sign(this.#logId, head.seq, head.hash, isoTimestamp(now));
+      try {
+        await this.#follower.advanceTo(head.seq);
+      } catch (error) {
+        this.#halt(error instanceof Error ? error.message : String(error));
+        return;
+      }
+      const follower = this.#follower;
       const file = await this.#handle();
-      await writeAll(file, ENCODER.encode(formatCheckpointLine(checkpoint)));
-      await file.syncData();
+      await file.lock(true);
+      try {
+        const last = await readLastStored(file);
+        if (last !== null && last.checkpoint.size > follower.size) {
+          // Another process covers more of the log already.
+          this.#cadence.written(head.seq, now);
+          return;
+        }
+        const root = toBase64(follower.root());
+        if (
+          last !== null && last.checkpoint.size === follower.size && last.checkpoint.root !== root
+        ) {
+          this.#halt(`the records up to seq ${follower.size} differ from the ones last signed`);
+          return;
+        }
+        const checkpoint = this.#signer.sign({
+          log: this.#logId,
+          size: follower.size,
+          root,
+          head: follower.head,
+          time: isoTimestamp(now),
+          opened: this.#opened,
+          prev: last === null ? null : bodyDigest(last.checkpoint.body),
+          heartbeat: this.#cadence.heartbeatMs === null
+            ? null
+            : Math.round(this.#cadence.heartbeatMs / 1000),
+        });
+        const hints = last !== null && last.checkpoint.size === follower.size
+          ? {}
+          : { offset: follower.offset, range: follower.range() };
+        await writeAll(file, ENCODER.encode(formatCheckpointLine(checkpoint, hints)));
+        await file.syncData();
+      } finally {
+        await file.unlock();
+      }
       this.#cadence.written(head.seq, now);
       this.#stats.written++;
     } catch (error) {
@@ -292,7 +312,12 @@ export class CheckpointWriter {
 
   async #handle(): Promise<Deno.FsFile> {
     if (this.#file === null) {
-      this.#file = await Deno.open(this.#path, { append: true, create: true, mode: 0o600 });
+      this.#file = await Deno.open(this.#path, {
+        read: true,
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
       await syncDir(this.#dir);
     }
     return this.#file;
@@ -304,59 +329,5 @@ function reportOnStderr(message: string): void {
     Deno.stderr.writeSync(ENCODER.encode(`loom: ${message}\n`));
   } catch {
     // No stderr: the failure stays counted in the writer's stats.
-  }
-}
-
-/** Read the log's id, creating it (0600, exclusively) when there is none. */
-async function openLogId(dir: string): Promise<string> {
-  const path = join(dir, LOG_ID_FILE_NAME);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const bytes = await readPrivateFile(path, "audit log id", { maxBytes: 256 });
-    if (bytes !== null) {
-      const id = DECODER.decode(bytes).trim();
-      if (!isLogId(id)) throw new TypeError(`Cannot use audit log id "${path}": malformed`);
-      return id;
-    }
-    await writeFileExclusive(path, ENCODER.encode(newLogId() + "\n"));
-  }
-  throw new Deno.errors.NotFound(`Cannot read audit log id "${path}"`);
-}
-
-/**
- * The last checkpoint of the file (by position; null when none), after
- * cutting a torn last line a crash left (the checkpoint it held is simply not
- * there; the records it covered are in the log).
- */
-async function repairAndReadLast(
-  path: string,
-): Promise<{ seq: number; hash: string; time: string } | null> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true, write: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-  try {
-    const size = (await file.stat()).size;
-    if (size === 0) return null;
-    const start = Math.max(0, size - TAIL_BYTES);
-    const bytes = await readAt(file, start, size - start);
-    let end = bytes.length;
-    if (bytes[end - 1] !== 0x0a) {
-      const nl = bytes.lastIndexOf(0x0a);
-      if (nl < 0 && start > 0) return null;
-      end = nl + 1;
-      await file.truncate(start + end);
-      await file.syncData();
-    }
-    const lines = DECODER.decode(bytes.subarray(0, end)).split("\n");
-    for (let i = lines.length - 1; i >= (start === 0 ? 0 : 1); i--) {
-      const parsed = parseCheckpointLine(lines[i]);
-      if (parsed.ok) return parsed.checkpoint;
-    }
-    return null;
-  } finally {
-    file.close();
   }
 }

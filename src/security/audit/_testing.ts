@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { AuditLog } from "./log.ts";
 import type { AuditEvent } from "./events.ts";
 import { AUDIT_FILE_NAME, type AuditEntryInput, GENESIS_HASH } from "./types.ts";
-import { publicKeyFileOf, readTrustedKey, type TrustedKey } from "./checkpoint.ts";
+import { publicKeyFileOf, readTrustedKey, type TrustedKey } from "./checkpoint_keys.ts";
 import { HASH_SUFFIX_HEAD, sha256Hex } from "./_format.ts";
 import { canonicalJson } from "../../_util/canonical_json.ts";
 

@@ -3,21 +3,24 @@
  * the signed checkpoints (`checkpoint.ts`) against it, and optionally
  * checkpoints exported earlier (`--against`). The result is a list of typed
  * verdicts (`docs/security-controls.md`, "Audit log"; `docs/security-requirements.md`,
- * AUD-10):
+ * AUD-10, AUD-12 to AUD-15):
  *
  * | verdict | failure when |
  * | --- | --- |
  * | `modified`, `deleted`, `reordered`, `chain_broken`, `malformed` | the chain itself is damaged (`verify.ts`) |
  * | `truncated` | the last line is torn, or the log is shorter than its last checkpoint |
- * | `rewritten` | the record at a checkpoint's `seq` no longer has the hash it signed: the chain up to it was recomputed |
- * | `forged_checkpoint` | a checkpoint line is malformed, names another log, is signed by an unknown key, or its signature fails |
- * | `rollback` | the log lacks an exported checkpoint's record, or has another one there |
- * | `cadence_gap` | (warning only) more than `everyRecords` records after the last checkpoint |
+ * | `rewritten` | the records under a checkpoint no longer have the Merkle root or head hash it signed: the chain was recomputed |
+ * | `forged_checkpoint` | a checkpoint is malformed, names another log, carries no trusted key's signature, or its signature fails |
+ * | `gap` | a checkpoint does not name the one before it (`prev`): checkpoints were deleted from the file |
+ * | `fork` | two signed checkpoints of the same size disagree, or the log disagrees with an exported checkpoint it is long enough to hold: two histories |
+ * | `rollback` | the log is shorter than an exported checkpoint, or a later checkpoint covers fewer records than an earlier one |
+ * | `cadence_gap` | (warning only) more than `everyRecords` records after the last checkpoint, or a running writer's checkpoints further apart than its heartbeat allows |
  *
  * Why a cadence gap is a warning: it has honest causes (a log written before
- * checkpoints existed, a process killed before its next checkpoint, a key that
- * could not be read, reported on stderr when it happened) and by itself proves
- * no damage; truncation and rewrites under a checkpoint are failures already.
+ * checkpoints existed, a process killed or a machine asleep before the next
+ * checkpoint, a key that could not be read, reported on stderr when it
+ * happened) and by itself proves no damage; truncation, rewrites and deleted
+ * checkpoints are failures already.
  *
  * What no verdict here can see: records appended after the last checkpoint
  * and then cut or rewritten (only a later, exported checkpoint covers them);
@@ -31,14 +34,25 @@ import { dirname, join } from "node:path";
 import { IntegrityError } from "../../errors.ts";
 import { resolveLogFile } from "./_io.ts";
 import {
-  checkCheckpointSignature,
   type Checkpoint,
   CHECKPOINT_FILE_NAME,
   LOG_ID_FILE_NAME,
   parseCheckpointLine,
-  type TrustedKey,
+  type Parsed,
+  parseExported,
 } from "./checkpoint.ts";
+import { checkCheckpointSignature, type TrustedKey } from "./checkpoint_keys.ts";
 import { DEFAULT_CHECKPOINT_RECORDS } from "./_checkpoint_writer.ts";
+import {
+  firstMismatch,
+  forks,
+  gaps,
+  latest,
+  MAX_REPORTED,
+  quietIntervals,
+  shrinking,
+  type SourcedCheckpoint,
+} from "./_checkpoint_verdicts.ts";
 import type { AuditDamage, VerifyReport } from "./types.ts";
 import { verifyAuditLog, type VerifyOptions } from "./verify.ts";
 
@@ -47,6 +61,8 @@ export type AuditVerdictKind =
   | AuditDamage
   | "rewritten"
   | "forged_checkpoint"
+  | "gap"
+  | "fork"
   | "rollback"
   | "cadence_gap";
 
@@ -65,10 +81,10 @@ export interface AuditVerdict {
 }
 
 /** Options of {@linkcode checkAuditLog}. */
-export interface CheckOptions extends Omit<VerifyOptions, "hashesAt"> {
+export interface CheckOptions extends Omit<VerifyOptions, "hashesAt" | "rootsAt"> {
   /** Public keys whose checkpoints are trusted (from the `.pub` file, or `--key`). */
   trustedKeys: readonly TrustedKey[];
-  /** Checkpoint lines exported earlier (`loom audit checkpoint`), with where they came from. */
+  /** Checkpoints exported earlier (`loom audit checkpoint`), with where they came from. */
   against?: readonly { source: string; text: string }[];
   /** The cadence the writer was asked for, to warn about gaps. Default 1000. */
   everyRecords?: number;
@@ -80,19 +96,11 @@ export interface AuditCheckReport {
   ok: boolean;
   /** The chain check. */
   chain: VerifyReport;
-  /** Checkpoint lines read, and how many verified. */
+  /** Checkpoint lines read, how many verified, and the latest (largest, then newest) verified one. */
   checkpoints: { total: number; verified: number; last: Checkpoint | null };
-  /** Failures first, each kind once at most per checkpoint source. */
+  /** Failures first. */
   verdicts: AuditVerdict[];
 }
-
-interface SourcedCheckpoint {
-  readonly checkpoint: Checkpoint;
-  readonly line: number;
-  readonly source: string;
-}
-
-const MAX_FORGED_REPORTED = 20;
 
 /**
  * Check a log and its checkpoints.
@@ -107,11 +115,11 @@ export async function checkAuditLog(
   options: CheckOptions,
 ): Promise<AuditCheckReport> {
   const dir = dirname(await resolveLogFile(path));
-  const verdicts: AuditVerdict[] = [];
+  const warnings: AuditVerdict[] = [];
   const logId = await readLogId(dir);
   const local = await readCheckpointFile(join(dir, CHECKPOINT_FILE_NAME));
   if (local.torn) {
-    verdicts.push({
+    warnings.push({
       kind: "malformed",
       severity: "warning",
       seq: null,
@@ -119,28 +127,37 @@ export async function checkAuditLog(
       detail: `Ignoring the last line of ${CHECKPOINT_FILE_NAME}: incomplete (torn write)`,
     });
   }
+  const localParsed = local.lines.map((text): Parsed<Checkpoint> => {
+    const parsed = parseCheckpointLine(text);
+    return parsed.ok ? { ok: true, value: parsed.value.checkpoint } : parsed;
+  });
+  const expectLog = logId ?? firstLogId(localParsed);
   const forged: AuditVerdict[] = [];
-  const expectLog = logId ?? firstLogId(local.lines);
-  const trust = (lines: readonly string[], source: string): SourcedCheckpoint[] => {
+  const trust = (
+    items: readonly { line: number; parsed: Parsed<Checkpoint> }[],
+    source: string,
+  ): SourcedCheckpoint[] => {
     const good: SourcedCheckpoint[] = [];
-    lines.forEach((text, i) => {
-      if (text.trim() === "" && source !== CHECKPOINT_FILE_NAME) return;
-      const why = checkpointProblem(text, expectLog, options.trustedKeys);
+    for (const { line, parsed } of items) {
+      const why = checkpointProblem(parsed, expectLog, options.trustedKeys);
       if (typeof why === "string") {
         forged.push({
           kind: "forged_checkpoint",
           severity: "failure",
           seq: null,
-          line: i + 1,
-          detail: `Cannot trust checkpoint at ${source}:${i + 1}: ${why}`,
+          line,
+          detail: `Cannot trust checkpoint at ${source}:${line}: ${why}`,
         });
-      } else good.push({ checkpoint: why, line: i + 1, source });
-    });
+      } else good.push({ checkpoint: why, line, source });
+    }
     return good;
   };
-  const checkpoints = trust(local.lines, CHECKPOINT_FILE_NAME);
+  const checkpoints = trust(
+    localParsed.map((parsed, i) => ({ line: i + 1, parsed })),
+    CHECKPOINT_FILE_NAME,
+  );
   const exported = (options.against ?? []).flatMap(({ source, text }) =>
-    trust(text.split("\n").filter((l) => l.trim() !== ""), source)
+    trust(parseExported(text), source)
   );
   if ((local.lines.length > 0 || exported.length > 0) && options.trustedKeys.length === 0) {
     forged.length = 0;
@@ -152,83 +169,91 @@ export async function checkAuditLog(
       detail: "Cannot check any checkpoint: no trusted public key (pass --key FILE)",
     });
   }
-  const wanted = new Set<number>();
-  for (const c of [...checkpoints, ...exported]) wanted.add(c.checkpoint.seq);
+  const sizes = new Set<number>();
+  for (const c of [...checkpoints, ...exported]) sizes.add(c.checkpoint.size);
   const chain = await verifyAuditLog(path, {
     onProgress: options.onProgress,
     strict: options.strict,
     parallel: options.parallel,
-    hashesAt: wanted,
+    hashesAt: sizes,
+    rootsAt: sizes,
   });
   const failures: AuditVerdict[] = [];
   if (chain.firstBad !== undefined) {
     const { kind, seq, line, detail } = chain.firstBad;
     failures.push({ kind, severity: "failure", seq, line, detail });
   }
-  failures.push(...forged.slice(0, MAX_FORGED_REPORTED));
-  if (forged.length > MAX_FORGED_REPORTED) {
+  failures.push(...forged.slice(0, MAX_REPORTED));
+  if (forged.length > MAX_REPORTED) {
     failures.push({
       kind: "forged_checkpoint",
       severity: "failure",
       seq: null,
       line: null,
-      detail: `${forged.length - MAX_FORGED_REPORTED} more checkpoints cannot be trusted`,
+      detail: `${forged.length - MAX_REPORTED} more checkpoints cannot be trusted`,
     });
   }
-  const hashes = chain.hashesAt ?? new Map<number, string>();
-  const sorted = [...checkpoints].sort((a, b) => a.checkpoint.seq - b.checkpoint.seq);
-  const rewritten = firstMismatch(sorted, hashes);
+  const agrees = (c: Checkpoint): boolean | null => {
+    const hash = chain.hashesAt?.get(c.size);
+    const root = chain.rootsAt?.get(c.size);
+    if (hash === undefined || root === undefined) return null; // beyond the verified chain
+    return hash === c.head && root === c.root;
+  };
+  failures.push(...forks([...checkpoints, ...exported]));
+  failures.push(...gaps(checkpoints));
+  const rewritten = firstMismatch(checkpoints, agrees);
   if (rewritten !== null) {
     const { checkpoint: c, line } = rewritten.at;
     const from = rewritten.lastGood === null ? 1 : rewritten.lastGood + 1;
     failures.push({
       kind: "rewritten",
       severity: "failure",
-      seq: c.seq,
+      seq: c.size,
       line,
-      detail: `Cannot verify audit record ${c.seq}: its hash is not the one checkpoint ` +
-        `${CHECKPOINT_FILE_NAME}:${line} signed; the chain was recomputed between seq ${from} ` +
-        `and ${c.seq}`,
+      detail: `Cannot verify audit records ${from} to ${c.size}: they are not the ones ` +
+        `checkpoint ${CHECKPOINT_FILE_NAME}:${line} signed; the chain was recomputed between ` +
+        `seq ${from} and ${c.size}`,
     });
   }
-  const last = sorted.length === 0 ? null : sorted[sorted.length - 1];
-  if (last !== null && chain.ok && last.checkpoint.seq > chain.records) {
+  const last = latest(checkpoints);
+  if (last !== null && chain.ok && last.checkpoint.size > chain.records) {
     failures.push({
       kind: "truncated",
       severity: "failure",
       seq: chain.records + 1,
       line: last.line,
-      detail: `Cannot verify audit records ${chain.records + 1} to ${last.checkpoint.seq}: ` +
+      detail: `Cannot verify audit records ${chain.records + 1} to ${last.checkpoint.size}: ` +
         `the log ends at seq ${chain.records} but checkpoint ${CHECKPOINT_FILE_NAME}:${last.line} ` +
-        `covers ${last.checkpoint.seq} records`,
+        `covers ${last.checkpoint.size} records`,
     });
   }
+  failures.push(...shrinking(checkpoints));
   for (const e of exported) {
     const c = e.checkpoint;
-    const have = hashes.get(c.seq);
-    if (have !== undefined && have !== c.hash) {
+    const agreed = agrees(c);
+    if (agreed === false) {
       failures.push({
-        kind: "rollback",
+        kind: "fork",
         severity: "failure",
-        seq: c.seq,
+        seq: c.size,
         line: e.line,
-        detail: `Cannot verify audit record ${c.seq}: it differs from the one the exported ` +
-          `checkpoint ${e.source}:${e.line} signed (an older or another copy of the log)`,
+        detail: `Cannot verify audit records 1 to ${c.size}: they differ from the ones the ` +
+          `exported checkpoint ${e.source}:${e.line} signed (another history of the log)`,
       });
-    } else if (have === undefined && chain.ok && c.seq > chain.records) {
+    } else if (agreed === null && chain.ok && c.size > chain.records) {
       failures.push({
         kind: "rollback",
         severity: "failure",
-        seq: c.seq,
+        seq: c.size,
         line: e.line,
-        detail: `Cannot verify audit record ${c.seq}: the log ends at seq ${chain.records}, ` +
-          `but the exported checkpoint ${e.source}:${e.line} covers ${c.seq} records`,
+        detail: `Cannot verify audit record ${c.size}: the log ends at seq ${chain.records}, ` +
+          `but the exported checkpoint ${e.source}:${e.line} covers ${c.size} records ` +
+          `(an older copy of the log)`,
       });
     }
   }
-  const warnings = verdicts;
   const everyRecords = options.everyRecords ?? DEFAULT_CHECKPOINT_RECORDS;
-  const covered = last === null ? 0 : Math.min(last.checkpoint.seq, chain.records);
+  const covered = last === null ? 0 : Math.min(last.checkpoint.size, chain.records);
   if (chain.ok && chain.records - covered > everyRecords) {
     warnings.push({
       kind: "cadence_gap",
@@ -240,6 +265,7 @@ export async function checkAuditLog(
       }; one is expected every ${everyRecords}`,
     });
   }
+  warnings.push(...quietIntervals(checkpoints));
   return {
     ok: failures.length === 0,
     chain,
@@ -252,40 +278,21 @@ export async function checkAuditLog(
   };
 }
 
-/** The first checkpoint (by seq) the chain disagrees with, and the last one it agrees with. */
-function firstMismatch(
-  sorted: readonly SourcedCheckpoint[],
-  hashes: ReadonlyMap<number, string>,
-): { at: SourcedCheckpoint; lastGood: number | null } | null {
-  let lastGood: number | null = null;
-  for (const c of sorted) {
-    const have = hashes.get(c.checkpoint.seq);
-    if (have === undefined) continue; // beyond the verified chain
-    if (have !== c.checkpoint.hash) return { at: c, lastGood };
-    lastGood = c.checkpoint.seq;
-  }
-  return null;
-}
-
-/** The checkpoint a line holds, or why it cannot be trusted. */
+/** The checkpoint a parse holds, or why it cannot be trusted. */
 function checkpointProblem(
-  text: string,
+  parsed: Parsed<Checkpoint>,
   logId: string | null,
   trusted: readonly TrustedKey[],
 ): Checkpoint | string {
-  const parsed = parseCheckpointLine(text);
-  if (!parsed.ok) return `malformed (${parsed.reason})`;
-  const c = parsed.checkpoint;
+  if (!parsed.ok) return parsed.reason;
+  const c = parsed.value;
   if (logId !== null && c.log !== logId) return `it belongs to another log ("${c.log}")`;
   if (trusted.length === 0) return "no trusted public key";
   return checkCheckpointSignature(c, trusted) ?? c;
 }
 
-function firstLogId(lines: readonly string[]): string | null {
-  for (const line of lines) {
-    const parsed = parseCheckpointLine(line);
-    if (parsed.ok) return parsed.checkpoint.log;
-  }
+function firstLogId(parsed: readonly Parsed<Checkpoint>[]): string | null {
+  for (const p of parsed) if (p.ok) return p.value.log;
   return null;
 }
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { AuditLog } from "./log.ts";
 import { checkAuditLog } from "./check.ts";
-import { CHECKPOINT_FILE_NAME, LOG_ID_FILE_NAME } from "./checkpoint.ts";
+import { CHECKPOINT_FILE_NAME, LOG_ID_FILE_NAME, parseCheckpointLine } from "./checkpoint.ts";
 import {
   joinLines,
   resealFrom,
@@ -56,7 +56,11 @@ Deno.test("checkAuditLog() reports every random damage with its kind, except aft
   assert.equal(n, RECORDS + UNCOVERED);
   const checkpointText = await Deno.readTextFile(join(base.dir, CHECKPOINT_FILE_NAME));
   const lastCheckpoint = Math.max(
-    ...checkpointText.trimEnd().split("\n").map((l) => JSON.parse(l).seq as number),
+    ...checkpointText.trimEnd().split("\n").map((l) => {
+      const parsed = parseCheckpointLine(l);
+      if (!parsed.ok) throw new Error(parsed.reason);
+      return parsed.value.checkpoint.size;
+    }),
   );
   assert.equal(lastCheckpoint, RECORDS);
   const logId = await Deno.readFile(join(base.dir, LOG_ID_FILE_NAME));

@@ -1,57 +1,62 @@
 /**
- * Signed checkpoints of the audit log (`docs/security-requirements.md`, AUD-10).
+ * Signed checkpoints of the audit log (`docs/security-requirements.md`, AUD-10,
+ * AUD-12 to AUD-15).
  *
  * A plain hash chain proves that no record inside it was changed, but not
  * that the chain is the one that was written: whoever can edit the file can
  * cut its last records, or change a record and recompute every hash after it,
- * and the chain still verifies. A checkpoint commits to the head of the chain
- * at some moment, `(seq, hash)`: since each record's hash covers `prev`, that
- * pair commits to every record up to `seq`. It is signed with an Ed25519 key
- * kept outside the log directory (`$LOOM_HOME/keys/audit-signing.key`, 0600,
- * never readable by agent hosts), so someone who can edit the log but not read
- * that key cannot make a checkpoint agree with a shortened or rewritten chain.
+ * and the chain still verifies. A checkpoint commits to the log at some
+ * moment: its size, the root of the Merkle tree over its records (`merkle.ts`,
+ * RFC 9162 hashing, leaf `i` = SHA-256(0x00 ‖ the 32 bytes of record `i`'s
+ * hash)) and the chain's head hash. It is signed with an Ed25519 key kept
+ * outside the log directory (`$LOOM_HOME/keys/audit-signing.key`, 0600, never
+ * readable by agent hosts), so someone who can edit the log but not read that
+ * key cannot make a checkpoint agree with a shortened or rewritten log.
  *
- * One checkpoint is one line of `checkpoints.jsonl` beside the log, the
- * canonical JSON of
+ * Format: a signed note in the C2SP checkpoint layout, so tools that speak
+ * transparency-log checkpoints can read it. The body is
  *
  * ```text
- * {"hash":H,"key_id":K,"log":L,"public_key":P,"seq":N,"sig":S,"time":T}
+ * loom/<log id>/audit          origin: names this log, so one log's checkpoint cannot vouch for another
+ * <size>                       records covered, decimal
+ * <root>                       Merkle root, standard base64
+ * head <64 hex>                the chain hash of record <size> (genesis when 0)
+ * time <ISO-8601 UTC>          when it was signed
+ * opened <ISO-8601 UTC>        when the writer that signed it started
+ * prev <64 hex | ->            SHA-256 of the previous checkpoint's body ("-" for the first)
+ * heartbeat <seconds>          (optional) the idle cadence the writer keeps
  * ```
  *
- * where `S` is the base64url Ed25519 signature over the UTF-8 bytes of
- * `loom-audit-checkpoint/v1\n` followed by the canonical JSON of
- * `{hash, key_id, log, seq, time}`: the log's random id `L` (so a checkpoint of
- * one log cannot vouch for another), the size `N`, the head hash `H`, the time
- * `T` (ISO-8601 UTC) and the key id `K` (the first 16 hex digits of the SHA-256
- * of the raw public key `P`, base64url). The same line is what
- * `loom audit checkpoint` prints for export and `loom audit verify --against`
- * reads back.
+ * then an empty line and one signature line per signer,
+ * `— loom-audit <base64(4-byte key hint ‖ 64-byte Ed25519 signature)>`, the
+ * signature covering the body's bytes. The key hint is the first four bytes of
+ * SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key). A verifier ignores signature lines
+ * of keys it does not know, so a witness can add its own cosignature and keys
+ * can be rotated.
  *
- * Trust comes from the public key the verifier pins (the `.pub` file beside
- * the private key, or one the auditor passes), never from `P` in the line: an
- * attacker can write any key into a line they forge.
+ * `prev` chains the checkpoints: deleting one from the middle of the file
+ * breaks the chain (a `gap`), which the key holder alone could hide. The
+ * writer also signs a heartbeat checkpoint when idle, so a silent interval is
+ * itself visible.
+ *
+ * One checkpoint is one line of `checkpoints.jsonl` beside the log:
+ * `{"note":"<note text>","offset":N,"range":["<hex>",…]}`. `offset` (where
+ * record size+1 starts in `audit.jsonl`) and `range` (the Merkle compact range
+ * of the covered records) let a restarted writer continue without re-reading
+ * the whole log; they are hints, checked against the signed root before use,
+ * and `loom audit verify` never trusts them. `loom audit checkpoint` prints
+ * the note alone, the form to keep elsewhere and give back to
+ * `loom audit verify --against`.
+ *
+ * Signing and the keys are in `checkpoint_keys.ts`. Trust comes from the
+ * public key the verifier pins (the `.pub` file beside the private key, or one
+ * the auditor passes), never from the note.
  *
  * @module
  */
 
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from "node:crypto";
+import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { dirname } from "node:path";
-import { canonicalJson } from "../../_util/canonical_json.ts";
-import {
-  ensurePrivateDir,
-  readPrivateFile,
-  writeFileAtomic,
-  writeFileExclusive,
-} from "../../store/mod.ts";
 
 /** The checkpoint file's name inside the log directory. */
 export const CHECKPOINT_FILE_NAME = "checkpoints.jsonl";
@@ -59,95 +64,191 @@ export const CHECKPOINT_FILE_NAME = "checkpoints.jsonl";
 /** The file holding the log's random id, inside the log directory. */
 export const LOG_ID_FILE_NAME = "audit.id";
 
-/** What a checkpoint signature covers, before the canonical body. */
-const SIGNING_CONTEXT = "loom-audit-checkpoint/v1\n";
-const HEX64 = /^[0-9a-f]{64}$/;
-const KEY_ID = /^[0-9a-f]{16}$/;
-const B64URL = /^[A-Za-z0-9_-]+$/;
-const LOG_ID = /^[A-Za-z0-9-]{8,64}$/;
-const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
-const MAX_KEY_FILE_BYTES = 4096;
+/** The key name in signature lines. */
+export const CHECKPOINT_KEY_NAME = "loom-audit";
 
-/** One signed checkpoint, as stored and exported. */
-export interface Checkpoint {
-  /** The log's random id (`audit.id`). */
+/** What starts a signature line of a signed note (an em dash and a space). */
+export const SIGNATURE_PREFIX = "\u2014 ";
+const HEX64 = /^[0-9a-f]{64}$/;
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+const LOG_ID = /^[A-Za-z0-9-]{8,64}$/;
+const ORIGIN = /^loom\/([A-Za-z0-9-]{8,64})\/audit$/;
+/** The largest note read (a body and a few signatures). */
+const MAX_NOTE_BYTES = 4096;
+/** The most compact-range nodes a line may carry (one per bit of a 53-bit size). */
+const MAX_RANGE_NODES = 53;
+
+/** The genesis head: the chain hash before the first record. */
+const ZERO_HASH = "0".repeat(64);
+
+/** What a checkpoint commits to: its body's fields. */
+export interface CheckpointBody {
+  /** The log's random id (`audit.id`); the origin is `loom/<log>/audit`. */
   readonly log: string;
-  /** The number of records covered: the `seq` of the head record. */
-  readonly seq: number;
-  /** The head record's hash. */
-  readonly hash: string;
+  /** Records covered: the `seq` of the head record. */
+  readonly size: number;
+  /** Merkle root of records 1..size, standard base64 of 32 bytes. */
+  readonly root: string;
+  /** The chain hash of record `size` (64 zeros when the log is empty). */
+  readonly head: string;
   /** When it was signed, ISO-8601 UTC. */
   readonly time: string;
-  /** First 16 hex digits of SHA-256 of the raw public key. */
-  readonly key_id: string;
-  /** The raw Ed25519 public key, base64url (informative: trust comes from the pinned key). */
-  readonly public_key: string;
-  /** Ed25519 signature, base64url. */
-  readonly sig: string;
+  /** When the writer that signed it started, ISO-8601 UTC. */
+  readonly opened: string;
+  /** Hex SHA-256 of the previous checkpoint's body, or null for the first. */
+  readonly prev: string | null;
+  /** The idle heartbeat the writer keeps, in seconds, or null when none. */
+  readonly heartbeat: number | null;
 }
 
-/** The outcome of {@linkcode parseCheckpointLine}. */
-export type CheckpointParse =
-  | { readonly ok: true; readonly checkpoint: Checkpoint }
+/** One signature line of a note. */
+export interface NoteSignature {
+  readonly name: string;
+  /** The 4-byte key hint, as 8 hex digits. */
+  readonly hint: string;
+  /** The signature bytes after the hint. */
+  readonly signature: Uint8Array;
+}
+
+/** A parsed checkpoint: its body, the exact signed text, and its signatures. */
+export interface Checkpoint extends CheckpointBody {
+  /** The body text the signatures cover (ends with a newline). */
+  readonly body: string;
+  /** The whole note: body, empty line, signature lines. */
+  readonly note: string;
+  readonly signatures: readonly NoteSignature[];
+}
+
+/** A stored checkpoint line: the note and the writer's hints. */
+export interface StoredCheckpoint {
+  readonly checkpoint: Checkpoint;
+  /** Byte offset of record size+1 in `audit.jsonl`, when recorded. */
+  readonly offset: number | null;
+  /** The Merkle compact range of records 1..size (hex), when recorded. */
+  readonly range: readonly string[] | null;
+}
+
+/** The outcome of a parse. */
+export type Parsed<T> =
+  | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly reason: string };
 
-/** A public key a verifier trusts, with its id. */
-export interface TrustedKey {
-  readonly keyId: string;
-  readonly key: KeyObject;
+/** The origin line of a log's checkpoints. */
+export function originOf(log: string): string {
+  return `loom/${log}/audit`;
 }
 
-/** The private half, able to sign checkpoints. Never leaves the writer. */
-export interface CheckpointSigner {
-  readonly keyId: string;
-  /** The raw public key, base64url. */
-  readonly publicKey: string;
-  /** Sign a checkpoint of `(log, seq, hash)` at `time`. */
-  sign(log: string, seq: number, hash: string, time: string): Checkpoint;
+/** The genesis head hash (before record 1). */
+export const GENESIS_HEAD = ZERO_HASH;
+
+/** The body text of a checkpoint (what its signatures cover). */
+export function formatBody(b: CheckpointBody): string {
+  let text = `${originOf(b.log)}\n${b.size}\n${b.root}\n` +
+    `head ${b.head}\ntime ${b.time}\nopened ${b.opened}\nprev ${b.prev ?? "-"}\n`;
+  if (b.heartbeat !== null) text += `heartbeat ${b.heartbeat}\n`;
+  return text;
 }
 
-/** The bytes a checkpoint's signature covers. */
-function signedBytes(c: Omit<Checkpoint, "sig" | "public_key">): Uint8Array {
-  return ENCODER.encode(
-    SIGNING_CONTEXT +
-      canonicalJson({ hash: c.hash, key_id: c.key_id, log: c.log, seq: c.seq, time: c.time }),
-  );
-}
-
-/** The raw public key (base64url) of an Ed25519 key object. */
-function rawPublicKey(key: KeyObject): string {
-  const jwk = key.export({ format: "jwk" }) as { x?: string };
-  if (typeof jwk.x !== "string") throw new TypeError("Not an Ed25519 key");
-  return jwk.x;
-}
-
-/** The key id of a raw public key (base64url): 16 hex digits of its SHA-256. */
-export function keyIdOf(publicKey: string): string {
-  return createHash("sha256").update(Buffer.from(publicKey, "base64url")).digest("hex").slice(
-    0,
-    16,
-  );
-}
-
-/** The line (with newline) a checkpoint is stored and exported as. */
-export function formatCheckpointLine(c: Checkpoint): string {
-  return canonicalJson({
-    hash: c.hash,
-    key_id: c.key_id,
-    log: c.log,
-    public_key: c.public_key,
-    seq: c.seq,
-    sig: c.sig,
-    time: c.time,
-  }) + "\n";
+/** Hex SHA-256 of a body text: what the next checkpoint's `prev` names. */
+export function bodyDigest(body: string): string {
+  return createHash("sha256").update(body).digest("hex");
 }
 
 /**
- * Parse one checkpoint line (without its newline). Checks the shape only; the
- * signature is checked by {@linkcode checkCheckpointSignature}.
+ * Parse a signed note into a checkpoint. Checks the layout only; signatures
+ * are checked by {@linkcode checkCheckpointSignature}.
  */
-export function parseCheckpointLine(line: string): CheckpointParse {
+export function parseNote(note: string): Parsed<Checkpoint> {
+  if (note.length > MAX_NOTE_BYTES) return fail(`longer than ${MAX_NOTE_BYTES} bytes`);
+  const split = note.indexOf("\n\n");
+  if (split < 0) return fail("no empty line between body and signatures");
+  const body = note.slice(0, split + 1);
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length < 7) return fail("body has fewer than 7 lines");
+  const origin = ORIGIN.exec(lines[0]);
+  if (origin === null) return fail("origin line");
+  if (!DECIMAL.test(lines[1]) || !Number.isSafeInteger(Number(lines[1]))) return fail("size line");
+  if (!B64.test(lines[2]) || Buffer.from(lines[2], "base64").length !== 32) {
+    return fail("root line");
+  }
+  const ext = new Map<string, string>();
+  for (const line of lines.slice(3)) {
+    const space = line.indexOf(" ");
+    const key = space < 0 ? line : line.slice(0, space);
+    if (ext.has(key) || space < 0) return fail(`extension line "${key.slice(0, 16)}"`);
+    ext.set(key, line.slice(space + 1));
+  }
+  const head = ext.get("head");
+  const time = ext.get("time");
+  const opened = ext.get("opened");
+  const prev = ext.get("prev");
+  const heartbeat = ext.get("heartbeat");
+  if (head === undefined || !HEX64.test(head)) return fail("head line");
+  if (time === undefined || !isIsoTime(time)) return fail("time line");
+  if (opened === undefined || !isIsoTime(opened)) return fail("opened line");
+  if (prev === undefined || (prev !== "-" && !HEX64.test(prev))) return fail("prev line");
+  if (heartbeat !== undefined && (!DECIMAL.test(heartbeat) || heartbeat === "0")) {
+    return fail("heartbeat line");
+  }
+  if (ext.size !== (heartbeat === undefined ? 4 : 5)) return fail("unknown extension line");
+  const signatures: NoteSignature[] = [];
+  const sigText = note.slice(split + 2);
+  if (!sigText.endsWith("\n")) return fail("signature lines do not end with a newline");
+  for (const line of sigText.slice(0, -1).split("\n")) {
+    if (!line.startsWith(SIGNATURE_PREFIX)) return fail("signature line");
+    const rest = line.slice(SIGNATURE_PREFIX.length);
+    const space = rest.indexOf(" ");
+    if (space <= 0) return fail("signature line");
+    const bytes = Buffer.from(rest.slice(space + 1), "base64");
+    if (!B64.test(rest.slice(space + 1)) || bytes.length < 5) return fail("signature line");
+    signatures.push({
+      name: rest.slice(0, space),
+      hint: bytes.subarray(0, 4).toString("hex"),
+      signature: new Uint8Array(bytes.subarray(4)),
+    });
+  }
+  if (signatures.length === 0) return fail("no signature line");
+  return {
+    ok: true,
+    value: {
+      log: origin[1],
+      size: Number(lines[1]),
+      root: lines[2],
+      head,
+      time,
+      opened,
+      prev: prev === "-" ? null : prev,
+      heartbeat: heartbeat === undefined ? null : Number(heartbeat),
+      body,
+      note,
+      signatures,
+    },
+  };
+}
+
+function fail<T>(what: string): Parsed<T> {
+  return { ok: false, reason: `malformed ${what}` };
+}
+
+function isIsoTime(text: string): boolean {
+  return /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/.test(text) &&
+    !Number.isNaN(Date.parse(text));
+}
+
+/** The line (with newline) a checkpoint is stored as in `checkpoints.jsonl`. */
+export function formatCheckpointLine(
+  checkpoint: Checkpoint,
+  hints: { offset?: number; range?: readonly string[] } = {},
+): string {
+  const value: Record<string, unknown> = { note: checkpoint.note };
+  if (hints.offset !== undefined) value.offset = hints.offset;
+  if (hints.range !== undefined) value.range = hints.range;
+  return JSON.stringify(value) + "\n";
+}
+
+/** Parse one line of `checkpoints.jsonl` (without its newline). Checks the shape only. */
+export function parseCheckpointLine(line: string): Parsed<StoredCheckpoint> {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -158,130 +259,64 @@ export function parseCheckpointLine(line: string): CheckpointParse {
     return { ok: false, reason: "not a JSON object" };
   }
   const v = value as Record<string, unknown>;
-  if (typeof v.log !== "string" || !LOG_ID.test(v.log)) return bad("log");
-  if (typeof v.seq !== "number" || !Number.isSafeInteger(v.seq) || v.seq < 0) return bad("seq");
-  if (typeof v.hash !== "string" || !HEX64.test(v.hash)) return bad("hash");
-  if (typeof v.time !== "string" || Number.isNaN(Date.parse(v.time))) return bad("time");
-  if (typeof v.key_id !== "string" || !KEY_ID.test(v.key_id)) return bad("key_id");
-  if (typeof v.public_key !== "string" || !B64URL.test(v.public_key)) return bad("public_key");
-  if (typeof v.sig !== "string" || !B64URL.test(v.sig)) return bad("sig");
-  return {
-    ok: true,
-    checkpoint: {
-      log: v.log,
-      seq: v.seq,
-      hash: v.hash,
-      time: v.time,
-      key_id: v.key_id,
-      public_key: v.public_key,
-      sig: v.sig,
-    },
-  };
-}
-
-function bad(field: string): CheckpointParse {
-  return { ok: false, reason: `field "${field}" missing or malformed` };
-}
-
-/**
- * Check a checkpoint's signature against the trusted keys.
- *
- * @returns null when it verifies; otherwise why not (`unknown key` or `bad signature`)
- */
-export function checkCheckpointSignature(
-  c: Checkpoint,
-  trusted: readonly TrustedKey[],
-): string | null {
-  const key = trusted.find((k) => k.keyId === c.key_id);
-  if (key === undefined) return `signed by unknown key ${c.key_id}`;
-  let ok = false;
-  try {
-    ok = verify(null, signedBytes(c), key.key, Buffer.from(c.sig, "base64url"));
-  } catch {
-    ok = false;
+  if (typeof v.note !== "string") {
+    return {
+      ok: false,
+      reason: 'no "note" (a checkpoint line of an earlier LOOM, or not a checkpoint)',
+    };
   }
-  return ok ? null : "bad signature";
+  const parsed = parseNote(v.note);
+  if (!parsed.ok) return parsed;
+  let offset: number | null = null;
+  if (v.offset !== undefined) {
+    if (!Number.isSafeInteger(v.offset) || (v.offset as number) < 0) {
+      return { ok: false, reason: 'malformed "offset"' };
+    }
+    offset = v.offset as number;
+  }
+  let range: string[] | null = null;
+  if (v.range !== undefined) {
+    if (
+      !Array.isArray(v.range) || v.range.length > MAX_RANGE_NODES ||
+      !v.range.every((h) => typeof h === "string" && HEX64.test(h))
+    ) return { ok: false, reason: 'malformed "range"' };
+    range = v.range as string[];
+  }
+  return { ok: true, value: { checkpoint: parsed.value, offset, range } };
 }
 
 /**
- * Load the checkpoint signing key, creating it on first use: an Ed25519 key
- * in PKCS#8 PEM at `keyFile` (mode 0600, its directory 0700, refused when
- * group- or other-accessible), and its public half in SPKI PEM beside it
- * (`<keyFile minus .key>.pub`), so `loom audit verify` needs no private key.
- *
- * @param keyFile e.g. `$LOOM_HOME/keys/audit-signing.key`
- * @throws {PolicyError} when the key file or its directory is not private
+ * Read exported checkpoints: notes one after another (as `loom audit
+ * checkpoint` prints them), or lines of a `checkpoints.jsonl`. Each comes with
+ * the line it starts on.
  */
-export async function openCheckpointSigner(keyFile: string): Promise<CheckpointSigner> {
-  await ensurePrivateDir(dirname(keyFile), "key directory");
-  let pem = await readPrivateFile(keyFile, "audit signing key", { maxBytes: MAX_KEY_FILE_BYTES });
-  if (pem === null) {
-    const { privateKey } = generateKeyPairSync("ed25519");
-    const text = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
-    // Exclusive: two processes starting at once keep one key.
-    await writeFileExclusive(keyFile, ENCODER.encode(text));
-    pem = await readPrivateFile(keyFile, "audit signing key", { maxBytes: MAX_KEY_FILE_BYTES });
-    if (pem === null) throw new Deno.errors.NotFound(`Cannot read audit signing key "${keyFile}"`);
+export function parseExported(text: string): { line: number; parsed: Parsed<Checkpoint> }[] {
+  const out: { line: number; parsed: Parsed<Checkpoint> }[] = [];
+  const lines = text.split("\n");
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (line.trim() === "") {
+      i++;
+      continue;
+    }
+    if (line.startsWith("{")) {
+      const parsed = parseCheckpointLine(line);
+      out.push({
+        line: i + 1,
+        parsed: parsed.ok ? { ok: true, value: parsed.value.checkpoint } : parsed,
+      });
+      i++;
+      continue;
+    }
+    // A note: body lines up to the empty line, then signature lines.
+    const start = i;
+    while (i < lines.length && lines[i] !== "") i++;
+    i++;
+    while (i < lines.length && lines[i].startsWith(SIGNATURE_PREFIX)) i++;
+    out.push({ line: start + 1, parsed: parseNote(lines.slice(start, i).join("\n") + "\n") });
   }
-  const privateKey = createPrivateKey(DECODER.decode(pem));
-  if (privateKey.asymmetricKeyType !== "ed25519") {
-    throw new TypeError(`Cannot use audit signing key "${keyFile}": it is not an Ed25519 key`);
-  }
-  const publicKeyObject = createPublicKey(privateKey);
-  const publicKey = rawPublicKey(publicKeyObject);
-  const keyId = keyIdOf(publicKey);
-  const pubFile = publicKeyFileOf(keyFile);
-  const spki = publicKeyObject.export({ format: "pem", type: "spki" }) as string;
-  let current: string | null = null;
-  try {
-    current = await Deno.readTextFile(pubFile);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  if (current !== spki) await writeFileAtomic(pubFile, ENCODER.encode(spki));
-  return {
-    keyId,
-    publicKey,
-    sign(log, seq, hash, time) {
-      const body = { log, seq, hash, time, key_id: keyId };
-      const sig = sign(null, signedBytes(body), privateKey).toString("base64url");
-      return { ...body, public_key: publicKey, sig };
-    },
-  };
-}
-
-/** The public key file that goes with a private key file: `x.key` → `x.pub`. */
-export function publicKeyFileOf(keyFile: string): string {
-  return (keyFile.endsWith(".key") ? keyFile.slice(0, -4) : keyFile) + ".pub";
-}
-
-/**
- * Read a trusted public key: an SPKI PEM file (the `.pub` LOOM writes) or a
- * checkpoint line's raw key (base64url) given as text.
- *
- * @returns null when the file does not exist
- * @throws {TypeError} when it holds no Ed25519 public key
- */
-export async function readTrustedKey(path: string): Promise<TrustedKey | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-  let key: KeyObject;
-  try {
-    key = createPublicKey(text);
-  } catch (error) {
-    throw new TypeError(`Cannot read audit public key "${path}": not a PEM public key`, {
-      cause: error,
-    });
-  }
-  if (key.asymmetricKeyType !== "ed25519") {
-    throw new TypeError(`Cannot read audit public key "${path}": not an Ed25519 key`);
-  }
-  return { keyId: keyIdOf(rawPublicKey(key)), key };
+  return out;
 }
 
 /** A new random log id: `loom-` and a UUID. */

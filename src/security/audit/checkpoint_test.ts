@@ -3,16 +3,15 @@ import { join } from "node:path";
 import { PolicyError } from "../../errors.ts";
 import { AuditLog } from "./log.ts";
 import { type AuditCheckReport, checkAuditLog } from "./check.ts";
-import { CheckpointCadence } from "./_checkpoint_writer.ts";
+import { CheckpointCadence } from "./_checkpoint_cadence.ts";
 import {
+  type Checkpoint,
   CHECKPOINT_FILE_NAME,
   formatCheckpointLine,
   LOG_ID_FILE_NAME,
-  openCheckpointSigner,
   parseCheckpointLine,
-  publicKeyFileOf,
-  readTrustedKey,
 } from "./checkpoint.ts";
+import { openCheckpointSigner, publicKeyFileOf, readTrustedKey } from "./checkpoint_keys.ts";
 import {
   joinLines,
   resealFrom,
@@ -30,6 +29,16 @@ function failures(report: AuditCheckReport): string[] {
 
 async function checkpointLines(dir: string): Promise<string[]> {
   return (await Deno.readTextFile(join(dir, CHECKPOINT_FILE_NAME))).trimEnd().split("\n");
+}
+
+function checkpointOf(line: string): Checkpoint {
+  const parsed = parseCheckpointLine(line);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.value.checkpoint;
+}
+
+async function checkpointSizes(dir: string): Promise<number[]> {
+  return (await checkpointLines(dir)).map((l) => checkpointOf(l).size);
 }
 
 // --- Negative: each verdict on a real log ------------------------------------------
@@ -65,21 +74,20 @@ Deno.test("checkAuditLog() reports forged_checkpoint for a bad signature, an unk
   await using tmp = await tempDir();
   const log = await writeCheckpointedLog(tmp.path, 20, 10);
   const cpFile = join(log.dir, CHECKPOINT_FILE_NAME);
-  const [first, ...rest] = await checkpointLines(log.dir);
-  const parsed = parseCheckpointLine(first);
-  assert.ok(parsed.ok);
-  const c = parsed.checkpoint;
-  // 1. A changed field under the old signature.
-  const resigned = formatCheckpointLine({ ...c, seq: c.seq + 1 });
+  const lines = await checkpointLines(log.dir);
+  const c = checkpointOf(lines[0]);
+  // 1. A changed body line under the old signature.
+  const changed = JSON.stringify({ note: c.note.replace(`\n${c.size}\n`, `\n${c.size + 1}\n`) });
   // 2. Signed by another key (an attacker's own).
   const other = await openCheckpointSigner(join(tmp.path, "other", "k.key"));
-  const foreignKey = formatCheckpointLine(other.sign(c.log, c.seq, c.hash, c.time));
+  const last = checkpointOf(lines.at(-1)!);
+  const foreignKey = formatCheckpointLine(other.sign({ ...last, prev: null }));
   // 3. A genuine signature over another log's id.
   const mine = await openCheckpointSigner(log.keyFile);
-  const otherLog = formatCheckpointLine(mine.sign("loom-someone-else", c.seq, c.hash, c.time));
+  const otherLog = formatCheckpointLine(mine.sign({ ...last, log: "loom-someone-else" }));
   await Deno.writeTextFile(
     cpFile,
-    [first, ...rest].join("\n") + "\n" + resigned + foreignKey + otherLog + "{not json\n",
+    lines.join("\n") + "\n" + changed + "\n" + foreignKey + otherLog + "{not json\n",
   );
   const report = await checkAuditLog(log.dir, { trustedKeys: [log.trusted] });
   const forged = report.verdicts.filter((v) => v.kind === "forged_checkpoint");
@@ -87,7 +95,7 @@ Deno.test("checkAuditLog() reports forged_checkpoint for a bad signature, an unk
   assert.match(forged[0].detail, /bad signature/);
   assert.match(forged[1].detail, /unknown key/);
   assert.match(forged[2].detail, /another log/);
-  assert.match(forged[3].detail, /malformed/);
+  assert.match(forged[3].detail, /not JSON/);
   assert.equal(report.ok, false);
 });
 
@@ -104,9 +112,9 @@ Deno.test("checkAuditLog() reports rollback when the log no longer holds an expo
     });
     for (let i = 0; i < 10; i++) await writer.append(sampleEntry(100 + i));
   }
-  const exported = (await checkpointLines(log.dir)).at(-1)!;
-  const exportFile = join(tmp.path, "exported.jsonl");
-  await Deno.writeTextFile(exportFile, exported + "\n");
+  const exported = checkpointOf((await checkpointLines(log.dir)).at(-1)!).note;
+  const exportFile = join(tmp.path, "exported.txt");
+  await Deno.writeTextFile(exportFile, exported);
   // Rollback: both files restored from the older copy; each alone verifies.
   await Deno.writeFile(file, old);
   await Deno.writeFile(join(log.dir, CHECKPOINT_FILE_NAME), oldCheckpoints);
@@ -146,12 +154,12 @@ Deno.test("checkAuditLog() passes an intact log and verifies every checkpoint", 
   assert.deepEqual(report.verdicts, []);
   assert.equal(report.ok, true);
   assert.equal(report.checkpoints.verified, report.checkpoints.total);
-  assert.equal(report.checkpoints.last?.seq, 25, "close checkpoints the final head");
+  assert.equal(report.checkpoints.last?.size, 25, "close checkpoints the final head");
 });
 
 // --- Cadence (injected clock, no wall time) ---------------------------------------
 
-Deno.test("CheckpointCadence is due after everyRecords records or everyMs with activity, never when idle", () => {
+Deno.test("CheckpointCadence without a heartbeat is due after everyRecords records or everyMs with activity, never when idle", () => {
   const cadence = new CheckpointCadence(100, 60_000, 0, 0);
   assert.equal(cadence.due(0, 10 ** 9), false, "idle: nothing to cover");
   assert.equal(cadence.due(99, 59_999), false);
@@ -174,7 +182,14 @@ Deno.test("AuditLog writes a checkpoint every N records and after T ms of activi
   const dir = join(tmp.path, "audit");
   {
     await using log = await AuditLog.open(dir, {
-      checkpoints: { keyFile, everyRecords: 4, everyMs: 60_000, now: () => now, timer: false },
+      checkpoints: {
+        keyFile,
+        everyRecords: 4,
+        everyMs: 60_000,
+        heartbeatMs: null,
+        now: () => now,
+        timer: false,
+      },
     });
     for (let i = 0; i < 4; i++) await log.append(sampleEntry(i));
     await log.checkpointIfDue();
@@ -190,8 +205,7 @@ Deno.test("AuditLog writes a checkpoint every N records and after T ms of activi
     await log.checkpointIfDue();
     assert.equal(log.checkpointStats?.written, 2, "idle: none");
   }
-  const seqs = (await checkpointLines(dir)).map((l) => JSON.parse(l).seq);
-  assert.deepEqual(seqs, [4, 5], "close adds none: the head is covered");
+  assert.deepEqual(await checkpointSizes(dir), [4, 5], "close adds none: the head is covered");
 });
 
 // --- The key ------------------------------------------------------------------------
@@ -209,7 +223,7 @@ Deno.test("AuditLog creates the signing key 0600 outside the log, its public key
   const line = (await checkpointLines(log.dir))[0];
   assert.ok(!line.includes("PRIVATE"), "no private key material in checkpoints");
   const id = (await Deno.readTextFile(join(log.dir, LOG_ID_FILE_NAME))).trim();
-  assert.equal(JSON.parse(line).log, id);
+  assert.equal(checkpointOf(line).log, id);
 });
 
 Deno.test("AuditLog refuses a signing key that group or others can read", linuxOnly, async () => {
@@ -267,8 +281,7 @@ Deno.test("AuditLog checkpoints on open the records a killed writer left uncover
     for (let i = 0; i < 3; i++) await plain.append(sampleEntry(i));
   }
   await (await AuditLog.open(log.dir, { checkpoints: { keyFile: log.keyFile } })).close();
-  const seqs = (await checkpointLines(log.dir)).map((l) => JSON.parse(l).seq);
-  assert.deepEqual(seqs, [4, 7]);
+  assert.deepEqual(await checkpointSizes(log.dir), [4, 7]);
 });
 
 Deno.test("checkAuditLog() tells a loss from a torn write: a repair that cut a checkpointed record fails", async () => {

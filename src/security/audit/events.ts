@@ -23,8 +23,10 @@
  * | `refusal_summary` | the refusal coalescer | refusals counted instead of recorded one by one |
  * | `audit_recovery` | the log itself; the gate | a torn tail repaired; tier 1 calls that ran unrecorded |
  * | `approval` | the gate; `loom approvals` | a held call's approval requested, decided, used, expired or voided |
+ * | `approval_queue` | the gate | held calls refused because the review queue was full, summed per window |
  * | `config_signature` | `loom sign`; `loom run` | a signing key made or trusted, a config signed, a signature checked |
  * | `quarantine` | `loom quarantine` | a config added to, promoted from or rejected by the quarantine |
+ * | `config_approval` | `loom quarantine approve` | an ai-generated config's exact bytes approved, or the approval refused |
  *
  * @module
  */
@@ -153,6 +155,13 @@ export type PolicyRefusal =
     limit: number;
     window_ms: number;
     retry_after_ms: number;
+  }
+  | {
+    /** The agent's config is `ai-generated` and its bytes are not approved. */
+    action: "quarantined";
+    detail: string;
+    /** `sha256:<hex>` of the served config's bytes. */
+    config_digest: string;
   };
 
 /** A call refused by a policy step (injection, tier, scope, rate limit): it did not run. */
@@ -335,16 +344,26 @@ export type AuditRepair =
 
 /**
  * A change of a held call's approval (see `src/store/approvals.ts`). One
- * record per change: `requested` (a held call opened it), `approved` and
- * `denied` (a reviewer decided: `actor` says who), `consumed` (the approved
- * call ran, once: `call` names it), `expired` (its time passed) and `voided`
- * (the agent's config changed). The arguments appear only as their digest.
+ * record per change: `requested` (a held call opened it: `requested_by` says
+ * who asked), `approved` and `denied` (a reviewer decided: `actor` says who),
+ * `decision_refused` (a decision by the identity that asked was refused: the
+ * approval stays pending; `actor` and `requested_by` say who), `consumed`
+ * (the approved call ran, once: `call` names it), `expired` (its time
+ * passed) and `voided` (the agent's config changed). The arguments appear
+ * only as their digest.
  */
 export type ApprovalChange = {
   event: "approval";
   agent: string;
   tool: string;
-  action: "requested" | "approved" | "denied" | "consumed" | "expired" | "voided";
+  action:
+    | "requested"
+    | "approved"
+    | "denied"
+    | "decision_refused"
+    | "consumed"
+    | "expired"
+    | "voided";
   /** The approval's id (16 hex). */
   approval: string;
   /** The escalation rule that held the call. */
@@ -353,14 +372,44 @@ export type ApprovalChange = {
   args_sha256: string;
   /** Hex SHA-256 of the agent's config the approval is bound to. */
   config_digest: string;
-  /** Who decided: `cli:<user>` or `client:<client name>` (approved, denied). */
+  /**
+   * Who decided: `cli:<user>`, `inline:<principal>`, `dashboard:<principal>`
+   * (approved, denied), or tried to (decision_refused).
+   */
   actor?: string;
+  /**
+   * Who asked: `oauth:<issuer>#<sub>`, `stdio`, `http`, `http-token:<n>`
+   * (requested, approved, denied, decision_refused).
+   */
+  requested_by?: string;
   /** The reviewer's reason (denied, when given). */
   reason?: string;
   /** The call that opened it (requested) or ran under it (consumed). */
   call?: string;
   /** When it stops counting, ISO-8601 UTC (requested, approved, denied). */
   expires_at?: string;
+};
+
+/**
+ * Held calls of one agent in one notice window, summed up (see
+ * `src/runtime/gate/review_notices.ts`): written once when a window in which
+ * calls were refused because the review queue was full ends, instead of one
+ * notice per call. Each call still has its own `tool_call` outcome record;
+ * this record is the reviewers' one notice of the flood.
+ */
+export type ApprovalQueueSummary = {
+  event: "approval_queue";
+  agent: string;
+  tool: null;
+  /** New approvals opened in the window (calls held for review). */
+  held: number;
+  /** Calls refused because the review queue was full. */
+  refused: number;
+  /** The pending cap per agent. */
+  max_pending: number;
+  /** The window, ISO-8601 UTC. */
+  window_start: string;
+  window_end: string;
 };
 
 /** The verdict of one config signature check (see `src/security/signing/`). */
@@ -370,7 +419,10 @@ export type SignatureVerdict =
   | "digest_mismatch"
   | "bad_signature"
   | "untrusted_key"
-  | "malformed";
+  | "malformed"
+  | "expired"
+  | "rollback"
+  | "version_reused";
 
 /**
  * A config signing event: `keygen` (a signing key was made), `trust` (a
@@ -392,6 +444,10 @@ export type ConfigSignatureEvent = {
   config_digest?: string;
   /** The config file, as the operator named it. */
   path?: string;
+  /** `sign`, `verify`: the signed version number of the config. */
+  version?: number;
+  /** `sign`, `verify`: when the signature expires (ISO-8601 UTC). */
+  expires?: string;
   /** `verify`: what the check found. */
   verdict?: SignatureVerdict;
   /** `verify`: true when the config was not allowed to load. */
@@ -416,11 +472,36 @@ export type QuarantineChange = {
   config_digest: string;
   /** `add`: the file it was taken from. */
   source?: string;
+  /** `add`: who submitted it (`generator:<name>`, `cli:<user>`); it may not approve it. */
+  submitted_by?: string;
   /** `promote`: the file it was written to. */
   target?: string;
   /** `promote --sign`: the key that signed it. */
   key_id?: string;
   /** `reject`: the reviewer's reason. */
+  reason?: string;
+};
+
+/**
+ * An `ai-generated` config's approval (see `src/store/config_approvals.ts`):
+ * `approved` (a person approved these exact bytes; its tools are served from
+ * the next start) or `refused` (the approver was one of its submitters).
+ */
+export type ConfigApprovalEvent = {
+  event: "config_approval";
+  /** The config's agent name. */
+  agent: string;
+  tool: null;
+  action: "approved" | "refused";
+  /** `sha256:<hex>` of the config file's bytes. */
+  config_digest: string;
+  /** Who approved (or tried to): `cli:<user>`. */
+  approver: string;
+  /** Who submitted these bytes: `generator:<name>`, `cli:<user>`, ... (may be empty). */
+  submitters: string[];
+  /** The config file, as the approver named it. */
+  path: string;
+  /** `refused`: why. */
   reason?: string;
 };
 
@@ -437,8 +518,10 @@ export type AuditEvent =
   | RefusalSummary
   | AuditRepair
   | ApprovalChange
+  | ApprovalQueueSummary
   | ConfigSignatureEvent
-  | QuarantineChange;
+  | QuarantineChange
+  | ConfigApprovalEvent;
 
 /** The event names a record can carry. */
 export const AUDIT_EVENTS = [
@@ -450,8 +533,10 @@ export const AUDIT_EVENTS = [
   "refusal_summary",
   "audit_recovery",
   "approval",
+  "approval_queue",
   "config_signature",
   "quarantine",
+  "config_approval",
 ] as const satisfies readonly AuditEvent["event"][];
 
 /** One event name. */

@@ -21,10 +21,12 @@
  *   `refusal_summary` records, so no client can fill the disk.
  *
  * - Signed checkpoints (`checkpoint.ts`): with `checkpoints` set, the writer
- *   signs `(log id, seq, head hash, time)` with an Ed25519 key kept outside the
- *   log into `checkpoints.jsonl`; {@linkcode checkAuditLog} checks the chain and
- *   every checkpoint (and exported ones) and returns typed verdicts
- *   (`docs/security-requirements.md`, AUD-10).
+ *   signs notes of (log id, size, Merkle root, head hash, time, previous
+ *   checkpoint) with an Ed25519 key kept outside the log into
+ *   `checkpoints.jsonl`, also as an idle heartbeat; {@linkcode checkAuditLog}
+ *   checks the chain, the Merkle roots and every checkpoint (and exported
+ *   ones) and returns typed verdicts (`docs/security-requirements.md`, AUD-10,
+ *   AUD-12 to AUD-15). `merkle.ts` gives inclusion and consistency proofs.
  *
  * @example
  * ```ts
@@ -72,20 +74,26 @@ export { verifyAuditLog, type VerifyOptions, type VerifyProgress } from "./verif
 export {
   type Checkpoint,
   CHECKPOINT_FILE_NAME,
+  type CheckpointBody,
   formatCheckpointLine,
   LOG_ID_FILE_NAME,
-  openCheckpointSigner,
   parseCheckpointLine,
+  parseExported,
+  parseNote,
+} from "./checkpoint.ts";
+export {
+  openCheckpointSigner,
   publicKeyFileOf,
   readTrustedKey,
   type TrustedKey,
-} from "./checkpoint.ts";
+} from "./checkpoint_keys.ts";
+export { CheckpointCadence } from "./_checkpoint_cadence.ts";
 export {
-  CheckpointCadence,
   type CheckpointOptions,
   type CheckpointStats,
   DEFAULT_CHECKPOINT_MS,
   DEFAULT_CHECKPOINT_RECORDS,
+  DEFAULT_HEARTBEAT_MS,
 } from "./_checkpoint_writer.ts";
 export {
   type AuditCheckReport,

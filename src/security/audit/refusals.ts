@@ -45,7 +45,13 @@ import { isoTimestamp } from "./_format.ts";
 import type { AuditLog } from "./log.ts";
 
 /** Why a call was refused before it ran. */
-export type RefusalKind = "unknown_tool" | "invalid" | "injection" | "tier" | "rate_limit";
+export type RefusalKind =
+  | "unknown_tool"
+  | "invalid"
+  | "injection"
+  | "tier"
+  | "rate_limit"
+  | "quarantined";
 
 /** One refused call, as far as the budget is concerned. */
 export interface Refusal {

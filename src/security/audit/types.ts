@@ -113,4 +113,6 @@ export interface VerifyReport {
   firstBad?: AuditProblem;
   /** With `VerifyOptions.hashesAt`: the hash of each asked-for record among those verified. */
   hashesAt?: ReadonlyMap<number, string>;
+  /** With `VerifyOptions.rootsAt`: the Merkle root (base64) of each asked-for size among those verified. */
+  rootsAt?: ReadonlyMap<number, string>;
 }

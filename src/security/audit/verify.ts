@@ -4,8 +4,8 @@
  *
  * What a plain chain cannot detect (`docs/security-requirements.md`, AUD-10): removal of the
  * last records, a full rewrite, or rollback to an older copy. `check.ts`
- * compares the signed checkpoints with the hashes this pass reports
- * (`VerifyOptions.hashesAt`) to see those.
+ * compares the signed checkpoints with the hashes and Merkle roots this pass
+ * reports (`VerifyOptions.hashesAt`, `rootsAt`) to see those.
  *
  * @module
  */
@@ -13,8 +13,16 @@
 import { canonicalJson } from "../../_util/canonical_json.ts";
 import { NotFoundError } from "../../errors.ts";
 import { checkRecordLine, HASH_SUFFIX_HEAD, HASH_SUFFIX_LENGTH } from "./_format.ts";
-import { type BadLine, inlineHasher, type LineHasher, workerHasher } from "./_hash_lines.ts";
+import {
+  type BadLine,
+  type BatchVerdict,
+  inlineHasher,
+  type LineHasher,
+  workerHasher,
+} from "./_hash_lines.ts";
 import { resolveLogFile } from "./_io.ts";
+import { recordLeaf, toBase64 } from "./_log_follower.ts";
+import { MerkleAccumulator } from "./merkle.ts";
 import { type AuditProblem, GENESIS_HASH, type VerifyReport } from "./types.ts";
 
 /** Progress of a running verification. */
@@ -48,6 +56,12 @@ export interface VerifyOptions {
    * in `VerifyReport.hashesAt`: what checkpoints are compared with.
    */
   hashesAt?: ReadonlySet<number>;
+  /**
+   * Also report the Merkle root (standard base64) of records 1..n for each of
+   * these sizes n (those verified), in `VerifyReport.rootsAt`. Costs one more
+   * hash or two per record.
+   */
+  rootsAt?: ReadonlySet<number>;
 }
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -63,7 +77,7 @@ const UTF8 = new TextDecoder();
 
 /** A chunk whose hashes are being checked, and the state before it. */
 interface PendingChunk {
-  readonly verdict: Promise<BadLine | null>;
+  readonly verdict: Promise<BatchVerdict>;
   readonly firstLine: number;
   readonly recordsBefore: number;
   readonly hashBefore: string;
@@ -130,12 +144,14 @@ export async function verifyAuditLog(
       await file.unlock();
     }
     const strict = options.strict ?? false;
+    const rootsAt = options.rootsAt === undefined ? null : [...options.rootsAt];
     if (!strict) {
+      // The hashing pass also builds the Merkle tree; in strict mode, this thread does.
       hasher = (options.parallel ?? totalBytes > PARALLEL_MIN_BYTES)
-        ? startWorkerOrInline()
-        : inlineHasher();
+        ? startWorkerOrInline(rootsAt)
+        : inlineHasher(rootsAt);
     }
-    const verifier = new ChainVerifier(strict, options.hashesAt ?? null);
+    const verifier = new ChainVerifier(strict, options.hashesAt ?? null, options.rootsAt ?? null);
     return await verifier.run(file, totalBytes, hasher, options.onProgress);
   } finally {
     hasher?.close();
@@ -156,10 +172,32 @@ class ChainVerifier {
   #jump: { line: number; expected: number; found: number; seen: number } | null = null;
   readonly #wanted: ReadonlySet<number> | null;
   readonly #found = new Map<number, string>();
+  readonly #rootsWanted: ReadonlySet<number> | null;
+  readonly #roots = new Map<number, string>();
+  readonly #tree: MerkleAccumulator | null;
 
-  constructor(strict: boolean, wanted: ReadonlySet<number> | null) {
+  constructor(
+    strict: boolean,
+    wanted: ReadonlySet<number> | null,
+    rootsWanted: ReadonlySet<number> | null,
+  ) {
     this.#strict = strict;
     this.#wanted = wanted;
+    this.#rootsWanted = rootsWanted;
+    this.#tree = rootsWanted === null || !strict ? null : new MerkleAccumulator();
+    if (rootsWanted?.has(0)) this.#roots.set(0, toBase64(new MerkleAccumulator().root()));
+  }
+
+  /** Record `seq` with `hash` verified so far (its own hash may still be checked on the side). */
+  #accept(seq: number, hash: string): void {
+    this.#records = seq;
+    this.#lastHash = hash;
+    if (this.#wanted?.has(seq)) this.#found.set(seq, hash);
+    const tree = this.#tree;
+    if (tree !== null) {
+      tree.append(recordLeaf(hash));
+      if (this.#rootsWanted?.has(seq)) this.#roots.set(seq, toBase64(tree.root()));
+    }
   }
 
   async run(
@@ -262,6 +300,11 @@ class ChainVerifier {
       for (const [seq, hash] of this.#found) if (seq <= this.#records) hashes.set(seq, hash);
       report.hashesAt = hashes;
     }
+    if (this.#rootsWanted !== null) {
+      const roots = new Map<number, string>();
+      for (const [size, root] of this.#roots) if (size <= this.#records) roots.set(size, root);
+      report.rootsAt = roots;
+    }
     return report;
   }
 
@@ -270,7 +313,9 @@ class ChainVerifier {
    * the first anomaly of the textual pass, is the first problem; roll the
    * counters back to just before it. Returns true when it is.
    */
-  #reconcile(chunk: PendingChunk, bad: BadLine | null): boolean {
+  #reconcile(chunk: PendingChunk, verdict: BatchVerdict): boolean {
+    for (const [size, root] of verdict.roots) this.#roots.set(size, toBase64(root));
+    const bad: BadLine | null = verdict.bad;
     if (bad === null) return false;
     const line = chunk.firstLine + bad.index;
     if (line > this.#anomalyLine) return false;
@@ -310,9 +355,7 @@ class ChainVerifier {
     } else {
       const hash = claimsOf(chunk.text, start, end, expected, this.#lastHash);
       if (typeof hash === "string") {
-        this.#records = expected;
-        this.#lastHash = hash;
-        if (this.#wanted?.has(expected)) this.#found.set(expected, hash);
+        this.#accept(expected, hash);
         return true;
       }
       facts = hash === null ? null : parsedFacts(chunk, start, end);
@@ -340,9 +383,7 @@ class ChainVerifier {
             }`,
         });
       }
-      this.#records = expected;
-      this.#lastHash = facts.hash;
-      if (this.#wanted?.has(expected)) this.#found.set(expected, facts.hash);
+      this.#accept(expected, facts.hash);
       return true;
     }
     if (facts.seq > expected) {
@@ -383,12 +424,12 @@ class ChainVerifier {
   }
 }
 
-function startWorkerOrInline(): LineHasher {
+function startWorkerOrInline(rootsAt: readonly number[] | null): LineHasher {
   try {
-    return workerHasher();
+    return workerHasher(rootsAt);
   } catch {
     // No workers here (an embedder without them): same result, one thread.
-    return inlineHasher();
+    return inlineHasher(rootsAt);
   }
 }
 

@@ -15,13 +15,14 @@ import type { Approval } from "../../store/mod.ts";
  *
  * @param approval the approval after the change
  * @param action what happened to it
- * @param extra fields of this change: `call` (requested, consumed)
+ * @param extra fields of this change: `call` (requested, consumed), `actor`
+ *   (decision_refused: who tried to decide)
  * @returns the record to append
  */
 export function approvalRecord(
   approval: Approval,
   action: ApprovalChange["action"],
-  extra: { call?: string } = {},
+  extra: { call?: string; actor?: string } = {},
 ): ApprovalChange {
   const record: ApprovalChange = {
     event: "approval",
@@ -36,6 +37,13 @@ export function approvalRecord(
   if (action === "approved" || action === "denied") {
     if (approval.decidedBy !== null) record.actor = approval.decidedBy;
     if (approval.decisionReason !== null) record.reason = approval.decisionReason;
+  }
+  if (action === "decision_refused" && extra.actor !== undefined) record.actor = extra.actor;
+  if (
+    action === "requested" || action === "approved" || action === "denied" ||
+    action === "decision_refused"
+  ) {
+    record.requested_by = approval.requestedBy;
   }
   if (action === "requested" || action === "approved" || action === "denied") {
     record.expires_at = new Date(approval.expiresAt).toISOString();

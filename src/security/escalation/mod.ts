@@ -29,4 +29,5 @@ export {
   TIER_4_RULE,
 } from "./decide_escalation.ts";
 export { approvalRecord } from "./approval_record.ts";
+export { decideApproval, type ReviewerDecision } from "./decide_approval.ts";
 export { type ApprovalState, MAX_REQUEST_STATE, RequestStateSigner } from "./request_state.ts";

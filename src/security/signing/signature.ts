@@ -1,45 +1,46 @@
 /**
- * Config signatures: `NAME.yaml.sig` beside `NAME.yaml`, a JSON document
+ * Config signatures: `NAME.yaml.sig` beside `NAME.yaml`, a signed statement
+ * (`statement.ts`, format `loom-config-signature/2`) naming the agent, the
+ * SHA-256 of the config file's exact bytes (the `config.source.digest` the
+ * loader computed from the bytes it parsed, so the bytes verified are the
+ * bytes served; any byte changed is a different config), a version and an
+ * expiry.
  *
- * ```json
- * { "format": "loom-config-signature/1", "algorithm": "ed25519",
- *   "key_id": "<16 hex>", "digest": "sha256:<64 hex>",
- *   "signed_at": "<ISO-8601 UTC>", "signature": "<base64url>" }
- * ```
+ * A check, in order: the signature verifies (`crypto.subtle.verify`) with a
+ * key this home trusts; it covers these bytes and this agent name; it has not
+ * expired (freeze); its version is not lower than the highest this home
+ * accepted for the agent (rollback), nor was it signed or accepted before for
+ * other bytes (a version number is used once). Accepting records `(agent,
+ * version, digest)` in the state database (`src/store/config_versions.ts`) in
+ * the transaction that checks the version.
  *
- * What is signed: the config file's exact bytes, through their SHA-256 (the
- * `config.source.digest` the loader computes from the bytes it parsed), as
- * the UTF-8 bytes of five lines joined by `\n`: the format, the algorithm,
- * the key id, the digest and the time. No normalisation: any byte changed,
- * even whitespace or a comment, is a different config. Checking the digest
- * the loader computed (not re-reading the file) means the bytes verified are
- * the bytes served.
- *
- * Defends against a config edited or replaced after review (digest
- * mismatch), a signature made by a key this home does not trust, and a forged
- * or altered signature file. Does not defend against a trusted key that was
- * stolen, nor a reviewer who signed a bad config; an unsigned config loads
- * (with a warning) unless signatures are required.
+ * Does not defend against a stolen trusted key, a reviewer who signed a bad
+ * config, nor a rollback on a home that never accepted the newer version (a
+ * fresh home, or its database deleted); unsigned configs load (with a
+ * warning) unless signatures are required.
  *
  * @module
  */
 
 import { IntegrityError, PolicyError } from "../../errors.ts";
 import type { AuditLog, SignatureVerdict } from "../audit/mod.ts";
-import type { LoomHome } from "../../store/mod.ts";
-import { writeFileAtomic } from "../../store/mod.ts";
+import type { LoomHome, LoomStore } from "../../store/mod.ts";
+import { openStore, writeFileAtomic } from "../../store/mod.ts";
+import type { VersionEntry, VersionJudgement } from "../../store/mod.ts";
 import {
   fromBase64Url,
-  KEY_ID,
   loadHmacKey,
   loadTrustedKey,
   type SigningAlgorithm,
   type SigningKey,
-  toBase64Url,
 } from "./keys.ts";
-
-/** The format tag of signature files. */
-export const SIGNATURE_FORMAT = "loom-config-signature/1";
+import {
+  type ConfigSignature,
+  createSignature,
+  parseExpiresOption,
+  parseSignature,
+  verifyStatement,
+} from "./statement.ts";
 
 /** The suffix of a config's signature file. */
 export const SIGNATURE_SUFFIX = ".sig";
@@ -47,20 +48,26 @@ export const SIGNATURE_SUFFIX = ".sig";
 /** The largest signature file read. */
 const MAX_SIGNATURE_BYTES = 4096;
 
-/** A signature file's content. */
-export interface ConfigSignature {
-  format: typeof SIGNATURE_FORMAT;
-  algorithm: SigningAlgorithm;
-  key_id: string;
-  /** `sha256:<hex>` of the config file's bytes. */
+/** A signature closer than this to its expiry loads with a warning. */
+export const EXPIRY_WARNING_MS = 14 * 86_400_000;
+
+/** The config a signature is about: agent name, path as given, hex digest of its bytes. */
+export interface SignedConfig {
+  name: string;
+  path: string;
   digest: string;
-  signed_at: string;
-  signature: string;
 }
 
 /** What a check found. */
 export type SignatureCheck =
-  | { verdict: "valid"; algorithm: SigningAlgorithm; keyId: string; signedAt: string }
+  | {
+    verdict: "valid";
+    algorithm: SigningAlgorithm;
+    keyId: string;
+    signedAt: string;
+    version: number;
+    expires: string;
+  }
   | { verdict: "unsigned" }
   | {
     verdict: Exclude<SignatureVerdict, "valid" | "unsigned">;
@@ -68,6 +75,8 @@ export type SignatureCheck =
     detail: string;
     keyId?: string;
     algorithm?: string;
+    version?: number;
+    expires?: string;
   };
 
 /** The signature file of a config file. */
@@ -75,47 +84,75 @@ export function signaturePath(configPath: string): string {
   return configPath + SIGNATURE_SUFFIX;
 }
 
-/** The bytes a signature covers. */
-function signedMessage(s: Omit<ConfigSignature, "signature">): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(
-    [s.format, s.algorithm, s.key_id, s.digest, s.signed_at].join("\n"),
-  );
+/** Options of {@linkcode prepareSignature} and {@linkcode signConfig}. */
+export interface SignOptions {
+  /** The version to sign; default one more than the highest this home signed or accepted. */
+  version?: number;
+  /** The expiry; default 365 days after `now`. */
+  expires?: Date;
+  /** The signing time (default: now). */
+  now?: Date;
 }
 
 /**
- * Sign a config digest and write the signature file atomically.
+ * Sign a config and write its signature file atomically; the version is
+ * reserved in this home's state first.
  *
- * @param configPath the config file (the signature goes to `configPath + ".sig"`)
- * @param digest hex SHA-256 of the config file's bytes (`config.source.digest`)
+ * @param home the LOOM home (its state database keeps the version counter)
+ * @param config agent name, path (the signature goes to `path + ".sig"`) and digest
  * @param key this home's signing key
+ * @param options version, expiry, clock
  * @returns the signature written
+ * @throws {IntegrityError} when the version is used for other bytes or is
+ *   lower than one this home accepted
  */
 export async function signConfig(
-  configPath: string,
-  digest: string,
+  home: LoomHome,
+  config: SignedConfig,
   key: SigningKey,
+  options: SignOptions = {},
 ): Promise<ConfigSignature> {
-  const signature = await createSignature(digest, key);
-  await writeSignature(signaturePath(configPath), signature);
+  const signature = await prepareSignature(home, config, key, options);
+  await writeSignature(signaturePath(config.path), signature);
   return signature;
 }
 
-/** A signature over a config digest, not yet written. */
-export async function createSignature(
-  digest: string,
+/**
+ * Reserve a version for a config in this home's state and sign it (the
+ * caller writes it: {@linkcode writeSignature}).
+ *
+ * @throws {IntegrityError} as {@linkcode signConfig}
+ */
+export async function prepareSignature(
+  home: LoomHome,
+  config: SignedConfig,
   key: SigningKey,
+  options: SignOptions = {},
 ): Promise<ConfigSignature> {
-  if (!/^[0-9a-f]{64}$/.test(digest)) throw new TypeError("Config digest must be 64 hex digits");
-  const body = {
-    format: SIGNATURE_FORMAT,
-    algorithm: key.algorithm,
-    key_id: key.keyId,
-    digest: `sha256:${digest}`,
-    signed_at: new Date().toISOString(),
-  } as const;
-  const algo = key.algorithm === "ed25519" ? "Ed25519" : "HMAC";
-  const bytes = new Uint8Array(await crypto.subtle.sign(algo, key.key, signedMessage(body)));
-  return { ...body, signature: toBase64Url(bytes) };
+  const now = options.now ?? new Date();
+  const expires = options.expires ?? parseExpiresOption(undefined, now);
+  let version: number;
+  {
+    await using store = await openStore(home);
+    const reserved = store.configVersions.reserveForSigning({
+      agent: config.name,
+      version: options.version,
+      configDigest: config.digest,
+      keyId: key.keyId,
+      expires: expires.toISOString(),
+    }, now);
+    if ("kind" in reserved) {
+      throw new IntegrityError(
+        `Cannot sign "${config.path}": ` +
+          versionProblem(config, options.version ?? 0, reserved),
+      );
+    }
+    version = reserved.version;
+  }
+  return await createSignature(
+    { agent: config.name, digest: config.digest, version, expires, now },
+    key,
+  );
 }
 
 /** Write a signature file (0600, atomically: temp file and rename). */
@@ -123,21 +160,44 @@ export async function writeSignature(path: string, signature: ConfigSignature): 
   await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(signature, null, 2) + "\n"));
 }
 
+/** Options of {@linkcode checkConfigSignature}. */
+export interface CheckOptions {
+  /** The time to judge expiry at (default: now). */
+  now?: Date;
+}
+
 /**
- * Check a config's signature file against the digest of the bytes loaded.
+ * Check a config's signature file against the bytes loaded and this home's
+ * accepted versions, without recording anything.
  *
- * @param home the LOOM home (trusted keys, HMAC key)
- * @param configPath the config file; its signature is `configPath + ".sig"`
- * @param digest hex SHA-256 of the config bytes that were loaded
+ * @param home the LOOM home (trusted keys, HMAC key, accepted versions)
+ * @param config agent name, path (its signature is `path + ".sig"`), digest of the bytes loaded
+ * @param options the clock
  * @returns the verdict; never throws for a bad signature
  * @throws {PolicyError} when a key file is not private
  */
 export async function checkConfigSignature(
   home: LoomHome,
-  configPath: string,
-  digest: string,
+  config: SignedConfig,
+  options: CheckOptions = {},
 ): Promise<SignatureCheck> {
-  const path = signaturePath(configPath);
+  return await checkWith(
+    home,
+    config,
+    options.now ?? new Date(),
+    (store, entry) => store.configVersions.judge(entry.agent, entry.version, entry.configDigest),
+  );
+}
+
+type Judge = (store: LoomStore, entry: VersionEntry) => VersionJudgement;
+
+async function checkWith(
+  home: LoomHome,
+  config: SignedConfig,
+  now: Date,
+  judge: Judge,
+): Promise<SignatureCheck> {
+  const path = signaturePath(config.path);
   let text: string;
   try {
     const info = await Deno.lstat(path);
@@ -152,22 +212,12 @@ export async function checkConfigSignature(
     if (error instanceof Deno.errors.NotFound) return { verdict: "unsigned" };
     throw error;
   }
-  const sig = parseSignature(text);
+  const sig = parseSignature(text, config.path);
   if (typeof sig === "string") {
     return { verdict: "malformed", detail: `signature "${path}" ${sig}` };
   }
   const who = { keyId: sig.key_id, algorithm: sig.algorithm };
-  if (sig.digest !== `sha256:${digest}`) {
-    return {
-      verdict: "digest_mismatch",
-      detail: `the config changed since it was signed (sha256 ` +
-        `${digest.slice(0, 12)}, signature covers ${sig.digest.slice(7, 19)})`,
-      ...who,
-    };
-  }
-  const raw = fromBase64Url(sig.signature);
-  const message = signedMessage(sig);
-  let ok = false;
+  let key: CryptoKey;
   if (sig.algorithm === "ed25519") {
     const trusted = await loadTrustedKey(home, sig.key_id);
     if (trusted === null) {
@@ -178,8 +228,7 @@ export async function checkConfigSignature(
         ...who,
       };
     }
-    ok = raw !== null && raw.length === 64 &&
-      await crypto.subtle.verify("Ed25519", trusted.key, raw, message);
+    key = trusted.key;
   } else {
     const hmac = await loadHmacKey(home);
     if (hmac === null || hmac.keyId !== sig.key_id) {
@@ -190,68 +239,109 @@ export async function checkConfigSignature(
         ...who,
       };
     }
-    ok = raw !== null && raw.length === 32 &&
-      await crypto.subtle.verify("HMAC", hmac.key, raw, message);
+    key = hmac.key;
   }
-  if (!ok) {
+  if (!(await verifyStatement(sig, fromBase64Url(sig.signature), key))) {
     return {
       verdict: "bad_signature",
       detail: `signature "${path}" does not verify with key ${sig.key_id}`,
       ...who,
     };
   }
-  return { verdict: "valid", algorithm: sig.algorithm, keyId: sig.key_id, signedAt: sig.signed_at };
+  // From here on the statement is authentic: its fields can be believed.
+  const signed = { ...who, version: sig.version, expires: sig.expires };
+  if (sig.digest !== `sha256:${config.digest}`) {
+    return {
+      verdict: "digest_mismatch",
+      detail: `the config changed since it was signed (sha256 ` +
+        `${config.digest.slice(0, 12)}, signature covers ${sig.digest.slice(7, 19)})`,
+      ...signed,
+    };
+  }
+  if (sig.agent !== config.name) {
+    return {
+      verdict: "digest_mismatch",
+      detail: `the signature is for agent "${sig.agent}", not "${config.name}"`,
+      ...signed,
+    };
+  }
+  if (now.getTime() >= Date.parse(sig.expires)) {
+    return {
+      verdict: "expired",
+      detail: `signature of agent "${config.name}" expired at ${sig.expires}; re-sign it ` +
+        `with "loom sign config ${config.path}"`,
+      ...signed,
+    };
+  }
+  const judgement = await (async () => {
+    await using store = await openStore(home);
+    return judge(store, {
+      agent: config.name,
+      version: sig.version,
+      configDigest: config.digest,
+      keyId: sig.key_id,
+      expires: sig.expires,
+    });
+  })();
+  if (judgement.kind !== "ok") {
+    const detail = versionProblem(config, sig.version, judgement);
+    return { verdict: judgement.kind, detail, ...signed };
+  }
+  return { verdict: "valid", ...who, signedAt: sig.signed_at, ...signed };
 }
 
-/** A parsed signature, or what is wrong with it. */
-function parseSignature(text: string): ConfigSignature | string {
-  let doc: Record<string, unknown>;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return "is not JSON";
+function versionProblem(
+  config: SignedConfig,
+  version: number,
+  judgement: Exclude<VersionJudgement, { kind: "ok" }>,
+): string {
+  if (judgement.kind === "rollback") {
+    return `signature of agent "${config.name}" is version ${version}, lower than version ` +
+      `${judgement.highestAccepted} this LOOM home already accepted (rollback); to go back ` +
+      `on purpose, sign these bytes as a new version with "loom sign config ${config.path}"`;
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "is not a JSON object";
-  if (doc.format !== SIGNATURE_FORMAT) return `is not a ${SIGNATURE_FORMAT} document`;
-  if (doc.algorithm !== "ed25519" && doc.algorithm !== "hmac-sha256") {
-    return `has an unknown algorithm (expected ed25519 or hmac-sha256)`;
-  }
-  if (typeof doc.key_id !== "string" || !KEY_ID.test(doc.key_id)) return "has no valid key_id";
-  if (typeof doc.digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(doc.digest)) {
-    return "has no valid digest";
-  }
-  if (typeof doc.signed_at !== "string" || doc.signed_at.length > 64) {
-    return "has no valid signed_at";
-  }
-  if (typeof doc.signature !== "string") return "has no signature";
-  return doc as unknown as ConfigSignature;
+  return `version ${version} of agent "${config.name}" was already signed or accepted ` +
+    `for other bytes (sha256 ${judgement.knownDigest.slice(0, 12)}); a version number is ` +
+    `used once: sign with a new version ("loom sign config ${config.path}")`;
 }
 
-/** How `loom run` treats a config without a signature. */
+/** How `loom run` treats a config without a signature, and its clock and warnings. */
 export interface SignaturePolicy {
   /** Refuse unsigned configs (`--require-signed`, `LOOM_REQUIRE_SIGNED=1`). */
   requireSigned: boolean;
+  /** The time to judge expiry at (default: now). */
+  now?: Date;
+  /** Told when an accepted signature expires within 14 days. */
+  onWarning?: (message: string) => void;
 }
 
 /**
- * The check `loom run` makes before serving: verify, record a
- * `config_signature` `verify` record, and refuse what must not load.
+ * The check `loom run` makes before serving: verify, accept the version
+ * (recorded in this home's state), record a `config_signature` `verify`
+ * record, and refuse what must not load.
  *
  * @param home the LOOM home
  * @param audit where the check is recorded (durable before this returns)
  * @param config the loaded config: agent name, path as given, digest of its bytes
- * @param policy whether unsigned configs are refused
+ * @param policy whether unsigned configs are refused; clock; warnings
  * @returns the verdict (`valid`, or `unsigned` when allowed)
- * @throws {IntegrityError} for a bad, mismatching, malformed or untrusted signature
+ * @throws {IntegrityError} for a bad, mismatching, malformed, untrusted,
+ *   expired, rolled back or reused-version signature
  * @throws {PolicyError} for an unsigned config when signatures are required
  */
 export async function enforceConfigSignature(
   home: LoomHome,
   audit: AuditLog,
-  config: { name: string; path: string; digest: string },
+  config: SignedConfig,
   policy: SignaturePolicy,
 ): Promise<SignatureCheck> {
-  const check = await checkConfigSignature(home, config.path, config.digest);
+  const now = policy.now ?? new Date();
+  const check = await checkWith(
+    home,
+    config,
+    now,
+    (store, entry) => store.configVersions.accept(entry, now),
+  );
   const refused = check.verdict === "unsigned" ? policy.requireSigned : check.verdict !== "valid";
   await recordSignatureCheck(audit, config, check, refused);
   if (check.verdict === "unsigned" && refused) {
@@ -263,6 +353,12 @@ export async function enforceConfigSignature(
   }
   if (check.verdict !== "valid" && check.verdict !== "unsigned") {
     throw new IntegrityError(`Refusing config "${config.path}": ${check.detail}`);
+  }
+  if (check.verdict === "valid" && Date.parse(check.expires) - now.getTime() < EXPIRY_WARNING_MS) {
+    policy.onWarning?.(
+      `signature of agent "${config.name}" expires at ${check.expires}; re-sign it with ` +
+        `"loom sign config ${config.path}"`,
+    );
   }
   return check;
 }
@@ -277,7 +373,7 @@ export async function enforceConfigSignature(
  */
 export async function recordSignatureCheck(
   audit: AuditLog,
-  config: { name: string; path: string; digest: string },
+  config: SignedConfig,
   check: SignatureCheck,
   refused: boolean,
 ): Promise<void> {
@@ -294,5 +390,7 @@ export async function recordSignatureCheck(
     ...("algorithm" in check && check.algorithm !== undefined
       ? { algorithm: check.algorithm }
       : {}),
+    ...("version" in check && check.version !== undefined ? { version: check.version } : {}),
+    ...("expires" in check && check.expires !== undefined ? { expires: check.expires } : {}),
   });
 }

@@ -21,15 +21,20 @@ async function tempHome(): Promise<{ root: string } & AsyncDisposable> {
 const DIGEST_A = "a".repeat(64);
 const DIGEST_B = "b".repeat(64);
 
+/** The agent `x` at `path`, with bytes whose SHA-256 is `digest`. */
+function agent(path: string, digest: string) {
+  return { name: "x", path, digest };
+}
+
 Deno.test("checkConfigSignature() refuses a signature over other bytes (digest_mismatch)", async () => {
   await using dir = await tempHome();
   const home = resolveHome(new Map([["LOOM_HOME", join(dir.root, "home")]]));
   await generateSigningKey(home, "ed25519");
   const config = join(dir.root, "x.yaml");
-  await signConfig(config, DIGEST_A, await loadSigningKey(home, "ed25519"));
-  const check = await checkConfigSignature(home, config, DIGEST_B);
+  await signConfig(home, agent(config, DIGEST_A), await loadSigningKey(home, "ed25519"));
+  const check = await checkConfigSignature(home, agent(config, DIGEST_B));
   assert.equal(check.verdict, "digest_mismatch");
-  assert.equal((await checkConfigSignature(home, config, DIGEST_A)).verdict, "valid");
+  assert.equal((await checkConfigSignature(home, agent(config, DIGEST_A))).verdict, "valid");
 });
 
 Deno.test("checkConfigSignature() refuses an Ed25519 signature by a key this home does not trust", async () => {
@@ -39,12 +44,12 @@ Deno.test("checkConfigSignature() refuses an Ed25519 signature by a key this hom
   await generateSigningKey(signer, "ed25519");
   await generateSigningKey(runner, "ed25519");
   const config = join(dir.root, "x.yaml");
-  await signConfig(config, DIGEST_A, await loadSigningKey(signer, "ed25519"));
-  const check = await checkConfigSignature(runner, config, DIGEST_A);
+  await signConfig(signer, agent(config, DIGEST_A), await loadSigningKey(signer, "ed25519"));
+  const check = await checkConfigSignature(runner, agent(config, DIGEST_A));
   assert.equal(check.verdict, "untrusted_key");
   // Once the runner trusts the signer's public key, the same signature verifies.
   await trustPublicKey(runner, JSON.parse(await exportPublicKey(signer)));
-  assert.equal((await checkConfigSignature(runner, config, DIGEST_A)).verdict, "valid");
+  assert.equal((await checkConfigSignature(runner, agent(config, DIGEST_A))).verdict, "valid");
 });
 
 Deno.test("checkConfigSignature() refuses a forged signature and an altered signed_at (bad_signature)", async () => {
@@ -52,16 +57,28 @@ Deno.test("checkConfigSignature() refuses a forged signature and an altered sign
   const home = resolveHome(new Map([["LOOM_HOME", join(dir.root, "home")]]));
   await generateSigningKey(home, "ed25519");
   const config = join(dir.root, "x.yaml");
-  const sig = await signConfig(config, DIGEST_A, await loadSigningKey(home, "ed25519"));
+  const sig = await signConfig(
+    home,
+    agent(config, DIGEST_A),
+    await loadSigningKey(home, "ed25519"),
+  );
   const flipped = sig.signature[0] === "A" ? "B" : "A";
-  for (const forged of [{ signature: flipped + sig.signature.slice(1) }, { signed_at: "2020" }]) {
+  for (
+    const forged of [
+      { signature: flipped + sig.signature.slice(1) },
+      { signed_at: "2020-01-01T00:00:00.000Z" },
+    ]
+  ) {
     await Deno.writeTextFile(signaturePath(config), JSON.stringify({ ...sig, ...forged }));
-    assert.equal((await checkConfigSignature(home, config, DIGEST_A)).verdict, "bad_signature");
+    assert.equal(
+      (await checkConfigSignature(home, agent(config, DIGEST_A))).verdict,
+      "bad_signature",
+    );
   }
   await Deno.writeTextFile(signaturePath(config), "{not json");
-  assert.equal((await checkConfigSignature(home, config, DIGEST_A)).verdict, "malformed");
+  assert.equal((await checkConfigSignature(home, agent(config, DIGEST_A))).verdict, "malformed");
   await Deno.remove(signaturePath(config));
-  assert.equal((await checkConfigSignature(home, config, DIGEST_A)).verdict, "unsigned");
+  assert.equal((await checkConfigSignature(home, agent(config, DIGEST_A))).verdict, "unsigned");
 });
 
 Deno.test("checkConfigSignature() refuses an HMAC signature made with another home's key", async () => {
@@ -71,18 +88,28 @@ Deno.test("checkConfigSignature() refuses an HMAC signature made with another ho
   await generateSigningKey(signer, "hmac-sha256");
   await generateSigningKey(runner, "hmac-sha256");
   const config = join(dir.root, "x.yaml");
-  const sig = await signConfig(config, DIGEST_A, await loadSigningKey(signer, "hmac-sha256"));
-  assert.equal((await checkConfigSignature(runner, config, DIGEST_A)).verdict, "untrusted_key");
+  const sig = await signConfig(
+    signer,
+    agent(config, DIGEST_A),
+    await loadSigningKey(signer, "hmac-sha256"),
+  );
+  assert.equal(
+    (await checkConfigSignature(runner, agent(config, DIGEST_A))).verdict,
+    "untrusted_key",
+  );
   // Claiming the runner's key id does not help: the MAC is wrong.
   const runnerKey = await loadSigningKey(runner, "hmac-sha256");
   await Deno.writeTextFile(
     signaturePath(config),
     JSON.stringify({ ...sig, key_id: runnerKey.keyId }),
   );
-  assert.equal((await checkConfigSignature(runner, config, DIGEST_A)).verdict, "bad_signature");
+  assert.equal(
+    (await checkConfigSignature(runner, agent(config, DIGEST_A))).verdict,
+    "bad_signature",
+  );
   // The signer's own home verifies its HMAC signature.
-  await signConfig(config, DIGEST_A, await loadSigningKey(signer, "hmac-sha256"));
-  assert.equal((await checkConfigSignature(signer, config, DIGEST_A)).verdict, "valid");
+  await signConfig(signer, agent(config, DIGEST_A), await loadSigningKey(signer, "hmac-sha256"));
+  assert.equal((await checkConfigSignature(signer, agent(config, DIGEST_A))).verdict, "valid");
 });
 
 Deno.test("loadSigningKey() refuses a key file readable by group or others", async () => {
