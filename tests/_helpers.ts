@@ -242,6 +242,42 @@ export async function runLoom(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** `loom list --json` of a home, parsed; throws with its stderr unless it exits 0. */
+export async function loomListJson(home: string): Promise<Record<string, unknown>[]> {
+  const res = await runLoom(["list", "--json"], { home });
+  if (res.code !== 0) throw new Error(`loom list --json exited ${res.code}:\n${res.stderr}`);
+  return JSON.parse(res.stdout);
+}
+
+/** GET `/metrics` next to an MCP endpoint, with these headers: status, content type and body. */
+export async function scrapeMetrics(
+  mcpUrl: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string | null; body: string }> {
+  const res = await fetch(new URL("/metrics", mcpUrl), { headers });
+  return { status: res.status, type: res.headers.get("content-type"), body: await res.text() };
+}
+
+/**
+ * Build the single-file bundle of main.ts at `output` as `deno task bundle`
+ * does (`deno bundle`, run from the checkout); throws with deno's stderr if
+ * the build fails (the first build fetches esbuild into Deno's cache).
+ */
+export async function buildBundle(output: string): Promise<void> {
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--output", output, MAIN],
+    cwd: fileURLToPath(new URL("../", import.meta.url)),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (built.code !== 0) {
+    throw new Error(
+      `deno bundle failed (${built.code}):\n${new TextDecoder().decode(built.stderr)}`,
+    );
+  }
+}
+
 /** A running `loom run --transport http`. */
 export interface LoomServer extends AsyncDisposable {
   url: string;

@@ -1,6 +1,7 @@
 /**
  * Processes the bench runs: the upstream, LOOM (`loom run` over HTTP or
- * stdio, with the same flags as `tests/_helpers.ts`), the SDK baseline, the
+ * stdio, with the same flags as `tests/_helpers.ts`, and `loom mesh DIR`
+ * over HTTP), the SDK baseline, the
  * MCP handshake used before each session load run, and the body and headers
  * of a stateless (2026-07-28) call. CPU and memory are read for a
  * server's whole process tree, so a bridge moved into a sandbox child process
@@ -14,8 +15,10 @@ import { join } from "node:path";
 import {
   DEV_CONFIG_FLAGS,
   HTTP_ON_FREE_PORT,
+  LOOM_FLAGS,
   loomRunCommand,
   type LoomRunOptions,
+  MAIN,
   stopOnce,
 } from "../../tests/_helpers.ts";
 import { childCpuMs, cpuMs, rssKiB } from "./_proc.ts";
@@ -217,6 +220,35 @@ export async function startLoom(config: string, options: StartLoomOptions): Prom
   const cmd = loomRunCommand(config, { ...options, args: [...HTTP_ON_FREE_PORT] });
   const { child, match, log } = await spawnUntil("loom run", cmd, /listening on (http:\/\/\S+)/);
   return wrap("loom", match[1], child, log);
+}
+
+/**
+ * `loom mesh DIR --namespace --transport http --port 0` with the flags of
+ * `deno task loom`, ready once it prints its URL.
+ */
+export async function startLoomMesh(
+  dir: string,
+  options: StartLoomOptions,
+): Promise<ServerProcess> {
+  const [run, ...perms] = LOOM_FLAGS;
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      run,
+      ...perms,
+      ...(options.denoFlags ?? []),
+      MAIN,
+      "mesh",
+      dir,
+      "--namespace",
+      ...HTTP_ON_FREE_PORT,
+    ],
+    env: { LOOM_HOME: options.home, NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { child, match, log } = await spawnUntil("loom mesh", cmd, /listening on (http:\/\/\S+)/);
+  return wrap("loom mesh", match[1], child, log);
 }
 
 /** `loom run CONFIG` over stdio: the child with piped stdin/stdout. */

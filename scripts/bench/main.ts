@@ -18,7 +18,10 @@
  * HTTP client against undici, client CPU per call (`http_client_bench.ts`);
  * audit records and bytes per second under a refusal flood
  * (`refusal_flood_bench.ts`); config load time for 1 and 50 pack-sized
- * configs, with and without the fast YAML path (`config_load_bench.ts`).
+ * configs, with and without the fast YAML path (`config_load_bench.ts`); the
+ * mesh (`mesh_ready_bench.ts`): `loom mesh` of 10 and 50 agents from spawn to
+ * its first `tools/list` answer, the RSS of the 50-agent mesh with every agent
+ * idle, and CPU per call through it against `loom run` of one of its configs.
  * Prints a table of medians with min/max over rounds, LOOM/baseline ratios and
  * each performance target marked PASS or FAIL.
  *
@@ -380,7 +383,9 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
  * - `refusal_flood_bench.ts`: audit records and bytes per second, and CPU per
  *   refused call, without and with the refusal budget;
  * - `config_load_bench.ts`: `loadConfig()` of 1 and of 50 pack-sized configs,
- *   cold and warm, with and without the fast YAML path.
+ *   cold and warm, with and without the fast YAML path;
+ * - `mesh_ready_bench.ts`: the mesh rows (ready time, idle RSS, CPU per call
+ *   against `loom run`).
  */
 async function subBench(
   script: string,
@@ -575,6 +580,18 @@ try {
   log("config load: 1 and 50 pack-sized configs, with and without the fast YAML path…");
   const configLoad = await subBench("config_load_bench.ts", QUICK ? ["--quick"] : []);
 
+  log("mesh: 10 and 50 agents, ready time, idle RSS, CPU per call against loom run…");
+  const meshBench = await subBench("mesh_ready_bench.ts", [
+    ...(QUICK ? ["--quick"] : []),
+    `--generator=${generator}`,
+    ...(flags.sandbox ? [`--sandbox=${flags.sandbox}`] : []),
+  ]);
+  const meshResult = meshBench.result as {
+    readyMs: { mesh50: number[] };
+    cpuUs: { mesh: number[]; run: number[]; ratio: number[] };
+    targets: { readyMs: number; cpuRatio: number };
+  };
+
   // -------------------------------------------------------------------------
   // Report.
   const get = (key: string, field: keyof Sample): Spread =>
@@ -683,6 +700,10 @@ try {
   out.push(...refusalFlood.table);
   out.push("", "Config load (config_load_bench.ts), fast YAML path against the yaml package:", "");
   out.push(...configLoad.table);
+  out.push("", "Mesh (mesh_ready_bench.ts), `loom mesh` against `loom run` of one config:", "");
+  out.push(...meshBench.table);
+  const meshReady = spread(meshResult.readyMs.mesh50);
+  const meshCpu = spread(meshResult.cpuUs.ratio);
 
   const verdict = (ok: boolean | null) => ok === null ? "n/a" : ok ? "PASS" : "FAIL";
   const targets: [string, string, string, boolean | null][] = [
@@ -737,7 +758,18 @@ try {
       `SDK server ${readySdk.median.toFixed(0)} ms`,
       readyLoom.median <= 250,
     ],
-    ["mesh of 50 agents ready ≤ 0.5 s", "—", "mesh not implemented yet", null],
+    [
+      `mesh of 50 agents ready ≤ ${meshResult.targets.readyMs / 1000} s (spawn → first tools/list)`,
+      `${meshReady.median.toFixed(0)} ms`,
+      `min–max ${meshReady.min.toFixed(0)}–${meshReady.max.toFixed(0)} ms`,
+      meshReady.median <= meshResult.targets.readyMs,
+    ],
+    [
+      `CPU per call through a 50-agent mesh ≤ ${meshResult.targets.cpuRatio}× loom run`,
+      `${fmt(meshCpu, 2)}×`,
+      `${fmt(spread(meshResult.cpuUs.mesh))} vs ${fmt(spread(meshResult.cpuUs.run))} µs at c=16`,
+      meshCpu.median <= meshResult.targets.cpuRatio,
+    ],
     [
       "≥ 30k durable audit records/s at 64 in flight",
       `${audit.durableRecordsPerSecond}/s`,
@@ -777,6 +809,7 @@ try {
       httpClient: httpClient.result,
       refusalFlood: refusalFlood.result,
       configLoad: configLoad.result,
+      mesh: meshBench.result,
       cliVerify: verified,
       targets: targets.map(([name, value, detail, ok]) => ({ name, value, detail, ok })),
     });

@@ -26,6 +26,7 @@
  */
 
 import type { AgentConfig } from "../config/mod.ts";
+import type { LoomMetrics } from "../_util/loom_metrics.ts";
 import { type LoomHome, openStore } from "../store/mod.ts";
 import type { AuditLog } from "../security/audit/mod.ts";
 import type { RateLimiter } from "../security/rate_limit/mod.ts";
@@ -38,7 +39,7 @@ import {
   type ConfigApprovalState,
   InProcessExecutor,
 } from "../runtime/mod.ts";
-import { AgentHost } from "../runtime/sandbox/mod.ts";
+import { AgentHost, type SandboxEvent } from "../runtime/sandbox/mod.ts";
 import { McpEngine } from "../mcp/mod.ts";
 import { recordAgent, sandboxRecorder } from "./lifecycle.ts";
 
@@ -60,6 +61,13 @@ export interface ServedAgentOptions {
   broker?: CredentialBroker;
   /** A line for the operator (stderr): sandbox logs and recording failures. */
   log(line: string): void;
+  /**
+   * The sandbox process's idle stop, and a watcher of its events besides
+   * their audit records (the mesh tracks each agent's host process).
+   */
+  sandbox?: { idleMs?: number; onEvent?: (event: SandboxEvent) => void };
+  /** The process's metrics (`/metrics`): the gate's calls, the sandbox host's lifecycle. */
+  metrics?: LoomMetrics;
 }
 
 /** One agent config, served: its gate and protocol engine. */
@@ -117,6 +125,7 @@ export class ServedAgent implements AsyncDisposable {
           notify: (line) => options.log(`loom: ${line}`),
         },
         configApproval,
+        metrics: options.metrics,
       });
       if (gate.quarantined) {
         options.log(
@@ -178,8 +187,19 @@ async function findConfigApproval(
  */
 function executorFor(config: AgentConfig, options: ServedAgentOptions): BridgeExecutor {
   if (config.runtime.sandbox === "none") return new InProcessExecutor();
+  const recorded = sandboxRecorder(options.audit, config.name, options.log);
+  const hostSeries = options.metrics?.agentHost(config.name);
+  const record = hostSeries === undefined ? recorded : (event: SandboxEvent) => {
+    hostSeries.observe(event.action);
+    recorded(event);
+  };
+  const watch = options.sandbox?.onEvent;
   return new AgentHost(config, {
-    onEvent: sandboxRecorder(options.audit, config.name, options.log),
+    idleMs: options.sandbox?.idleMs,
+    onEvent: watch === undefined ? record : (event) => {
+      record(event);
+      watch(event);
+    },
     // The agent process writes these lines: escaped by the caller's log.
     onLog: (line) => options.log(`loom[${config.name}]: ${line}`),
   });

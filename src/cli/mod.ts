@@ -29,6 +29,10 @@ Usage: loom <command> [options]
 
 Commands:
   run CONFIG          serve one agent's tools over stdio or streamable HTTP
+  mesh DIR            serve every config in DIR through one MCP connection
+  claude-config [DIR] print the Claude Desktop entry that serves DIR as a mesh
+  list                list the agents served here: tier, tools, status, signature
+  info NAME           one agent: tools and parameters, hosts, tier, sandbox, status
   validate CONFIG...  run every load-time check and print the tools
   schema              print the JSON Schema of agent configs
   init NAME           write a commented starter config
@@ -42,6 +46,7 @@ Commands:
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
   sign ...            make signing keys; sign configs; verify their signatures
   quarantine ...      hold untrusted configs for review: add, list, show, promote, reject, approve
+  probe TARGET        print an MCP server's info and tools (an http(s) URL or a stdio command)
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -72,6 +77,11 @@ interface CommandModule {
  */
 const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   run: () => import("./run.ts").then((m) => command(m.runCommand, m.RUN_HELP)),
+  mesh: () => import("./mesh.ts").then((m) => command(m.meshCommand, m.MESH_HELP)),
+  "claude-config": () =>
+    import("./claude_config.ts").then((m) => command(m.claudeConfigCommand, m.CLAUDE_CONFIG_HELP)),
+  list: () => import("./registry.ts").then((m) => command(m.listCommand, m.LIST_HELP)),
+  info: () => import("./registry.ts").then((m) => command(m.infoCommand, m.INFO_HELP)),
   validate: () => configCommands().then((m) => command(m.validateCommand, m.VALIDATE_HELP)),
   schema: () => configCommands().then((m) => command(m.schemaCommand, m.SCHEMA_HELP)),
   init: () => configCommands().then((m) => command(m.initCommand, m.INIT_HELP)),
@@ -83,6 +93,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   sign: () => import("./sign.ts").then((m) => command(m.signCommand, m.SIGN_HELP)),
   quarantine: () =>
     import("./quarantine.ts").then((m) => command(m.quarantineCommand, m.QUARANTINE_HELP)),
+  probe: () => import("./probe.ts").then((m) => command(m.probeCommand, m.PROBE_HELP)),
 };
 
 /** `validate`, `schema` and `init` share one module. */

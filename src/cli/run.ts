@@ -8,17 +8,25 @@
 import { parseOptions } from "./_args.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
 import { loadConfig } from "../config/mod.ts";
-import { ensureHome, resolveHome } from "../store/mod.ts";
-import { AuditLog } from "../security/audit/mod.ts";
+import { AgentRegistry, ensureHome, resolveHome } from "../store/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
 import { enforceConfigSignature } from "../security/signing/mod.ts";
 import { bridgeSecretNames } from "../upstream/mod.ts";
-import { serveStdio } from "../mcp/mod.ts";
-import { endOn, ServedAgent, watchStopSignals } from "../app/mod.ts";
-import { OAuthResourceServer, serveMcpHttp } from "../web/mod.ts";
+import type { ToolHost } from "../mcp/mod.ts";
+import { ServedAgent } from "../app/mod.ts";
+import { OAuthResourceServer } from "../web/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import { VERSION } from "./version.ts";
+import {
+  bearerTokens,
+  openServeAudit,
+  requireSigned,
+  SERVE_OPTIONS,
+  serveMetrics,
+  serveTarget,
+  serveUntilStopped,
+} from "./_serve_options.ts";
 
 /** Help text of `loom run`. */
 export const RUN_HELP = `Usage: loom run CONFIG [options]
@@ -37,6 +45,10 @@ Options:
                               each client its own; or set LOOM_HTTP_TOKEN
       --token TOKEN           the token itself (visible to other local users in
                               the process list: prefer the two above)
+      --metrics-token-file FILE
+                              a token (or one per line) that opens /metrics and
+                              nothing else; the only way to /metrics with
+                              --auth oauth (access tokens do not open it)
       --auth token|oauth      HTTP authentication (default token: the bearer
                               token options above, none on loopback without one);
                               oauth accepts JWT access tokens of one authorization
@@ -83,34 +95,20 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      transport: { type: "string", short: "t", default: "stdio" },
-      host: { type: "string", default: "127.0.0.1" },
-      port: { type: "string", short: "p", default: "8400" },
+      ...SERVE_OPTIONS,
       token: { type: "string" },
-      "token-file": { type: "string" },
       auth: { type: "string" },
       issuer: { type: "string" },
       audience: { type: "string" },
       "jwks-url": { type: "string" },
-      "allowed-host": { type: "string", multiple: true },
-      "allowed-origin": { type: "string", multiple: true },
       "max-sessions": { type: "string" },
       "max-sessions-per-client": { type: "string" },
       "session-idle": { type: "string" },
-      "require-signed": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return (io.out(RUN_HELP), 0);
   if (positionals.length !== 1) throw new UsageError("Expected one CONFIG: loom run CONFIG");
-  const transport = values.transport;
-  if (transport !== "stdio" && transport !== "http") {
-    throw new UsageError(`Invalid --transport "${transport}": expected stdio or http`);
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`Invalid --port "${values.port}": expected 0-65535`);
-  }
+  const { transport, port } = serveTarget(values);
   const maxSessions = positiveFlag("max-sessions", values["max-sessions"]);
   const maxSessionsPerClient = positiveFlag(
     "max-sessions-per-client",
@@ -126,14 +124,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   } else if (values.token !== undefined) {
     io.err("warning: --token is visible in the process list; prefer --token-file\n");
     token = values.token;
-  } else if (values["token-file"] !== undefined) {
-    // One token per line; blank lines are skipped.
-    const lines = (await Deno.readTextFile(values["token-file"])).split("\n");
-    token = lines.map((l) => l.trim()).filter((l) => l !== "");
-    if (token.length === 0) throw new UsageError("Token file holds no token");
   } else {
-    token = io.env.get("LOOM_HTTP_TOKEN") || undefined;
+    token = await bearerTokens(values["token-file"], io.env);
   }
+  const { metrics, metricsTokens } = await serveMetrics(values["metrics-token-file"], transport);
 
   const config = await loadConfig(positionals[0], {
     onWarning: (w) => io.err(`warning: ${escapeForTerminal(formatConfigIssue(w))}\n`),
@@ -145,12 +139,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     );
   }
   const home = await ensureHome(resolveHome(io.env));
-  const audit = await AuditLog.open(home.audit, {
-    checkpoints: {
-      keyFile: home.auditSigningKey,
-      heartbeatMs: auditHeartbeatMs(io.env.get("LOOM_AUDIT_HEARTBEAT")),
-    },
-  });
+  const audit = await openServeAudit(home, io.env, metrics);
   try {
     // The signature is checked against the digest of the bytes just loaded.
     const signature = await enforceConfigSignature(
@@ -158,8 +147,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       audit,
       { name: config.name, path: positionals[0], digest: config.source.digest },
       {
-        requireSigned: values["require-signed"] === true ||
-          io.env.get("LOOM_REQUIRE_SIGNED") === "1",
+        requireSigned: requireSigned(values["require-signed"], io.env),
         onWarning: (message) => io.err(`warning: ${escapeForTerminal(message)}\n`),
       },
     );
@@ -186,39 +174,51 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       env: io.env,
       transport,
       version: VERSION,
+      metrics,
       // Sandbox log lines come from the agent's process: escaped, they cannot drive the terminal.
       log: (line) => io.err(`${escapeForTerminal(line)}\n`),
     });
+    // The registry behind "loom list" and "loom info": a failure there is
+    // one warning, never a reason to stop serving.
+    await using registry = await AgentRegistry.open(home, {
+      onError: (message) => io.err(`warning: ${escapeForTerminal(message)}\n`),
+    });
+    registry.registerAgent(config, { path: positionals[0], signature, transport });
+    agent.engine.setHost(touchingHost(agent.gate, () => registry.touch(config.name)));
+    let ended: "stopped" | "failed" = "failed";
+    using _registered = { [Symbol.dispose]: () => void registry.markAgent(config.name, ended) };
     io.err(
       `loom: serving ${agent.gate.listTools().length} tool(s) of "${config.name}" over ${transport}\n`,
     );
-    using stop = watchStopSignals();
-    if (transport === "stdio") {
-      // A signal ends the input as if the client had closed it: calls in
-      // flight are answered, then everything stops in order.
-      const input = endOn(io.stdin, stop.signalled.then(() => io.err("loom: shutting down\n")));
-      await serveStdio(agent.engine, { input, output: io.stdout });
-    } else {
-      const server = await serveMcpHttp(agent.engine, {
-        host: values.host,
-        port,
-        token,
-        oauth,
-        allowedHosts: values["allowed-host"],
-        allowedOrigins: values["allowed-origin"],
-        maxSessions,
-        maxSessionsPerClient,
-        sessionIdleMs: sessionIdle === undefined ? undefined : sessionIdle * 1000,
-        onListen: (url) => io.err(`loom: listening on ${url}\n`),
-      });
-      await stop.signalled;
-      io.err("loom: shutting down\n");
-      await server.shutdown();
-    }
+    await serveUntilStopped(agent.engine, transport, io, {
+      host: values.host,
+      port,
+      token,
+      oauth,
+      metrics,
+      metricsToken: metricsTokens,
+      allowedHosts: values["allowed-host"],
+      allowedOrigins: values["allowed-origin"],
+      maxSessions,
+      maxSessionsPerClient,
+      sessionIdleMs: sessionIdle === undefined ? undefined : sessionIdle * 1000,
+    });
+    ended = "stopped";
   } finally {
     await audit.close();
   }
   return 0;
+}
+
+/** The gate as the engine's tool host, telling the registry of each call (throttled there). */
+function touchingHost(gate: ToolHost, touch: () => void): ToolHost {
+  return {
+    listTools: () => gate.listTools(),
+    callTool: (name, args, ctx) => {
+      touch();
+      return gate.callTool(name, args, ctx);
+    },
+  };
 }
 
 /** A positive integer flag, or undefined when not given. */
@@ -277,23 +277,4 @@ function oauthFlags(
     audience: values.audience,
     jwksUrl: values["jwks-url"],
   });
-}
-
-/**
- * The idle checkpoint heartbeat from `LOOM_AUDIT_HEARTBEAT`: seconds (at
- * least 1), `off`, or unset for the default.
- *
- * @throws {UsageError} for any other value
- */
-export function auditHeartbeatMs(value: string | undefined): number | null | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (value === "off") return null;
-  if (!/^[1-9][0-9]{0,6}$/.test(value)) {
-    throw new UsageError(
-      `Invalid LOOM_AUDIT_HEARTBEAT "${
-        value.slice(0, 16)
-      }": expected seconds (1 to 9999999) or "off"`,
-    );
-  }
-  return Number(value) * 1000;
 }

@@ -29,6 +29,8 @@ import {
   type ConfigVersionTable,
   configVersionTable,
 } from "./config_versions.ts";
+import { REGISTRY_MIGRATION_SQL, type RegistryTable } from "./registry.ts";
+import { registryTable } from "./_registry_table.ts";
 
 /** One grant: an agent may use a secret while its config has this digest. */
 export interface Grant {
@@ -83,6 +85,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "config_approvals", sql: CONFIG_APPROVALS_MIGRATION_SQL },
   { version: 4, name: "config_versions", sql: CONFIG_VERSIONS_MIGRATION_SQL },
   { version: 5, name: "approvals_requested_by", sql: APPROVALS_REQUESTED_BY_MIGRATION_SQL },
+  { version: 6, name: "registry", sql: REGISTRY_MIGRATION_SQL },
 ];
 
 /** The schema version this build of LOOM writes. */
@@ -102,6 +105,8 @@ export class LoomStore implements Disposable, AsyncDisposable {
   readonly configApprovals: ConfigApprovalTable;
   /** Signed config versions signed or accepted (see `config_versions.ts`). */
   readonly configVersions: ConfigVersionTable;
+  /** The agents this home serves or served, and their tools (see `registry.ts`). */
+  readonly registry: RegistryTable;
   #db: DatabaseSync;
 
   /** Use {@linkcode openStore}. */
@@ -112,6 +117,7 @@ export class LoomStore implements Disposable, AsyncDisposable {
     this.approvals = approvalTable(db);
     this.configApprovals = configApprovalTable(db);
     this.configVersions = configVersionTable(db);
+    this.registry = registryTable(db);
   }
 
   /** The schema version of the open database. */

@@ -89,6 +89,7 @@ Deno.test("openStore() applies each migration once across reopenings", async () 
       { version: 3, name: "config_approvals" },
       { version: 4, name: "config_versions" },
       { version: 5, name: "approvals_requested_by" },
+      { version: 6, name: "registry" },
     ]);
   } finally {
     raw.close();

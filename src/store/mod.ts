@@ -1,8 +1,8 @@
 /**
  * LOOM's persistent state: the `$LOOM_HOME` layout, the SQLite state database
- * (`loom.db`: grants and approvals; later the registry; this folder is the only
- * user of `node:sqlite`), and helpers for files that must stay private to the
- * user (mode 0600, owned by this uid, written atomically).
+ * (`loom.db`: grants, approvals, config versions and the agent registry; this
+ * folder is the only user of `node:sqlite`), and helpers for files that must
+ * stay private to the user (mode 0600, owned by this uid, written atomically).
  *
  * @example
  * ```ts
@@ -76,3 +76,21 @@ export {
   type VersionEntry,
   type VersionJudgement,
 } from "./config_versions.ts";
+export {
+  AGENT_STATUSES,
+  type AgentRegistration,
+  type AgentStatus,
+  type ObservedStatus,
+  observedStatus,
+  type ParamSummary,
+  processAlive,
+  processStartToken,
+  type RegisteredAgent,
+  type RegisteredTool,
+  type RegistrationInput,
+  registrationOf,
+  type RegistryTable,
+  type SignatureStatus,
+  type SignatureVerdictLike,
+} from "./registry.ts";
+export { AgentRegistry, type AgentRegistryOptions, TOUCH_INTERVAL_MS } from "./agent_registry.ts";

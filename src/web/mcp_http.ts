@@ -1,6 +1,7 @@
 /**
  * Streamable HTTP transport on Hono, for both eras of MCP on one endpoint
- * `/mcp`, plus `/healthz`.
+ * `/mcp`, plus `/healthz` and, given the process's metrics, `/metrics`
+ * (`_metrics.ts`: the same Host/Origin and token guards).
  *
  * **2026-07-28 (stateless).** A POSTed request whose `_meta` names its
  * protocol version (or any request outside a session that is not
@@ -87,6 +88,8 @@ import { ClientQuotas } from "./_quotas.ts";
 import { type HttpSession, newSessionId, SessionTable } from "./_sessions.ts";
 import { openSessionStream, pushToSession } from "./_session_stream.ts";
 import { ACCEPTS_SSE, serveStateless } from "./_stateless.ts";
+import { metricsHandler } from "./_metrics.ts";
+import type { LoomMetrics } from "../_util/loom_metrics.ts";
 
 /** Options of the MCP HTTP app. */
 export interface McpHttpOptions {
@@ -125,6 +128,13 @@ export interface McpHttpOptions {
    * honoured when no token is configured; set it for a loopback bind only.
    */
   healthDetails?: boolean;
+  /** The process's metrics, served at `/metrics` (`_metrics.ts`); without them no such route. */
+  metrics?: LoomMetrics;
+  /**
+   * Tokens that open `/metrics` and nothing else; the only way in with
+   * `oauth` (see `_metrics.ts`).
+   */
+  metricsTokens?: readonly string[];
 }
 
 /** The Hono app and its session table. */
@@ -169,6 +179,19 @@ export function createMcpApp(engine: McpEngine, options: McpHttpOptions): McpHtt
     if (!details) return c.text("ok");
     return c.json({ status: "ok", sessions: sessions.size, streams: quotas.streamTotal });
   });
+
+  if (options.metrics !== undefined) {
+    app.get(
+      "/metrics",
+      metricsHandler({
+        metrics: options.metrics,
+        policy: options.policy,
+        bearer,
+        metricsBearer: new BearerTokens(options.metricsTokens ?? []),
+        oauth: options.oauth !== undefined,
+      }),
+    );
+  }
 
   // Guards for every /mcp method: DNS rebinding first, then authentication.
   app.use("/mcp", async (c, next) => {

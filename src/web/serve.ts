@@ -18,6 +18,7 @@ import { isLoopbackHost } from "../net/mod.ts";
 import { checkOrigin, originPolicy } from "./guard.ts";
 import { createMcpApp } from "./mcp_http.ts";
 import type { OAuthResourceServer } from "./oauth.ts";
+import type { LoomMetrics } from "../_util/loom_metrics.ts";
 
 /** Options of {@linkcode serveMcpHttp}. */
 export interface ServeMcpHttpOptions {
@@ -39,6 +40,13 @@ export interface ServeMcpHttpOptions {
    * non-loopback bind.
    */
   oauth?: OAuthResourceServer;
+  /** The process's metrics, served at `/metrics` behind the `/mcp` guards (`_metrics.ts`). */
+  metrics?: LoomMetrics;
+  /**
+   * Token(s) that open `/metrics` and nothing else (each at least 16
+   * characters, none equal to a `/mcp` token); with `oauth` the only way in.
+   */
+  metricsToken?: string | readonly string[];
   /** Extra Host names accepted (DNS-rebinding allowlist). */
   allowedHosts?: readonly string[];
   /** Extra browser Origins accepted. */
@@ -98,6 +106,10 @@ export function serveMcpHttp(
   if (new Set(tokens).size !== tokens.length) {
     throw new UsageError("Bearer tokens must be distinct");
   }
+  const metricsTokens = typeof options.metricsToken === "string"
+    ? [options.metricsToken]
+    : options.metricsToken ?? [];
+  checkMetricsTokens(metricsTokens, tokens);
   const policy = originPolicy(host, options);
   const { app, close } = createMcpApp(engine, {
     policy,
@@ -109,6 +121,8 @@ export function serveMcpHttp(
     sessionIdleMs: options.sessionIdleMs,
     // Session counts only for a loopback bind without a token; otherwise to token holders.
     healthDetails: isLoopbackHost(host) && tokens.length === 0 && oauth === null,
+    metrics: options.metrics,
+    metricsTokens,
   });
   const handler: Deno.ServeHandler = oauth === null
     ? (req, info) => app.fetch(req, info) // `info` (remote address, `completed`) is `c.env`
@@ -135,6 +149,24 @@ export function serveMcpHttp(
       await server.shutdown();
     },
   });
+}
+
+/**
+ * Metrics tokens open `/metrics` only, so one that is also a `/mcp` token
+ * would hand a scraper the agent's tools.
+ *
+ * @throws {UsageError} for a short, repeated or `/mcp` token
+ */
+function checkMetricsTokens(metricsTokens: readonly string[], tokens: readonly string[]): void {
+  if (metricsTokens.some((t) => t.length < 16)) {
+    throw new UsageError("Metrics token must be at least 16 characters");
+  }
+  if (new Set(metricsTokens).size !== metricsTokens.length) {
+    throw new UsageError("Metrics tokens must be distinct");
+  }
+  if (metricsTokens.some((t) => tokens.includes(t))) {
+    throw new UsageError("A metrics token must not also be a /mcp bearer token");
+  }
 }
 
 /**

@@ -133,6 +133,7 @@ async function review(
     const ttl = describeTtl(desk.ttlMs);
     switch (found.kind) {
       case "queue_full":
+        call.denial = "queue_full";
         desk.notices.refused(call.tool, found.pending);
         return await held(
           `${heldBy(decision)}, and refused: review queue full. Agent "${parts.config.name}" ` +
@@ -190,6 +191,7 @@ async function review(
     return await held(pending, approval.id);
   } catch (error) {
     if (error instanceof AuditUnavailable) {
+      call.denial = "audit_unavailable";
       return toolError("Audit log unavailable: the approval could not be recorded");
     }
     console.error("loom: approvals failed:", error);

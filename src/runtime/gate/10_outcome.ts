@@ -29,6 +29,7 @@ export async function recordOutcome(
   fields: OutcomeFields,
 ): Promise<CallToolResult> {
   const { audit, config, unrecorded } = parts;
+  call.status = status;
   const written = audit.append({
     event: "tool_call",
     agent: config.name,
@@ -51,6 +52,7 @@ export async function recordOutcome(
       unrecorded.count(call.tool);
       if (config.runtime.auditFailure === "allow") return result;
     }
+    call.denial = "audit_unavailable";
     return toolError("Audit log unavailable: the outcome could not be recorded");
   }
   unrecorded.report();

@@ -8,7 +8,8 @@
 
 import { createHash } from "node:crypto";
 import type { AgentConfig } from "../../config/mod.ts";
-import type { AuditLog, RefusalCoalescer } from "../../security/audit/mod.ts";
+import type { DenialReason } from "../../_util/loom_metrics.ts";
+import type { AuditLog, CallStatus, RefusalCoalescer } from "../../security/audit/mod.ts";
 import type { RateLimiter } from "../../security/rate_limit/mod.ts";
 import type { PatternWorker } from "../../security/validate/mod.ts";
 import type { CallToolResult, ToolCallContext } from "../../mcp/mod.ts";
@@ -61,6 +62,14 @@ export class GateCall {
    * after it is durable too.
    */
   intent: Promise<unknown> | null = null;
+  /**
+   * Why the gate refused the call, when it did (for `/metrics`): set by the
+   * step that refused it; a `held` or `denied` outcome without one is
+   * classified from {@linkcode GateCall.status}.
+   */
+  denial: DenialReason | null = null;
+  /** The status its outcome record carries, once step 10 recorded it. */
+  status: CallStatus | null = null;
 
   constructor(id: string, tool: string, ctx: ToolCallContext) {
     this.id = id;

@@ -26,14 +26,32 @@
  * Refusals at steps 1-4 have bounded records (`refuse.ts`); tier 1 calls that
  * ran while the log could not be written are counted (`unrecorded.ts`).
  *
+ * With `metrics`, every call is counted once it is answered (`/metrics`:
+ * outcome, denial reason or error kind, latency) in series the gate looks
+ * up once per tool when it is built; a name the agent does not have is
+ * counted under the tool `"unknown"`, never under the name the client sent.
+ *
  * @module
  */
 
 import type { AgentConfig } from "../../config/mod.ts";
+import {
+  type CallErrorKind,
+  type DenialReason,
+  type LoomMetrics,
+  type ToolCallSeries,
+  UNKNOWN_TOOL_LABEL,
+} from "../../_util/loom_metrics.ts";
 import { type AuditLog, RefusalCoalescer, type RefusalOptions } from "../../security/audit/mod.ts";
 import { RateLimiter } from "../../security/rate_limit/mod.ts";
 import { PatternWorker } from "../../security/validate/mod.ts";
-import type { CallToolResult, McpTool, ToolCallContext, ToolHost } from "../../mcp/mod.ts";
+import {
+  type CallToolResult,
+  type McpTool,
+  type ToolCallContext,
+  type ToolHost,
+  UnknownToolError,
+} from "../../mcp/mod.ts";
 import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
 import { GateCall, type GateParts } from "./call.ts";
 import { UnrecordedCalls } from "./unrecorded.ts";
@@ -73,6 +91,8 @@ export interface AgentGateOptions {
    * found it in the state database; without one such a config serves nothing.
    */
   configApproval?: ConfigApprovalState | null;
+  /** The process's metrics; the gate counts its calls there. Default: none. */
+  metrics?: LoomMetrics;
 }
 
 /** One agent's tools behind the gate. */
@@ -85,6 +105,8 @@ export class AgentGate implements ToolHost {
   readonly quarantined: boolean;
   #callSeq = 0;
   readonly #callPrefix = crypto.randomUUID().slice(0, 8);
+  /** Each tool's metric series, and the `"unknown"` tool's; null without metrics. */
+  readonly #series: { byTool: Map<string, ToolCallSeries>; unknown: ToolCallSeries } | null;
 
   /**
    * @param config a loaded config
@@ -107,6 +129,13 @@ export class AgentGate implements ToolHost {
     this.#entries = indexTools(config);
     this.quarantined = isQuarantined(config, options.configApproval);
     this.#listed = this.quarantined ? [] : [...this.#entries.values()].map((e) => e.listed);
+    const metrics = options.metrics;
+    this.#series = metrics === undefined ? null : {
+      byTool: new Map(
+        [...this.#entries.keys()].map((t) => [t, metrics.toolSeries(config.name, t)]),
+      ),
+      unknown: metrics.toolSeries(config.name, UNKNOWN_TOOL_LABEL),
+    };
   }
 
   /** The tools as MCP lists them. */
@@ -141,20 +170,51 @@ export class AgentGate implements ToolHost {
    * @throws {UnknownToolError} when the agent has no such tool
    */
   async callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
-    const parts = this.#parts;
     const call = new GateCall(`${this.#callPrefix}-${++this.#callSeq}`, name, ctx);
+    const metrics = this.#series;
+    if (metrics === null) return await this.#run(call, args);
+    const series = metrics.byTool.get(name) ?? metrics.unknown;
+    let result: CallToolResult;
+    try {
+      result = await this.#run(call, args);
+    } catch (error) {
+      // An unknown name (its refusal is recorded), or a failure of LOOM itself.
+      if (error instanceof UnknownToolError) {
+        series.finished(call.elapsed() / 1000, "unknown_tool", null);
+      } else series.finished(call.elapsed() / 1000, call.denial, "internal");
+      throw error;
+    }
+    series.finished(call.elapsed() / 1000, denialOf(call), errorKindOf(call, result));
+    return result;
+  }
 
-    const entry = this.#entries.get(name);
+  async #run(call: GateCall, args: unknown): Promise<CallToolResult> {
+    const parts = this.#parts;
+    const entry = this.#entries.get(call.tool);
     if (entry === undefined) return await refuseUnknownTool(parts, call);
-    if (this.quarantined) return await refuseQuarantined(parts, call);
+    if (this.quarantined) {
+      call.denial = "quarantined";
+      return await refuseQuarantined(parts, call);
+    }
 
     let checked = checkArguments(parts, entry, args);
     if (checked instanceof Promise) checked = await checked;
-    if (!checked.ok) return await refuseArguments(parts, call, checked);
+    if (!checked.ok) {
+      call.denial = checked.findings.length > 0 ? "injection" : "invalid";
+      return await refuseArguments(parts, call, checked);
+    }
     const input = checked.value;
 
-    const denied = checkTier(parts, call, entry) ?? takeRate(parts, call, entry);
-    if (denied !== null) return await denied;
+    const untiered = checkTier(parts, call, entry);
+    if (untiered !== null) {
+      call.denial = "tier";
+      return await untiered;
+    }
+    const limited = takeRate(parts, call, entry);
+    if (limited !== null) {
+      call.denial = "rate_limit";
+      return await limited;
+    }
     const held = holdForReview(parts, call, entry, input, checked.findings);
     if (held !== null) {
       const answer = await held;
@@ -164,7 +224,10 @@ export class AgentGate implements ToolHost {
     const unrecordable = recordIntent(parts, call, entry, input, checked.findings);
     if (unrecordable !== null) {
       const refused = await unrecordable;
-      if (refused !== null) return refused;
+      if (refused !== null) {
+        call.denial = "audit_unavailable";
+        return refused;
+      }
     }
 
     const releasing = releaseSecrets(parts, call, entry);
@@ -177,4 +240,18 @@ export class AgentGate implements ToolHost {
     );
     return await recordOutcome(parts, call, executed.status, executed.result, executed.fields);
   }
+}
+
+/** Why a finished call was refused, or null when it was not. */
+function denialOf(call: GateCall): DenialReason | null {
+  if (call.denial !== null) return call.denial;
+  if (call.status === "held") return "held";
+  if (call.status === "denied") return "secret_denied";
+  return null;
+}
+
+/** The kind of a tool error of a call that was not refused, or null. */
+function errorKindOf(call: GateCall, result: CallToolResult): CallErrorKind | null {
+  if (result.isError !== true) return null;
+  return call.status === "timeout" ? "timeout" : "error";
 }

@@ -18,7 +18,7 @@
  * | `tool_call` | the gate | a call's `intent` before it runs, its `outcome` after |
  * | `trust_violation` | the gate | a call refused by policy; a call that runs with injection findings |
  * | `credential_access` | the credential broker | set, remove, rotate, grant, revoke, resolve |
- * | `agent_lifecycle` | the served agent | start and stop |
+ * | `agent_lifecycle` | the served agent | start and stop; a mesh's added, reload, removed, refused |
  * | `sandbox_lifecycle` | the sandbox supervisor | spawn, ready, stop, crash, kill, restart |
  * | `refusal_summary` | the refusal coalescer | refusals counted instead of recorded one by one |
  * | `audit_recovery` | the log itself; the gate | a torn tail repaired; tier 1 calls that ran unrecorded |
@@ -271,6 +271,20 @@ export type AgentLifecycle =
       tools: number;
     }
     | { action: "stop" }
+    | {
+      /**
+       * A mesh's hot reload: `added` (a new agent serves), `reload` (a new
+       * version of its config serves), `removed` (its file is gone), or
+       * `refused` (a change not applied; the serving version stays).
+       */
+      action: "added" | "reload" | "removed" | "refused";
+      /** The config file. */
+      file: string;
+      /** added and reload: the digest of the config now served. */
+      config_digest?: string;
+      /** refused: why (its problems, bounded). */
+      reason?: string;
+    }
   );
 
 /** What happened to an agent's sandboxed host process. */

@@ -33,6 +33,11 @@
  * (`_checkpoint_writer.ts`, `checkpoint.ts`), after the batch's sync and off
  * the append path: an append never waits for a checkpoint.
  *
+ * Metrics. With `commitSeconds` set, each record's time from `append` to
+ * its batch's sync is observed there (`/metrics`,
+ * `loom_audit_commit_duration_seconds`): one clock read per append, kept in
+ * the queue entry that exists anyway, and one per batch.
+ *
  * @module
  */
 
@@ -53,6 +58,7 @@ import {
 } from "./_checkpoint_writer.ts";
 import type { AuditEvent } from "./events.ts";
 import { AUDIT_FILE_NAME, type AuditReceipt, GENESIS_HASH, MAX_RECORD_BYTES } from "./types.ts";
+import type { HistogramSeries } from "../../_util/metrics.ts";
 
 /** Options of {@linkcode AuditLog.open}. */
 export interface AuditLogOptions {
@@ -70,6 +76,11 @@ export interface AuditLogOptions {
    * `_checkpoint_writer.ts`). Default: none (`loom run` sets them).
    */
   checkpoints?: CheckpointOptions;
+  /**
+   * Observe each record's commit latency (append to synced, in seconds)
+   * here. Default: none.
+   */
+  commitSeconds?: HistogramSeries;
 }
 
 /** Options of {@linkcode AuditLog.append}. */
@@ -127,6 +138,8 @@ interface Pending {
   readonly entry: PreparedEntry;
   readonly resolve: (receipt: AuditReceipt) => void;
   readonly reject: (error: unknown) => void;
+  /** `performance.now()` at append, when commit latency is observed; else 0. */
+  readonly at: number;
 }
 
 interface TailState {
@@ -182,8 +195,15 @@ export class AuditLog {
   #recovery: AuditRecovery | null = null;
   #checkpoints: CheckpointWriter | null = null;
   #stats: AuditLogStats = { records: 0, batches: 0, recoveries: 0, failures: 0 };
+  readonly #commitSeconds: HistogramSeries | null;
 
-  private constructor(key: string, maxBatch: number, maxRepair: number) {
+  private constructor(
+    key: string,
+    maxBatch: number,
+    maxRepair: number,
+    commitSeconds: HistogramSeries | null,
+  ) {
+    this.#commitSeconds = commitSeconds;
     this.#dir = key;
     this.#path = join(key, AUDIT_FILE_NAME);
     this.#maxBatch = maxBatch;
@@ -222,7 +242,7 @@ export class AuditLog {
       throw new TypeError("Cannot open audit log: it is already open in this process");
     }
     OPEN_LOGS.add(key);
-    const log = new AuditLog(key, maxBatch, maxRepair);
+    const log = new AuditLog(key, maxBatch, maxRepair, options.commitSeconds ?? null);
     try {
       await log.#start();
     } catch (error) {
@@ -315,8 +335,9 @@ export class AuditLog {
       return Promise.reject(error);
     }
     const defer = options?.defer === true;
+    const at = this.#commitSeconds === null ? 0 : performance.now();
     return new Promise<AuditReceipt>((resolve, reject) => {
-      this.#queue.push({ entry: prepared, resolve, reject });
+      this.#queue.push({ entry: prepared, resolve, reject, at });
       if (!defer && this.#draining === null) this.#draining = this.#drain();
     });
   }
@@ -438,6 +459,11 @@ export class AuditLog {
       const failure = unavailable("Cannot append to audit log: write failed", error);
       for (const pending of batch) pending.reject(failure);
       return false;
+    }
+    const observed = this.#commitSeconds;
+    if (observed !== null) {
+      const now = performance.now();
+      for (let i = 0; i < batch.length; i++) observed.observe((now - batch[i].at) / 1000);
     }
     for (let i = 0; i < batch.length; i++) batch[i].resolve(receipts[i]);
     return true;

@@ -1,0 +1,159 @@
+/**
+ * `loom mesh DIR`: serve every agent config of a directory through one MCP
+ * connection (stdio, or one streamable HTTP endpoint), each agent behind its
+ * own gate and sandbox process. The mesh itself is `src/app/mesh.ts`; this
+ * module reads the options, opens the home and the audit log, prints what
+ * was left out, and runs the transport until a signal or the end of stdin.
+ *
+ * @module
+ */
+
+import { parseOptions } from "./_args.ts";
+import { UsageError } from "../errors.ts";
+import { AgentRegistry, ensureHome, resolveHome } from "../store/mod.ts";
+import { Mesh, type MeshReloadReport } from "../app/mod.ts";
+import { escapeForTerminal } from "../_util/terminal.ts";
+import type { CliIo } from "./_io.ts";
+import * as serving from "./_serve_options.ts";
+import { VERSION } from "./version.ts";
+
+/** Help text of `loom mesh`. */
+export const MESH_HELP = `Usage: loom mesh DIR [options]
+
+Serve every agent config in DIR (each *.yaml and *.yml file directly in it)
+through one MCP connection. Each agent keeps its own gate (tier, rate limits,
+approvals) and its own sandbox process, started by its first call and
+stopped when idle. A config that fails validation or its signature check is
+reported and left out; the others serve. Two configs offering the same tool
+name refuse to start (exit 78) unless --namespace.
+
+DIR is watched: a changed, added or removed config is checked first, then
+served (or stopped) without a restart, and clients are told the tool list
+changed. A broken, unsigned or colliding edit is reported and the previous
+version keeps serving; calls in flight finish on the version they began on.
+
+Options:
+  -t, --transport stdio|http  transport (default stdio, as Claude Desktop runs it)
+      --host HOST             HTTP bind address (default 127.0.0.1)
+  -p, --port PORT             HTTP port (default 8400; 0 picks a free port)
+      --token-file FILE       file holding the HTTP bearer token (required for a
+                              non-loopback --host), or one token per line; or
+                              set LOOM_HTTP_TOKEN
+      --metrics-token-file FILE
+                              with --transport http: a token (or one per line)
+                              that opens /metrics (every agent's series) and
+                              nothing else
+      --allowed-host NAME     extra Host name accepted (repeatable)
+      --allowed-origin ORIGIN extra browser Origin accepted (repeatable)
+      --namespace             serve every tool as agent__tool (the agent's "-"
+                              written "_"), whatever other agents are present
+      --sandbox-idle SECONDS  stop an agent's sandbox process after this long
+                              without calls (default 300)
+      --require-signed        leave out configs without a valid signature; or
+                              set LOOM_REQUIRE_SIGNED=1
+  -h, --help                  show this help
+
+Environment:
+  LOOM_HOME        state directory (default ~/.loom)
+  LOOM_HTTP_TOKEN  bearer token for the HTTP transport
+
+Examples:
+  loom mesh agents/
+  loom mesh agents/ --namespace
+  loom mesh agents/ --transport http --port 8400 --token-file ~/.loom/token
+`;
+
+/** `loom mesh`. */
+export async function meshCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOptions({
+    args,
+    allowPositionals: true,
+    options: {
+      ...serving.SERVE_OPTIONS,
+      namespace: { type: "boolean" },
+      "sandbox-idle": { type: "string" },
+    },
+  });
+  if (values.help) return (io.out(MESH_HELP), 0);
+  if (positionals.length !== 1) throw new UsageError("Expected one DIR: loom mesh DIR");
+  const { transport, port } = serving.serveTarget(values);
+  const idle = values["sandbox-idle"];
+  if (idle !== undefined && !/^[1-9][0-9]{0,6}$/.test(idle)) {
+    throw new UsageError(`Invalid --sandbox-idle "${idle.slice(0, 16)}": expected seconds`);
+  }
+  const token = await serving.bearerTokens(values["token-file"], io.env);
+  const { metrics, metricsTokens } = await serving.serveMetrics(
+    values["metrics-token-file"],
+    transport,
+  );
+  const warn = (message: string) => io.err(`warning: ${escapeForTerminal(message)}\n`);
+
+  const home = await ensureHome(resolveHome(io.env));
+  const audit = await serving.openServeAudit(home, io.env, metrics);
+  try {
+    // The registry behind "loom list": a failure there is one warning, never a reason to stop.
+    await using registry = await AgentRegistry.open(home, { onError: warn });
+    const mesh = await Mesh.open(positionals[0], {
+      home,
+      audit,
+      env: io.env,
+      version: VERSION,
+      namespace: values.namespace === true,
+      requireSigned: serving.requireSigned(values["require-signed"], io.env),
+      idleMs: idle === undefined ? undefined : Number(idle) * 1000,
+      registry,
+      metrics,
+      watch: true,
+      onReload: (report) => {
+        for (const line of reloadLines(report)) io.err(`${escapeForTerminal(line)}\n`);
+      },
+      onWarning: warn,
+      // Sandbox log lines come from agents' processes: escaped, they cannot drive the terminal.
+      log: (line) => io.err(`${escapeForTerminal(line)}\n`),
+    });
+    let ended: "stopped" | "failed" = "failed";
+    await using _closed = { [Symbol.asyncDispose]: () => mesh.close(ended) };
+    for (const { file, problems } of mesh.skipped) {
+      for (const problem of problems) io.err(`error: ${escapeForTerminal(problem)}\n`);
+      io.err(`loom: left out "${escapeForTerminal(file)}"\n`);
+    }
+    const agents = mesh.agents();
+    io.err(
+      `loom: serving ${mesh.listTools().length} tool(s) of ${agents.length} agent(s) ` +
+        `(${agents.map((a) => a.name).join(", ")}) over ${transport}\n`,
+    );
+    await serving.serveUntilStopped(mesh.engine, transport, io, {
+      host: values.host,
+      port,
+      token,
+      metrics,
+      metricsToken: metricsTokens,
+      allowedHosts: values["allowed-host"],
+      allowedOrigins: values["allowed-origin"],
+    });
+    ended = "stopped";
+  } finally {
+    await audit.close();
+  }
+  return 0;
+}
+
+/** What a reload did, as lines for the operator: each refusal with its problems, then a summary. */
+export function reloadLines(report: MeshReloadReport): string[] {
+  const lines: string[] = [];
+  for (const { file, problems, kept } of report.refused) {
+    for (const problem of problems) lines.push(`error: ${problem}`);
+    lines.push(
+      kept
+        ? `loom: refused the change to "${file}"; its previous version keeps serving`
+        : `loom: left out "${file}"`,
+    );
+  }
+  const changes = [
+    ...report.added.map((name) => `added ${name}`),
+    ...report.replaced.map((name) => `reloaded ${name}`),
+    ...report.removed.map((name) => `removed ${name}`),
+  ];
+  if (changes.length > 0) lines.push(`loom: ${changes.join(", ")}`);
+  return lines;
+}
