@@ -17,6 +17,7 @@ import {
   type RegisteredTool,
   type RegistryTable,
 } from "./registry.ts";
+import { immediate } from "./_transaction.ts";
 
 const AGENT_COLUMNS = `a.name, a.version, a.declared_version, a.description, a.config_path,
   a.config_digest, a.tier, a.sandbox, a.signature, a.signature_failure, a.status, a.transport,
@@ -180,16 +181,4 @@ function checkRegistration(r: AgentRegistration): void {
     throw new TypeError("Cannot register agent: pid must be a positive integer or null");
   }
   checkStatus(r.status);
-}
-
-/** Run `fn` in a `BEGIN IMMEDIATE` transaction (the write lock first). */
-function immediate(db: DatabaseSync, fn: () => void): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    fn();
-    db.exec("COMMIT");
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
-  }
 }

@@ -28,6 +28,7 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { immediate } from "./_transaction.ts";
 
 /** Where an approval is in its life. */
 export type ApprovalStatus = "pending" | "approved" | "denied" | "consumed" | "expired" | "void";
@@ -345,19 +346,6 @@ export function approvalTable(db: DatabaseSync): ApprovalTable {
       return expireDue(now);
     },
   };
-}
-
-/** Run `fn` in a `BEGIN IMMEDIATE` transaction (the write lock first, so no upgrade can fail). */
-function immediate<T>(db: DatabaseSync, fn: () => T): T {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const result = fn();
-    db.exec("COMMIT");
-    return result;
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
-  }
 }
 
 function newId(): string {

@@ -17,6 +17,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
+import { immediate } from "./_transaction.ts";
 
 /** Migration: the `config_versions` table. */
 export const CONFIG_VERSIONS_MIGRATION_SQL = `CREATE TABLE config_versions (
@@ -195,18 +196,5 @@ function checkEntry(agent: string, version: number, configDigest: string): void 
   }
   if (typeof configDigest !== "string" || !/^[0-9a-f]{64}$/.test(configDigest)) {
     throw new TypeError("Cannot store config version: configDigest must be 64 hex digits");
-  }
-}
-
-/** Run `fn` in a `BEGIN IMMEDIATE` transaction (the write lock first). */
-function immediate<T>(db: DatabaseSync, fn: () => T): T {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const result = fn();
-    db.exec("COMMIT");
-    return result;
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK");
-    throw error;
   }
 }
