@@ -14,7 +14,11 @@
  * every size the chain check accepts (it stops at the first anomaly), so a
  * root is only used for a size up to the records verified. Leaves and nodes
  * are hashed with `makeSha256` (one or two blocks each, cheaper in
- * JavaScript than a `node:crypto` call), on the worker too.
+ * JavaScript than a `node:crypto` call), on the worker too. The compact
+ * range here repeats `MerkleAccumulator.append` in a few lines on purpose:
+ * the worker runs this file's functions from their source text, so they
+ * cannot import `merkle.ts`; the checkpoint tests compare both with
+ * `rootOf`.
  *
  * @module
  */
