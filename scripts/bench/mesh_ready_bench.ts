@@ -40,7 +40,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Mesh, servedToolName } from "../../src/app/mod.ts";
 import { AuditLog } from "../../src/security/audit/mod.ts";
-import { ensureHome, resolveHome } from "../../src/store/mod.ts";
+import { ensureHome, type LoomHome, resolveHome } from "../../src/store/mod.ts";
 import { LOOM_FLAGS, MAIN } from "../../tests/_helpers.ts";
 import {
   BENCH_ARGS,
@@ -145,6 +145,26 @@ async function processReady(command: string[], home: string, tools: number): Pro
   }
 }
 
+/** A namespaced mesh of DIR in this process, its warnings and log lines dropped. */
+function openQuietMesh(
+  dir: string,
+  home: LoomHome,
+  audit: AuditLog,
+  extra: { tools?: string[]; discovery?: boolean } = {},
+): Promise<Mesh> {
+  return Mesh.open(dir, {
+    home,
+    audit,
+    env: new Map(),
+    version: "bench",
+    namespace: true,
+    requireSigned: false,
+    onWarning: () => {},
+    log: () => {},
+    ...extra,
+  });
+}
+
 /** `Mesh.open()` + `listTools()` of DIR in this process, ms per run. */
 async function inProcessOpen(dir: string, homePath: string, runs: number): Promise<number[]> {
   const home = await ensureHome(resolveHome(new Map([["LOOM_HOME", homePath]])));
@@ -153,16 +173,7 @@ async function inProcessOpen(dir: string, homePath: string, runs: number): Promi
   try {
     for (let i = 0; i < runs; i++) {
       const start = performance.now();
-      await using mesh = await Mesh.open(dir, {
-        home,
-        audit,
-        env: new Map(),
-        version: "bench",
-        namespace: true,
-        requireSigned: false,
-        onWarning: () => {},
-        log: () => {},
-      });
+      await using mesh = await openQuietMesh(dir, home, audit);
       mesh.listTools();
       times.push(performance.now() - start);
     }
@@ -170,6 +181,44 @@ async function inProcessOpen(dir: string, homePath: string, runs: number): Promi
     await audit.close();
   }
   return times;
+}
+
+/** The bytes of a `tools/list` answer (JSON-RPC, as the engine sends it) for one mesh. */
+async function listSizes(dir: string, homePath: string): Promise<Record<string, number>> {
+  const home = await ensureHome(resolveHome(new Map([["LOOM_HOME", homePath]])));
+  const audit = await AuditLog.open(home.audit);
+  const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+  const answer = (tools: unknown) => bytes({ jsonrpc: "2.0", id: 1, result: { tools } });
+  const open = (extra: { tools?: string[]; discovery?: boolean }) =>
+    openQuietMesh(dir, home, audit, extra);
+  try {
+    const sizes: Record<string, number> = {};
+    {
+      await using mesh = await open({});
+      sizes.all = answer(mesh.listTools());
+    }
+    {
+      // One client entry for one agent's tools: `--tools 'agent_name__*'`.
+      await using mesh = await open({
+        tools: [`${servedToolName(meshAgentName(0), "", true)}*`],
+      });
+      sizes.oneAgent = answer(mesh.listTools());
+    }
+    {
+      await using mesh = await open({ discovery: true });
+      sizes.discovery = answer(mesh.listTools());
+      const found = await mesh.callTool("loom_search_tools", { query: BENCH_TOOL }, {
+        signal: new AbortController().signal,
+        sessionId: null,
+        client: null,
+        log() {},
+      });
+      sizes.search = bytes({ jsonrpc: "2.0", id: 2, result: found });
+    }
+    return sizes;
+  } finally {
+    await audit.close();
+  }
 }
 
 /** An HTTP server under load: its URL, session, call body and the process whose tree CPU counts. */
@@ -242,6 +291,7 @@ try {
   }
   log(`mesh ready: 50 agents ${spread(ready.mesh50).median.toFixed(0)} ms`);
   const inProcess = await inProcessOpen(dirOf(50), join(root, "home-in-process"), READY_RUNS);
+  const listBytes = await listSizes(dirOf(50), join(root, "home-list-sizes"));
 
   // CPU per call: the 50-agent mesh against `loom run` of its first agent, same upstream.
   const [meshServer, runServer] = await Promise.all([
@@ -292,6 +342,17 @@ try {
   console.log(
     `| 50 agents: Mesh.open() + listTools() in process, ms | ${fmt(spread(inProcess), 1)} | — |`,
   );
+  const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB (${n} bytes)`;
+  console.log(`| 50 agents: tools/list answer, every tool | ${kib(listBytes.all)} | — |`);
+  console.log(
+    `| 50 agents: tools/list answer, --tools for one agent | ${kib(listBytes.oneAgent)} | — |`,
+  );
+  console.log(
+    `| 50 agents: tools/list answer, --discovery (2 tools) | ${kib(listBytes.discovery)} | — |`,
+  );
+  console.log(
+    `| 50 agents: --discovery, one search answer (10 best tools) | ${kib(listBytes.search)} | — |`,
+  );
   console.log(
     `| 50 agents idle: RSS of the mesh process, MiB (agent host processes: ${children}) | ` +
       `${fmt(spread(rss50), 1)} | — |`,
@@ -320,6 +381,7 @@ try {
       JSON.stringify({
         readyMs: ready,
         inProcessMs: inProcess,
+        listBytes,
         rss50MiB: rss50,
         idleChildren: children,
         meshHostProcesses: meshHosts,

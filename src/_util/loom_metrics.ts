@@ -46,6 +46,8 @@ export type DenialReason =
   | "queue_full"
   /** An `ai-generated` config whose bytes are not approved. */
   | "quarantined"
+  /** A tool whose definition changed since it was pinned, not approved yet. */
+  | "tool_changed"
   /** The audit log could not record the call, so it was not answered with a result. */
   | "audit_unavailable"
   /** The credential broker did not release the bridge's secrets. */

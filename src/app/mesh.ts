@@ -22,11 +22,9 @@
  * @module
  */
 
+import { canonicalJson } from "../_util/canonical_json.ts";
 import { NotFoundError } from "../errors.ts";
 import type { AgentConfig } from "../config/mod.ts";
-import type { AgentRegistry, LoomHome } from "../store/mod.ts";
-import type { LoomMetrics } from "../_util/loom_metrics.ts";
-import type { AuditLog } from "../security/audit/mod.ts";
 import {
   type CallToolResult,
   McpEngine,
@@ -38,58 +36,31 @@ import {
 import {
   loadMeshConfigs,
   meshConfigFiles,
-  type MeshLoadOptions,
   type MeshRoute,
   NAMESPACE_SEPARATOR,
   planMeshRoutes,
   type SkippedConfig,
 } from "./mesh_load.ts";
 import { closeMembers, fileFingerprint, type MeshAgentStatus, MeshMember } from "./mesh_member.ts";
+import { ToolFilter } from "./mesh_exposure.ts";
+import { MeshPins } from "./mesh_pins.ts";
+import { type DirWatch, watchDirectory } from "./_dir_watch.ts";
+import { MESH_IDLE_MS, MESH_RELOAD_DEBOUNCE_MS, type MeshOptions } from "./mesh_options.ts";
+import { answerDiscovery, DISCOVERY_TOOLS, isDiscoveryTool } from "./mesh_discovery.ts";
 import {
   type MeshReloadReport,
   type MeshState,
   meshState,
   prepareReload,
+  recordReload,
   type ReloadOptions,
+  routedTools,
 } from "./mesh_reload.ts";
 
 export type { MeshAgentStatus } from "./mesh_member.ts";
 export type { MeshReloadReport, ReloadRefusal } from "./mesh_reload.ts";
 
-/** How long an agent's host process may stay idle in a mesh before it is stopped: 5 minutes. */
-export const MESH_IDLE_MS = 5 * 60_000;
-
-/** How long the directory must be quiet before a reload: editors write in several steps. */
-export const MESH_RELOAD_DEBOUNCE_MS = 200;
-
-/** What {@linkcode Mesh.open} needs. */
-export interface MeshOptions extends MeshLoadOptions {
-  home: LoomHome;
-  audit: AuditLog;
-  /** The environment (`LOOM_MASTER_KEY` for brokers). */
-  env: { get(key: string): string | undefined };
-  /** The server's version, announced at initialize. */
-  version: string;
-  /** Stop an agent's host process after this long without calls (default {@linkcode MESH_IDLE_MS}). */
-  idleMs?: number;
-  /** A line for the operator (stderr). */
-  log(line: string): void;
-  /**
-   * The agent registry (`loom list`): every agent is registered in one batch
-   * once open (transport `mesh`; a config refused by its signature check as
-   * `skipped`), touched by its calls, and marked stopped on close. The
-   * registry reports its own failures (once) and never stops the mesh.
-   */
-  registry?: AgentRegistry;
-  /** The process's metrics (`/metrics`), shared by every agent. */
-  metrics?: LoomMetrics;
-  /** Watch the directory and reload on changes (default false; `loom mesh` watches). */
-  watch?: boolean;
-  /** Quiet time before a reload (default {@linkcode MESH_RELOAD_DEBOUNCE_MS}). */
-  debounceMs?: number;
-  /** Told what each reload did (refusals included). */
-  onReload?(report: MeshReloadReport): void;
-}
+export { MESH_IDLE_MS, MESH_RELOAD_DEBOUNCE_MS, type MeshOptions } from "./mesh_options.ts";
 
 /** Many agents behind one engine; see the module doc. */
 export class Mesh implements ToolHost, AsyncDisposable {
@@ -104,8 +75,8 @@ export class Mesh implements ToolHost, AsyncDisposable {
   readonly #refusedPrints = new Map<string, string>();
   /** Replaced and removed members whose calls in flight have not all ended. */
   readonly #retiring = new Set<MeshMember>();
-  #watcher: Deno.FsWatcher | null = null;
-  #watching: Promise<void> = Promise.resolve();
+  readonly #pins: MeshPins;
+  #watch: DirWatch | null = null;
   #reloading: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
 
@@ -114,7 +85,9 @@ export class Mesh implements ToolHost, AsyncDisposable {
     state: MeshState,
     skipped: SkippedConfig[],
     options: ReloadOptions & MeshOptions,
+    pins: MeshPins,
   ) {
+    this.#pins = pins;
     this.#dir = dir;
     this.#state = state;
     this.skipped = skipped;
@@ -133,19 +106,39 @@ export class Mesh implements ToolHost, AsyncDisposable {
    * @throws {ConfigError} when two configs collide (both files named)
    */
   static async open(dir: string, options: MeshOptions): Promise<Mesh> {
+    const filter = options.tools === undefined || options.tools.length === 0
+      ? null
+      : new ToolFilter(options.tools);
+    // Fingerprints first: a file changed while loading is loaded again by the next reload.
+    const files = await meshConfigFiles(dir);
+    // Fail closed: a mesh whose pins cannot be kept does not serve (the rug-pull defence).
+    const pins = await MeshPins.open(options.home, options.audit, options.log);
     const all: ReloadOptions & MeshOptions = {
       ...options,
       idleMs: options.idleMs ?? MESH_IDLE_MS,
+      filter,
+      pin: (members) => pins.check(members),
     };
-    // Fingerprints first: a file changed while loading is loaded again by the next reload.
-    const files = await meshConfigFiles(dir);
+    return await Mesh.#open(dir, files, all, pins).catch((error) => {
+      pins.close();
+      throw error;
+    });
+  }
+
+  static async #open(
+    dir: string,
+    files: readonly string[],
+    options: ReloadOptions & MeshOptions,
+    pins: MeshPins,
+  ) {
+    const filter = options.filter ?? null;
     const prints = new Map(
       await Promise.all(files.map(async (file) => [file, await fileFingerprint(file)] as const)),
     );
     const { loaded, skipped } = await loadMeshConfigs(dir, options);
     planMeshRoutes(loaded, options.namespace); // refuse collisions before anything starts
     const opened = await Promise.allSettled(
-      loaded.map((entry) => MeshMember.open(entry, prints.get(entry.file) ?? "", all)),
+      loaded.map((entry) => MeshMember.open(entry, prints.get(entry.file) ?? "", options)),
     );
     const members: MeshMember[] = [];
     for (const [i, result] of opened.entries()) {
@@ -161,6 +154,7 @@ export class Mesh implements ToolHost, AsyncDisposable {
     let routes: Map<string, MeshRoute>;
     try {
       routes = planMeshRoutes(members.map((m) => m.entry), options.namespace);
+      await pins.check(members); // before listing: a changed tool lists its pinned definition
     } catch (error) {
       await closeMembers(members);
       throw error;
@@ -172,31 +166,71 @@ export class Mesh implements ToolHost, AsyncDisposable {
         refused === undefined ? [] : [registration({ file, ...refused }, "skipped")]
       ),
     ]);
-    const mesh = new Mesh(dir, meshState(members, routes, options.namespace), skipped, all);
+    const state = meshState(members, routes, options.namespace, filter);
+    const mesh = new Mesh(dir, state, skipped, options, pins);
+    for (const pattern of filter?.unmatched(routedTools(state)) ?? []) {
+      options.onWarning(`--tools pattern "${pattern}" matches no tool of the mesh (yet)`);
+    }
     for (const { file } of skipped) mesh.#refusedPrints.set(file, prints.get(file) ?? "");
-    if (options.watch === true) mesh.#watch();
+    if (options.watch === true) {
+      mesh.#watch = watchDirectory(
+        dir,
+        options.debounceMs ?? MESH_RELOAD_DEBOUNCE_MS,
+        () => void mesh.reload().catch((error) => mesh.#fail(error)),
+        (error) => mesh.#fail(error),
+      );
+    }
+    pins.poll(() => mesh.#state.members, () => mesh.#releaseApproved(), options.pinPollMs);
     return mesh;
   }
 
-  /** Every agent's tools, under their served names. Starts no process. */
+  /**
+   * What clients see: the exposed tools under their served names, or in
+   * discovery mode the two discovery tools. Starts no process.
+   */
   listTools(): readonly McpTool[] {
-    return this.#state.listed;
+    return this.#options.discovery === true ? DISCOVERY_TOOLS : this.#state.listed;
+  }
+
+  /**
+   * Run one call: in discovery mode the two discovery tools answer here
+   * (a found tool's call is routed like a direct one); every other name is
+   * routed to the gate of the agent that owns the tool.
+   *
+   * @throws {UnknownToolError} when no agent serves that name to this client
+   */
+  callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
+    if (this.#options.discovery === true && isDiscoveryTool(name)) {
+      return answerDiscovery(
+        name,
+        args,
+        this.#state.index,
+        (found, inner) => this.#route(found, inner, ctx),
+      );
+    }
+    return this.#route(name, args, ctx);
   }
 
   /**
    * Route one call to the gate of the agent that owns the tool, on the
-   * version serving now: a reload meanwhile lets it finish there. An unknown
-   * name is refused; with namespacing, one under a known agent's prefix is
-   * refused by that agent's gate, which records it like `loom run` does.
-   *
-   * @throws {UnknownToolError} when no agent serves that name
+   * version serving now: a reload meanwhile lets it finish there. A name the
+   * filter hides is refused by its owner's gate as unknown (and recorded
+   * there); with namespacing, so is a name under a known agent's prefix.
    */
-  callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
+  #route(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
     const state = this.#state;
     const route = state.routes.get(name);
     if (route !== undefined) {
       const member = state.members[route.member];
       this.#options.registry?.touch(member.name); // throttled: a write a minute at most
+      if (member.agent.gate.heldTools().has(route.tool)) this.#releaseApproved(route.tool);
+      if (state.exposed !== null && !state.exposed.has(name)) {
+        return member.run((agent) => agent.gate.refuseUnknown(route.tool, ctx)).catch(
+          (error) => {
+            throw error instanceof UnknownToolError ? new UnknownToolError(name) : error;
+          },
+        );
+      }
       return member.run((agent) => agent.gate.callTool(route.tool, args, ctx));
     }
     // A namespaced name of a known agent: its own gate refuses (and records) the unknown tool.
@@ -209,6 +243,11 @@ export class Mesh implements ToolHost, AsyncDisposable {
     return owner.run((agent) => agent.gate.callTool(tool, args, ctx)).catch((error) => {
       throw error instanceof UnknownToolError ? new UnknownToolError(name) : error;
     });
+  }
+
+  /** How many tools a client may call (what discovery searches). */
+  searchableCount(): number {
+    return this.#state.index.entries.length;
   }
 
   /** Each agent's status, in file order. */
@@ -251,73 +290,39 @@ export class Mesh implements ToolHost, AsyncDisposable {
           )
           .finally(() => this.#retiring.delete(member));
       }
-      if (report.toolsChanged) this.engine.notifyToolsChanged();
+      // In discovery mode the list (two tools) never changes; searches see the new set.
+      if (report.toolsChanged && this.#options.discovery !== true) this.engine.notifyToolsChanged();
       const { registry } = this.#options;
       if (opened.length > 0) registry?.registerAgents(opened.map((m) => registration(m.entry)));
       for (const m of retired) {
         if (report.removed.includes(m.name)) registry?.markAgent(m.name, "stopped");
       }
     }
-    await this.#audit(report, opened, retired);
+    await recordReload(this.#options, report, opened, retired);
     this.#options.onReload?.(report);
     return report;
   }
 
-  /** One `agent_lifecycle` record per change and per refusal. */
-  async #audit(report: MeshReloadReport, opened: MeshMember[], retired: MeshMember[]) {
-    const record = (agent: string, action: MeshReloadAction, file: string, extra = {}) =>
-      this.#options.audit.append({
-        event: "agent_lifecycle",
-        agent,
-        tool: null,
-        transport: "mesh",
-        action,
-        file,
-        ...extra,
-      });
-    const writes = [
-      ...opened.map((m) =>
-        record(m.name, report.added.includes(m.name) ? "added" : "reload", m.file, {
-          config_digest: m.entry.config.source.digest,
-        })
-      ),
-      ...retired.filter((m) => report.removed.includes(m.name))
-        .map((m) => record(m.name, "removed", m.file)),
-      ...report.refused.map((r) =>
-        record(r.agent ?? "", "refused", r.file, { reason: r.problems.join("; ").slice(0, 300) })
-      ),
-    ];
-    const failed = (await Promise.allSettled(writes)).find((r) => r.status === "rejected");
-    if (failed !== undefined) {
-      this.#options.log(
-        `loom: a reload record could not be written: ${
-          errorLine((failed as PromiseRejectedResult).reason)
-        }`,
+  /**
+   * Serve again the held tools whose change was approved (all, or one):
+   * the gate's hold is released at once, and the new listing is swapped in
+   * (in turn with reloads) and announced to clients.
+   */
+  #releaseApproved(only?: string): void {
+    if (this.#closing !== null) return;
+    if (!this.#pins.release(this.#state.members, only)) return;
+    this.#reloading = this.#reloading.then(() => {
+      const current = this.#state;
+      const next = meshState(
+        current.members,
+        current.routes,
+        this.#options.namespace,
+        this.#options.filter ?? null,
       );
-    }
-  }
-
-  /** Watch the directory; each burst of changes, once quiet, is one reload. */
-  #watch(): void {
-    const watcher = Deno.watchFs(this.#dir, { recursive: false });
-    this.#watcher = watcher;
-    const quietMs = this.#options.debounceMs ?? MESH_RELOAD_DEBOUNCE_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    this.#watching = (async () => {
-      try {
-        for await (const event of watcher) {
-          if (event.kind === "access") continue; // a reload's own reads
-          clearTimeout(timer);
-          timer = setTimeout(() => {
-            if (this.#closing === null) void this.reload().catch((error) => this.#fail(error));
-          }, quietMs);
-        }
-      } catch (error) {
-        if (this.#closing === null) this.#fail(error);
-      } finally {
-        clearTimeout(timer);
-      }
-    })();
+      this.#state = next;
+      const changed = canonicalJson(next.listed) !== canonicalJson(current.listed);
+      if (changed && this.#options.discovery !== true) this.engine.notifyToolsChanged();
+    }).catch((error) => this.#fail(error));
   }
 
   #fail(error: unknown): void {
@@ -335,10 +340,8 @@ export class Mesh implements ToolHost, AsyncDisposable {
    */
   close(outcome: "stopped" | "failed" = "stopped"): Promise<void> {
     this.#closing ??= (async () => {
-      try {
-        this.#watcher?.close();
-      } catch { /* already closed */ }
-      await this.#watching;
+      this.#watch?.close();
+      await this.#watch?.done;
       await this.#reloading;
       this.engine.close();
       try {
@@ -350,6 +353,7 @@ export class Mesh implements ToolHost, AsyncDisposable {
       } finally {
         // Retired versions still finishing calls are closed too: shutdown does not wait on them.
         await closeMembers([...this.#retiring]).catch(() => {});
+        this.#pins.close();
       }
     })();
     return this.#closing;
@@ -360,9 +364,6 @@ export class Mesh implements ToolHost, AsyncDisposable {
     return this.close();
   }
 }
-
-/** The actions of a mesh reload's `agent_lifecycle` records. */
-type MeshReloadAction = "reload" | "added" | "removed" | "refused";
 
 /** A config's registration in the registry, as a mesh member (or skipped). */
 function registration(

@@ -31,7 +31,7 @@ import {
   enforceConfigSignature,
   type SignatureCheck,
 } from "../security/signing/mod.ts";
-import { loadConfig } from "../config/mod.ts";
+import { loadConfig, MESH_FILE_NAMES } from "../config/mod.ts";
 
 /** Between an agent's name and its tool's name in a namespaced tool name. */
 export const NAMESPACE_SEPARATOR = "__";
@@ -95,8 +95,8 @@ export function servedToolName(agent: string, tool: string, namespace: boolean):
 
 /**
  * The config files of a mesh directory: `*.yaml` and `*.yml` directly in it,
- * sorted by name (signature files, subdirectories and hidden files, such as
- * an editor's temporary copy, are not configs).
+ * sorted by name (signature files, subdirectories, the mesh file and hidden
+ * files, such as an editor's temporary copy, are not configs).
  *
  * @throws {NotFoundError} when the directory does not exist
  * @throws {UsageError} when the path is not a directory
@@ -139,12 +139,14 @@ export async function loadMeshConfigs(
 }
 
 /**
- * Whether a file name is a mesh config's: `*.yaml` or `*.yml`, not hidden.
+ * Whether a file name is a mesh config's: `*.yaml` or `*.yml`, not hidden,
+ * and not the mesh file (`loom-mesh.yaml`, its profiles).
  *
  * @param name a file name (no directory)
  */
 export function isConfigName(name: string): boolean {
-  return !name.startsWith(".") && /\.ya?ml$/i.test(name);
+  return !name.startsWith(".") && /\.ya?ml$/i.test(name) &&
+    !MESH_FILE_NAMES.includes(name.toLowerCase());
 }
 
 /**

@@ -18,6 +18,7 @@ import type { SandboxEvent } from "../runtime/sandbox/mod.ts";
 import type { LoomMetrics } from "../_util/loom_metrics.ts";
 import { ServedAgent } from "./served_agent.ts";
 import type { MeshConfig } from "./mesh_load.ts";
+import type { McpTool } from "../mcp/mod.ts";
 
 /** One agent of the mesh as the operator sees it. */
 export interface MeshAgentStatus {
@@ -54,6 +55,11 @@ export class MeshMember {
   readonly status: MeshAgentStatus;
   /** The config and signature files' fingerprint, read before loading ({@linkcode fileFingerprint}). */
   readonly fingerprint: string;
+  /**
+   * The pinned definitions listed instead of tools whose definition changed
+   * and is not approved yet (`mesh_pins.ts`), by the tool's own name.
+   */
+  readonly pinnedListing: Map<string, McpTool> = new Map();
   readonly #broker: CredentialBroker | undefined;
   #inflight = 0;
   #retired = false;

@@ -14,7 +14,9 @@
  * @module
  */
 
+import { canonicalJson } from "../_util/canonical_json.ts";
 import type { ConfigError } from "../errors.ts";
+import type { AuditLog } from "../security/audit/mod.ts";
 import type { McpTool } from "../mcp/mod.ts";
 import {
   loadMeshFiles,
@@ -27,15 +29,21 @@ import {
   servedToolName,
 } from "./mesh_load.ts";
 import { closeMembers, fileFingerprint, type MemberOptions, MeshMember } from "./mesh_member.ts";
+import type { ToolFilter } from "./mesh_exposure.ts";
+import { type CatalogEntry, type SearchIndex, searchIndex } from "./mesh_discovery.ts";
 
 /** The agents a mesh serves at one moment, and how their tools are named. */
 export interface MeshState {
   /** Every agent, in file order. */
   members: readonly MeshMember[];
-  /** Served tool name to (member index, tool). */
+  /** Served tool name to (member index, tool): every tool, exposed or not. */
   routes: ReadonlyMap<string, MeshRoute>;
-  /** `tools/list`: every agent's listed tools under their served names. */
+  /** `tools/list` without discovery: the exposed tools under their served names. */
   listed: readonly McpTool[];
+  /** The served names the filter lets a client call (null: every routed name). */
+  exposed: ReadonlySet<string> | null;
+  /** The exposed tools with their agents, indexed for discovery searches. */
+  index: SearchIndex;
   /** Each agent by the prefix of its namespaced tool names. */
   prefixes: ReadonlyMap<string, MeshMember>;
 }
@@ -46,28 +54,51 @@ export interface MeshState {
  * @param members the agents, in file order
  * @param routes their planned routes
  * @param namespace whether tools are namespaced
+ * @param filter which tools clients see (`--tools`, a profile), or null for all
  */
 export function meshState(
   members: readonly MeshMember[],
   routes: ReadonlyMap<string, MeshRoute>,
   namespace: boolean,
+  filter: ToolFilter | null = null,
 ): MeshState {
   for (const member of members) {
     member.status.tools = [...routes.entries()]
       .filter(([, route]) => members[route.member] === member).map(([name]) => name);
   }
+  const catalog: CatalogEntry[] = members.flatMap(({ agent, pinnedListing }) =>
+    agent.gate.listTools().map((listed) => pinnedListing.get(listed.name) ?? listed).map((
+      tool,
+    ) => ({
+      agent: agent.config.name,
+      tool: namespace
+        ? { ...tool, name: servedToolName(agent.config.name, tool.name, true) }
+        : tool,
+      own: tool.name,
+    })).filter((e) => filter === null || filter.matches(e.agent, e.own, e.tool.name))
+      .map(({ agent, tool }) => ({ agent, tool }))
+  );
   return {
     members,
     routes,
-    listed: Object.freeze(
-      members.flatMap(({ agent }) =>
-        agent.gate.listTools().map((tool) =>
-          namespace ? { ...tool, name: servedToolName(agent.config.name, tool.name, true) } : tool
-        )
-      ),
+    listed: Object.freeze(catalog.map((e) => e.tool)),
+    // From the routes: a quarantined agent lists nothing, but its gate says why it refuses.
+    exposed: filter === null ? null : new Set(
+      [...routes].filter(([served, r]) => filter.matches(members[r.member].name, r.tool, served))
+        .map(([served]) => served),
     ),
+    index: searchIndex(catalog),
     prefixes: new Map(members.map((m) => [servedToolName(m.name, "", true).slice(0, -2), m])),
   };
+}
+
+/** Every routed tool of a state with its agent and own name (for the filter's warnings). */
+export function routedTools(state: MeshState): { agent: string; tool: string; served: string }[] {
+  return [...state.routes.entries()].map(([served, route]) => ({
+    agent: state.members[route.member].name,
+    tool: route.tool,
+    served,
+  }));
 }
 
 /** A change a reload did not apply. */
@@ -108,7 +139,12 @@ export interface PreparedReload {
 }
 
 /** What {@linkcode prepareReload} needs. */
-export interface ReloadOptions extends MeshLoadOptions, MemberOptions {}
+export interface ReloadOptions extends MeshLoadOptions, MemberOptions {
+  /** Which tools clients see (`--tools`, a profile); none: every tool. */
+  filter?: ToolFilter | null;
+  /** Check the tools of members just opened against their pins (`mesh_pins.ts`). */
+  pin?: (members: readonly MeshMember[]) => Promise<void>;
+}
 
 /**
  * Prepare a reload of a mesh directory against the serving state.
@@ -199,17 +235,19 @@ export async function prepareReload(
   }
   const byFile = new Map(opened.map((m) => [m.file, m]));
   const members = configs.map(({ file }) => byFile.get(file) ?? serving.get(file)!);
+  await options.pin?.(opened); // before listing: a changed tool lists its pinned definition
   const next = meshState(
     members,
     planMeshRoutes(members.map((m) => m.entry), options.namespace),
     options.namespace,
+    options.filter ?? null,
   );
   const retired = current.members.filter((m) => !members.includes(m));
   const names = new Set(members.map((m) => m.name));
   const oldNames = new Set(current.members.map((m) => m.name));
   for (const m of opened) (oldNames.has(m.name) ? report.replaced : report.added).push(m.name);
   for (const m of retired) if (!names.has(m.name)) report.removed.push(m.name);
-  report.toolsChanged = JSON.stringify(next.listed) !== JSON.stringify(current.listed);
+  report.toolsChanged = canonicalJson(next.listed) !== canonicalJson(current.listed);
   return { next, retired, opened, report };
 }
 
@@ -223,5 +261,57 @@ function plan(
     return null;
   } catch (error) {
     return problemsOf(error as ConfigError);
+  }
+}
+
+/** The actions of a mesh reload's `agent_lifecycle` records. */
+type MeshReloadAction = "reload" | "added" | "removed" | "refused";
+
+/**
+ * Record what a reload did: one `agent_lifecycle` record per change and per
+ * refusal. A record that cannot be written is reported, never thrown: the
+ * reload has happened.
+ *
+ * @param options the audit log and the operator's log
+ * @param report what the reload did
+ * @param opened the members it opened
+ * @param retired the members it retired
+ */
+export async function recordReload(
+  options: { audit: AuditLog; log(line: string): void },
+  report: MeshReloadReport,
+  opened: readonly MeshMember[],
+  retired: readonly MeshMember[],
+): Promise<void> {
+  const record = (agent: string, action: MeshReloadAction, file: string, extra = {}) =>
+    options.audit.append({
+      event: "agent_lifecycle",
+      agent,
+      tool: null,
+      transport: "mesh",
+      action,
+      file,
+      ...extra,
+    });
+  const writes = [
+    ...opened.map((m) =>
+      record(m.name, report.added.includes(m.name) ? "added" : "reload", m.file, {
+        config_digest: m.entry.config.source.digest,
+      })
+    ),
+    ...retired.filter((m) => report.removed.includes(m.name))
+      .map((m) => record(m.name, "removed", m.file)),
+    ...report.refused.map((r) =>
+      record(r.agent ?? "", "refused", r.file, { reason: r.problems.join("; ").slice(0, 300) })
+    ),
+  ];
+  const failed = (await Promise.allSettled(writes)).find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    const reason = (failed as PromiseRejectedResult).reason;
+    options.log(
+      `loom: a reload record could not be written: ${
+        reason instanceof Error ? reason.message : String(reason)
+      }`,
+    );
   }
 }

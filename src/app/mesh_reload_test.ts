@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { readAuditRecords } from "../security/audit/mod.ts";
 import { generateSigningKey, loadSigningKey, signConfig } from "../security/signing/mod.ts";
 import { AgentRegistry, openStore } from "../store/mod.ts";
+import { approveToolPin } from "../security/pinning/mod.ts";
 import { META, MODERN_PROTOCOL_VERSION } from "../mcp/mod.ts";
 import { Client, StreamableHTTPClientTransport } from "../mcp/client.ts";
 import { serveMcpHttp } from "../web/mod.ts";
@@ -137,7 +138,8 @@ Deno.test("mesh reload: with signatures required, an unsigned or mismatching edi
   // Signed: served.
   await sign("a.yaml", "alpha");
   await eventually(() => names(mesh).includes("evil"), "the signed edit was not served", 300);
-  assert.deepEqual(reports.at(-1)!.replaced, ["alpha"]);
+  // Writing the signature may wake the watcher twice: the replacing reload need not be the last.
+  assert.ok(reports.some((r) => r.replaced.includes("alpha")), "no reload replaced alpha");
 });
 
 Deno.test("mesh reload: an edit that would make two agents serve one tool name is refused; the old set serves on", async () => {
@@ -205,10 +207,16 @@ Deno.test("mesh reload: an edit saved by rename serves the new tool, and an SDK 
     await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
     const ack = await bounded(nextMessage(), RELOAD_WAIT_MS, "acknowledgement");
     assert.equal(ack.method, "notifications/subscriptions/acknowledged");
-    // A new upstream URL: a new version, but the same tool list, so no notification.
+    // A new upstream URL: a new version, but the same tool list, so no notification. The
+    // changed upstream holds the tool until a person approves it (mesh_pins_test.ts).
     await writeByRename(f, "a.yaml", agentYaml("alpha", `${f.api.url}/v2`, ["ping"]));
     const quiet = await report((r) => r.replaced.includes("alpha"));
     assert.equal(quiet.toolsChanged, false);
+    assert.equal((await mesh.callTool("ping", {}, ctx())).isError, true);
+    {
+      using store = await openStore(f.home);
+      await approveToolPin(store, f.audit, { agent: "alpha", tool: "ping", actor: "cli:test" });
+    }
     const moved = await mesh.callTool("ping", {}, ctx());
     assert.deepEqual(JSON.parse(textOf(moved)), { path: "/v2/alpha/ping" });
     // A new tool: served, and both clients are told.

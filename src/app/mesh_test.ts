@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, NotFoundError } from "../errors.ts";
 import { readAuditRecords } from "../security/audit/mod.ts";
-import { AgentRegistry, openStore } from "../store/mod.ts";
+import { AgentRegistry, openStore, resolveHome } from "../store/mod.ts";
 import { UnknownToolError } from "../mcp/mod.ts";
 import { Mesh, type MeshOptions } from "./mesh.ts";
 import { MAX_TOOL_NAME_LENGTH } from "./mesh_load.ts";
@@ -231,9 +231,12 @@ Deno.test("mesh: registers every agent in one batch (transport mesh, a refused s
 Deno.test("mesh: a registry that cannot be written warns once and the mesh serves on", async () => {
   await using f = await fixture();
   await f.write("a.yaml", agentYaml("alpha", f.api.url, ["ping"]));
-  await Deno.mkdir(f.home.db); // the state database is a directory: it cannot be opened
+  // The registry's state database is a directory: it cannot be opened. (The mesh's own home
+  // stays usable: tool pins need it, and a mesh whose pins cannot be kept does not start.)
+  const broken = resolveHome(new Map([["LOOM_HOME", join(f.dir, "..", "broken-home")]]));
+  await Deno.mkdir(broken.db, { recursive: true });
   const errors: string[] = [];
-  await using registry = await AgentRegistry.open(f.home, { onError: (e) => errors.push(e) });
+  await using registry = await AgentRegistry.open(broken, { onError: (e) => errors.push(e) });
   const mesh = await f.open({ registry });
   const ping = await mesh.callTool("ping", {}, ctx());
   assert.deepEqual(JSON.parse(textOf(ping)), { path: "/alpha/ping" });

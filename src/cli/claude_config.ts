@@ -19,6 +19,7 @@ import { resolveHome } from "../store/mod.ts";
 import { meshConfigFiles } from "../app/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
+import { EXPOSURE_HELP, EXPOSURE_OPTIONS, exposureArgs, meshExposure } from "./_mesh_exposure.ts";
 
 /** The permissions the installed `loom` runs with (the `install` task of `deno.json`). */
 export const LOOM_PERMISSION_FLAGS: readonly string[] = Object.freeze([
@@ -30,7 +31,7 @@ export const LOOM_PERMISSION_FLAGS: readonly string[] = Object.freeze([
 ]);
 
 /** Help text of `loom claude-config`. */
-export const CLAUDE_CONFIG_HELP = `Usage: loom claude-config [DIR] [options]
+export const CLAUDE_CONFIG_HELP: string = `Usage: loom claude-config [DIR] [options]
 
 Print the Claude Desktop "mcpServers" entry that serves every agent config in
 DIR (default: the current directory) through "loom mesh DIR" over stdio. Paste
@@ -38,14 +39,22 @@ it into claude_desktop_config.json. Paths are absolute; the command runs this
 LOOM with exactly the permissions of the installed "loom" command.
 
 Options:
-      --name NAME   the server's name in Claude Desktop (default loom)
-  -h, --help        show this help
+      --name NAME             the server's name in Claude Desktop (default loom)
+      --namespace             serve every tool as agent__tool
+${EXPOSURE_HELP}
+  -h, --help                  show this help
+
+The options --namespace, --tools, --profile, --mesh-file and --discovery are
+checked now (a profile must exist) and written into the entry's command line,
+so several entries can serve different subsets of one directory.
 
 Environment:
   LOOM_HOME   state directory written into the entry (default ~/.loom)
 
-Example:
+Examples:
   loom claude-config ~/agents --name my-agents
+  loom claude-config ~/agents --name ops --profile ops
+  loom claude-config ~/agents --name all-tools --discovery
 `;
 
 /** One `mcpServers` entry. */
@@ -102,11 +111,12 @@ export function meshServerEntry(
   home: string,
   program: LoomProgram,
   denoDir?: string,
+  meshArgs: readonly string[] = [],
 ): McpServerEntry {
   const { command, args } = loomCommandLine(program);
   const env: Record<string, string> = { LOOM_HOME: home };
   if (denoDir) env.DENO_DIR = resolve(denoDir);
-  return { command, args: [...args, "mesh", dir], env };
+  return { command, args: [...args, "mesh", dir, ...meshArgs], env };
 }
 
 /** `loom claude-config`. */
@@ -116,6 +126,8 @@ export async function claudeConfigCommand(args: string[], io: CliIo): Promise<nu
     allowPositionals: true,
     options: {
       name: { type: "string", default: "loom" },
+      namespace: { type: "boolean" },
+      ...EXPOSURE_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -132,18 +144,27 @@ export async function claudeConfigCommand(args: string[], io: CliIo): Promise<nu
   if (files.length === 0) {
     io.err(`warning: "${escapeForTerminal(dir)}" holds no .yaml or .yml config yet\n`);
   }
-  const entry = meshServerEntry(dir, resolve(resolveHome(io.env).root), {
-    execPath: Deno.execPath(),
-    mainModule: Deno.mainModule,
-    standalone: Deno.build.standalone,
-    exists: (path) => {
-      try {
-        return Deno.statSync(path).isFile;
-      } catch {
-        return false;
-      }
+  // Checked now, so a mistyped profile or pattern fails here and not in Claude Desktop.
+  const meshFile = values["mesh-file"] === undefined ? undefined : resolve(values["mesh-file"]);
+  await meshExposure(dir, { ...values, "mesh-file": meshFile });
+  const entry = meshServerEntry(
+    dir,
+    resolve(resolveHome(io.env).root),
+    {
+      execPath: Deno.execPath(),
+      mainModule: Deno.mainModule,
+      standalone: Deno.build.standalone,
+      exists: (path) => {
+        try {
+          return Deno.statSync(path).isFile;
+        } catch {
+          return false;
+        }
+      },
     },
-  }, io.env.get("DENO_DIR"));
+    io.env.get("DENO_DIR"),
+    exposureArgs({ ...values, "mesh-file": meshFile }),
+  );
   io.out(`${JSON.stringify({ mcpServers: { [name]: entry } }, null, 2)}\n`);
   return 0;
 }

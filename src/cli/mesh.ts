@@ -15,10 +15,16 @@ import { Mesh, type MeshReloadReport } from "../app/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import * as serving from "./_serve_options.ts";
+import {
+  EXPOSURE_HELP,
+  EXPOSURE_OPTIONS,
+  type MeshExposure,
+  meshExposure,
+} from "./_mesh_exposure.ts";
 import { VERSION } from "./version.ts";
 
 /** Help text of `loom mesh`. */
-export const MESH_HELP = `Usage: loom mesh DIR [options]
+export const MESH_HELP: string = `Usage: loom mesh DIR [options]
 
 Serve every agent config in DIR (each *.yaml and *.yml file directly in it)
 through one MCP connection. Each agent keeps its own gate (tier, rate limits,
@@ -47,6 +53,7 @@ Options:
       --allowed-origin ORIGIN extra browser Origin accepted (repeatable)
       --namespace             serve every tool as agent__tool (the agent's "-"
                               written "_"), whatever other agents are present
+${EXPOSURE_HELP}
       --sandbox-idle SECONDS  stop an agent's sandbox process after this long
                               without calls (default 300)
       --require-signed        leave out configs without a valid signature; or
@@ -57,9 +64,22 @@ Environment:
   LOOM_HOME        state directory (default ~/.loom)
   LOOM_HTTP_TOKEN  bearer token for the HTTP transport
 
+A profile of the mesh file (DIR/loom-mesh.yaml, never loaded as an agent)
+names the tools one client entry sees, so each Claude Desktop entry can serve
+its own subset of one directory:
+
+  profiles:
+    ops:
+      tools: ["prometheus__*", "grafana__search_*"]
+    everything:
+      discovery: true
+
 Examples:
   loom mesh agents/
   loom mesh agents/ --namespace
+  loom mesh agents/ --namespace --tools 'github__*' --tools '*_alerts'
+  loom mesh agents/ --profile ops
+  loom mesh agents/ --discovery
   loom mesh agents/ --transport http --port 8400 --token-file ~/.loom/token
 `;
 
@@ -70,6 +90,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     allowPositionals: true,
     options: {
       ...serving.SERVE_OPTIONS,
+      ...EXPOSURE_OPTIONS,
       namespace: { type: "boolean" },
       "sandbox-idle": { type: "string" },
     },
@@ -81,6 +102,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
   if (idle !== undefined && !/^[1-9][0-9]{0,6}$/.test(idle)) {
     throw new UsageError(`Invalid --sandbox-idle "${idle.slice(0, 16)}": expected seconds`);
   }
+  const exposure = await meshExposure(positionals[0], values);
   const token = await serving.bearerTokens(values["token-file"], io.env);
   const { metrics, metricsTokens } = await serving.serveMetrics(
     values["metrics-token-file"],
@@ -104,6 +126,8 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
       registry,
       metrics,
       watch: true,
+      tools: exposure.tools,
+      discovery: exposure.discovery,
       onReload: (report) => {
         for (const line of reloadLines(report)) io.err(`${escapeForTerminal(line)}\n`);
       },
@@ -119,7 +143,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     }
     const agents = mesh.agents();
     io.err(
-      `loom: serving ${mesh.listTools().length} tool(s) of ${agents.length} agent(s) ` +
+      `loom: serving ${servingLine(mesh, exposure)} of ${agents.length} agent(s) ` +
         `(${agents.map((a) => a.name).join(", ")}) over ${transport}\n`,
     );
     await serving.serveUntilStopped(mesh.engine, transport, io, {
@@ -136,6 +160,15 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     await audit.close();
   }
   return 0;
+}
+
+/** What the mesh serves, for the start line: tools, or the discovery tools over how many. */
+function servingLine(mesh: Mesh, exposure: MeshExposure): string {
+  const shown = exposure.discovery ? mesh.searchableCount() : mesh.listTools().length;
+  const what = exposure.discovery ? `2 discovery tools over ${shown} tool(s)` : `${shown} tool(s)`;
+  const profile = exposure.profile === null ? "" : ` (profile ${exposure.profile.profile.name})`;
+  const filtered = exposure.tools.length > 0 && exposure.profile === null ? " (filtered)" : "";
+  return `${what}${profile}${filtered}`;
 }
 
 /** What a reload did, as lines for the operator: each refusal with its problems, then a summary. */

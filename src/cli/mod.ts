@@ -43,6 +43,7 @@ Commands:
   audit hash          print the salted HMAC of a value (from stdin) to search the log
   secrets ...         set, list, remove, grant, revoke, rotate secrets; show the policy
   approvals ...       list, show, approve or deny tool calls held for review
+  pin ...             review changed tool definitions: list, show, diff, approve
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
   sign ...            make signing keys; sign configs; verify their signatures
   quarantine ...      hold untrusted configs for review: add, list, show, promote, reject, approve
@@ -89,6 +90,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   secrets: () => import("./secrets.ts").then((m) => command(m.secretsCommand, m.SECRETS_HELP)),
   approvals: () =>
     import("./approvals.ts").then((m) => command(m.approvalsCommand, m.APPROVALS_HELP)),
+  pin: () => import("./pin.ts").then((m) => command(m.pinCommand, m.PIN_HELP)),
   sandbox: () => import("./sandbox.ts").then((m) => command(m.sandboxCommand, m.SANDBOX_HELP)),
   sign: () => import("./sign.ts").then((m) => command(m.signCommand, m.SIGN_HELP)),
   quarantine: () =>

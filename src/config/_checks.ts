@@ -10,9 +10,17 @@
 import { isLoopbackHost } from "../net/mod.ts";
 import { suggest } from "../_util/suggest.ts";
 import { parseDuration } from "../_util/units.ts";
-import { findCredential, findHeaderCredential, findInvisible, findPoisoning } from "./_lint.ts";
+import {
+  findCredential,
+  findHeaderCredential,
+  findInvisible,
+  findPoisoning,
+  type OwnNames,
+  ownNames,
+} from "./_lint.ts";
 import { type Located, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
 import { type AgentConfigParsed, toolGlobRegExp } from "./schema.ts";
+import { MAX_PARAMETER_DESCRIPTION_BYTES, MAX_TOOL_DESCRIPTION_BYTES } from "./tool_limits.ts";
 import {
   checkBodyTemplate,
   checkHeaderTemplate,
@@ -75,12 +83,63 @@ const CHANGING_METHODS: ReadonlySet<string> = new Set(["PUT", "PATCH", "DELETE"]
 const SECRET_ADVICE = 'use "{{secret:NAME}}" and store the value with `loom secrets set NAME`';
 
 /**
+ * The names a description of this document may tell the model to use: its
+ * tool names, and every key under `agent.exposes` (parameter and property
+ * names, at any depth, of `parameters`, `input_schema` and `output_schema`).
+ * Read from the raw document, so it works when the schema refused it too.
+ */
+function ownNamesOf(data: unknown): OwnNames {
+  const names: string[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, item] of Object.entries(value)) {
+        names.push(key);
+        visit(item);
+      }
+    }
+  };
+  const exposes = (data as { agent?: { exposes?: unknown } } | null)?.agent?.exposes;
+  if (Array.isArray(exposes)) {
+    for (const tool of exposes) {
+      const name = (tool as { name?: unknown } | null)?.name;
+      if (typeof name === "string") names.push(name);
+      visit(tool);
+    }
+  }
+  return ownNames(names);
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * The byte limit of the description at `path`, or undefined when it has none
+ * here: a tool's own description, or a parameter's (in `parameters` or an
+ * `input_schema`, at any depth). Other descriptions keep their schema limits.
+ */
+function descriptionLimit(path: readonly PathSegment[]): [string, number] | undefined {
+  if (path[0] !== "agent" || path[1] !== "exposes" || path.length < 4) return undefined;
+  if (path.length === 4) return ["Tool description", MAX_TOOL_DESCRIPTION_BYTES];
+  if (path[3] === "parameters" || path[3] === "input_schema") {
+    return ["Parameter description", MAX_PARAMETER_DESCRIPTION_BYTES];
+  }
+  return undefined;
+}
+
+/**
  * Scan every string (and key) of the raw document: literal credentials
  * anywhere, high-entropy tokens in header values, invisible characters
- * anywhere, tool-poisoning text in descriptions and tool titles. Runs even when the schema
- * rejected the document, so a leaked token is reported with the other problems.
+ * anywhere, tool-poisoning text in descriptions and tool titles, and the size
+ * of tool and parameter descriptions. Runs even when the schema rejected the
+ * document, so a leaked token is reported with the other problems.
+ *
+ * A poisoning finding names its label and the description's position, never
+ * the text it matched. A description may name the config's own tools and
+ * parameters; naming any other tool as one to call is poisoning.
  */
 export function scanStrings(data: unknown, source: YamlSource, errors: Located[]): void {
+  const own = ownNamesOf(data);
   const visit = (value: unknown, path: PathSegment[]): void => {
     if (typeof value === "string") {
       scanString(value, path, false);
@@ -103,7 +162,18 @@ export function scanStrings(data: unknown, source: YamlSource, errors: Located[]
     const isDescription = !isKey && (last === "description" || isToolTitle) &&
       !path.includes("body_template");
     if (isDescription) {
-      const poisoning = findPoisoning(text);
+      const limit = isToolTitle ? undefined : descriptionLimit(path);
+      if (limit !== undefined && text.length > limit[1] / 3) {
+        const bytes = utf8.encode(text).length;
+        if (bytes > limit[1]) {
+          errors.push(source.at(
+            path,
+            `${limit[0]} is ${bytes} bytes: the limit is ${limit[1]} bytes ` +
+              `(${limit[1] / 1024} KiB); shorten it`,
+          ));
+        }
+      }
+      const poisoning = findPoisoning(text, own);
       if (poisoning) {
         errors.push(source.at(
           path,

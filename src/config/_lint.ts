@@ -7,6 +7,10 @@
  * @module
  */
 
+import { findSteering, type OwnNames, ownNames } from "./_lint_steering.ts";
+
+export { type OwnNames, ownNames };
+
 /** Known credential formats, by label. Placeholders are removed before matching. */
 const CREDENTIAL_PATTERNS: readonly (readonly [RegExp, string])[] = [
   [/\bgh[pousr]_[A-Za-z0-9]{20,}/, "GitHub token"],
@@ -111,7 +115,19 @@ export function findInvisible(text: string): string | undefined {
   return `U+${match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
-/** Tool-poisoning markers in descriptions (Invariant Labs, "Tool Poisoning Attacks", 2025). */
+/**
+ * A file in the home directory: a hidden one, or under `Library` or `AppData`,
+ * of `~/` or `$HOME/`; anything under `%USERPROFILE%`, `%APPDATA%` or
+ * `%LOCALAPPDATA%`.
+ */
+const HOME_FILE =
+  /(?:~|\$\{?HOME\}?)[\\/](?:\.|Library[\\/]|AppData[\\/])|%(?:USERPROFILE|APPDATA|LOCALAPPDATA)%[\\/]/i;
+
+/**
+ * Tool-poisoning markers in descriptions (Invariant Labs, "Tool Poisoning
+ * Attacks", 2025), in order: the first that matches names the finding, so the
+ * specific labels come before the general one for the home directory.
+ */
 const POISONING_PATTERNS: readonly (readonly [RegExp, string])[] = [
   [/<\s*\/?\s*(?:important|system|instructions?|secret)\s*>/i, "hidden-instruction tag"],
   [
@@ -119,23 +135,81 @@ const POISONING_PATTERNS: readonly (readonly [RegExp, string])[] = [
     "instruction override",
   ],
   [/~\/\.ssh\b|\bid_(?:rsa|dsa|ecdsa|ed25519)\b/i, "reference to SSH keys"],
-  [/\bmcp\.json\b/i, "reference to MCP client configuration"],
+  [
+    /\b(?:mcp|mcp_config|claude_desktop_config|cline_mcp_settings)\.json\b|\.cursor[\\/]|\.claude\.json\b|\.codeium[\\/]/i,
+    "reference to MCP client configuration",
+  ],
+  [
+    /\.aws[\\/](?:credentials|config)\b|\.kube[\\/]config\b|\.azure[\\/]|\bgcloud[\\/](?:credentials|application_default)|\bapplication_default_credentials\.json\b/i,
+    "reference to cloud credentials",
+  ],
+  [
+    /(?:^|[\s/\\'"`(=:~])\.(?:netrc|pgpass|npmrc|pypirc|git-credentials|docker[\\/]config\.json)\b/i,
+    "reference to a credentials file",
+  ],
+  [/\/etc\/(?:passwd|shadow|master\.passwd|sudoers)\b/i, "reference to system account files"],
+  [
+    /\bcookies\.sqlite\b|\bCookies\.binarycookies\b|\bkey[34]\.db\b|\blogins\.json\b|\b(?:chrome|chromium|firefox|safari|edge|brave|opera)(?:'s)?\s+(?:browser\s+)?(?:cookies?|cookie\s+(?:store|jar|database|file)|saved\s+passwords|passwords|password\s+store)\b|\bbrowser(?:'s)?\s+(?:cookie\s+(?:store|jar|database|file)|saved\s+passwords|password\s+store)\b/i,
+    "reference to browser credential stores",
+  ],
+  [/\bLogin Data\b/, "reference to browser credential stores"],
+  [
+    HOME_FILE,
+    "reference to a file in the home directory",
+  ],
   [/(?:^|[\s/'"`(=:])\.env\b/, "reference to a .env file"],
   [/\bdo\s+not\s+(?:tell|mention|inform|reveal\s+to)\s+the\s+user\b/i, "concealment instruction"],
 ];
 
+/** A base-form verb that moves data, then "to" and an http(s) URL, in one sentence. */
+const SEND_TO_URL =
+  /\b(?:send|post|upload|forward|transmit|submit|exfiltrate|leak|include|append|attach|copy|pipe|report|log)\b[^.!?\n]{0,160}?\bto\s+<?https?:\/\//i;
+/** An http(s) URL. */
+const URL_TEXT = /\bhttps?:\/\/[^\s"'<>]/i;
+/** "Include the contents", "append the conversation": what a model holds, added to a request. */
+const INCLUDE_HELD =
+  /\b(?:include|append|attach|embed|paste|encode)\b[^!?\n]{0,80}?\b(?:contents?|conversation|chat\s+history|message\s+history|previous\s+messages|system\s+prompt|credentials?|secrets?|api\s+keys?|passwords?|environment\s+variables?)\b/i;
+
 /**
  * Scan a description for tool-poisoning text: hidden-instruction tags,
- * instruction overrides, invisible characters, references to local secrets.
+ * instruction overrides, invisible characters, references to local secrets
+ * (SSH keys, cloud and other credential files, MCP client configs, browser
+ * stores, home-directory dotfiles), instructions to send data to a URL, and
+ * text steering the model to tools the config does not serve
+ * (`_lint_steering.ts`).
  *
- * @param text a tool or parameter description
+ * @param text a tool or parameter description, or a tool title
+ * @param own the config's own tool and parameter names (from {@linkcode ownNames}):
+ *   a description may tell the model to call these
  * @returns a label of what was found, or undefined
  */
-export function findPoisoning(text: string): string | undefined {
+export function findPoisoning(text: string, own?: OwnNames): string | undefined {
   const invisible = findInvisible(text);
   if (invisible) return `invisible character ${invisible}`;
   for (const [pattern, label] of POISONING_PATTERNS) {
     if (pattern.test(text)) return label;
   }
-  return undefined;
+  if (sendsToUrl(text)) return "instruction to send data to a URL";
+  return findSteering(text, own);
+}
+
+/** "never", "do not", "don't", up to two words before a verb: "never include credentials". */
+const NEGATED = /\b(?:never|not|don't|no)\s+(?:\S+\s+){0,2}$/i;
+
+/**
+ * Whether one sentence of `text` tells the model to send something to a URL:
+ * a data-moving verb and "to https://...", or a URL beside "include the
+ * contents" (the conversation, credentials, ...). A negated verb ("never
+ * include credentials") does not count.
+ */
+function sendsToUrl(text: string): boolean {
+  if (!URL_TEXT.test(text)) return false;
+  for (const sentence of text.split(/[.!?;]+(?=\s|$)|\n+/)) {
+    if (!URL_TEXT.test(sentence)) continue;
+    for (const pattern of [SEND_TO_URL, INCLUDE_HELD]) {
+      const match = pattern.exec(sentence);
+      if (match && !NEGATED.test(sentence.slice(0, match.index))) return true;
+    }
+  }
+  return false;
 }

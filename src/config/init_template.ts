@@ -168,5 +168,8 @@ agent:
     # Whether a held call may be approved by the client's user when the client
     # can ask (elicitation); false leaves every approval to "loom approvals".
     inline_approval: true
+    # Upstream text that looks like instructions to the model: flag (answered
+    # fenced as data, with a notice), block (a tool error instead), or off.
+    output_scan: flag
 `;
 }

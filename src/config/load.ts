@@ -453,6 +453,7 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
       allowNetworks: [...runtime.allow_networks],
       auditFailure: runtime.audit_failure,
       inlineApproval: runtime.inline_approval,
+      outputScan: runtime.output_scan,
     },
     provenance: resolveProvenance(agent.provenance),
     source,

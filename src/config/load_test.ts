@@ -249,6 +249,7 @@ Deno.test("parseConfig() applies the defaults", () => {
     allowNetworks: [],
     auditFailure: "refuse",
     inlineApproval: true,
+    outputScan: "flag",
   });
   assert.deepEqual(config.tools, [{
     name: "get_user",
@@ -358,6 +359,7 @@ Deno.test("parseConfig() maps every field to the resolved shape", () => {
     allowNetworks: ["10.0.0.0/8"],
     auditFailure: "refuse",
     inlineApproval: true,
+    outputScan: "flag",
   });
 });
 

@@ -45,6 +45,17 @@ export {
 } from "./schema.ts";
 export { starterConfig } from "./init_template.ts";
 export {
+  loadMeshFile,
+  MAX_TOOL_PATTERNS,
+  MESH_FILE_NAMES,
+  type MeshFile,
+  type MeshProfile,
+  parseMeshFile,
+  PROFILE_NAME,
+  TOOL_PATTERN,
+  toolPatternProblem,
+} from "./mesh_file.ts";
+export {
   compileOutputSchema,
   OUTPUT_SCHEMA_KEYWORDS,
   OUTPUT_TYPES,
@@ -104,6 +115,7 @@ export type {
   InjectionCategory,
   InjectionMode,
   InputSchemaSpec,
+  OutputScanMode,
   OutputSchemaSpec,
   OutputType,
   ParamSpec,

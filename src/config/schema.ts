@@ -31,11 +31,12 @@ import { MCP_HEADER_DESCRIPTION } from "./mcp_header.ts";
 import { ToolTitle } from "./title.ts";
 import { Provenance } from "./provenance.ts";
 import { IPV4_CIDR, isIpv6Cidr } from "./_cidr_text.ts";
+import * as limits from "./tool_limits.ts";
 
 /** Agent names: kebab-case, 1-64 characters. */
 export const AGENT_NAME: RegExp = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-/** Tool names: lower-case letters, digits and `_`, 1-64 characters. */
-export const TOOL_NAME: RegExp = /^[a-z0-9_]{1,64}$/;
+/** Tool names: lower-case letters, digits and `_`, 1-64 characters (`tool_limits.ts`). */
+export const TOOL_NAME: RegExp = limits.TOOL_NAME;
 /** Header names: an RFC 9110 section 5.6.2 `token` (the bridge's own rule). */
 export { HEADER_NAME };
 /** Semantic version 2.0.0 (the regular expression suggested by semver.org). */
@@ -171,9 +172,7 @@ export const Parameter = z.strictObject({
   }).optional().meta({
     description: "ECMAScript regular expression (unicode mode) the whole string must match",
   }),
-  description: z.string().max(4096).optional().meta({
-    description: "Shown to the model in the tool's input schema",
-  }),
+  description: limits.ParameterDescription.optional(),
   get items() {
     return Parameter.optional().meta({ description: "Element schema of an array" });
   },
@@ -202,14 +201,9 @@ const ParameterKey = z.string().regex(PARAM_NAME, {
 
 /** One exposed MCP tool. */
 export const Tool = z.strictObject({
-  name: z.string().regex(TOOL_NAME, {
-    error: "Tool name must be 1-64 characters of a-z, 0-9 and _",
-  }).meta({ description: "MCP tool name, unique within the agent" }),
+  name: limits.ToolName,
   title: ToolTitle,
-  description: z.string().min(1).max(4096).meta({
-    description:
-      "What the tool does, for the model. Threat: scanned at load for tool-poisoning text",
-  }),
+  description: limits.ToolDescription,
   access: z.enum(["read", "write"]).default("read").meta({
     description: "read observes; write changes upstream state (not allowed on tier 1)",
   }),
@@ -227,9 +221,9 @@ export type Tool = z.input<typeof Tool>;
 
 /** One HTTP bridge: how a call of `tool_name` becomes a request. */
 export const Bridge = z.strictObject({
-  tool_name: z.string().regex(TOOL_NAME, {
-    error: "Tool name must be 1-64 characters of a-z, 0-9 and _",
-  }).meta({ description: "The exposed tool this bridge serves" }),
+  tool_name: z.string().regex(TOOL_NAME, { error: limits.toolNameError }).meta({
+    description: "The exposed tool this bridge serves",
+  }),
   method: z.enum(HTTP_METHODS).default("GET").meta({
     description: "HTTP method, upper case; limited by runtime.trust_tier",
   }),
@@ -327,6 +321,13 @@ export const Runtime = z.strictObject({
       "elicitation, or an input_required result) when the client can ask; false leaves every " +
       "approval to `loom approvals`. Threat: a client that answers its own questions can " +
       "approve its own held calls",
+  }),
+  output_scan: z.enum(["flag", "block", "off"]).default("flag").meta({
+    description:
+      "What an upstream response with text that looks like instructions to the model does: " +
+      "flag answers it fenced as data with a notice (default), block answers a tool error " +
+      "instead, off does not scan. Threat: off hands injected instructions to the model " +
+      "as plain data",
   }),
 });
 /** What people write for the runtime block. */

@@ -83,6 +83,7 @@ Deno.test("AgentConfigInput accepts a minimal config and fills defaults", () => 
     allow_networks: [],
     audit_failure: "refuse",
     inline_approval: true,
+    output_scan: "flag",
   });
 });
 

@@ -158,6 +158,14 @@ export type SandboxMode = "deno" | "docker" | "none";
  */
 export type AuditFailureMode = "refuse" | "allow";
 
+/**
+ * What the output scan does with an upstream response that contains text that
+ * looks like instructions to the model: `flag` answers it fenced as data with
+ * a notice (the default), `block` answers a tool error instead, `off` does not
+ * scan. Threat: `off` hands such text to the model as if it were plain data.
+ */
+export type OutputScanMode = "flag" | "block" | "off";
+
 /** Trust tier: 1 observer, 2 worker, 3 operator, 4 privileged. */
 export type TrustTier = 1 | 2 | 3 | 4;
 
@@ -185,6 +193,11 @@ export interface RuntimeSpec {
   auditFailure: AuditFailureMode;
   /** Whether held calls may be approved inline by the client's user (`inline_approval`). */
   inlineApproval: boolean;
+  /**
+   * What text in an upstream response that looks like instructions to the
+   * model does (`output_scan`). Default `flag`.
+   */
+  outputScan: OutputScanMode;
 }
 
 /** Who produced a config: a person (the default), an importer, or a model. */

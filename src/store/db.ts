@@ -31,6 +31,7 @@ import {
 } from "./config_versions.ts";
 import { REGISTRY_MIGRATION_SQL, type RegistryTable } from "./registry.ts";
 import { registryTable } from "./_registry_table.ts";
+import { TOOL_PINS_MIGRATION_SQL, ToolPins } from "./tool_pins.ts";
 
 /** One grant: an agent may use a secret while its config has this digest. */
 export interface Grant {
@@ -86,6 +87,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "config_versions", sql: CONFIG_VERSIONS_MIGRATION_SQL },
   { version: 5, name: "approvals_requested_by", sql: APPROVALS_REQUESTED_BY_MIGRATION_SQL },
   { version: 6, name: "registry", sql: REGISTRY_MIGRATION_SQL },
+  { version: 7, name: "tool_pins", sql: TOOL_PINS_MIGRATION_SQL },
 ];
 
 /** The schema version this build of LOOM writes. */
@@ -107,6 +109,8 @@ export class LoomStore implements Disposable, AsyncDisposable {
   readonly configVersions: ConfigVersionTable;
   /** The agents this home serves or served, and their tools (see `registry.ts`). */
   readonly registry: RegistryTable;
+  /** Tool definitions as first seen or last approved (see `tool_pins.ts`). */
+  readonly toolPins: ToolPins;
   #db: DatabaseSync;
 
   /** Use {@linkcode openStore}. */
@@ -118,6 +122,7 @@ export class LoomStore implements Disposable, AsyncDisposable {
     this.configApprovals = configApprovalTable(db);
     this.configVersions = configVersionTable(db);
     this.registry = registryTable(db);
+    this.toolPins = new ToolPins(db);
   }
 
   /** The schema version of the open database. */

@@ -90,6 +90,7 @@ Deno.test("openStore() applies each migration once across reopenings", async () 
       { version: 4, name: "config_versions" },
       { version: 5, name: "approvals_requested_by" },
       { version: 6, name: "registry" },
+      { version: 7, name: "tool_pins" },
     ]);
   } finally {
     raw.close();

@@ -1,8 +1,9 @@
 /**
  * LOOM's persistent state: the `$LOOM_HOME` layout, the SQLite state database
- * (`loom.db`: grants, approvals, config versions and the agent registry; this
- * folder is the only user of `node:sqlite`), and helpers for files that must
- * stay private to the user (mode 0600, owned by this uid, written atomically).
+ * (`loom.db`: grants, approvals, config versions, the agent registry and tool
+ * pins; this folder is the only user of `node:sqlite`), and helpers for files
+ * that must stay private to the user (mode 0600, owned by this uid, written
+ * atomically).
  *
  * @example
  * ```ts
@@ -94,3 +95,17 @@ export {
   type SignatureVerdictLike,
 } from "./registry.ts";
 export { AgentRegistry, type AgentRegistryOptions, TOUCH_INTERVAL_MS } from "./agent_registry.ts";
+export {
+  type ApproveOptions,
+  FIRST_USE,
+  type PendingDefinition,
+  type PinRow,
+  type PinVerdict,
+  ToolPins,
+} from "./tool_pins.ts";
+export {
+  changedFields,
+  DEFINITION_DIGEST,
+  definitionDigest,
+  type ToolDefinition,
+} from "./tool_definition.ts";

@@ -17,7 +17,9 @@
  *  8. `08_execute.ts`: the bridge runs (deadline, size cap) in its executor
  *  9. `09_redact.ts`: released secrets leave the result and the record;
  *     then `output_schema.ts` checks the redacted result against the tool's
- *     `output_schema` (adding `structuredContent`, or ending as a tool error)
+ *     `output_schema` (adding `structuredContent`, or ending as a tool error);
+ *     then `output_scan.ts` looks for text written to steer the model
+ *     (`runtime.output_scan`: flagged as fenced data, withheld, or off)
  * 10. `10_outcome.ts`: the `outcome` record, durable before the answer
  *
  * An agent whose config is `ai-generated` and not approved lists no tools
@@ -67,6 +69,8 @@ import { isReleased, releaseSecrets, type SecretSource } from "./07_secrets.ts";
 import { executeCall } from "./08_execute.ts";
 import { redactExecuted } from "./09_redact.ts";
 import { checkOutput } from "./output_schema.ts";
+import { scanOutput } from "./output_scan.ts";
+import { type PinHold, refuseChangedTool } from "./pin_hold.ts";
 import { recordOutcome } from "./10_outcome.ts";
 
 /** Options of a gate. */
@@ -104,6 +108,8 @@ export class AgentGate implements ToolHost {
   /** True when the config is ai-generated and its bytes are not approved. */
   readonly quarantined: boolean;
   #callSeq = 0;
+  /** Tools held until their changed definition is approved (set by the mesh). */
+  readonly #pinHolds = new Map<string, PinHold>();
   readonly #callPrefix = crypto.randomUUID().slice(0, 8);
   /** Each tool's metric series, and the `"unknown"` tool's; null without metrics. */
   readonly #series: { byTool: Map<string, ToolCallSeries>; unknown: ToolCallSeries } | null;
@@ -188,6 +194,45 @@ export class AgentGate implements ToolHost {
     return result;
   }
 
+  /**
+   * Hold a tool whose definition changed since it was pinned: its calls are
+   * refused (`pin_hold.ts`) until {@linkcode AgentGate.releaseTool}.
+   *
+   * @param tool the tool's own name
+   * @param hold the digests and the changed fields, for the refusal
+   */
+  holdTool(tool: string, hold: PinHold): void {
+    this.#pinHolds.set(tool, Object.freeze({ ...hold, changed: Object.freeze([...hold.changed]) }));
+  }
+
+  /** Serve a held tool again (its change was approved). */
+  releaseTool(tool: string): void {
+    this.#pinHolds.delete(tool);
+  }
+
+  /** The tools held now, with why. */
+  heldTools(): ReadonlyMap<string, PinHold> {
+    return this.#pinHolds;
+  }
+
+  /**
+   * Refuse a name as unknown without looking it up: for a mesh, a tool this
+   * agent has but the client's filter hides. Recorded (and counted) exactly
+   * like a name the agent does not have.
+   *
+   * @param name tool name from the client
+   * @param ctx the call's context
+   * @throws {UnknownToolError} always
+   */
+  async refuseUnknown(name: string, ctx: ToolCallContext): Promise<never> {
+    const call = new GateCall(`${this.#callPrefix}-${++this.#callSeq}`, name, ctx);
+    try {
+      return await refuseUnknownTool(this.#parts, call);
+    } finally {
+      this.#series?.unknown.finished(call.elapsed() / 1000, "unknown_tool", null);
+    }
+  }
+
   async #run(call: GateCall, args: unknown): Promise<CallToolResult> {
     const parts = this.#parts;
     const entry = this.#entries.get(call.tool);
@@ -195,6 +240,11 @@ export class AgentGate implements ToolHost {
     if (this.quarantined) {
       call.denial = "quarantined";
       return await refuseQuarantined(parts, call);
+    }
+    const hold = this.#pinHolds.get(call.tool);
+    if (hold !== undefined) {
+      call.denial = "tool_changed";
+      return await refuseChangedTool(parts, call, hold);
     }
 
     let checked = checkArguments(parts, entry, args);
@@ -234,9 +284,13 @@ export class AgentGate implements ToolHost {
     const released = releasing instanceof Promise ? await releasing : releasing;
     if (!isReleased(released)) return released;
 
-    const executed = checkOutput(
-      entry,
-      redactExecuted(await executeCall(parts, call, entry, input, released), released),
+    const executed = scanOutput(
+      parts,
+      call,
+      checkOutput(
+        entry,
+        redactExecuted(await executeCall(parts, call, entry, input, released), released),
+      ),
     );
     return await recordOutcome(parts, call, executed.status, executed.result, executed.fields);
   }

@@ -27,6 +27,7 @@
  * | `config_signature` | `loom sign`; `loom run` | a signing key made or trusted, a config signed, a signature checked |
  * | `quarantine` | `loom quarantine` | a config added to, promoted from or rejected by the quarantine |
  * | `config_approval` | `loom quarantine approve` | an ai-generated config's exact bytes approved, or the approval refused |
+ * | `tool_pin` | the mesh; `loom pin approve` | a tool definition pinned on first use, seen changed, or a change approved |
  *
  * @module
  */
@@ -113,6 +114,12 @@ export type OutcomeFields = {
   findings?: RecordedFinding[];
   /** How many findings there were in all. */
   findings_total?: number;
+  /**
+   * The output scan's rules that an upstream response tripped (rule names,
+   * never the matched text): the answer was flagged as data, or withheld
+   * (`runtime.output_scan`, `src/runtime/gate/output_scan.ts`).
+   */
+  output_findings?: string[];
 };
 
 /**
@@ -162,6 +169,17 @@ export type PolicyRefusal =
     detail: string;
     /** `sha256:<hex>` of the served config's bytes. */
     config_digest: string;
+  }
+  | {
+    /** The tool's definition changed since it was pinned, and the change is not approved. */
+    action: "tool_changed";
+    detail: string;
+    /** `sha256:<hex>` of the definition served now. */
+    digest: string;
+    /** `sha256:<hex>` of the pinned definition. */
+    pinned_digest: string;
+    /** The top-level fields that differ. */
+    changed: string[];
   };
 
 /** A call refused by a policy step (injection, tier, scope, rate limit): it did not run. */
@@ -519,6 +537,35 @@ export type ConfigApprovalEvent = {
   reason?: string;
 };
 
+/**
+ * A tool-definition pin (see `src/store/tool_pins.ts` and
+ * `src/security/pinning/`): `pinned` (a tool seen for the first time was
+ * pinned, trust on first use), `changed` (a tool's definition differs from
+ * its pin: the tool is disabled until approved; written when a new version is
+ * first seen) and `approved` (a person made the changed definition the pin;
+ * the record is durable before the pin changes). Definitions appear only as
+ * their digests; `loom pin show` and `loom pin diff` print them.
+ */
+export type ToolPinEvent = {
+  event: "tool_pin";
+  /** The agent (`agent.name`). */
+  agent: string;
+  /** The tool's own name (not namespaced). */
+  tool: string;
+  action: "pinned" | "changed" | "approved";
+  /**
+   * `sha256:<hex>` of the canonical definition: the one pinned (pinned), the
+   * one seen (changed), the one approved and pinned now (approved).
+   */
+  digest: string;
+  /** The digest pinned before (changed, approved). */
+  pinned_digest?: string;
+  /** The top-level fields that differ from the earlier pin (changed, approved). */
+  changed?: string[];
+  /** Who pinned: `first-use` (pinned) or the approver, `cli:<user>` (approved). */
+  actor?: string;
+};
+
 /** Every event LOOM appends to its audit log. */
 export type AuditEvent =
   | ToolCallIntent
@@ -535,7 +582,8 @@ export type AuditEvent =
   | ApprovalQueueSummary
   | ConfigSignatureEvent
   | QuarantineChange
-  | ConfigApprovalEvent;
+  | ConfigApprovalEvent
+  | ToolPinEvent;
 
 /** The event names a record can carry. */
 export const AUDIT_EVENTS = [
@@ -551,6 +599,7 @@ export const AUDIT_EVENTS = [
   "config_signature",
   "quarantine",
   "config_approval",
+  "tool_pin",
 ] as const satisfies readonly AuditEvent["event"][];
 
 /** One event name. */

@@ -51,7 +51,8 @@ export type RefusalKind =
   | "injection"
   | "tier"
   | "rate_limit"
-  | "quarantined";
+  | "quarantined"
+  | "tool_changed";
 
 /** One refused call, as far as the budget is concerned. */
 export interface Refusal {

@@ -563,6 +563,54 @@ export const INJECTION_RULES: readonly { name: string; category: InjectionCatego
   .freeze(RULES.map((r) => Object.freeze({ name: r.name, category: r.category })));
 
 /**
+ * The three forms of a text the rules read: the raw value (the tag-character
+ * rule), the folded one ({@linkcode foldForScreening}), and the folded one
+ * with its percent-escapes decoded once (null when it has none).
+ */
+export interface ScreeningViews {
+  readonly raw: string;
+  readonly folded: string;
+  readonly decoded: string | null;
+}
+
+/**
+ * The forms of `value` the rules read, computed once: for a caller that runs
+ * {@linkcode matchingRules} and its own rules on one long text.
+ *
+ * @param value any string
+ */
+export function screeningViews(value: string): ScreeningViews {
+  const folded = foldForScreening(value);
+  const escaped = percentDecoded(folded);
+  return { raw: value, folded, decoded: escaped === null ? null : foldForScreening(escaped) };
+}
+
+/**
+ * Every rule of one category that matches, by name, in rule order: what
+ * {@linkcode detectInjection} tries for that category, on the same forms,
+ * without stopping at the first match. The output scan
+ * (`output_scan.ts`) reports every prompt rule an upstream response trips.
+ *
+ * @param views the text's forms, from {@linkcode screeningViews}
+ * @param category the category whose rules run
+ * @returns the names of the rules that matched (never the matched text)
+ */
+export function matchingRules(views: ScreeningViews, category: InjectionCategory): string[] {
+  const { raw, folded, decoded } = views;
+  const trigger = TRIGGERS[category];
+  const triggered = trigger.test(folded) || (decoded !== null && trigger.test(decoded));
+  const names: string[] = [];
+  for (const rule of RULES) {
+    if (rule.category !== category || !(triggered || rule.raw)) continue;
+    const hit = rule.raw
+      ? rule.test(raw)
+      : rule.test(folded) || (decoded !== null && rule.test(decoded));
+    if (hit) names.push(rule.name);
+  }
+  return names;
+}
+
+/**
  * Check one string against the injection rules.
  *
  * @param value the string argument (any length; callers bound it first)

@@ -1,5 +1,6 @@
 /**
- * Tool input validation and injection screening: gate step 2 (`docs/security-controls.md` §1).
+ * Tool input validation and injection screening: gate step 2 (`docs/security-controls.md` §1);
+ * and the output scan of upstream responses for injected instructions ({@linkcode OutputScan}).
  *
  * - {@linkcode toolInputSchema} publishes a tool's parameters as its MCP
  *   `inputSchema` (JSON Schema 2020-12, closed objects).
@@ -73,4 +74,5 @@ export {
   INJECTION_RULES,
   type InjectionFinding,
 } from "./injection.ts";
+export { OUTPUT_SCAN_RULES, OutputScan, scanOutputText } from "./output_scan.ts";
 export * from "./_limits.ts";
