@@ -66,18 +66,17 @@ export function meshState(
     member.status.tools = [...routes.entries()]
       .filter(([, route]) => members[route.member] === member).map(([name]) => name);
   }
-  const catalog: CatalogEntry[] = members.flatMap(({ agent, pinnedListing }) =>
-    agent.gate.listTools().map((listed) => pinnedListing.get(listed.name) ?? listed).map((
-      tool,
-    ) => ({
-      agent: agent.config.name,
-      tool: namespace
-        ? { ...tool, name: servedToolName(agent.config.name, tool.name, true) }
-        : tool,
-      own: tool.name,
-    })).filter((e) => filter === null || filter.matches(e.agent, e.own, e.tool.name))
-      .map(({ agent, tool }) => ({ agent, tool }))
-  );
+  const catalog: CatalogEntry[] = [];
+  for (const { agent, pinnedListing } of members) {
+    const name = agent.config.name;
+    for (const listed of agent.gate.listTools()) {
+      // A tool held by its pin lists the approved definition (`mesh_pins.ts`).
+      const tool = pinnedListing.get(listed.name) ?? listed;
+      const served = servedToolName(name, tool.name, namespace);
+      if (filter !== null && !filter.matches(name, tool.name, served)) continue;
+      catalog.push({ agent: name, tool: namespace ? { ...tool, name: served } : tool });
+    }
+  }
   return {
     members,
     routes,
