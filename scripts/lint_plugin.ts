@@ -15,10 +15,10 @@
  * absolute or URL specifiers of LOOM files are not checked.
  *
  * - `loom/layering`: relative imports go one way:
- *   errors.ts, _util <- net <- config <- store <- security <- upstream <- mcp <- runtime
- *   <- web <- app <- cli. A module may import its own top-level folder and lower
- *   ones, never a higher one. `generator` may import only itself, config,
- *   errors.ts and _util. Top-level folders and files not named here are not
+ *   errors.ts, _util <- net <- llm <- config <- store <- security <- upstream <- mcp
+ *   <- runtime <- web <- app <- cli. A module may import its own top-level folder and
+ *   lower ones, never a higher one. `generator` may import only itself, config,
+ *   llm, net, errors.ts and _util. Top-level folders and files not named here are not
  *   ordered. Applies to tests too.
  * - `loom/mod-entry`: a relative import of a file in another folder must name
  *   that folder's `mod.ts`. Not checked: files in the same folder, a
@@ -49,6 +49,7 @@ const LAYERS: Record<string, number> = {
   store: 2,
   security: 3,
   net: 0.5,
+  llm: 0.75,
   upstream: 4,
   mcp: 5,
   runtime: 6,

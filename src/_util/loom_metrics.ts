@@ -125,6 +125,10 @@ export class LoomMetrics {
   readonly hostRestarts: Counter;
   /** `loom_audit_commit_duration_seconds`: one series, no labels. */
   readonly auditCommitSeconds: HistogramSeries;
+  /** `loom_anomalies_total{agent,kind}`: kinds are the fixed set of `src/security/anomaly/`. */
+  readonly anomalies: Counter;
+  /** `loom_anomaly_alerts_total{agent,result}`: result `delivered`, `failed` or `refused`. */
+  readonly anomalyAlerts: Counter;
 
   constructor(options: LoomMetricsOptions) {
     const r = this.registry;
@@ -169,6 +173,16 @@ export class LoomMetrics {
       [],
       AUDIT_COMMIT_SECONDS_BUCKETS,
     ).labels();
+    this.anomalies = r.counter(
+      "loom_anomalies_total",
+      "Anomalies recorded for an agent (runtime.anomaly), by kind.",
+      ["agent", "kind"],
+    );
+    this.anomalyAlerts = r.counter(
+      "loom_anomaly_alerts_total",
+      "Anomaly webhook alerts sent for an agent, by how the delivery ended.",
+      ["agent", "result"],
+    );
   }
 
   /** The series of one agent's tool, looked up once (the gate keeps one per tool). */

@@ -39,6 +39,7 @@ import {
   type MeshRoute,
   NAMESPACE_SEPARATOR,
   planMeshRoutes,
+  routedConfig,
   type SkippedConfig,
 } from "./mesh_load.ts";
 import { closeMembers, fileFingerprint, type MeshAgentStatus, MeshMember } from "./mesh_member.ts";
@@ -47,6 +48,7 @@ import { MeshPins } from "./mesh_pins.ts";
 import { type DirWatch, watchDirectory } from "./_dir_watch.ts";
 import { MESH_IDLE_MS, MESH_RELOAD_DEBOUNCE_MS, type MeshOptions } from "./mesh_options.ts";
 import { answerDiscovery, DISCOVERY_TOOLS, isDiscoveryTool } from "./mesh_discovery.ts";
+import { type ScheduledTool, scheduledToolsOf } from "./mesh_schedule.ts";
 import {
   type MeshReloadReport,
   type MeshState,
@@ -113,16 +115,22 @@ export class Mesh implements ToolHost, AsyncDisposable {
     const files = await meshConfigFiles(dir);
     // Fail closed: a mesh whose pins cannot be kept does not serve (the rug-pull defence).
     const pins = await MeshPins.open(options.home, options.audit, options.log);
+    // A gateway member's upstream may change its tools at any time, also while opening.
+    const late: { mesh?: Mesh } = {};
     const all: ReloadOptions & MeshOptions = {
       ...options,
       idleMs: options.idleMs ?? MESH_IDLE_MS,
       filter,
       pin: (members) => pins.check(members),
+      onUpstreamChange: () => {
+        if (late.mesh !== undefined) late.mesh.#upstreamChanged();
+      },
     };
-    return await Mesh.#open(dir, files, all, pins).catch((error) => {
+    late.mesh = await Mesh.#open(dir, files, all, pins).catch((error) => {
       pins.close();
       throw error;
     });
+    return late.mesh;
   }
 
   static async #open(
@@ -153,7 +161,10 @@ export class Mesh implements ToolHost, AsyncDisposable {
     }
     let routes: Map<string, MeshRoute>;
     try {
-      routes = planMeshRoutes(members.map((m) => m.entry), options.namespace);
+      routes = planMeshRoutes(
+        members.map((m) => routedConfig(m.entry, m.agent.gate)),
+        options.namespace,
+      );
       await pins.check(members); // before listing: a changed tool lists its pinned definition
     } catch (error) {
       await closeMembers(members);
@@ -211,6 +222,10 @@ export class Mesh implements ToolHost, AsyncDisposable {
     return this.#route(name, args, ctx);
   }
 
+  /** A composite tool's step, routed as a client's call of that name. */
+  readonly #steps = (name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> =>
+    this.#route(name, args, ctx);
+
   /**
    * Route one call to the gate of the agent that owns the tool, on the
    * version serving now: a reload meanwhile lets it finish there. A name the
@@ -222,6 +237,8 @@ export class Mesh implements ToolHost, AsyncDisposable {
     const route = state.routes.get(name);
     if (route !== undefined) {
       const member = state.members[route.member];
+      // A composite's steps are routed like this call: to their owners' gates, by served name.
+      member.agent.gate.routeSteps(this.#steps);
       this.#options.registry?.touch(member.name); // throttled: a write a minute at most
       if (member.agent.gate.heldTools().has(route.tool)) this.#releaseApproved(route.tool);
       if (state.exposed !== null && !state.exposed.has(name)) {
@@ -243,6 +260,14 @@ export class Mesh implements ToolHost, AsyncDisposable {
     return owner.run((agent) => agent.gate.callTool(tool, args, ctx)).catch((error) => {
       throw error instanceof UnknownToolError ? new UnknownToolError(name) : error;
     });
+  }
+
+  /**
+   * The exposed tools that have triggers, on the version serving now (for
+   * the scheduler, `mesh_schedule.ts`).
+   */
+  scheduledTools(): ScheduledTool[] {
+    return scheduledToolsOf(this.#state);
   }
 
   /** How many tools a client may call (what discovery searches). */
@@ -311,18 +336,35 @@ export class Mesh implements ToolHost, AsyncDisposable {
   #releaseApproved(only?: string): void {
     if (this.#closing !== null) return;
     if (!this.#pins.release(this.#state.members, only)) return;
-    this.#reloading = this.#reloading.then(() => {
-      const current = this.#state;
-      const next = meshState(
-        current.members,
-        current.routes,
+    this.#reloading = this.#reloading.then(() => this.#relist(this.#state.routes))
+      .catch((error) => this.#fail(error));
+  }
+
+  /**
+   * A gateway member listed its upstream's tools again: check the pins of
+   * every gateway member (a new tool is pinned, a changed one held), plan
+   * the routes again and swap in the new listing (in turn with reloads).
+   */
+  #upstreamChanged(): void {
+    if (this.#closing !== null) return;
+    this.#reloading = this.#reloading.then(async () => {
+      const members = this.#state.members;
+      await this.#pins.check(members.filter((m) => m.agent.config.mcpUpstream !== null));
+      this.#relist(planMeshRoutes(
+        members.map((m) => routedConfig(m.entry, m.agent.gate)),
         this.#options.namespace,
-        this.#options.filter ?? null,
-      );
-      this.#state = next;
-      const changed = canonicalJson(next.listed) !== canonicalJson(current.listed);
-      if (changed && this.#options.discovery !== true) this.engine.notifyToolsChanged();
+      ));
     }).catch((error) => this.#fail(error));
+  }
+
+  /** Swap in the listing of the members serving now, and announce it when it changed. */
+  #relist(routes: ReadonlyMap<string, MeshRoute>): void {
+    const current = this.#state;
+    const { namespace, filter, discovery } = this.#options;
+    const next = meshState(current.members, routes, namespace, filter ?? null);
+    this.#state = next;
+    const changed = canonicalJson(next.listed) !== canonicalJson(current.listed);
+    if (changed && discovery !== true) this.engine.notifyToolsChanged();
   }
 
   #fail(error: unknown): void {

@@ -227,14 +227,16 @@ export interface MeshRoute {
  * configs of the same agent, or two tools served under the same name, stop
  * the mesh with both files named. Every tool of a config is routed, also
  * those a quarantined agent does not list (its gate refuses their calls).
+ * A gateway config's tools are known once its upstream is listed: its
+ * member passes them as `served` (before that, it has none to route).
  *
- * @param configs the configs, in file order
+ * @param configs the configs, in file order, with a gateway's tool names
  * @param namespace whether tools are namespaced
  * @returns served name to route
  * @throws {ConfigError} naming both files of each collision
  */
 export function planMeshRoutes(
-  configs: readonly { file: string; config: AgentConfig }[],
+  configs: readonly { file: string; config: AgentConfig; served?: readonly string[] }[],
   namespace: boolean,
 ): Map<string, MeshRoute> {
   const routes = new Map<string, MeshRoute>();
@@ -242,7 +244,7 @@ export function planMeshRoutes(
   const issues: ConfigIssue[] = [];
   const clash = (file: string, message: string) =>
     issues.push({ file, line: 0, column: 0, path: "", message });
-  for (const [member, { file, config }] of configs.entries()) {
+  for (const [member, { file, config, served }] of configs.entries()) {
     const sameAgent = agents.get(config.name);
     if (sameAgent !== undefined) {
       clash(
@@ -252,8 +254,8 @@ export function planMeshRoutes(
       continue;
     }
     agents.set(config.name, file);
-    for (const tool of config.tools) {
-      const name = servedToolName(config.name, tool.name, namespace);
+    for (const own of served ?? config.tools.map((tool) => tool.name)) {
+      const name = servedToolName(config.name, own, namespace);
       const taken = routes.get(name);
       if (taken !== undefined) {
         const other = configs[taken.member].file;
@@ -264,7 +266,7 @@ export function planMeshRoutes(
         );
         continue;
       }
-      routes.set(name, { member, tool: tool.name });
+      routes.set(name, { member, tool: own });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -324,4 +326,18 @@ export function problemsOf(error: unknown, file?: string): string[] {
   if (error instanceof ConfigError) return error.issues.map(formatConfigIssue);
   const message = error instanceof Error ? error.message : String(error);
   return [file === undefined || message.includes(basename(file)) ? message : `${file}: ${message}`];
+}
+
+/**
+ * A member's config as routes are planned for it: a gateway's with the
+ * names its gate serves (known only once its upstream was listed).
+ *
+ * @param member the opened member's config entry and gate
+ */
+export function routedConfig<T extends { config: AgentConfig }>(
+  entry: T,
+  gate: { listTools(): readonly { name: string }[] },
+): T & { served?: readonly string[] } {
+  if (entry.config.mcpUpstream === null) return entry;
+  return { ...entry, served: gate.listTools().map((tool) => tool.name) };
 }

@@ -13,10 +13,9 @@ import type { LoomHome } from "../store/mod.ts";
 import type { AuditLog } from "../security/audit/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
 import { signaturePath } from "../security/signing/mod.ts";
-import { bridgeSecretNames } from "../upstream/mod.ts";
 import type { SandboxEvent } from "../runtime/sandbox/mod.ts";
 import type { LoomMetrics } from "../_util/loom_metrics.ts";
-import { ServedAgent } from "./served_agent.ts";
+import { configNeedsSecrets, ServedAgent } from "./served_agent.ts";
 import type { MeshConfig } from "./mesh_load.ts";
 import type { McpTool } from "../mcp/mod.ts";
 
@@ -45,6 +44,8 @@ export interface MemberOptions {
   idleMs: number;
   metrics?: LoomMetrics;
   log(line: string): void;
+  /** A gateway member's upstream tools were listed again (they changed, or it restarted). */
+  onUpstreamChange?: () => void;
 }
 
 /** One agent of the mesh; see the module doc. */
@@ -115,8 +116,7 @@ export class MeshMember {
       restarts: 0,
     };
     // Grants pinned to a signing key match only a config verified as signed by it.
-    const needsSecrets = config.bridges.some((b) => bridgeSecretNames(b).length > 0);
-    const broker = signature.verdict === "valid" && needsSecrets
+    const broker = signature.verdict === "valid" && configNeedsSecrets(config)
       ? await CredentialBroker.open({
         home: options.home,
         env: options.env,
@@ -135,6 +135,7 @@ export class MeshMember {
         metrics: options.metrics,
         log: options.log,
         sandbox: { idleMs: options.idleMs, onEvent: (event) => track(status, event) },
+        onUpstreamChange: options.onUpstreamChange,
       });
       return new MeshMember(entry, fingerprint, agent, broker, status);
     } catch (error) {

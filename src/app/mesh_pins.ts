@@ -28,7 +28,23 @@ import type { McpTool } from "../mcp/mod.ts";
 import type { AuditLog } from "../security/audit/mod.ts";
 import { pinRecord, type ToolDefinition, toolDefinition } from "../security/pinning/mod.ts";
 import { type LoomHome, type LoomStore, openStore } from "../store/mod.ts";
-import type { MeshMember } from "./mesh_member.ts";
+import type { AgentGate } from "../runtime/mod.ts";
+import type { ServedAgent } from "./served_agent.ts";
+import { canonicalJson } from "../_util/canonical_json.ts";
+
+/**
+ * What pins are checked for: an agent's config and gate, and the pinned
+ * listings of its held tools (a mesh member; `loom run`'s one agent).
+ */
+export interface PinSubject {
+  readonly agent: {
+    readonly config: AgentConfig;
+    readonly gate: AgentGate;
+    /** Its anomaly detection: told of a changed definition (`tool_changed`). */
+    readonly anomalies?: { toolChanged(tool: string): void };
+  };
+  readonly pinnedListing: Map<string, McpTool>;
+}
 
 /** How often held tools are checked for an approval: 2 seconds. */
 export const PIN_POLL_MS = 2_000;
@@ -68,7 +84,7 @@ export class MeshPins implements Disposable {
    *
    * @param members members just opened, not serving yet
    */
-  async check(members: readonly MeshMember[]): Promise<void> {
+  async check(members: readonly PinSubject[]): Promise<void> {
     const records = [];
     for (const member of members) {
       const { config, gate } = member.agent;
@@ -81,12 +97,14 @@ export class MeshPins implements Disposable {
         const record = pinRecord(config.name, tool, verdict);
         if (record !== null) records.push(this.#audit.append(record));
         if (verdict.state !== "changed") continue;
+        const pinned = listedOf(verdict.pinned);
         gate.holdTool(tool, {
           digest: verdict.digest,
           pinnedDigest: verdict.pinnedDigest,
           changed: verdict.changed,
-        });
-        member.pinnedListing.set(tool, listedOf(verdict.pinned));
+        }, pinned);
+        member.pinnedListing.set(tool, pinned);
+        member.agent.anomalies?.toolChanged(tool);
         this.#log(
           `loom: tool "${tool}" of "${config.name}" changed since it was approved ` +
             `(${verdict.changed.join(", ")}); it is disabled until "loom pin approve ` +
@@ -108,7 +126,7 @@ export class MeshPins implements Disposable {
    * @param only look at this tool of each member only (a call of it)
    * @returns whether any hold was released
    */
-  release(members: readonly MeshMember[], only?: string): boolean {
+  release(members: readonly PinSubject[], only?: string): boolean {
     let released = false;
     for (const member of members) {
       const { config, gate } = member.agent;
@@ -138,7 +156,7 @@ export class MeshPins implements Disposable {
    * @param check called on each tick with a tool held: releases what was approved
    * @param everyMs the period (default {@linkcode PIN_POLL_MS})
    */
-  poll(members: () => readonly MeshMember[], check: () => void, everyMs = PIN_POLL_MS): void {
+  poll(members: () => readonly PinSubject[], check: () => void, everyMs = PIN_POLL_MS): void {
     const id = setInterval(() => {
       if (members().some((m) => m.agent.gate.heldTools().size > 0)) check();
     }, everyMs);
@@ -165,6 +183,16 @@ export class MeshPins implements Disposable {
  * @param tool the tool as its gate lists it (its own name)
  */
 export function definitionOf(config: AgentConfig, tool: McpTool): ToolDefinition {
+  const upstream = config.mcpUpstream;
+  if (upstream !== null) {
+    // Where a gateway's calls go: the upstream server (its URL, or the whole
+    // command line) and its own name of the tool.
+    const choice = upstream.tools?.find((c) => c.as === tool.name);
+    return toolDefinition(tool, {
+      mcp: upstream.url ?? [...upstream.command!],
+      tool: choice?.name ?? tool.name,
+    });
+  }
   const bridge = config.bridges.find((b) => b.toolName === tool.name);
   return toolDefinition(
     tool,
@@ -192,4 +220,54 @@ function listedOf(definition: ToolDefinition): McpTool {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** One served agent's pins (`loom run`): checked again when its upstream's tools change. */
+export interface PinnedAgent extends Disposable {
+  /** Check the pins again (the upstream listed its tools again), announcing a changed listing. */
+  recheck(): Promise<void>;
+}
+
+/**
+ * Pin one served agent's tools (`loom run` of a gateway config): check them
+ * now, hold the changed ones, and release a hold once a person approves it,
+ * telling the agent's clients that the listing changed.
+ *
+ * @param agent the agent just opened, not serving yet
+ * @param home the home whose state database holds the pins
+ * @param audit where pins and changes are recorded
+ * @param log a line for the operator
+ * @returns the pins; dispose of them to stop the poll and close the database
+ */
+export async function pinServedAgent(
+  agent: ServedAgent,
+  home: LoomHome,
+  audit: AuditLog,
+  log: (line: string) => void,
+): Promise<PinnedAgent> {
+  const pins = await MeshPins.open(home, audit, log);
+  const subject: PinSubject = { agent, pinnedListing: new Map() };
+  try {
+    await pins.check([subject]);
+  } catch (error) {
+    pins.close();
+    throw error;
+  }
+  let listed = canonicalJson(agent.gate.listTools());
+  const announce = () => {
+    const now = canonicalJson(agent.gate.listTools());
+    if (now === listed) return;
+    listed = now;
+    agent.engine.notifyToolsChanged();
+  };
+  pins.poll(() => [subject], () => {
+    if (pins.release([subject])) announce();
+  });
+  return {
+    recheck: async () => {
+      await pins.check([subject]);
+      announce();
+    },
+    [Symbol.dispose]: () => pins.close(),
+  };
 }

@@ -26,6 +26,7 @@ import {
   type MeshRoute,
   planMeshRoutes,
   problemsOf,
+  routedConfig,
   servedToolName,
 } from "./mesh_load.ts";
 import { closeMembers, fileFingerprint, type MemberOptions, MeshMember } from "./mesh_member.ts";
@@ -237,7 +238,7 @@ export async function prepareReload(
   await options.pin?.(opened); // before listing: a changed tool lists its pinned definition
   const next = meshState(
     members,
-    planMeshRoutes(members.map((m) => m.entry), options.namespace),
+    planMeshRoutes(members.map((m) => routedConfig(m.entry, m.agent.gate)), options.namespace),
     options.namespace,
     options.filter ?? null,
   );

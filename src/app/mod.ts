@@ -28,5 +28,12 @@ export {
   servedToolName,
   type SkippedConfig,
 } from "./mesh_load.ts";
-export { ServedAgent, type ServedAgentOptions } from "./served_agent.ts";
+export { configNeedsSecrets, ServedAgent, type ServedAgentOptions } from "./served_agent.ts";
+export { pinServedAgent } from "./mesh_pins.ts";
+export {
+  localTimeZone,
+  MeshScheduler,
+  type ScheduleClock,
+  type ScheduleOptions,
+} from "./mesh_schedule.ts";
 export { endOn, type StopSignals, watchStopSignals } from "./shutdown.ts";

@@ -42,6 +42,8 @@ import {
 import { AgentHost, type SandboxEvent } from "../runtime/sandbox/mod.ts";
 import { McpEngine } from "../mcp/mod.ts";
 import { recordAgent, sandboxRecorder } from "./lifecycle.ts";
+import { type OpenedUpstream, openUpstream, upstreamSecretNames } from "./upstream_agent.ts";
+import { AnomalyMonitor, type AnomalyMonitorOptions } from "./anomaly_monitor.ts";
 
 /** What {@linkcode ServedAgent.open} needs. */
 export interface ServedAgentOptions {
@@ -68,6 +70,13 @@ export interface ServedAgentOptions {
   sandbox?: { idleMs?: number; onEvent?: (event: SandboxEvent) => void };
   /** The process's metrics (`/metrics`): the gate's calls, the sandbox host's lifecycle. */
   metrics?: LoomMetrics;
+  /**
+   * Gateway mode: the gate now serves the upstream's tools as listed again
+   * (they changed, or it restarted); check their pins and announce them.
+   */
+  onUpstreamChange?: () => void | Promise<void>;
+  /** Anomaly detection's clock and resolver seam (tests); on unless `runtime.anomaly.enabled` is false. */
+  anomaly?: Pick<AnomalyMonitorOptions, "now" | "lookup">;
 }
 
 /** One agent config, served: its gate and protocol engine. */
@@ -81,6 +90,8 @@ export class ServedAgent implements AsyncDisposable {
   readonly #audit: AuditLog;
   readonly #transport: string;
   readonly #ownBroker: CredentialBroker | undefined;
+  /** Its anomaly detection (`runtime.anomaly`), unless turned off. */
+  readonly anomalies: AnomalyMonitor | undefined;
   #closing: Promise<void> | null = null;
 
   private constructor(
@@ -88,9 +99,11 @@ export class ServedAgent implements AsyncDisposable {
     gate: AgentGate,
     options: ServedAgentOptions,
     ownBroker: CredentialBroker | undefined,
+    anomalies: AnomalyMonitor | undefined,
   ) {
     this.config = config;
     this.gate = gate;
+    this.anomalies = anomalies;
     this.engine = new McpEngine(gate, { name: `loom-${config.name}`, version: options.version });
     this.#audit = options.audit;
     this.#transport = options.transport;
@@ -107,18 +120,34 @@ export class ServedAgent implements AsyncDisposable {
    *   cannot be recorded; nothing is left open then
    */
   static async open(config: AgentConfig, options: ServedAgentOptions): Promise<ServedAgent> {
-    const needsSecrets = config.bridges.some((b) => bridgeSecretNames(b).length > 0);
-    const ownBroker = needsSecrets && options.broker === undefined
+    const ownBroker = configNeedsSecrets(config) && options.broker === undefined
       ? await CredentialBroker.open({ home: options.home, env: options.env, audit: options.audit })
       : undefined;
     let gate: AgentGate | undefined;
+    let upstream: OpenedUpstream | undefined;
+    const refresh = new UpstreamRefresh(options);
+    let anomalies: AnomalyMonitor | undefined;
     try {
+      anomalies = config.runtime.anomaly.enabled
+        ? await AnomalyMonitor.open(config, { ...options.anomaly, ...options })
+        : undefined;
       const configApproval = await findConfigApproval(config, options.home);
+      if (config.mcpUpstream !== null) {
+        upstream = await openUpstream(config, {
+          audit: options.audit,
+          broker: options.broker ?? ownBroker,
+          log: options.log,
+          version: options.version,
+          onToolsChanged: () => refresh.changed(),
+        });
+      }
       gate = new AgentGate(config, {
         audit: options.audit,
         limiter: options.limiter,
         secrets: options.broker ?? ownBroker,
-        executor: executorFor(config, options),
+        // A gateway's calls go to its upstream; it has no bridges to run.
+        executor: upstream === undefined ? executorFor(config, options) : new InProcessExecutor(),
+        upstream,
         // Held calls wait for approval in the home's state database.
         approvals: {
           home: options.home,
@@ -126,6 +155,7 @@ export class ServedAgent implements AsyncDisposable {
         },
         configApproval,
         metrics: options.metrics,
+        observe: anomalies?.observe,
       });
       if (gate.quarantined) {
         options.log(
@@ -135,12 +165,14 @@ export class ServedAgent implements AsyncDisposable {
         );
       }
       await recordAgent(options.audit, config, "start", options.transport);
+      if (upstream !== undefined) refresh.attach(gate, upstream);
     } catch (error) {
-      await gate?.close();
+      await (gate === undefined ? upstream?.caller.close() : gate.close());
+      await anomalies?.close();
       await ownBroker?.close();
       throw error;
     }
-    return new ServedAgent(config, gate, options, ownBroker);
+    return new ServedAgent(config, gate, options, ownBroker, anomalies);
   }
 
   /** Record the stop, then close the gate (and its sandbox) and an own broker. Idempotent. */
@@ -156,7 +188,11 @@ export class ServedAgent implements AsyncDisposable {
       try {
         await this.gate.close();
       } finally {
-        await this.#ownBroker?.close();
+        try {
+          await this.anomalies?.close();
+        } finally {
+          await this.#ownBroker?.close();
+        }
       }
     }
   }
@@ -165,6 +201,66 @@ export class ServedAgent implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Follows a gateway's upstream when its tools change (or it restarts): lists
+ * them again, gives the gate the new set, then tells the owner (which checks
+ * the pins again and announces the listing). Changes that arrive while one
+ * is handled are folded into one more pass.
+ */
+class UpstreamRefresh {
+  readonly #options: ServedAgentOptions;
+  #target: { gate: AgentGate; upstream: OpenedUpstream } | undefined;
+  #running = false;
+  #again = false;
+
+  constructor(options: ServedAgentOptions) {
+    this.#options = options;
+  }
+
+  /** Start following (changes before this are covered by the first listing). */
+  attach(gate: AgentGate, upstream: OpenedUpstream): void {
+    this.#target = { gate, upstream };
+  }
+
+  /** The upstream said its tools changed. */
+  changed(): void {
+    if (this.#target === undefined) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    void this.#run().finally(() => this.#running = false);
+  }
+
+  async #run(): Promise<void> {
+    const { gate, upstream } = this.#target!;
+    do {
+      this.#again = false;
+      try {
+        gate.setUpstreamTools(await upstream.relist());
+        await this.#options.onUpstreamChange?.();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.#options.log(
+          `loom[${gate.config.name}]: listing the upstream's tools again failed: ${message}`,
+        );
+      }
+    } while (this.#again);
+  }
+}
+
+/**
+ * Whether a config names a secret: in a bridge's templates, or its MCP
+ * upstream's environment or headers. Only then is a broker opened for it.
+ *
+ * @param config the loaded config
+ */
+export function configNeedsSecrets(config: AgentConfig): boolean {
+  return config.bridges.some((b) => bridgeSecretNames(b).length > 0) ||
+    (config.mcpUpstream !== null && upstreamSecretNames(config.mcpUpstream).length > 0);
 }
 
 /**

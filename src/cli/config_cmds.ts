@@ -10,6 +10,7 @@ import {
   type AgentConfig,
   configJsonSchema,
   loadConfig,
+  type McpUpstreamSpec,
   starterConfig,
   TIER_NAMES,
 } from "../config/mod.ts";
@@ -160,7 +161,11 @@ export function describeConfig(config: AgentConfig): string {
     `agent ${escapeForTerminal(`${config.name} ${config.version}`)}: tier ${r.trustTier} (${
       TIER_NAMES[r.trustTier]
     }), sandbox ${r.sandbox}, injection ${r.injection}, ` +
-    `${config.tools.length} tool${config.tools.length === 1 ? "" : "s"}\n`;
+    (config.mcpUpstream === null
+      ? `${config.tools.length} tool${config.tools.length === 1 ? "" : "s"}\n`
+      : "tools of its MCP upstream\n");
+  const upstream = config.mcpUpstream;
+  if (upstream !== null) return head + describeUpstream(upstream);
   const rows = [["TOOL", "ACCESS", "METHOD", "URL", "PARAMETERS"]];
   for (const tool of config.tools) {
     const bridge = config.bridges.find((b) => b.toolName === tool.name);
@@ -169,6 +174,21 @@ export function describeConfig(config: AgentConfig): string {
     rows.push([tool.name, tool.access, bridge?.method ?? "-", bridge?.url ?? "-", params || "-"]);
   }
   return head + table(rows) + "\n";
+}
+
+/** What a gateway config serves: its server, and the tools it chose (or all, known once it runs). */
+function describeUpstream(upstream: McpUpstreamSpec): string {
+  const server = upstream.url ?? upstream.command!.join(" ");
+  const lines = `gateway to ${escapeForTerminal(server)}\n`;
+  if (upstream.tools === null) {
+    return lines +
+      "tools: every tool the server lists (write tools from tier 2), seen when it runs\n";
+  }
+  const rows = [["TOOL", "UPSTREAM TOOL", "ACCESS"]];
+  for (const tool of upstream.tools) {
+    rows.push([tool.as, tool.name, tool.access ?? "from its readOnlyHint"]);
+  }
+  return lines + table(rows) + "\n";
 }
 
 /** `loom schema`. */

@@ -11,7 +11,7 @@
 import { parseOptions } from "./_args.ts";
 import { UsageError } from "../errors.ts";
 import { AgentRegistry, ensureHome, resolveHome } from "../store/mod.ts";
-import { Mesh, type MeshReloadReport } from "../app/mod.ts";
+import { Mesh, type MeshReloadReport, MeshScheduler } from "../app/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
 import * as serving from "./_serve_options.ts";
@@ -22,6 +22,7 @@ import {
   meshExposure,
 } from "./_mesh_exposure.ts";
 import { VERSION } from "./version.ts";
+import { SCHEDULE_HELP, SCHEDULE_OPTIONS, scheduleTimeZone } from "./_schedule_options.ts";
 
 /** Help text of `loom mesh`. */
 export const MESH_HELP: string = `Usage: loom mesh DIR [options]
@@ -37,6 +38,9 @@ DIR is watched: a changed, added or removed config is checked first, then
 served (or stopped) without a restart, and clients are told the tool list
 changed. A broken, unsigned or colliding edit is reported and the previous
 version keeps serving; calls in flight finish on the version they began on.
+
+A tool with triggers (cron schedules) is called by the mesh itself when one
+comes due, through its agent's gate as client "schedule", and audited.
 
 Options:
   -t, --transport stdio|http  transport (default stdio, as Claude Desktop runs it)
@@ -58,6 +62,7 @@ ${EXPOSURE_HELP}
                               without calls (default 300)
       --require-signed        leave out configs without a valid signature; or
                               set LOOM_REQUIRE_SIGNED=1
+${SCHEDULE_HELP}
   -h, --help                  show this help
 
 Environment:
@@ -91,6 +96,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     options: {
       ...serving.SERVE_OPTIONS,
       ...EXPOSURE_OPTIONS,
+      ...SCHEDULE_OPTIONS,
       namespace: { type: "boolean" },
       "sandbox-idle": { type: "string" },
     },
@@ -102,6 +108,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
   if (idle !== undefined && !/^[1-9][0-9]{0,6}$/.test(idle)) {
     throw new UsageError(`Invalid --sandbox-idle "${idle.slice(0, 16)}": expected seconds`);
   }
+  const timeZone = scheduleTimeZone(values);
   const exposure = await meshExposure(positionals[0], values);
   const token = await serving.bearerTokens(values["token-file"], io.env);
   const { metrics, metricsTokens } = await serving.serveMetrics(
@@ -112,6 +119,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
 
   const home = await ensureHome(resolveHome(io.env));
   const audit = await serving.openServeAudit(home, io.env, metrics);
+  let refreshSchedule = () => {};
   try {
     // The registry behind "loom list": a failure there is one warning, never a reason to stop.
     await using registry = await AgentRegistry.open(home, { onError: warn });
@@ -130,6 +138,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
       discovery: exposure.discovery,
       onReload: (report) => {
         for (const line of reloadLines(report)) io.err(`${escapeForTerminal(line)}\n`);
+        refreshSchedule();
       },
       onWarning: warn,
       // Sandbox log lines come from agents' processes: escaped, they cannot drive the terminal.
@@ -137,6 +146,17 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     });
     let ended: "stopped" | "failed" = "failed";
     await using _closed = { [Symbol.asyncDispose]: () => mesh.close(ended) };
+    // Closed before the mesh: no run starts on a closing agent.
+    await using schedule = timeZone === null ? null : MeshScheduler.start(mesh, {
+      timeZone,
+      audit,
+      version: VERSION,
+      log: (line) => io.err(`${escapeForTerminal(line)}\n`),
+    });
+    refreshSchedule = () => schedule?.refresh();
+    if (schedule !== null && schedule.planned > 0) {
+      io.err(`loom: ${schedule.planned} scheduled trigger(s), time zone ${timeZone}\n`);
+    }
     for (const { file, problems } of mesh.skipped) {
       for (const problem of problems) io.err(`error: ${escapeForTerminal(problem)}\n`);
       io.err(`loom: left out "${escapeForTerminal(file)}"\n`);

@@ -11,9 +11,8 @@ import { loadConfig } from "../config/mod.ts";
 import { AgentRegistry, ensureHome, resolveHome } from "../store/mod.ts";
 import { CredentialBroker } from "../security/secrets/mod.ts";
 import { enforceConfigSignature } from "../security/signing/mod.ts";
-import { bridgeSecretNames } from "../upstream/mod.ts";
 import type { ToolHost } from "../mcp/mod.ts";
-import { ServedAgent } from "../app/mod.ts";
+import { configNeedsSecrets, pinServedAgent, ServedAgent } from "../app/mod.ts";
 import { OAuthResourceServer } from "../web/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
 import type { CliIo } from "./_io.ts";
@@ -158,8 +157,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       );
     }
     // Grants pinned to a signing key match only a config verified as signed by it.
-    const needsSecrets = config.bridges.some((b) => bridgeSecretNames(b).length > 0);
-    await using broker = signature.verdict === "valid" && needsSecrets
+    await using broker = signature.verdict === "valid" && configNeedsSecrets(config)
       ? await CredentialBroker.open({
         home,
         env: io.env,
@@ -167,6 +165,8 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
         signer: { configDigest: config.source.digest, keyId: signature.keyId },
       })
       : undefined;
+    // Set once the pins are open (below): the upstream may change its tools before.
+    const pinned: { recheck?: () => Promise<void> } = {};
     await using agent = await ServedAgent.open(config, {
       home,
       audit,
@@ -177,7 +177,15 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       metrics,
       // Sandbox log lines come from the agent's process: escaped, they cannot drive the terminal.
       log: (line) => io.err(`${escapeForTerminal(line)}\n`),
+      onUpstreamChange: () => pinned.recheck?.(),
     });
+    // Gateway mode: the upstream's tools are pinned on first contact; one whose
+    // definition changed since is held (not called, its pinned text listed)
+    // until "loom pin approve".
+    using pins = config.mcpUpstream === null
+      ? undefined
+      : await pinServedAgent(agent, home, audit, (line) => io.err(`${escapeForTerminal(line)}\n`));
+    pinned.recheck = pins?.recheck;
     // The registry behind "loom list" and "loom info": a failure there is
     // one warning, never a reason to stop serving.
     await using registry = await AgentRegistry.open(home, {

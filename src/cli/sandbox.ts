@@ -9,8 +9,20 @@
 
 import { parseOptions } from "./_args.ts";
 import { fileURLToPath } from "node:url";
-import { type AgentConfig, loadConfig, TIER_NAMES } from "../config/mod.ts";
-import { denoFlagsFor, dockerArgsFor, type DockerPlan } from "../security/sandbox/mod.ts";
+import {
+  type AgentConfig,
+  isDenoModule,
+  loadConfig,
+  type McpUpstreamSpec,
+  TIER_NAMES,
+} from "../config/mod.ts";
+import {
+  denoFlagsFor,
+  dockerArgsFor,
+  type DockerPlan,
+  envNames,
+  upstreamDenoFlags,
+} from "../security/sandbox/mod.ts";
 import { type HostEntry, hostEntry } from "../runtime/sandbox/mod.ts";
 import { formatConfigIssue, UsageError } from "../errors.ts";
 import { escapeForTerminal, isTerminalSafe } from "../_util/terminal.ts";
@@ -52,6 +64,12 @@ export interface SandboxReport {
   sandbox: string;
   deno: { command: string; args: string[] };
   docker: DockerPlan;
+  /**
+   * Gateway mode: how the MCP server runs. `deno`: a module under these
+   * flags; `program`: a program LOOM cannot confine (`sandbox: none`);
+   * `http`: no process, a URL. `env` names the variables it gets.
+   */
+  upstream?: { kind: "deno" | "program" | "http"; argv: string[]; env: string[] };
 }
 
 const SAFE_ARG = /^[A-Za-z0-9_@%+=:,./-]+$/;
@@ -105,11 +123,13 @@ export function sandboxReport(
   const program = bundled
     ? [entry.module, ...entry.args]
     : [`${sourceDir}/src/runtime/sandbox/child/agent_main.ts`];
+  const upstream = config.mcpUpstream;
   return {
     agent: config.name,
     version: config.version,
     tier: config.runtime.trustTier,
     sandbox: config.runtime.sandbox,
+    ...(upstream === null ? {} : { upstream: upstreamReport(config, upstream) }),
     deno: {
       command: "deno",
       args: ["run", ...denoFlagsFor(config, { memoryMb: options.memoryMb }), ...program],
@@ -120,6 +140,40 @@ export function sandboxReport(
       memoryMb: options.memoryMb,
     }),
   };
+}
+
+/** How a gateway's MCP server runs: the command and the names of its environment. */
+function upstreamReport(
+  config: AgentConfig,
+  upstream: McpUpstreamSpec,
+): NonNullable<SandboxReport["upstream"]> {
+  if (upstream.url !== null) return { kind: "http", argv: [upstream.url], env: [] };
+  const command = upstream.command!;
+  const env = envNames(upstream);
+  if (!isDenoModule(command[0])) return { kind: "program", argv: [...command], env };
+  return { kind: "deno", argv: ["deno", "run", ...upstreamDenoFlags(config), ...command], env };
+}
+
+/** The lines about a gateway's MCP server. */
+function formatUpstream(upstream: NonNullable<SandboxReport["upstream"]>): string[] {
+  const env = upstream.env.length === 0 ? "" : ` but ${upstream.env.join(", ")}`;
+  switch (upstream.kind) {
+    case "http":
+      return [
+        `MCP upstream over streamable HTTP at ${escapeForTerminal(upstream.argv[0])}: no process`,
+      ];
+    case "program":
+      return [
+        `MCP upstream process, NOT confined (sandbox: none); environment cleared${env}:`,
+        `  ${command(upstream.argv)}`,
+      ];
+    case "deno":
+      return [
+        `MCP upstream process (gateway mode), environment cleared${env} ` +
+        "(and Deno's launcher variables):",
+        `  ${command(upstream.argv)}`,
+      ];
+  }
 }
 
 function formatReport(report: SandboxReport, tierName: string): string {
@@ -133,6 +187,7 @@ function formatReport(report: SandboxReport, tierName: string): string {
     }: tier ${report.tier} (${tierName}), ` +
     `sandbox ${report.sandbox}`,
     "",
+    ...(report.upstream === undefined ? [] : [...formatUpstream(report.upstream), ""]),
     "Agent host process (sandbox: deno), environment cleared but NO_COLOR:",
     `  ${command([report.deno.command, ...report.deno.args])}`,
     "",

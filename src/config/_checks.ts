@@ -39,6 +39,10 @@ import {
   stringMaxLength,
 } from "./param_rules.ts";
 import { outputSchemaProblems } from "./output_schema.ts";
+import { triggerProblems } from "./triggers.ts";
+import { anomalyProblems } from "./anomaly.ts";
+import { checkUpstream } from "./_upstream_checks.ts";
+import { compositeProblems } from "./composite.ts";
 import { inputSchemaParams, inputSchemaProblems } from "./input_schema.ts";
 import { mcpHeaderNameProblem, mcpHeaderNames, mcpHeaderTypeProblem } from "./mcp_header.ts";
 
@@ -192,7 +196,7 @@ export function scanStrings(data: unknown, source: YamlSource, errors: Located[]
       }
     }
     const inHeaderValue = !isKey && path.length >= 2 && path[path.length - 2] === "headers" &&
-      path.includes("http_bridge");
+      (path.includes("http_bridge") || path.includes("mcp_upstream"));
     const credential = inHeaderValue ? findHeaderCredential(text) : findCredential(text);
     if (credential) {
       errors.push(source.at(
@@ -234,6 +238,13 @@ class Checker {
     this.#checkBridges(tools);
     this.#checkRuntime();
     this.#checkEscalation();
+    const composite = compositeProblems(this.#agent, this.#tier, this.#source);
+    this.#errors.push(...composite.errors);
+    this.#warnings.push(...composite.warnings);
+    checkUpstream(this.#agent, {
+      error: (path, message, key) => this.#error(path, message, key),
+      warn: (path, message, key) => this.#warn(path, message, key),
+    });
     return { errors: this.#errors, warnings: this.#warnings };
   }
 
@@ -254,7 +265,7 @@ class Checker {
   /** Returns tool name -> index of its first declaration. */
   #checkTools(): Map<string, number> {
     const tools = new Map<string, number>();
-    if (this.#agent.exposes.length === 0) {
+    if (this.#agent.exposes.length === 0 && this.#agent.mcp_upstream === undefined) {
       this.#warn(["agent"], "Agent exposes no tools", true);
     }
     this.#agent.exposes.forEach((tool, i) => {
@@ -306,6 +317,8 @@ class Checker {
         const at = [...path, "output_schema"];
         this.#errors.push(...outputSchemaProblems(tool.output_schema, at, this.#source));
       }
+      const triggers = [...path, "triggers"];
+      this.#errors.push(...triggerProblems(tool, this.#tier, triggers, this.#source));
     });
     return tools;
   }
@@ -435,7 +448,7 @@ class Checker {
       }
     });
     this.#agent.exposes.forEach((tool, i) => {
-      if (tools.get(tool.name) === i && !bridged.has(tool.name)) {
+      if (tools.get(tool.name) === i && !bridged.has(tool.name) && tool.steps === undefined) {
         this.#error(
           ["agent", "exposes", i, "name"],
           `Tool ${quote(tool.name)} has no http_bridge entry: add one with tool_name: ${tool.name}`,
@@ -637,6 +650,9 @@ class Checker {
             "unrecorded above tier 1",
       );
     }
+    this.#errors.push(
+      ...anomalyProblems(runtime.anomaly, this.#tier, [...path, "anomaly"], this.#source),
+    );
     runtime.allow_networks.forEach((cidr, i) => {
       if (cidr.includes(":")) return; // IPv6: prefix bits are masked when matching
       const [address, bits] = cidr.split("/");
@@ -681,6 +697,8 @@ class Checker {
         );
         return;
       }
+      // A gateway's tools and their parameters are known only once the upstream runs.
+      if (this.#agent.mcp_upstream !== undefined) return;
       const conditions: [string, Record<string, unknown>][] = [
         ["param_gt", rule.param_gt],
         ["param_eq", rule.param_eq],

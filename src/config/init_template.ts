@@ -101,6 +101,15 @@ agent:
       #   required: [items]
       #   properties:
       #     items: { type: array, items: { type: object } }
+      # Optional: "loom mesh" calls the tool itself on a five-field cron
+      # schedule (its time zone), through the gate like any call; a tool with
+      # no required parameter only. A webhook gets each result (tier 2+).
+      # triggers: [{ cron: "0 9 * * 1-5" }]
+      # Tier 3+: a composite tool has steps (other tools, each through its
+      # own gate, in parallel unless one uses another's result) instead of a
+      # bridge, and may have an llm step that summarises the results:
+      # steps: [{ id: up, tool: prom_query, arguments: { query: up }, timeout: 10s }]
+      # llm: { provider: ollama, url: "http://127.0.0.1:11434", model: llama3.2, prompt: "Summarise" }
 
   # How each tool call becomes an HTTP request.
   http_bridge:
@@ -142,6 +151,16 @@ agent:
   #     param_contains: {}        # argument contains a string (any case)
   escalation_rules: []
 
+  # Gateway mode, instead of exposes and http_bridge: an existing MCP server
+  # behind this agent's gate. Its tools are listed through the gate, pinned
+  # on first contact ("loom pin"), and every call is checked and recorded.
+  #   mcp_upstream:
+  #     command: ["npm:@modelcontextprotocol/server-memory"]  # or url: https://...
+  #     env: { MEMORY_FILE_PATH: /data/memory.jsonl }         # literal values only
+  #     env_secrets: { API_TOKEN: api_token }                 # from "loom secrets set"
+  #     permissions: { read: [/data], write: [/data] }        # Deno flags; nothing else
+  #     tools: [{ name: read_graph, as: memory_read }]        # default: all (writes from tier 2)
+
   runtime:
     # 1 observer (read only), 2 worker, 3 operator, 4 privileged (every
     # write held until a person approves it). Least privilege:
@@ -171,5 +190,9 @@ agent:
     # Upstream text that looks like instructions to the model: flag (answered
     # fenced as data, with a notice), block (a tool error instead), or off.
     output_scan: flag
+    # Anomalies (audit records, /metrics counters, an optional webhook from
+    # tier 2): a tool first called after the warm-up, rate-limit refusals,
+    # refused secrets and bursts of refusals within the window.
+    # anomaly: { warmup: 24h, window: 5m, rate_limit: 1, credential_denials: 3, denial_burst: 20 }
 `;
 }

@@ -36,12 +36,17 @@ import { parseDuration, parseSize } from "../_util/units.ts";
 import { checkConfig, hint, scanStrings } from "./_checks.ts";
 import { type Located, parseYaml, type PathSegment, quote, type YamlSource } from "./_yaml.ts";
 import { AgentConfigInput, type AgentConfigParsed } from "./schema.ts";
+import { listedUpstreamName } from "./mcp_upstream.ts";
 import { resolveParam } from "./param_rules.ts";
 import { OUTPUT_SCHEMA_KEYWORDS, resolveOutputSchema } from "./output_schema.ts";
+import { resolveTriggers } from "./triggers.ts";
+import { resolveComposite } from "./composite.ts";
+import { resolveAnomaly } from "./anomaly.ts";
 import type {
   AgentConfig,
   BridgeSpec,
   EscalationRuleSpec,
+  McpUpstreamSpec,
   ProvenanceSpec,
   RateLimitSpec,
   ToolSpec,
@@ -416,6 +421,8 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
     ...(tool.input_schema ? { inputSchema: resolveInputSchema(tool.input_schema) } : {}),
     ...(tool.rate_limit ? { rateLimit: perMinute(tool.rate_limit.per_minute) } : {}),
     ...(tool.output_schema ? { outputSchema: resolveOutputSchema(tool.output_schema) } : {}),
+    ...(tool.triggers ? { triggers: resolveTriggers(tool.triggers) } : {}),
+    ...(tool.steps ? { composite: resolveComposite(tool) } : {}),
   }));
   const bridges = agent.http_bridge.map((bridge): BridgeSpec => ({
     toolName: bridge.tool_name,
@@ -443,6 +450,7 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
     tools,
     bridges,
     escalationRules,
+    mcpUpstream: agent.mcp_upstream === undefined ? null : resolveUpstream(agent.mcp_upstream),
     runtime: {
       trustTier: runtime.trust_tier as TrustTier,
       maxExecutionTimeMs: Math.round(parseDuration(runtime.max_execution_time)!),
@@ -454,9 +462,42 @@ function resolve(config: AgentConfigParsed, source: AgentConfig["source"]): Agen
       auditFailure: runtime.audit_failure,
       inlineApproval: runtime.inline_approval,
       outputScan: runtime.output_scan,
+      anomaly: resolveAnomaly(runtime.anomaly),
     },
     provenance: resolveProvenance(agent.provenance),
     source,
+  };
+}
+
+/** `mcp_upstream` as written, resolved. */
+function resolveUpstream(
+  written: NonNullable<AgentConfigParsed["agent"]["mcp_upstream"]>,
+): McpUpstreamSpec {
+  const p = written.permissions;
+  return {
+    command: written.command === undefined ? null : [...written.command],
+    url: written.url ?? null,
+    era: written.era,
+    headers: { ...written.headers },
+    env: { ...written.env },
+    envSecrets: { ...written.env_secrets },
+    cwd: written.cwd ?? null,
+    permissions: {
+      read: [...p.read],
+      write: [...p.write],
+      net: [...p.net],
+      env: [...p.env],
+      sys: [...p.sys],
+    },
+    tools: written.tools === undefined ? null : written.tools.map((tool) => ({
+      name: tool.name,
+      as: tool.as ?? listedUpstreamName(tool.name)!,
+      access: tool.access ?? null,
+      ...(tool.rate_limit ? { rateLimit: perMinute(tool.rate_limit.per_minute) } : {}),
+    })),
+    allowSampling: written.allow_sampling,
+    allowElicitation: written.allow_elicitation,
+    startTimeoutMs: Math.round(parseDuration(written.start_timeout)!),
   };
 }
 

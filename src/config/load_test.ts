@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ConfigError, type ConfigIssue, NotFoundError } from "../errors.ts";
 import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from "./load.ts";
+import { DEFAULT_ANOMALY } from "./anomaly.ts";
 import { tempDir } from "../../tests/_helpers.ts";
 import { FULL_CONFIG, onlyIssue, refusedIssues, VALID_CONFIG } from "./_testing.ts";
 
@@ -250,6 +251,7 @@ Deno.test("parseConfig() applies the defaults", () => {
     auditFailure: "refuse",
     inlineApproval: true,
     outputScan: "flag",
+    anomaly: { ...DEFAULT_ANOMALY },
   });
   assert.deepEqual(config.tools, [{
     name: "get_user",
@@ -360,6 +362,7 @@ Deno.test("parseConfig() maps every field to the resolved shape", () => {
     auditFailure: "refuse",
     inlineApproval: true,
     outputScan: "flag",
+    anomaly: { ...DEFAULT_ANOMALY },
   });
 });
 

@@ -103,8 +103,23 @@ export {
   TIER_METHODS,
   TIER_NAMES,
 } from "./tiers.ts";
-export { findCredential, findHeaderCredential, findPoisoning } from "./_lint.ts";
+export {
+  findCredential,
+  findHeaderCredential,
+  findPoisoning,
+  type OwnNames,
+  ownNames,
+} from "./_lint.ts";
 export { INJECTION_CATEGORIES } from "./types.ts";
+export { MAX_TRIGGERS_PER_TOOL, triggerArguments } from "./triggers.ts";
+export { type AnomalySpec, DEFAULT_ANOMALY } from "./anomaly.ts";
+export {
+  COMPOSITE_MIN_TIER,
+  type CompositeLlmSpec,
+  type CompositeSpec,
+  type CompositeStepSpec,
+  STEP_PLACEHOLDER,
+} from "./composite.ts";
 export type {
   AccessMode,
   AgentConfig,
@@ -115,6 +130,7 @@ export type {
   InjectionCategory,
   InjectionMode,
   InputSchemaSpec,
+  McpUpstreamSpec,
   OutputScanMode,
   OutputSchemaSpec,
   OutputType,
@@ -126,5 +142,9 @@ export type {
   RuntimeSpec,
   SandboxMode,
   ToolSpec,
+  TriggerSpec,
   TrustTier,
+  UpstreamPermissionsSpec,
+  UpstreamToolChoice,
 } from "./types.ts";
+export { isDenoModule, listedUpstreamName, upstreamInputSchema } from "./mcp_upstream.ts";

@@ -21,17 +21,23 @@
  */
 
 import { z } from "zod";
-import { parseDuration, parseSize } from "../_util/units.ts";
 import { HEADER_NAME, PARAM_NAME } from "../_util/template.ts";
 import { INJECTION_CATEGORIES, type InjectionCategory } from "./types.ts";
 import { DEFAULT_STRING_MAX_LENGTH } from "./param_rules.ts";
 import { ToolOutputSchema } from "./output_schema.ts";
 import { ToolInputSchema } from "./input_schema.ts";
 import { MCP_HEADER_DESCRIPTION } from "./mcp_header.ts";
+import { RuntimeAnomaly } from "./anomaly.ts";
 import { ToolTitle } from "./title.ts";
 import { Provenance } from "./provenance.ts";
 import { IPV4_CIDR, isIpv6Cidr } from "./_cidr_text.ts";
 import * as limits from "./tool_limits.ts";
+import { ToolTriggers } from "./triggers.ts";
+import { McpUpstream } from "./mcp_upstream.ts";
+import { ToolLlm, ToolSteps } from "./composite.ts";
+import { Duration, RateLimit, Size } from "./units_schema.ts";
+
+export { Duration, RateLimit, Size };
 
 /** Agent names: kebab-case, 1-64 characters. */
 export const AGENT_NAME: RegExp = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -66,13 +72,6 @@ export function toolGlobRegExp(glob: string): RegExp {
 }
 
 const RESPONSE_PATH = /^[A-Za-z0-9_$@-]+(?:\.[A-Za-z0-9_$@-]+)*$/;
-const DURATION_TEXT = /^\d{1,9}(?:\.\d{1,3})?(?:ms|s|m|h)?$/;
-const SIZE_TEXT = /^(?:\d{1,12}[bB]?|\d{1,9}(?:\.\d{1,3})?[kKmMgG][iI]?[bB])$/;
-const MAX_DURATION_MS = 24 * 3_600_000;
-const MAX_SIZE_BYTES = 1024 ** 3;
-const DURATION_HINT =
-  'Expected a duration such as "500ms", "2s", "1m", "1h" or a number of seconds';
-const SIZE_HINT = 'Expected a size such as 65536, "64KiB", "1MiB" or "10MB"';
 
 /**
  * Names an object inherits (`__proto__`, `constructor`, `toString`, ...): refused
@@ -96,51 +95,6 @@ function isUnicodeRegExp(text: string): boolean {
     return false;
   }
 }
-
-/**
- * A duration: `500ms`, `2s`, `1m`, `1h`, or a number of seconds; 1 ms to 24 h.
- * The resolved config holds milliseconds.
- */
-export const Duration = z.union([
-  z.number().positive({ error: "Duration must be positive" }),
-  z.string().regex(DURATION_TEXT, { error: DURATION_HINT }),
-], { error: DURATION_HINT }).refine((value) => {
-  // A value the union refused already has its own issue.
-  if (typeof value === "number" && value <= 0) return true;
-  const ms = parseDuration(value);
-  return ms === undefined || (ms >= 1 && ms <= MAX_DURATION_MS);
-}, { error: "Duration must be between 1ms and 24h" }).meta({
-  description: 'A duration: "500ms", "2s", "1m", "1h", or a number of seconds',
-});
-/** What people write for a duration. */
-export type Duration = z.input<typeof Duration>;
-
-/**
- * A size: integer bytes, or a number with a unit (`64KiB`, `1MiB`, `10MB`);
- * 1 byte to 1 GiB. The resolved config holds bytes.
- */
-export const Size = z.union([
-  z.int().positive({ error: "Size must be positive" }),
-  z.string().regex(SIZE_TEXT, { error: SIZE_HINT }),
-], { error: SIZE_HINT }).refine((value) => {
-  // A value the union refused already has its own issue.
-  if (typeof value === "number" && (value <= 0 || !Number.isInteger(value))) return true;
-  const bytes = parseSize(value);
-  return bytes === undefined || (bytes >= 1 && bytes <= MAX_SIZE_BYTES);
-}, { error: "Size must be between 1 byte and 1GiB" }).meta({
-  description: 'A size: integer bytes, or "64KiB", "1MiB", "10MB"',
-});
-/** What people write for a size. */
-export type Size = z.input<typeof Size>;
-
-/** A sliding-window rate limit, written per minute. */
-export const RateLimit = z.strictObject({
-  per_minute: z.int().min(1).max(1_000_000).meta({
-    description: "Calls allowed in any 60-second window",
-  }),
-});
-/** What people write for a rate limit. */
-export type RateLimit = z.input<typeof RateLimit>;
 
 const Scalar = z.union([z.string(), z.number(), z.boolean()], {
   error: "Expected a string, a number or a boolean",
@@ -215,6 +169,9 @@ export const Tool = z.strictObject({
     description: "Per-tool override of runtime.rate_limit",
   }),
   output_schema: ToolOutputSchema,
+  triggers: ToolTriggers,
+  steps: ToolSteps,
+  llm: ToolLlm,
 });
 /** What people write for a tool. */
 export type Tool = z.input<typeof Tool>;
@@ -329,6 +286,7 @@ export const Runtime = z.strictObject({
       "instead, off does not scan. Threat: off hands injected instructions to the model " +
       "as plain data",
   }),
+  anomaly: RuntimeAnomaly.optional(),
 });
 /** What people write for the runtime block. */
 export type Runtime = z.input<typeof Runtime>;
@@ -348,6 +306,10 @@ export const Agent = z.strictObject({
   }),
   escalation_rules: z.array(EscalationRule).max(1000).default([]).meta({
     description: "First matching rule holds the call for approval",
+  }),
+  mcp_upstream: McpUpstream.optional().meta({
+    description:
+      "Gateway mode: an existing MCP server behind this agent's gate, instead of bridges",
   }),
   runtime: Runtime.prefault({}),
   provenance: Provenance.optional(),

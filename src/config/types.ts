@@ -7,6 +7,11 @@
  * @module
  */
 
+import type { AnomalySpec } from "./anomaly.ts";
+import type { CompositeSpec } from "./composite.ts";
+
+export type { AnomalySpec, CompositeSpec };
+
 /** JSON types a tool parameter may declare. */
 export type ParamType = "string" | "integer" | "number" | "boolean" | "array" | "object";
 
@@ -110,6 +115,18 @@ export interface ToolSpec {
   rateLimit?: RateLimitSpec;
   /** What the result (after the bridge's `response_path`) must match; listed as `outputSchema`. */
   outputSchema?: OutputSchemaSpec;
+  /** Schedules on which `loom mesh` calls the tool itself (`triggers.ts`); absent when none. */
+  triggers?: readonly TriggerSpec[];
+  /** A composite tool's steps and LLM step (`composite.ts`); absent for any other tool. */
+  composite?: CompositeSpec;
+}
+
+/** One schedule of a tool (`triggers`): `loom mesh` calls it through its gate. */
+export interface TriggerSpec {
+  /** A five-field cron expression, checked at load (`src/_util/cron.ts`). */
+  cron: string;
+  /** An http(s) URL that receives each run's result as a JSON POST, or null. */
+  webhook: string | null;
 }
 
 /** HTTP methods a bridge may use. */
@@ -198,6 +215,8 @@ export interface RuntimeSpec {
    * model does (`output_scan`). Default `flag`.
    */
   outputScan: OutputScanMode;
+  /** Anomaly detection's thresholds and alerts (`anomaly`; defaults when absent). */
+  anomaly: AnomalySpec;
 }
 
 /** Who produced a config: a person (the default), an importer, or a model. */
@@ -222,9 +241,54 @@ export interface AgentConfig {
   tools: readonly ToolSpec[];
   bridges: readonly BridgeSpec[];
   escalationRules: readonly EscalationRuleSpec[];
+  /** Gateway mode: the MCP server behind this agent's gate; null for HTTP bridges. */
+  mcpUpstream: McpUpstreamSpec | null;
   runtime: RuntimeSpec;
   /** Who produced it; `{ source: "human", generator: null }` when the config does not say. */
   provenance: ProvenanceSpec;
   /** Where it came from: the file path and the SHA-256 (hex) of its bytes. */
   source: { path: string; digest: string };
+}
+
+/** One upstream tool a gateway config chose (`mcp_upstream.tools`). */
+export interface UpstreamToolChoice {
+  /** The upstream's own name. */
+  name: string;
+  /** The name LOOM lists; the upstream's own when the config did not rename it. */
+  as: string;
+  /** Null: read only when the upstream marks the tool `readOnlyHint`. */
+  access: AccessMode | null;
+  rateLimit?: RateLimitSpec;
+}
+
+/** Deno permissions of a module upstream (`mcp_upstream.permissions`). */
+export interface UpstreamPermissionsSpec {
+  read: readonly string[];
+  write: readonly string[];
+  net: readonly string[];
+  /** The names of `env` and `envSecrets` are added when the flags are made. */
+  env: readonly string[];
+  sys: readonly string[];
+}
+
+/** `agent.mcp_upstream`, resolved: exactly one of `command` and `url`. */
+export interface McpUpstreamSpec {
+  /** stdio: argv, never a shell line. */
+  command: readonly string[] | null;
+  /** Streamable HTTP endpoint. */
+  url: string | null;
+  era: "auto" | "2025" | "2026-07-28";
+  /** HTTP: header templates (`{{secret:NAME}}` placeholders). */
+  headers: Readonly<Record<string, string>>;
+  /** stdio: literal, non-secret environment. */
+  env: Readonly<Record<string, string>>;
+  /** stdio: environment variable -> secret name. */
+  envSecrets: Readonly<Record<string, string>>;
+  cwd: string | null;
+  permissions: UpstreamPermissionsSpec;
+  /** Null: every upstream tool (write tools only from tier 2). */
+  tools: readonly UpstreamToolChoice[] | null;
+  allowSampling: boolean;
+  allowElicitation: boolean;
+  startTimeoutMs: number;
 }

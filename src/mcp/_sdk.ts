@@ -13,6 +13,7 @@
 
 // @ts-types="@modelcontextprotocol/sdk/types"
 export {
+  CreateMessageRequestSchema,
   ElicitRequestSchema,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,

@@ -17,6 +17,7 @@
 
 export {
   Client,
+  CreateMessageRequestSchema,
   ElicitRequestSchema,
   StdioClientTransport,
   StreamableHTTPClientTransport,

@@ -108,8 +108,10 @@ Deno.test("approvals: rows from before requested_by existed read 'unknown' after
   try {
     raw.exec("ALTER TABLE approvals DROP COLUMN requested_by");
     raw.exec("DELETE FROM schema_migrations WHERE name = 'approvals_requested_by'");
-    // And without the later migrations (registry 6, tool pins 7) that schema 4 did not have.
+    // And without the later migrations (registry 6, tool pins 7, anomaly state 8) that
+    // schema 4 did not have.
     raw.exec("DROP TABLE tool_pins; DROP TABLE agent_tools; DROP TABLE agents");
+    raw.exec("DROP TABLE anomaly_tools; DROP TABLE anomaly_agents");
     raw.exec("DELETE FROM schema_migrations WHERE version > 5");
     raw.exec(
       `INSERT INTO approvals (id, agent, tool, args_sha256, config_digest, rule, reason,

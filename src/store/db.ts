@@ -32,6 +32,7 @@ import {
 import { REGISTRY_MIGRATION_SQL, type RegistryTable } from "./registry.ts";
 import { registryTable } from "./_registry_table.ts";
 import { TOOL_PINS_MIGRATION_SQL, ToolPins } from "./tool_pins.ts";
+import { ANOMALY_STATE_MIGRATION_SQL, AnomalyState } from "./anomaly_state.ts";
 
 /** One grant: an agent may use a secret while its config has this digest. */
 export interface Grant {
@@ -88,6 +89,7 @@ const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "approvals_requested_by", sql: APPROVALS_REQUESTED_BY_MIGRATION_SQL },
   { version: 6, name: "registry", sql: REGISTRY_MIGRATION_SQL },
   { version: 7, name: "tool_pins", sql: TOOL_PINS_MIGRATION_SQL },
+  { version: 8, name: "anomaly_state", sql: ANOMALY_STATE_MIGRATION_SQL },
 ];
 
 /** The schema version this build of LOOM writes. */
@@ -111,6 +113,8 @@ export class LoomStore implements Disposable, AsyncDisposable {
   readonly registry: RegistryTable;
   /** Tool definitions as first seen or last approved (see `tool_pins.ts`). */
   readonly toolPins: ToolPins;
+  /** Anomaly detection's first-seen times and learned tools (see `anomaly_state.ts`). */
+  readonly anomalyState: AnomalyState;
   #db: DatabaseSync;
 
   /** Use {@linkcode openStore}. */
@@ -123,6 +127,7 @@ export class LoomStore implements Disposable, AsyncDisposable {
     this.configVersions = configVersionTable(db);
     this.registry = registryTable(db);
     this.toolPins = new ToolPins(db);
+    this.anomalyState = new AnomalyState(db);
   }
 
   /** The schema version of the open database. */

@@ -91,6 +91,7 @@ Deno.test("openStore() applies each migration once across reopenings", async () 
       { version: 5, name: "approvals_requested_by" },
       { version: 6, name: "registry" },
       { version: 7, name: "tool_pins" },
+      { version: 8, name: "anomaly_state" },
     ]);
   } finally {
     raw.close();

@@ -1,7 +1,7 @@
 /**
  * LOOM's persistent state: the `$LOOM_HOME` layout, the SQLite state database
- * (`loom.db`: grants, approvals, config versions, the agent registry and tool
- * pins; this folder is the only user of `node:sqlite`), and helpers for files
+ * (`loom.db`: grants, approvals, config versions, the agent registry, tool
+ * pins and anomaly detection's learned tools; this folder is the only user of `node:sqlite`), and helpers for files
  * that must stay private to the user (mode 0600, owned by this uid, written
  * atomically).
  *
@@ -109,3 +109,4 @@ export {
   definitionDigest,
   type ToolDefinition,
 } from "./tool_definition.ts";
+export { ANOMALY_STATE_MIGRATION_SQL, AnomalyState } from "./anomaly_state.ts";

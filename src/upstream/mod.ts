@@ -13,3 +13,4 @@
  */
 
 export * from "./http/mod.ts";
+export * from "./mcp/mod.ts";

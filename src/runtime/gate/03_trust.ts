@@ -21,6 +21,7 @@
  * @module
  */
 
+import type { HttpMethod } from "../../config/mod.ts";
 import { decideScope, decideTier } from "../../security/trust/mod.ts";
 import type { CallToolResult } from "../../mcp/mod.ts";
 import type { GateCall, GateParts } from "./call.ts";
@@ -53,9 +54,21 @@ export function checkTier(
   const decision = decideTier({
     tier,
     access: entry.tool.access,
-    method: entry.bridge.method,
-    headers: Object.entries(entry.bridge.headers),
+    ...tierTarget(entry),
   });
   if (decision.allow) return null;
   return deny(parts, call, "tier", { action: decision.action, detail: decision.reason, tier });
+}
+
+/**
+ * What the tier decision weighs besides access: a bridge's method and
+ * headers; for an upstream tool, which has neither, the method its access
+ * stands for (a read as GET, a write as POST), so access alone decides.
+ */
+function tierTarget(entry: ToolEntry): { method: HttpMethod; headers?: [string, string][] } {
+  if (entry.target.kind === "bridge") {
+    const bridge = entry.target.bridge;
+    return { method: bridge.method, headers: Object.entries(bridge.headers) };
+  }
+  return { method: entry.tool.access === "read" ? "GET" : "POST" };
 }

@@ -74,7 +74,11 @@ export function recordIntent(
     tool: call.tool,
     call: call.id,
     phase: "intent",
-    method: entry.bridge.method,
+    ...(entry.target.kind === "bridge"
+      ? { method: entry.target.bridge.method }
+      : entry.target.name === call.tool
+      ? {}
+      : { upstream_tool: entry.target.name }),
     args: summary.args,
     // Whole arguments are covered by the record's own hash; a digest is
     // needed only to match arguments the summary shortened.
@@ -82,6 +86,7 @@ export function recordIntent(
     tier: runtime.trustTier,
     client: call.client,
     ...call.subjectField(),
+    ...call.parentField(),
   }, { defer: !mustSync });
   written.catch(() => {}); // observed by step 10
   call.intent = written;

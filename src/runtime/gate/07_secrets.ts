@@ -61,6 +61,8 @@ export function releaseSecrets(
   call: GateCall,
   entry: ToolEntry,
 ): Released | Promise<Released | CallToolResult> {
+  // A gateway's secrets were released when its upstream started (environment, headers).
+  if (entry.target.kind === "upstream") return parts.upstream?.released() ?? NOTHING;
   if (entry.secretNames.length === 0) return NOTHING;
   return resolveSecrets(parts, call, entry);
 }

@@ -29,6 +29,7 @@ import type { CallToolResult } from "../../mcp/mod.ts";
 import { type GateCall, type GateParts, toolError } from "./call.ts";
 import type { ToolEntry } from "./01_resolve.ts";
 import type { Released } from "./07_secrets.ts";
+import { runComposite } from "./composite.ts";
 
 /** What running the bridge gave: the answer and its outcome fields. */
 export interface Executed {
@@ -86,18 +87,26 @@ export async function executeCall(
   input: Record<string, unknown>,
   released: Released,
 ): Promise<Executed> {
+  // A composite's steps call other tools through their own gates (`composite.ts`).
+  if (entry.target.kind === "composite") {
+    return await runComposite(parts, call, entry.target.composite, input);
+  }
   const runtime = parts.config.runtime;
   // One controller carries both the client's cancellation and the deadline;
   // its timer is cleared when the call ends, so nothing of the call outlives it.
   const deadline = new CallDeadline(call.ctx.signal, runtime.maxExecutionTimeMs);
   const { ctx } = call;
-  const method = entry.bridge.method;
+  if (entry.target.kind !== "bridge") {
+    throw new TypeError(`Tool "${call.tool}" is not served by an HTTP bridge`);
+  }
+  const bridge = entry.target.bridge;
+  const method = bridge.method;
   ctx.log("debug", { event: "upstream_request", tool: call.tool, method, host: hostOf(entry) });
   ctx.progress?.(1, PROGRESS_STAGES, "sent");
   const sentAt = performance.now();
   call.executed = true;
   try {
-    const res = await parts.executor.run(entry.bridge, input, {
+    const res = await parts.executor.run(bridge, input, {
       signal: deadline.signal,
       maxResponseBytes: runtime.maxResponseBytes,
       allowNetworks: runtime.allowNetworks,
@@ -177,7 +186,7 @@ export async function executeCall(
  * fires, `clear()` releases everything when the call ends. The deadline may
  * fire up to one slot of {@linkcode Deadlines} (10 ms) late, never early.
  */
-class CallDeadline {
+export class CallDeadline {
   readonly #controller = new AbortController();
   readonly #parent: AbortSignal;
   readonly #cancelTimer: () => void;
@@ -213,7 +222,11 @@ class CallDeadline {
   }
 }
 
-function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): LoomError {
+/**
+ * Any failure of an execution as a LoomError: the deadline, a cancellation,
+ * LOOM's own errors as they are, anything else as an internal error.
+ */
+export function asLoomError(error: unknown, limitMs: number, deadlineHit: boolean): LoomError {
   if (deadlineHit) {
     return new LoomError(
       "UPSTREAM_TIMEOUT",

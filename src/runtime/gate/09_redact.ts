@@ -26,9 +26,17 @@ export function redactExecuted(executed: Executed, released: Released): Executed
   if (redaction === null) return executed;
   const original = executed.result.content;
   const content = original.map((c) => ({ ...c, text: redaction.redact(c.text) }));
+  const structured = executed.result.structuredContent;
   const redacted: Executed = {
     status: executed.status,
-    result: { ...executed.result, content },
+    result: {
+      ...executed.result,
+      content,
+      // Only a gateway answer has structure here (a bridge's is read back after this step).
+      ...(structured === undefined
+        ? {}
+        : { structuredContent: redaction.redactJson(structured) as Record<string, unknown> }),
+    },
     fields: redaction.redactJson(executed.fields) as OutcomeFields,
   };
   if (executed.json !== undefined) {

@@ -40,6 +40,7 @@ export async function recordOutcome(
     duration_ms: call.elapsed(),
     client: call.client,
     ...call.subjectField(),
+    ...call.parentField(),
     ...fields,
   });
   try {

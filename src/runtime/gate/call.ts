@@ -7,8 +7,10 @@
  */
 
 import { createHash } from "node:crypto";
+import type { UpstreamCaller } from "./08_execute_upstream.ts";
+import type { SiblingTools } from "./composite.ts";
 import type { AgentConfig } from "../../config/mod.ts";
-import type { DenialReason } from "../../_util/loom_metrics.ts";
+import type { CallErrorKind, DenialReason } from "../../_util/loom_metrics.ts";
 import type { AuditLog, CallStatus, RefusalCoalescer } from "../../security/audit/mod.ts";
 import type { RateLimiter } from "../../security/rate_limit/mod.ts";
 import type { PatternWorker } from "../../security/validate/mod.ts";
@@ -37,7 +39,18 @@ export interface GateParts {
   readonly unrecorded: UnrecordedCalls;
   /** Where held calls' approvals live; without one, a held call is refused. */
   readonly approvals: ApprovalDesk | undefined;
+  /** The agent's MCP upstream (gateway mode); absent for an agent of HTTP bridges. */
+  readonly upstream?: UpstreamCaller;
+  /** Where a composite tool's steps go (the gate's own tools, or the mesh's). */
+  readonly siblings: SiblingTools;
 }
+
+/**
+ * The composite call behind a step's context, by context: set by
+ * `composite.ts` on the context it makes for each step, read by
+ * {@linkcode GateCall.parent}. Weak, so a context's entry goes with it.
+ */
+export const COMPOSITE_PARENTS: WeakMap<ToolCallContext, string> = new WeakMap();
 
 /** One call on its way through the gate. */
 export class GateCall {
@@ -79,6 +92,20 @@ export class GateCall {
     this.subject = recordedSubject(ctx);
   }
 
+  /**
+   * The call of the composite tool that made this one, or null for a
+   * client's own call (`composite.ts` marks the context it hands down).
+   */
+  get parent(): string | null {
+    return COMPOSITE_PARENTS.get(this.ctx) ?? null;
+  }
+
+  /** `{ parent }` for the intent and outcome of a composite's step, or nothing. */
+  parentField(): { parent?: string } {
+    const parent = this.parent;
+    return parent === null ? {} : { parent };
+  }
+
   /** `{ subject }` for a record of this call, or nothing when there is no subject. */
   subjectField(): { subject?: string } {
     return this.subject === null ? {} : { subject: this.subject };
@@ -113,4 +140,18 @@ export function recordedSubject(ctx: ToolCallContext): string | null {
   const high = subject.charCodeAt(SUBJECT_PREFIX - 1);
   const cut = high >= 0xd800 && high <= 0xdbff ? SUBJECT_PREFIX - 1 : SUBJECT_PREFIX;
   return `${subject.slice(0, cut)}…sha256:${hash}`;
+}
+
+/** Why a finished call was refused, or null when it was not. */
+export function denialOf(call: GateCall): DenialReason | null {
+  if (call.denial !== null) return call.denial;
+  if (call.status === "held") return "held";
+  if (call.status === "denied") return "secret_denied";
+  return null;
+}
+
+/** The kind of a tool error of a call that was not refused, or null. */
+export function errorKindOf(call: GateCall, result: CallToolResult): CallErrorKind | null {
+  if (result.isError !== true) return null;
+  return call.status === "timeout" ? "timeout" : "error";
 }

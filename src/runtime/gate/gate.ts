@@ -38,14 +38,14 @@
 
 import type { AgentConfig } from "../../config/mod.ts";
 import {
-  type CallErrorKind,
   type DenialReason,
   type LoomMetrics,
   type ToolCallSeries,
   UNKNOWN_TOOL_LABEL,
 } from "../../_util/loom_metrics.ts";
-import { type AuditLog, RefusalCoalescer, type RefusalOptions } from "../../security/audit/mod.ts";
+import { RefusalCoalescer } from "../../security/audit/mod.ts";
 import { RateLimiter } from "../../security/rate_limit/mod.ts";
+import type { CallObservation } from "../../security/anomaly/mod.ts";
 import { PatternWorker } from "../../security/validate/mod.ts";
 import {
   type CallToolResult,
@@ -54,57 +54,41 @@ import {
   type ToolHost,
   UnknownToolError,
 } from "../../mcp/mod.ts";
-import { type BridgeExecutor, InProcessExecutor } from "./executor.ts";
-import { GateCall, type GateParts } from "./call.ts";
+import { InProcessExecutor } from "./executor.ts";
+import { denialOf, errorKindOf, GateCall, type GateParts } from "./call.ts";
 import { UnrecordedCalls } from "./unrecorded.ts";
-import { ApprovalDesk, type ApprovalDeskOptions } from "./approvals.ts";
-import { indexTools, refuseUnknownTool, type ToolEntry } from "./01_resolve.ts";
-import { type ConfigApprovalState, isQuarantined, refuseQuarantined } from "./quarantine.ts";
+import { ApprovalDesk } from "./approvals.ts";
+import {
+  indexTools,
+  refuseUnknownTool,
+  type ToolEntry,
+  type UpstreamToolSpec,
+} from "./01_resolve.ts";
+import { isQuarantined, refuseQuarantined } from "./quarantine.ts";
 import { checkArguments, refuseArguments } from "./02_validate.ts";
 import { checkTier } from "./03_trust.ts";
 import { takeRate } from "./04_rate_limit.ts";
 import { holdForReview } from "./05_escalation.ts";
 import { recordIntent } from "./06_intent.ts";
-import { isReleased, releaseSecrets, type SecretSource } from "./07_secrets.ts";
+import { isReleased, releaseSecrets } from "./07_secrets.ts";
 import { executeCall } from "./08_execute.ts";
+import { SiblingTools, type ToolInvoke } from "./composite.ts";
+import { executeUpstream } from "./08_execute_upstream.ts";
 import { redactExecuted } from "./09_redact.ts";
 import { checkOutput } from "./output_schema.ts";
 import { scanOutput } from "./output_scan.ts";
 import { type PinHold, refuseChangedTool } from "./pin_hold.ts";
 import { recordOutcome } from "./10_outcome.ts";
+import type { AgentGateOptions } from "./gate_options.ts";
 
-/** Options of a gate. */
-export interface AgentGateOptions {
-  /** The audit log every call is recorded in. */
-  audit: AuditLog;
-  /** Shared rate limiter (a mesh passes one for all agents). */
-  limiter?: RateLimiter;
-  /** Where bridges run; default in-process. */
-  executor?: BridgeExecutor;
-  /** The credential broker; without one, a bridge naming a secret fails closed. */
-  secrets?: SecretSource;
-  /** The refusal record budget (window, per-client and total caps, clock). */
-  refusals?: RefusalOptions;
-  /**
-   * Approvals of held calls: the LOOM home whose state database keeps them
-   * (and, for tests, limits and clock). Without it a held call is refused.
-   */
-  approvals?: ApprovalDeskOptions;
-  /**
-   * The approval of an `ai-generated` config's exact bytes, as the builder
-   * found it in the state database; without one such a config serves nothing.
-   */
-  configApproval?: ConfigApprovalState | null;
-  /** The process's metrics; the gate counts its calls there. Default: none. */
-  metrics?: LoomMetrics;
-}
+export type { AgentGateOptions };
 
 /** One agent's tools behind the gate. */
 export class AgentGate implements ToolHost {
   readonly config: AgentConfig;
   readonly #parts: GateParts;
-  readonly #entries: Map<string, ToolEntry>;
-  readonly #listed: McpTool[];
+  #entries: Map<string, ToolEntry>;
+  #listed: McpTool[];
   /** True when the config is ai-generated and its bytes are not approved. */
   readonly quarantined: boolean;
   #callSeq = 0;
@@ -112,7 +96,9 @@ export class AgentGate implements ToolHost {
   readonly #pinHolds = new Map<string, PinHold>();
   readonly #callPrefix = crypto.randomUUID().slice(0, 8);
   /** Each tool's metric series, and the `"unknown"` tool's; null without metrics. */
+  readonly #metrics: LoomMetrics | undefined;
   readonly #series: { byTool: Map<string, ToolCallSeries>; unknown: ToolCallSeries } | null;
+  readonly #observe: ((call: CallObservation) => void) | undefined;
 
   /**
    * @param config a loaded config
@@ -131,11 +117,22 @@ export class AgentGate implements ToolHost {
       unrecorded: new UnrecordedCalls(options.audit, config.name, config.runtime.auditFailure),
       approvals: options.approvals &&
         new ApprovalDesk(options.approvals, options.audit, config.name),
+      upstream: options.upstream?.caller,
+      siblings: new SiblingTools(),
     };
-    this.#entries = indexTools(config);
+    const upstream = options.upstream;
+    this.#entries = indexTools(
+      config,
+      upstream && { origin: upstream.caller.origin, tools: upstream.tools },
+    );
+    // A composite's steps call this gate's own tools, unless told otherwise.
+    this.#parts.siblings.invoke = options.invoke ??
+      ((name, args, ctx) => this.callTool(name, args, ctx));
     this.quarantined = isQuarantined(config, options.configApproval);
     this.#listed = this.quarantined ? [] : [...this.#entries.values()].map((e) => e.listed);
+    this.#observe = options.observe;
     const metrics = options.metrics;
+    this.#metrics = metrics;
     this.#series = metrics === undefined ? null : {
       byTool: new Map(
         [...this.#entries.keys()].map((t) => [t, metrics.toolSeries(config.name, t)]),
@@ -144,9 +141,45 @@ export class AgentGate implements ToolHost {
     };
   }
 
+  /**
+   * Send a composite tool's steps elsewhere: the mesh routes each to the
+   * gate of the agent that serves the tool.
+   *
+   * @param invoke calls a tool by its served name
+   */
+  routeSteps(invoke: ToolInvoke): void {
+    this.#parts.siblings.invoke = invoke;
+  }
+
   /** The tools as MCP lists them. */
   listTools(): readonly McpTool[] {
     return this.#listed;
+  }
+
+  /**
+   * Gateway mode: serve the upstream's tools as listed again (its tools
+   * changed, or it restarted). Calls from here on see the new set; a held
+   * tool stays held (its pins are checked again by the caller), and the hold
+   * of a tool no longer served is dropped.
+   *
+   * @param tools the tools the agent now serves of its upstream
+   * @throws {TypeError} when the agent has no upstream
+   */
+  setUpstreamTools(tools: readonly UpstreamToolSpec[]): void {
+    const caller = this.#parts.upstream;
+    if (caller === undefined) throw new TypeError(`Agent "${this.config.name}" has no upstream`);
+    const entries = indexTools(this.config, { origin: caller.origin, tools });
+    for (const tool of this.#pinHolds.keys()) if (!entries.has(tool)) this.#pinHolds.delete(tool);
+    this.#entries = entries;
+    const metrics = this.#metrics;
+    if (this.#series !== null && metrics !== undefined) {
+      for (const tool of entries.keys()) {
+        if (!this.#series.byTool.has(tool)) {
+          this.#series.byTool.set(tool, metrics.toolSeries(this.config.name, tool));
+        }
+      }
+    }
+    if (!this.quarantined) this.#listed = [...entries.values()].map((e) => e.listed);
   }
 
   /**
@@ -162,7 +195,7 @@ export class AgentGate implements ToolHost {
     } finally {
       parts.patterns.close();
       await parts.approvals?.close();
-      await parts.executor.close();
+      await Promise.all([parts.executor.close(), parts.upstream?.close()]);
     }
   }
 
@@ -178,20 +211,38 @@ export class AgentGate implements ToolHost {
   async callTool(name: string, args: unknown, ctx: ToolCallContext): Promise<CallToolResult> {
     const call = new GateCall(`${this.#callPrefix}-${++this.#callSeq}`, name, ctx);
     const metrics = this.#series;
-    if (metrics === null) return await this.#run(call, args);
-    const series = metrics.byTool.get(name) ?? metrics.unknown;
+    if (metrics === null && this.#observe === undefined) return await this.#run(call, args);
+    const series = metrics === null ? undefined : metrics.byTool.get(name) ?? metrics.unknown;
     let result: CallToolResult;
     try {
       result = await this.#run(call, args);
     } catch (error) {
       // An unknown name (its refusal is recorded), or a failure of LOOM itself.
       if (error instanceof UnknownToolError) {
-        series.finished(call.elapsed() / 1000, "unknown_tool", null);
-      } else series.finished(call.elapsed() / 1000, call.denial, "internal");
+        series?.finished(call.elapsed() / 1000, "unknown_tool", null);
+        this.#observed(call, "unknown_tool");
+      } else {
+        series?.finished(call.elapsed() / 1000, call.denial, "internal");
+        this.#observed(call, call.denial);
+      }
       throw error;
     }
-    series.finished(call.elapsed() / 1000, denialOf(call), errorKindOf(call, result));
+    const denial = denialOf(call);
+    series?.finished(call.elapsed() / 1000, denial, errorKindOf(call, result));
+    this.#observed(call, denial);
     return result;
+  }
+
+  /** Tell the observer of a finished call (a name the agent lacks has no tool). */
+  #observed(call: GateCall, denial: DenialReason | null, hidden = false): void {
+    const observe = this.#observe;
+    if (observe === undefined) return;
+    const tool = !hidden && this.#entries.has(call.tool) ? call.tool : null;
+    try {
+      observe({ tool, status: call.status, denial });
+    } catch {
+      // An observer's failure never changes a call's answer.
+    }
   }
 
   /**
@@ -200,14 +251,26 @@ export class AgentGate implements ToolHost {
    *
    * @param tool the tool's own name
    * @param hold the digests and the changed fields, for the refusal
+   * @param pinned the pinned definition's listing: listed instead of the
+   *   changed one until the hold is released, so the changed text reaches
+   *   no client
    */
-  holdTool(tool: string, hold: PinHold): void {
+  holdTool(tool: string, hold: PinHold, pinned?: McpTool): void {
     this.#pinHolds.set(tool, Object.freeze({ ...hold, changed: Object.freeze([...hold.changed]) }));
+    if (pinned !== undefined) this.#relist(tool, pinned);
+  }
+
+  /** Replace one tool's listing (a new array, so a listing handed out stays as it was). */
+  #relist(tool: string, listed: McpTool): void {
+    if (this.quarantined) return;
+    this.#listed = this.#listed.map((entry) => entry.name === tool ? listed : entry);
   }
 
   /** Serve a held tool again (its change was approved). */
   releaseTool(tool: string): void {
     this.#pinHolds.delete(tool);
+    const entry = this.#entries.get(tool);
+    if (entry !== undefined) this.#relist(tool, entry.listed);
   }
 
   /** The tools held now, with why. */
@@ -230,6 +293,7 @@ export class AgentGate implements ToolHost {
       return await refuseUnknownTool(this.#parts, call);
     } finally {
       this.#series?.unknown.finished(call.elapsed() / 1000, "unknown_tool", null);
+      this.#observed(call, "unknown_tool", true);
     }
   }
 
@@ -289,23 +353,14 @@ export class AgentGate implements ToolHost {
       call,
       checkOutput(
         entry,
-        redactExecuted(await executeCall(parts, call, entry, input, released), released),
+        redactExecuted(
+          await (entry.target.kind === "upstream"
+            ? executeUpstream(parts, call, entry.target.name, input)
+            : executeCall(parts, call, entry, input, released)),
+          released,
+        ),
       ),
     );
     return await recordOutcome(parts, call, executed.status, executed.result, executed.fields);
   }
-}
-
-/** Why a finished call was refused, or null when it was not. */
-function denialOf(call: GateCall): DenialReason | null {
-  if (call.denial !== null) return call.denial;
-  if (call.status === "held") return "held";
-  if (call.status === "denied") return "secret_denied";
-  return null;
-}
-
-/** The kind of a tool error of a call that was not refused, or null. */
-function errorKindOf(call: GateCall, result: CallToolResult): CallErrorKind | null {
-  if (result.isError !== true) return null;
-  return call.status === "timeout" ? "timeout" : "error";
 }

@@ -21,3 +21,6 @@ export { AgentGate, type AgentGateOptions } from "./gate.ts";
 export { type BridgeExecutor, type ExecuteOptions, InProcessExecutor } from "./executor.ts";
 export type { Redaction, SecretSource } from "./07_secrets.ts";
 export { approveCommand, type ConfigApprovalState, isQuarantined } from "./quarantine.ts";
+export type { Released } from "./07_secrets.ts";
+export type { UpstreamToolSpec } from "./01_resolve.ts";
+export type { UpstreamAnswer, UpstreamCallClient, UpstreamCaller } from "./08_execute_upstream.ts";

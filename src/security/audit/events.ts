@@ -28,6 +28,8 @@
  * | `quarantine` | `loom quarantine` | a config added to, promoted from or rejected by the quarantine |
  * | `config_approval` | `loom quarantine approve` | an ai-generated config's exact bytes approved, or the approval refused |
  * | `tool_pin` | the mesh; `loom pin approve` | a tool definition pinned on first use, seen changed, or a change approved |
+ * | `schedule` | the mesh's scheduler | a scheduled run skipped (still running) or not routed; a run's webhook delivered or not |
+ * | `anomaly` | the served agent's anomaly monitor | a new tool after the warm-up, rate-limit or credential denials or refusals over a threshold, a pinned tool changed; an alert's webhook delivered or not |
  *
  * @module
  */
@@ -62,6 +64,11 @@ type CallFields = {
    * and `sha256:<32 hex>` of the whole.
    */
   subject?: string;
+  /**
+   * The call of the composite tool that made this one (a step of its
+   * `steps`), when one did: its `call` id. Absent for a client's own call.
+   */
+  parent?: string;
 };
 
 /**
@@ -72,8 +79,10 @@ type CallFields = {
 export type ToolCallIntent = CallFields & {
   tool: string;
   phase: "intent";
-  /** The bridge's HTTP method. */
-  method: string;
+  /** The bridge's HTTP method; absent for a tool of an MCP upstream (gateway mode). */
+  method?: string;
+  /** The upstream's own name of a gateway tool, when the config renamed it. */
+  upstream_tool?: string;
   /** The arguments; strings over 256 characters and large objects shortened. */
   args: Record<string, unknown>;
   /** `sha256:<hex>` of the canonical arguments, present only when `args` was shortened. */
@@ -100,6 +109,12 @@ export type OutcomeFields = {
   error_excerpt_sha256?: string;
   /** The upstream exchange of a call that got a response. */
   http?: { bytes: number; method: string; status: number; url: string };
+  /**
+   * The exchange of a gateway call that got an answer: the upstream MCP
+   * server's own tool name, the answer's size as JSON, and whether the
+   * upstream called it a tool error.
+   */
+  mcp?: { bytes: number; is_error: boolean; tool: string };
   /** The secret a `denied` outcome could not release. */
   key?: string;
   /** Why: the broker's denial code, or the escalation rule's reason. */
@@ -120,6 +135,16 @@ export type OutcomeFields = {
    * (`runtime.output_scan`, `src/runtime/gate/output_scan.ts`).
    */
   output_findings?: string[];
+  /**
+   * A composite tool's steps, each with the tool it called and its status
+   * (`ok`, `error`, `timeout`, `skipped`; the step's own records carry this
+   * call as `parent`), and the LLM step's status (`ok`, `error`, or `none`
+   * without one).
+   */
+  composite?: {
+    llm: string;
+    steps: { id: string; status: string; tool: string }[];
+  };
 };
 
 /**
@@ -566,6 +591,70 @@ export type ToolPinEvent = {
   actor?: string;
 };
 
+/**
+ * What the records of a scheduled run's call do not tell (`triggers`,
+ * `src/app/mesh_schedule.ts`): the run itself is the gate's own `tool_call`
+ * records, client `schedule`. `skipped`: the trigger's previous run was still
+ * going when the next was due (runs never overlap); `failed`: the mesh could
+ * not route the call (`reason`); `webhook`: the run's result was POSTed
+ * (`result` `delivered`) or not (`failed`, `refused` by the destination
+ * check, with `reason`).
+ */
+export type ScheduleEvent = {
+  event: "schedule";
+  agent: string;
+  /** The tool's own name (not namespaced). */
+  tool: string;
+  action: "skipped" | "failed" | "webhook";
+  /** The trigger's cron expression. */
+  trigger: string;
+  /** When the run was due, ISO-8601 UTC. */
+  fired_at: string;
+  /** webhook: `delivered`, `failed` or `refused`. */
+  result?: string;
+  /** webhook: the receiver's HTTP status, when it answered. */
+  http_status?: number;
+  /** webhook: the receiver's origin only (a path may carry a token). */
+  webhook?: string;
+  /** failed, and a webhook not delivered: why. */
+  reason?: string;
+};
+
+/**
+ * An anomaly of one agent (`runtime.anomaly`, `src/security/anomaly/`,
+ * `src/app/anomaly_monitor.ts`). `detected`: one record per kind and tool
+ * per window, with the numbers behind it; `alert`: the webhook of the
+ * anomalies of one kind was POSTed (`result` `delivered`) or not (`failed`,
+ * `refused` by the destination check, with `reason`). Names and counts
+ * only: never argument values, results or secrets.
+ */
+export type AnomalyEvent = {
+  event: "anomaly";
+  /** The agent (`agent.name`). */
+  agent: string;
+  /** The tool's own name, when the anomaly concerns one; else null. */
+  tool: string | null;
+  action: "detected" | "alert";
+  /** `new_tool`, `rate_limit`, `credential_denials`, `denial_burst` or `tool_changed`. */
+  kind: string;
+  /** detected: the events counted within the window; alert: the anomalies it reports. */
+  count: number;
+  /** detected: the threshold reached. */
+  threshold?: number;
+  /** detected: the sliding window, in milliseconds (0 for `new_tool`). */
+  window_ms?: number;
+  /** detected: events of the same kind and tool in the quiet window before, not recorded one by one. */
+  suppressed?: number;
+  /** alert: `delivered`, `failed` or `refused`. */
+  result?: string;
+  /** alert: the receiver's HTTP status, when it answered. */
+  http_status?: number;
+  /** alert: the receiver's origin only (a path may carry a token). */
+  webhook?: string;
+  /** alert not delivered: why. */
+  reason?: string;
+};
+
 /** Every event LOOM appends to its audit log. */
 export type AuditEvent =
   | ToolCallIntent
@@ -583,7 +672,9 @@ export type AuditEvent =
   | ConfigSignatureEvent
   | QuarantineChange
   | ConfigApprovalEvent
-  | ToolPinEvent;
+  | ToolPinEvent
+  | ScheduleEvent
+  | AnomalyEvent;
 
 /** The event names a record can carry. */
 export const AUDIT_EVENTS = [
@@ -600,6 +691,8 @@ export const AUDIT_EVENTS = [
   "quarantine",
   "config_approval",
   "tool_pin",
+  "schedule",
+  "anomaly",
 ] as const satisfies readonly AuditEvent["event"][];
 
 /** One event name. */

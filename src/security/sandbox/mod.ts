@@ -43,3 +43,4 @@ export {
   TIER_LIMITS,
   type TierLimits,
 } from "./flags.ts";
+export { envNames, UPSTREAM_MEMORY_MB, upstreamDenoFlags } from "./upstream_flags.ts";
