@@ -45,7 +45,7 @@ Deno.test("mesh: a composite's steps run through their owners' gates, recorded w
   for (const r of inner) assert.equal(r.parent, composite.call);
 });
 
-Deno.test("mesh: a step its owner's gate refuses is reported as failed, the others still answer", async () => {
+Deno.test("mesh: a step its owner's gate refuses is reported as failed and recorded with its parent; the others still answer", async () => {
   await using f = await fixture();
   await f.write("alpha.yaml", agentYaml("alpha", f.api.url, ["ping"]));
   // beta's gate refuses the argument the composite gives (longer than it allows).
@@ -76,12 +76,12 @@ Deno.test("mesh: a step its owner's gate refuses is reported as failed, the othe
   assert.match(text, /- first \(alpha__ping\): ok/);
   assert.match(text, /- second \(beta__write_it\): (?!ok)/);
   const records = await readAuditRecords(f.home.audit, {});
-  assert.ok(
-    records.some((r) =>
-      r.agent === "beta" && (r.event === "tool_call" || r.event === "trust_violation")
-    ),
-    "beta's gate recorded its refusal",
+  const composite = records.find((r) =>
+    r.event === "tool_call" && r.agent === "briefing" && r.phase === "intent"
   );
+  const refused = records.find((r) => r.agent === "beta" && r.status === "invalid");
+  assert.ok(refused, "beta's gate recorded its refusal");
+  assert.equal(refused.parent, composite?.call, "the refusal names the composite call");
   assert.ok(
     !f.api.requests.some((r) => new URL(r.url).pathname.startsWith("/beta/")),
     "nothing reached beta's upstream",

@@ -11,13 +11,7 @@
  * @module
  */
 
-import {
-  checkConnectedAddress,
-  checkDestination,
-  type ConnectionPin,
-  type HostLookup,
-  type HttpClient,
-} from "../net/mod.ts";
+import { checkDestination, destinationPin, type HostLookup, type HttpClient } from "../net/mod.ts";
 import { PolicyError } from "../errors.ts";
 
 /** Longest `result_text` sent, in characters; a longer one is cut and marked. */
@@ -96,13 +90,7 @@ export async function postWebhook<B extends object>(
     const verdict = await checkDestination(url, { ...policy, lookup: post.lookup });
     if (!verdict.allow) return { result: "refused", reason: verdict.reason };
     signal.throwIfAborted();
-    const pin: ConnectionPin = {
-      addresses: verdict.addresses,
-      admit(remote) {
-        const connected = checkConnectedAddress(url.hostname, remote, verdict.addresses, policy);
-        if (!connected.allow) throw new PolicyError(connected.reason);
-      },
-    };
+    const pin = destinationPin(url.hostname, verdict.addresses, policy);
     const response = await client.request({
       method: "POST",
       url,

@@ -40,10 +40,10 @@
 import { LoomError, PolicyError, UpstreamError } from "../errors.ts";
 import {
   BodyLimitError,
-  checkConnectedAddress,
   checkDestination,
   type ClientResponse,
   type ConnectionPin,
+  destinationPin,
   type HostLookup,
   HttpClient,
 } from "../net/mod.ts";
@@ -189,15 +189,12 @@ export class LlmClient {
     if (!verdict.allow) {
       throw new PolicyError(`LLM endpoint refused: ${verdict.reason}`);
     }
-    const host = this.#url.hostname;
-    const approved = verdict.addresses;
-    return {
-      addresses: approved,
-      admit(remote) {
-        const connected = checkConnectedAddress(host, remote, approved, policy);
-        if (!connected.allow) throw new PolicyError(`LLM endpoint refused: ${connected.reason}`);
-      },
-    };
+    return destinationPin(
+      this.#url.hostname,
+      verdict.addresses,
+      policy,
+      (reason) => new PolicyError(`LLM endpoint refused: ${reason}`),
+    );
   }
 
   /** An error of the exchange, in LOOM's words (the runtime's messages may quote the URL). */

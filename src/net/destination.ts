@@ -21,7 +21,8 @@
  */
 
 import { lookup as dnsLookup } from "node:dns/promises";
-import { UpstreamError } from "../errors.ts";
+import { PolicyError, UpstreamError } from "../errors.ts";
+import type { ConnectionPin } from "./http1/mod.ts";
 import {
   type AddressRange,
   classifyParsed,
@@ -214,5 +215,34 @@ export function checkConnectedAddress(
   return {
     allow: false,
     reason: `Destination "${host}" connected to an address that was not checked`,
+  };
+}
+
+/**
+ * The connection pin of a destination {@linkcode checkDestination} approved:
+ * the addresses to connect to, and a judge of the connected socket's remote
+ * address ({@linkcode checkConnectedAddress}) that throws the refusal before
+ * a byte is written. Every client of LOOM that sends a request to a checked
+ * destination (bridges, webhooks, the LLM client, MCP upstreams) pins its
+ * connections with this one function.
+ *
+ * @param host the destination host, for the reason text
+ * @param approved the addresses the check returned
+ * @param options the allowances the check used
+ * @param refuse makes the error thrown for a refused socket (default: a `PolicyError` of the reason)
+ * @returns the pin to pass to the HTTP client
+ */
+export function destinationPin(
+  host: string,
+  approved: readonly string[],
+  options: Pick<CheckDestinationOptions, "allowNetworks" | "configuredHost">,
+  refuse: (reason: string) => Error = (reason) => new PolicyError(reason),
+): ConnectionPin {
+  return {
+    addresses: approved,
+    admit(remote) {
+      const verdict = checkConnectedAddress(host, remote, approved, options);
+      if (!verdict.allow) throw refuse(verdict.reason);
+    },
   };
 }

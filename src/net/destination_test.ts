@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { UpstreamError } from "../errors.ts";
+import { PolicyError, UpstreamError } from "../errors.ts";
 import {
   checkConnectedAddress,
   checkDestination,
   cidrContains,
   classifyAddress,
+  destinationPin,
   isIpLiteral,
   isPrivateOrSpecialAddress,
 } from "./mod.ts";
@@ -448,4 +449,24 @@ Deno.test("checkConnectedAddress() refuses a connected address in a special rang
       reason: `Destination "api.example.com" connected to ${article} ${kind} address (${cidr})`,
     }, form);
   }
+});
+
+Deno.test("destinationPin() admits only a connected address the check approved, else throws its refusal", () => {
+  const policy = { allowNetworks: [], configuredHost: "api.example.com" };
+  const pin = destinationPin("api.example.com", ["93.184.216.34"], policy);
+  assert.deepEqual(pin.addresses, ["93.184.216.34"]);
+  pin.admit("93.184.216.34");
+  pin.admit("::ffff:93.184.216.34"); // the same address, IPv4-mapped
+  assert.throws(() => pin.admit("93.184.216.35"), PolicyError);
+  assert.throws(() => pin.admit("127.0.0.1"), (e: unknown) => e instanceof PolicyError);
+  const own = destinationPin(
+    "api.example.com",
+    ["93.184.216.34"],
+    policy,
+    (r) => new Error(`x: ${r}`),
+  );
+  assert.throws(
+    () => own.admit("10.0.0.1"),
+    /x: Destination "api\.example\.com" connected to a private/,
+  );
 });

@@ -37,6 +37,7 @@ export {
   checkDestination,
   type CheckDestinationOptions,
   checkLiteralDestination,
+  destinationPin,
   type DestinationVerdict,
   type HostLookup,
 } from "./destination.ts";

@@ -52,9 +52,19 @@ Deno.test("loom run agents/daily-ops.yaml: daily_briefing calls every tool and t
     assert.equal(result.isError, undefined, answer);
     assert.match(answer, /^echo: Write the daily operations briefing/);
     for (
-      const id of ["targets", "memory_available", "memory_total", "cpu", "disk", "load", "alerts"]
+      const id of [
+        "targets",
+        "memory_available",
+        "memory_total",
+        "cpu",
+        "disk",
+        "load",
+        "alerts",
+        "models",
+        "running",
+      ]
     ) {
-      assert.match(answer, new RegExp(`\\n- ${id} \\(prom_[a-z0-9_]+\\): ok`), answer);
+      assert.match(answer, new RegExp(`\\n- ${id} \\((prom|ollama)_[a-z0-9_]+\\): ok`), answer);
     }
     assert.match(answer, /- summary \(llm llama3\.2:3b\): ok$/);
     assert.equal(prom.requests.length, 7);

@@ -26,17 +26,24 @@ interface Served extends AsyncDisposable {
   stderr: () => string;
 }
 
-/** `loom run CONFIG` over stdio with the SDK client; its stderr is collected. */
-async function serve(config: string, home: string): Promise<Served> {
+/**
+ * `loom run CONFIG` (or `loom` with `args`) over stdio with the SDK client;
+ * its stderr is collected.
+ */
+async function serve(
+  config: string,
+  home: string,
+  options: { args?: string[]; client?: Client } = {},
+): Promise<Served> {
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args: [...LOOM_FLAGS, MAIN, "run", config],
+    args: [...LOOM_FLAGS, MAIN, ...(options.args ?? ["run", config])],
     env: { LOOM_HOME: home, NO_COLOR: "1" },
     stderr: "pipe",
   });
   let err = "";
   transport.stderr?.on("data", (chunk: Uint8Array) => err += new TextDecoder().decode(chunk));
-  const client = new Client({ name: "gateway-e2e", version: "1.0.0" });
+  const client = options.client ?? new Client({ name: "gateway-e2e", version: "1.0.0" });
   await client.connect(transport);
   return {
     client,
@@ -361,15 +368,9 @@ Deno.test("loom mesh serves server-memory and server-everything beside a fixture
 `,
   );
   const home = join(root.path, "home");
-  const transport = new StdioClientTransport({
-    command: Deno.execPath(),
-    args: [...LOOM_FLAGS, MAIN, "mesh", dir, "--namespace"],
-    env: { LOOM_HOME: home, NO_COLOR: "1" },
-    stderr: "ignore",
-  });
-  const client = new Client({ name: "gateway-mesh-e2e", version: "1.0.0" });
-  await client.connect(transport);
-  try {
+  {
+    await using served = await serve(dir, home, { args: ["mesh", dir, "--namespace"] });
+    const { client } = served;
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
     assert.deepEqual(names, ["everything__add", "fx__echo", "memory__find", "memory__read_graph"]);
     const sum = await client.callTool({ name: "everything__add", arguments: { a: 20, b: 22 } });
@@ -385,8 +386,6 @@ Deno.test("loom mesh serves server-memory and server-everything beside a fixture
       arguments: { query: "x' OR 1=1; DROP TABLE entities; --" },
     });
     assert.equal(injected.isError, true);
-  } finally {
-    await client.close();
   }
   const records = await auditRecords(home);
   const outcome = records.find((r) =>
@@ -447,12 +446,6 @@ Deno.test("an upstream's sampling request reaches the calling client only when t
       - { name: sample, access: read }
 `,
     );
-    const transport = new StdioClientTransport({
-      command: Deno.execPath(),
-      args: [...LOOM_FLAGS, MAIN, "run", config],
-      env: { LOOM_HOME: join(root.path, "home"), NO_COLOR: "1" },
-      stderr: "ignore",
-    });
     const client = new Client({ name: "sampling-e2e", version: "1.0.0" }, {
       capabilities: { sampling: {} },
     });
@@ -465,8 +458,8 @@ Deno.test("an upstream's sampling request reaches the calling client only when t
         content: { type: "text" as const, text: "answered by the client" },
       });
     });
-    await client.connect(transport);
-    try {
+    {
+      await using _served = await serve(config, join(root.path, "home"), { client });
       const answer = textOf(await client.callTool({ name: "sample", arguments: {} }));
       if (allow) {
         assert.equal(asked, 1);
@@ -475,8 +468,6 @@ Deno.test("an upstream's sampling request reaches the calling client only when t
         assert.equal(asked, 0, "the client is never asked");
         assert.match(answer, /"error"/);
       }
-    } finally {
-      await client.close();
     }
   }
 });

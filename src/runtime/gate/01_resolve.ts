@@ -139,6 +139,7 @@ export async function refuseUnknownTool(parts: GateParts, call: GateCall): Promi
     error: "unknown tool",
     client: call.client,
     session,
+    ...call.parentField(),
   }));
   throw new UnknownToolError(call.tool);
 }

@@ -75,5 +75,6 @@ export function refuseArguments(
     session,
     error: message,
     field: failed.error.field,
+    ...call.parentField(),
   }), message);
 }

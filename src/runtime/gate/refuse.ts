@@ -72,6 +72,7 @@ export function deny(
     duration_ms: call.elapsed(),
     client: call.client,
     session,
+    ...call.parentField(),
     ...fields,
   }), fields.detail);
 }

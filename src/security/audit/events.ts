@@ -222,6 +222,8 @@ export type TrustViolationRefusal = PolicyRefusal & {
   session: string;
   /** The OAuth caller's `sub`, bounded as in `tool_call` records. */
   subject?: string;
+  /** The composite call this one was a step of, as in `tool_call` records. */
+  parent?: string;
 };
 
 /** A call that runs although its arguments matched injection patterns (`injection: audit`). */

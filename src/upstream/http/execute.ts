@@ -18,16 +18,13 @@ import { formatDuration } from "../../_util/units.ts";
 import type { HttpMethod } from "../../config/mod.ts";
 import {
   BodyLimitError,
-  type ClientResponse,
-  type ConnectionPin,
-  HttpClient,
-  ProtocolError,
-} from "../../net/mod.ts";
-import {
-  checkConnectedAddress,
   checkDestination,
   checkLiteralDestination,
+  type ClientResponse,
+  destinationPin,
   type HostLookup,
+  HttpClient,
+  ProtocolError,
 } from "../../net/mod.ts";
 import { leavesTarget, type RenderedRequest } from "./render.ts";
 
@@ -320,25 +317,6 @@ export async function executeRequest(
   }
 }
 
-/**
- * The connection pin of one hop: the checked addresses, and a judge of the
- * connected socket's remote address that throws the refusal as a
- * {@linkcode PolicyError} (audited as a destination refusal).
- */
-function pinTo(
-  host: string,
-  addresses: string[],
-  policy: { allowNetworks: readonly string[]; configuredHost: string },
-): ConnectionPin {
-  return {
-    addresses,
-    admit(remote) {
-      const verdict = checkConnectedAddress(host, remote, addresses, policy);
-      if (!verdict.allow) throw new PolicyError(verdict.reason);
-    },
-  };
-}
-
 /** The exchange and its redirects; see {@linkcode executeRequest}. */
 async function follow(
   req: RenderedRequest,
@@ -369,7 +347,8 @@ async function follow(
       }
     }
     if (!verdict.allow) throw new PolicyError(verdict.reason);
-    const pin = pinTo(url.hostname, verdict.addresses, policy);
+    // A refused socket is a PolicyError, audited as a destination refusal.
+    const pin = destinationPin(url.hostname, verdict.addresses, policy);
 
     let res: ClientResponse;
     try {

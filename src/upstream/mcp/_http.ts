@@ -28,10 +28,10 @@
 import { LoomError, PolicyError, UpstreamError } from "../../errors.ts";
 import {
   BodyLimitError,
-  checkConnectedAddress,
   checkDestination,
   type ClientResponse,
   type ConnectionPin,
+  destinationPin,
   type HostLookup,
   HttpClient,
 } from "../../net/mod.ts";
@@ -287,17 +287,12 @@ export class HttpLink implements UpstreamLink {
     if (!verdict.allow) {
       throw new PolicyError(`Agent "${agent}": upstream refused: ${verdict.reason}`);
     }
-    const host = this.#url.hostname;
-    const approved = verdict.addresses;
-    return {
-      addresses: approved,
-      admit(remote) {
-        const connected = checkConnectedAddress(host, remote, approved, policy);
-        if (!connected.allow) {
-          throw new PolicyError(`Agent "${agent}": upstream refused: ${connected.reason}`);
-        }
-      },
-    };
+    return destinationPin(
+      this.#url.hostname,
+      verdict.addresses,
+      policy,
+      (reason) => new PolicyError(`Agent "${agent}": upstream refused: ${reason}`),
+    );
   }
 
   async #read(res: ClientResponse, signal: AbortSignal): Promise<string> {
