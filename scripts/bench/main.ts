@@ -385,7 +385,9 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
  * - `config_load_bench.ts`: `loadConfig()` of 1 and of 50 pack-sized configs,
  *   cold and warm, with and without the fast YAML path;
  * - `mesh_ready_bench.ts`: the mesh rows (ready time, idle RSS, CPU per call
- *   against `loom run`).
+ *   against `loom run`);
+ * - `gateway_bench.ts`: an MCP server behind `loom run` (`mcp_upstream`)
+ *   against the same server direct, per-call latency.
  */
 async function subBench(
   script: string,
@@ -586,6 +588,8 @@ try {
     `--generator=${generator}`,
     ...(flags.sandbox ? [`--sandbox=${flags.sandbox}`] : []),
   ]);
+  log("gateway: an MCP server behind loom run against the server direct…");
+  const gatewayBench = await subBench("gateway_bench.ts", QUICK ? ["--quick"] : []);
   const meshResult = meshBench.result as {
     readyMs: { mesh50: number[] };
     cpuUs: { mesh: number[]; run: number[]; ratio: number[] };
@@ -702,6 +706,8 @@ try {
   out.push(...configLoad.table);
   out.push("", "Mesh (mesh_ready_bench.ts), `loom mesh` against `loom run` of one config:", "");
   out.push(...meshBench.table);
+  out.push("", "Gateway (gateway_bench.ts), an MCP server behind `loom run` against direct:", "");
+  out.push(...gatewayBench.table);
   const meshReady = spread(meshResult.readyMs.mesh50);
   const meshCpu = spread(meshResult.cpuUs.ratio);
 
@@ -810,6 +816,7 @@ try {
       refusalFlood: refusalFlood.result,
       configLoad: configLoad.result,
       mesh: meshBench.result,
+      gateway: gatewayBench.result,
       cliVerify: verified,
       targets: targets.map(([name, value, detail, ok]) => ({ name, value, detail, ok })),
     });

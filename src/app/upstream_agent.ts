@@ -99,8 +99,11 @@ export async function openUpstream(
       const client = calls.only();
       if (client === undefined) return;
       const redaction = secrets.released.redaction;
-      const shown = { upstream: logger ?? config.name, data };
-      client.log(logLevel(level), redaction === null ? shown : redaction.redactJson(shown));
+      // Redacted whole first, then cut: a cut could split a secret the redactor would miss.
+      const raw = { upstream: logger ?? config.name, data };
+      const shown = (redaction === null ? raw : redaction.redactJson(raw)) as typeof raw;
+      const source = String(shown.upstream).slice(0, 64);
+      client.log(logLevel(level), { upstream: source, data: boundedLog(shown.data) });
     },
     onServerRequest: serverRequests(spec, calls),
   });
@@ -127,6 +130,7 @@ export async function openUpstream(
       );
     return { caller, tools, relist };
   } catch (error) {
+    closing = true;
     await upstream.close();
     throw error;
   }
@@ -293,6 +297,15 @@ function serverRequests(
       : {};
     return client.request(method, body);
   };
+}
+
+/** The most of an upstream's log message passed on, as JSON characters. */
+const MAX_LOG_CHARS = 8192;
+
+/** A log message's data, or its JSON cut to {@linkcode MAX_LOG_CHARS} when longer. */
+function boundedLog(data: unknown): unknown {
+  const text = JSON.stringify(data) ?? "null";
+  return text.length <= MAX_LOG_CHARS ? data : `${text.slice(0, MAX_LOG_CHARS)}… (cut)`;
 }
 
 /** An upstream's log level as MCP names it, or `info` for one MCP does not name. */

@@ -471,3 +471,51 @@ Deno.test("an upstream's sampling request reaches the calling client only when t
     }
   }
 });
+
+Deno.test("an upstream's granted secret reaches it only through its environment, and never a client or the log", async () => {
+  await using root = await tempDir();
+  const home = join(root.path, "home");
+  const token = "fx-" + crypto.randomUUID();
+  const config = join(root.path, "fx.yaml");
+  await Deno.writeTextFile(
+    config,
+    `agent:
+  name: fx
+  mcp_upstream:
+    command: ["${FIXTURE}"]
+    env_secrets: { FX_TOKEN: fx-token }
+    tools:
+      - { name: env, access: read }
+      - { name: notify, access: read }
+`,
+  );
+  const set = await runLoom(["secrets", "set", "fx-token"], { home, stdin: token });
+  assert.equal(set.code, 0, set.stderr);
+  // Not granted yet: the server does not start, and says why.
+  const refused = await runLoom(["run", config], { home, stdin: "" });
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /fx-token/);
+  const grant = await runLoom(["secrets", "grant", "fx", "fx-token", "--config", config], { home });
+  assert.equal(grant.code, 0, grant.stderr);
+
+  await using served = await serve(config, home);
+  const { client } = served;
+  const logs: unknown[] = [];
+  client.fallbackNotificationHandler = (n) => {
+    if (n.method === "notifications/message") logs.push(n.params);
+    return Promise.resolve();
+  };
+  await client.setLoggingLevel("debug");
+  const env = textOf(await client.callTool({ name: "env", arguments: {} }));
+  assert.match(env, /"FX_TOKEN":"«redacted:fx-token»"/);
+  assert.equal(textOf(await client.callTool({ name: "notify", arguments: {} })), "sent");
+  const told = JSON.stringify(logs);
+  assert.match(told, /«redacted:fx-token»/);
+  for (const text of [env, told, served.stderr(), set.stderr, refused.stderr, grant.stdout]) {
+    assert.ok(!text.includes(token), "the secret is not shown");
+  }
+  const log = await Deno.readTextFile(join(home, "audit", "audit.jsonl"));
+  assert.ok(!log.includes(token), "the secret is not in the audit log");
+  const access = (await auditRecords(home)).filter((r) => r.event === "credential_access");
+  assert.ok(access.some((r) => r.tool === "(upstream)" && r.key === "fx-token" && r.granted));
+});

@@ -228,7 +228,7 @@ Deno.test("McpUpstream stdio: junk lines are dropped; log and list_changed reach
   try {
     assert.equal(await text(upstream, "junk"), "after junk");
     assert.equal(await text(upstream, "notify"), "sent");
-    assert.deepEqual(logs, [["warning", { note: "hello" }, "fx"]]);
+    assert.deepEqual(logs, [["warning", { note: "hello", token: null }, "fx"]]);
     assert.equal(changed, 1);
   } finally {
     await upstream.close();

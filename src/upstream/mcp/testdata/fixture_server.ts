@@ -52,6 +52,24 @@ function ask(method: string, params: unknown): Promise<Record<string, unknown>> 
   return new Promise((resolve) => waiting.set(id, resolve));
 }
 
+/** The whole environment, or (allowed to read single variables only) what it may read of it. */
+function environment(): Record<string, string | null> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    return { FX_TOKEN: readToken() };
+  }
+}
+
+/** `FX_TOKEN` when the fixture may read it (a secret LOOM gave it), else null. */
+function readToken(): string | null {
+  try {
+    return Deno.env.get("FX_TOKEN") ?? null;
+  } catch {
+    return null;
+  }
+}
+
 function text(value: unknown) {
   return {
     content: [{ type: "text", text: typeof value === "string" ? value : JSON.stringify(value) }],
@@ -65,7 +83,7 @@ async function call(id: unknown, params: Record<string, unknown>) {
     case "echo":
       return text(a.text);
     case "env":
-      return text(Deno.env.toObject());
+      return text(environment());
     case "crash":
       Deno.exit(3);
       break;
@@ -94,7 +112,7 @@ async function call(id: unknown, params: Record<string, unknown>) {
       send({
         jsonrpc: "2.0",
         method: "notifications/message",
-        params: { level: "warning", logger: "fx", data: { note: "hello" } },
+        params: { level: "warning", logger: "fx", data: { note: "hello", token: readToken() } },
       });
       send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
       return text("sent");
