@@ -47,7 +47,9 @@ Commands:
   sandbox CONFIG      print the Deno flags and the hardened docker plan for a config
   sign ...            make signing keys; sign configs; verify their signatures
   quarantine ...      hold untrusted configs for review: add, list, show, promote, reject, approve
+  packs ...           starter packs for common services: list, show, install
   probe TARGET        print an MCP server's info and tools (an http(s) URL or a stdio command)
+  import openapi SPEC make a config from an OpenAPI document, into the quarantine or -o FILE
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -96,6 +98,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   quarantine: () =>
     import("./quarantine.ts").then((m) => command(m.quarantineCommand, m.QUARANTINE_HELP)),
   probe: () => import("./probe.ts").then((m) => command(m.probeCommand, m.PROBE_HELP)),
+  import: () => import("./import.ts").then((m) => command(m.importCommand, m.IMPORT_HELP)),
+  packs: () => import("./packs.ts").then((m) => command(m.packsCommand, m.PACKS_HELP)),
 };
 
 /** `validate`, `schema` and `init` share one module. */

@@ -300,8 +300,8 @@ export const Agent = z.strictObject({
     error: 'Version must be a semantic version such as "1.0.0"',
   }).default("1.0.0"),
   description: z.string().max(4096).default(""),
-  exposes: z.array(Tool).max(1000).default([]).meta({ description: "MCP tools" }),
-  http_bridge: z.array(Bridge).max(1000).default([]).meta({
+  exposes: z.array(Tool).max(2000).default([]).meta({ description: "MCP tools" }),
+  http_bridge: z.array(Bridge).max(2000).default([]).meta({
     description: "One bridge per exposed tool",
   }),
   escalation_rules: z.array(EscalationRule).max(1000).default([]).meta({

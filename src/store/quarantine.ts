@@ -113,7 +113,8 @@ export class Quarantine {
    * @param source the file to quarantine
    * @param options `name` (default: the file name without `.yaml`), `force`
    *   to replace a pending entry of that name, `submittedBy` the principal
-   *   that submitted it
+   *   that submitted it, `label` what to record as its source (default: the
+   *   path; `loom import openapi` names the document it read)
    * @returns the entry
    * @throws {LoomError} `USAGE` for a bad name or an existing entry without `force`
    * @throws {NotFoundError} when the source does not exist
@@ -121,10 +122,11 @@ export class Quarantine {
    */
   async add(
     source: string,
-    options: { name?: string; force?: boolean; submittedBy?: string } = {},
+    options: { name?: string; force?: boolean; submittedBy?: string; label?: string } = {},
   ): Promise<QuarantineEntry> {
     const name = checkQuarantineName(options.name ?? quarantineNameOf(source));
     const bytes = await readSource(source);
+    const label = options.label ?? source;
     const file = join(this.dir, `${name}.yaml`);
     if (options.force) {
       await writeFileAtomic(file, bytes);
@@ -137,14 +139,14 @@ export class Quarantine {
     const entry: QuarantineEntry = {
       name,
       file,
-      source,
+      source: label,
       addedAt: new Date().toISOString(),
       digest: await sha256Hex(bytes),
       size: bytes.length,
       submittedBy: options.submittedBy ?? null,
     };
     await writeJson(join(this.dir, `${name}.json`), {
-      source,
+      source: label,
       added_at: entry.addedAt,
       digest: entry.digest,
       ...(entry.submittedBy === null ? {} : { submitted_by: entry.submittedBy }),
