@@ -387,7 +387,9 @@ async function auditBench(records: number, seconds: number): Promise<AuditBench>
  * - `mesh_ready_bench.ts`: the mesh rows (ready time, idle RSS, CPU per call
  *   against `loom run`);
  * - `gateway_bench.ts`: an MCP server behind `loom run` (`mcp_upstream`)
- *   against the same server direct, per-call latency.
+ *   against the same server direct, per-call latency;
+ * - `import_bench.ts`: `loom import openapi` of GitHub's REST description,
+ *   whole and its `issues` tag.
  */
 async function subBench(
   script: string,
@@ -590,6 +592,8 @@ try {
   ]);
   log("gateway: an MCP server behind loom run against the server direct…");
   const gatewayBench = await subBench("gateway_bench.ts", QUICK ? ["--quick"] : []);
+  log("import: GitHub's REST description, whole and one tag…");
+  const importBench = await subBench("import_bench.ts", QUICK ? ["--quick"] : []);
   const meshResult = meshBench.result as {
     readyMs: { mesh50: number[] };
     cpuUs: { mesh: number[]; run: number[]; ratio: number[] };
@@ -708,6 +712,8 @@ try {
   out.push(...meshBench.table);
   out.push("", "Gateway (gateway_bench.ts), an MCP server behind `loom run` against direct:", "");
   out.push(...gatewayBench.table);
+  out.push("", "Import (import_bench.ts), `loom import openapi` in process:", "");
+  out.push(...importBench.table);
   const meshReady = spread(meshResult.readyMs.mesh50);
   const meshCpu = spread(meshResult.cpuUs.ratio);
 
@@ -817,6 +823,7 @@ try {
       configLoad: configLoad.result,
       mesh: meshBench.result,
       gateway: gatewayBench.result,
+      import: importBench.result,
       cliVerify: verified,
       targets: targets.map(([name, value, detail, ok]) => ({ name, value, detail, ok })),
     });
