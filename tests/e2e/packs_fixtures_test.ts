@@ -209,3 +209,47 @@ Deno.test("ollama pack: models, running, model info and generate against the fix
   const sent = ollama.requests.filter((r) => r.path === "/api/generate").map((r) => r.body);
   assert.deepEqual(sent, [{ model: "llama3.2:3b", prompt: "hi", stream: false }]);
 });
+
+Deno.test("github pack: repository, issues and search through loom run, with the token and API headers", async () => {
+  await using upstream = await startUpstream((req) => {
+    const ok = req.headers.get("authorization") === `Bearer ${KEY}` &&
+      req.headers.get("accept") === "application/vnd.github+json" &&
+      req.headers.get("x-github-api-version") === "2022-11-28";
+    if (!ok) return Response.json({ message: "Bad credentials" }, { status: 401 });
+    const url = new URL(req.url);
+    const answers: Record<string, unknown> = {
+      "/repos/octo/hello": { id: 1, full_name: "octo/hello", private: false },
+      "/repos/octo/hello/issues": [{ number: 7, title: "A bug", state: "open" }],
+      "/search/issues": { total_count: 1, incomplete_results: false, items: [{ number: 7 }] },
+    };
+    return url.pathname in answers
+      ? Response.json(answers[url.pathname])
+      : Response.json({ message: "Not Found" }, { status: 404 });
+  });
+  await using dir = await tempDir();
+  await using served = await servePack("github", {
+    dir: dir.path,
+    from: "https://api.github.com",
+    to: upstream.url,
+    before: grantSecret("github", "github-token"),
+  });
+  assert.deepEqual(await served.call("repos_get", { owner: "octo", repo: "hello" }), {
+    id: 1,
+    full_name: "octo/hello",
+    private: false,
+  });
+  const issues = await served.call("issues_list_for_repo", {
+    owner: "octo",
+    repo: "hello",
+    state: "open",
+  });
+  assert.deepEqual(issues, [{ number: 7, title: "A bug", state: "open" }]);
+  const found = await served.call("search_issues_and_pull_requests", { q: "repo:octo/hello bug" });
+  assert.equal((found as { total_count: number }).total_count, 1);
+  assert.deepEqual(seen(upstream), [
+    "/repos/octo/hello",
+    // The description's defaults are sent (sort, direction, paging).
+    "/repos/octo/hello/issues?state=open&sort=created&direction=desc&per_page=30&page=1",
+    "/search/issues?q=repo%3Aocto%2Fhello+bug&order=desc&per_page=30&page=1",
+  ]);
+});

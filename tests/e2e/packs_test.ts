@@ -14,9 +14,36 @@ import { runLoom, tempDir } from "../_helpers.ts";
 import { PACKS } from "./_packs.ts";
 
 /** Every pack: its tier, tools and secrets. */
-const EXPECTED: Record<string, { tier: number; tools: string[]; secrets: string[] }> = {
+/**
+ * Each pack: its tier, tools and secrets; where its bridges go (default: a
+ * loopback port) and its provenance (default: human; `github` was made with
+ * the importer).
+ */
+const EXPECTED: Record<
+  string,
+  { tier: number; tools: string[]; secrets: string[]; origin?: RegExp; source?: string }
+> = {
   alertmanager: { tier: 1, tools: ["alert_groups", "alerts", "silences", "status"], secrets: [] },
   "git-forge": { tier: 1, tools: ["repo", "repo_issues", "user_repos"], secrets: ["forge-token"] },
+  github: {
+    tier: 1,
+    tools: [
+      "actions_list_workflow_runs_for_repo",
+      "issues_get",
+      "issues_list_comments",
+      "issues_list_for_repo",
+      "pulls_get",
+      "pulls_list",
+      "repos_get",
+      "repos_list_commits",
+      "repos_list_for_user",
+      "repos_list_releases",
+      "search_issues_and_pull_requests",
+    ],
+    secrets: ["github-token"],
+    origin: /^https:\/\/api\.github\.com\//,
+    source: "imported",
+  },
   grafana: {
     tier: 1,
     tools: ["alert_rules", "dashboard", "datasources", "health", "search_dashboards"],
@@ -40,7 +67,7 @@ const EXPECTED: Record<string, { tier: number; tools: string[]; secrets: string[
   },
 };
 
-Deno.test("packs: every pack loads with the real loader, on its tier, on loopback", async () => {
+Deno.test("packs: every pack loads with the real loader, on its tier, on loopback (github: its API)", async () => {
   const names: string[] = [];
   for await (const entry of Deno.readDir(PACKS)) {
     if (entry.name.endsWith(".yaml")) names.push(entry.name.slice(0, -5));
@@ -52,9 +79,10 @@ Deno.test("packs: every pack loads with the real loader, on its tier, on loopbac
     assert.equal(config.name, name);
     assert.equal(config.runtime.trustTier, want.tier, name);
     assert.deepEqual(config.tools.map((t) => t.name).sort(), want.tools, name);
-    assert.equal(config.provenance.source, "human", name);
+    assert.equal(config.provenance.source, want.source ?? "human", name);
     for (const bridge of config.bridges) {
-      assert.match(bridge.url, /^http:\/\/127\.0\.0\.1:\d+\//, `${name}: ${bridge.url}`);
+      const origin = want.origin ?? /^http:\/\/127\.0\.0\.1:\d+\//;
+      assert.match(bridge.url, origin, `${name}: ${bridge.url}`);
     }
     const text = await Deno.readTextFile(path);
     const secrets = [...text.matchAll(/\{\{secret:([a-z-]+)\}\}/g)].map((m) => m[1]);
