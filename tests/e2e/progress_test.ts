@@ -52,8 +52,18 @@ async function prepare(dir: string) {
   return { api, home, config };
 }
 
-/** Call `get_item` with `onprogress` at log level debug; what arrived before the result. */
-async function callWithProgress(client: Client) {
+/**
+ * Call `get_item` with `onprogress` at log level debug; what arrived before the result.
+ *
+ * @param wire the progress notifications as the transport received them, when
+ *   the caller taps it: the SDK client drops a progress notification it
+ *   dispatches after the response it belongs to (its handler is removed with
+ *   the response), which happens when both arrive in one read of a busy pipe
+ */
+async function callWithProgress(
+  client: Client,
+  wire?: { progress: number; total?: number; message?: string }[],
+) {
   const notices: unknown[] = [];
   client.fallbackNotificationHandler = (n) => {
     notices.push(n);
@@ -72,6 +82,7 @@ async function callWithProgress(client: Client) {
   for (let i = 0; i < 200 && progress.length < 3; i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
+  if (wire !== undefined) progress.splice(0, progress.length, ...wire);
   const progressAtResult = progress.length;
   assert.ok(progressAtResult >= 3, `only ${progressAtResult} progress notifications`);
   assert.deepEqual(progress.map((p) => p.message), [
@@ -115,8 +126,19 @@ Deno.test("loom run over stdio sends a call's progress and log messages to the S
   });
   const client = new Client({ name: "e2e", version: "1.0.0" });
   await client.connect(transport);
+  // Tap the transport: every progress notification in the order LOOM wrote it.
+  const wire: { progress: number; total?: number; message?: string }[] = [];
+  const deliver = transport.onmessage!;
+  transport.onmessage = (message) => {
+    const m = message as { method?: string; params?: { progressToken?: unknown } };
+    if (m.method === "notifications/progress" && m.params !== undefined) {
+      const { progressToken: _token, ...rest } = m.params as Record<string, unknown>;
+      wire.push(rest as { progress: number; total?: number; message?: string });
+    }
+    deliver(message);
+  };
   try {
-    await callWithProgress(client);
+    await callWithProgress(client, wire);
   } finally {
     await client.close();
   }
