@@ -10,6 +10,8 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { suggest } from "../_util/suggest.ts";
 import { UsageError } from "../errors.ts";
+import { cidrContains } from "../net/mod.ts";
+import { escapeForTerminal } from "../_util/terminal.ts";
 
 /**
  * Parse `config.args` like `parseArgs(config)`.
@@ -44,4 +46,30 @@ function unknownOption(config: ParseArgsConfig, message: string): string {
   const help = names.includes("--help") ? "; see --help" : "";
   return `Unknown option "${shown}"` +
     (best === undefined ? help : `: did you mean "${best}"?`);
+}
+
+/**
+ * The values of a repeatable `--allow-network CIDR` option, each checked to
+ * be a CIDR block (IPv4 or IPv6, with its prefix length).
+ *
+ * @param cidrs the option's values, or undefined when it was not given
+ * @returns the values, or an empty list
+ * @throws {UsageError} naming the first value that is not a CIDR block
+ */
+export function allowNetworksOption(cidrs: readonly string[] | undefined): string[] {
+  for (const cidr of cidrs ?? []) {
+    let valid = cidr.includes("/");
+    try {
+      cidrContains(cidr, cidr.includes(":") ? "::" : "0.0.0.0");
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      throw new UsageError(
+        `--allow-network "${escapeForTerminal(cidr.slice(0, 64))}" is not a CIDR block ` +
+          'such as "10.0.0.0/8" or "fd00::/8"',
+      );
+    }
+  }
+  return [...(cidrs ?? [])];
 }

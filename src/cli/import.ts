@@ -1,7 +1,11 @@
 /**
  * `loom import openapi SPEC`: an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON
  * or YAML, a file with its relative `$ref` files) as one agent config, made by
- * `src/generator/` and validated with the config loader. The config goes into
+ * `src/generator/` and validated with the config loader. An `http(s)` URL is
+ * fetched after the destination check of bridges (`--allow-network` for a
+ * private network), its relative `$ref`s on the same origin only. On a
+ * terminal, a progress line shows the fetch and the operations drafted. The
+ * config goes into
  * the quarantine (`provenance: imported`) for a person to review and promote,
  * or, with `-o FILE`, to that file, written atomically. What was left out,
  * and the secret names to set, are reported on stderr.
@@ -9,23 +13,15 @@
  * @module
  */
 
-import { join } from "node:path";
-import { importOpenApi, type ImportSkip, readSpecFiles } from "../generator/mod.ts";
+import { importOpenApi, type ImportSkip, isUrl, readSpecFiles } from "../generator/mod.ts";
 import { type TrustTier } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
-import { AuditLog } from "../security/audit/mod.ts";
-import {
-  ensureHome,
-  generatorPrincipal,
-  Quarantine,
-  resolveHome,
-  writeFileAtomic,
-  writeFileExclusive,
-} from "../store/mod.ts";
+import { writeFileAtomic, writeFileExclusive } from "../store/mod.ts";
 import { escapeForTerminal } from "../_util/terminal.ts";
-import { parseOptions } from "./_args.ts";
+import { allowNetworksOption, parseOptions } from "./_args.ts";
 import type { CliIo } from "./_io.ts";
-import { recordSubmission } from "./quarantine_approve.ts";
+import { progressBar, progressLine } from "./_progress.ts";
+import { submitToQuarantine } from "./_submit.ts";
 
 /** The generator named in imported configs' provenance. */
 const GENERATOR = "loom import openapi";
@@ -34,7 +30,8 @@ const GENERATOR = "loom import openapi";
 export const IMPORT_HELP = `Usage: loom import openapi SPEC [options]
 
 Make one agent config from an OpenAPI 3.0/3.1 or Swagger 2.0 document (a JSON
-or YAML file; relative $ref files are read too), one tool per operation. The
+or YAML file, or an http(s) URL; relative $ref files are read too), one tool
+per operation. The
 config is validated by the config loader, then put into the quarantine
 ("loom quarantine show NAME", then promote) with "provenance: imported", or
 written to -o FILE. What was left out, and why, is printed on stderr, with the
@@ -51,15 +48,27 @@ Options:
                     or Swagger's scheme, host and basePath)
   -o, --output FILE write the config to FILE (.yaml) instead of the quarantine
   --force           replace FILE, or a quarantine entry of the same name
+  --allow-network CIDR
+                    a private network a URL's host may resolve to
+                    (repeatable), e.g. 10.0.0.0/8
   -h, --help        this help
 
 Security schemes: an API key in a header and HTTP bearer or basic become
 "{{secret:NAME}}" headers; keys in a query or cookie, OAuth 2 and OpenID
-Connect are reported as not imported. A URL as SPEC is not supported yet.
+Connect are reported as not imported.
+
+A URL as SPEC is fetched with the destination check of bridges: a host that
+resolves to a private or special address is refused unless the URL names it
+as an IP literal or as localhost, or --allow-network holds it. Redirects (at
+most 5) are checked again, their new host as one nobody named; https to http
+is refused. Relative $refs of a URL document are fetched from the same origin
+only: a $ref to another origin or to a local file is an error. The quarantine
+entry's source is the URL without its query.
 
 Examples:
   loom import openapi petstore.yaml --tag pets -o agents/petstore.yaml
   loom import openapi api.github.com.json --tag issues --name github-issues
+  loom import openapi https://HOST/openapi.json -o agents/api.yaml
 `;
 
 /** `loom import openapi ...`. */
@@ -85,6 +94,7 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
       "base-url": { type: "string" },
       output: { type: "string", short: "o" },
       force: { type: "boolean" },
+      "allow-network": { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -96,15 +106,30 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
   if (output !== undefined && !/\.ya?ml$/i.test(output)) {
     throw new UsageError('-o FILE must end in ".yaml" or ".yml"');
   }
+  const allowNetworks = allowNetworksOption(values["allow-network"]);
+  const source = positionals[0];
+  if (allowNetworks.length > 0 && !isUrl(source)) {
+    throw new UsageError("--allow-network applies only to a URL as SPEC");
+  }
   const started = performance.now();
-  const spec = await readSpecFiles(positionals[0]);
-  const result = importOpenApi(spec, {
-    tags: values.tag,
-    operations: values.operation,
-    tier: parseTier(values.tier),
-    name: values.name,
-    baseUrl: checkBaseUrl(values["base-url"]),
-  });
+  const progress = progressLine(io);
+  let result;
+  try {
+    const spec = await readSpecFiles(source, {
+      allowNetworks,
+      onFetch: (url) => progress.show(`Fetching ${url}...`),
+    });
+    result = importOpenApi(spec, {
+      tags: values.tag,
+      operations: values.operation,
+      tier: parseTier(values.tier),
+      name: values.name,
+      baseUrl: checkBaseUrl(values["base-url"]),
+      onProgress: (done, total) => progress.show(progressBar(done, total, "operations")),
+    });
+  } finally {
+    progress.clear();
+  }
   const bytes = new TextEncoder().encode(result.text);
   if (output !== undefined) {
     if (values.force) await writeFileAtomic(output, bytes);
@@ -113,7 +138,13 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
     }
     io.out(`Wrote ${output}: agent ${result.name}, ${result.tools} tools, tier ${result.tier}\n`);
   } else {
-    const entry = await quarantine(result.text, result.name, positionals[0], values.force, io);
+    const entry = await submitToQuarantine({
+      text: result.text,
+      name: result.name,
+      source: isUrl(source) ? withoutQuery(source) : source,
+      generator: GENERATOR,
+      force: values.force,
+    }, io);
     io.out(
       `Quarantined agent ${result.name} as ${entry}: ${result.tools} tools, tier ${result.tier}; ` +
         `review with "loom quarantine show ${entry}"\n`,
@@ -129,6 +160,12 @@ export async function importCommand(args: string[], io: CliIo): Promise<number> 
   return 0;
 }
 
+/** A URL as recorded: without its query and fragment (they may carry a token). */
+function withoutQuery(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.origin}${parsed.pathname}`;
+}
+
 function parseTier(text: string | undefined): TrustTier | undefined {
   if (text === undefined) return undefined;
   if (!/^[1-4]$/.test(text)) throw new UsageError("--tier must be 1, 2, 3 or 4");
@@ -141,41 +178,6 @@ function checkBaseUrl(url: string | undefined): string | undefined {
     throw new UsageError("--base-url must be an absolute http(s) URL without placeholders");
   }
   return url;
-}
-
-/** Put the text into the quarantine, as `loom quarantine add` does; returns the entry name. */
-async function quarantine(
-  text: string,
-  name: string,
-  source: string,
-  force: boolean | undefined,
-  io: CliIo,
-): Promise<string> {
-  const home = await ensureHome(resolveHome(io.env));
-  const box = await Quarantine.open(home);
-  await using audit = await AuditLog.open(home.audit);
-  const dir = await Deno.makeTempDir({ prefix: "loom-import-" });
-  try {
-    const file = join(dir, `${name}.yaml`);
-    await Deno.writeTextFile(file, text, { mode: 0o600 });
-    const entry = await box.add(file, { name, force, label: source });
-    const submittedBy = generatorPrincipal(GENERATOR);
-    await box.setSubmitter(entry.name, submittedBy);
-    await recordSubmission(home, entry.digest, submittedBy);
-    await audit.append({
-      event: "quarantine",
-      agent: name,
-      tool: null,
-      action: "add",
-      name: entry.name,
-      config_digest: `sha256:${entry.digest}`,
-      source,
-      submitted_by: submittedBy,
-    });
-    return entry.name;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 function report(

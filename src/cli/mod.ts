@@ -49,7 +49,10 @@ Commands:
   quarantine ...      hold untrusted configs for review: add, list, show, promote, reject, approve
   packs ...           starter packs for common services: list, show, install
   probe TARGET        print an MCP server's info and tools (an http(s) URL or a stdio command)
-  import openapi SPEC make a config from an OpenAPI document, into the quarantine or -o FILE
+  import openapi SPEC make a config from an OpenAPI document (file or URL), into the
+                      quarantine or -o FILE
+  generate "TEXT"     ask an LLM for a config; validated, retried, into the quarantine
+  evolve              list the services you run that no config or pack covers yet
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -100,6 +103,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   probe: () => import("./probe.ts").then((m) => command(m.probeCommand, m.PROBE_HELP)),
   import: () => import("./import.ts").then((m) => command(m.importCommand, m.IMPORT_HELP)),
   packs: () => import("./packs.ts").then((m) => command(m.packsCommand, m.PACKS_HELP)),
+  generate: () => import("./generate.ts").then((m) => command(m.generateCommand, m.GENERATE_HELP)),
+  evolve: () => import("./evolve.ts").then((m) => command(m.evolveCommand, m.EVOLVE_HELP)),
 };
 
 /** `validate`, `schema` and `init` share one module. */

@@ -44,7 +44,7 @@ export {
   toolGlobRegExp,
 } from "./schema.ts";
 export { starterConfig } from "./init_template.ts";
-export { parseYamlData } from "./yaml_data.ts";
+export { type LocatedYamlData, parseYamlData, parseYamlDataLocated } from "./yaml_data.ts";
 export {
   loadMeshFile,
   MAX_TOOL_PATTERNS,

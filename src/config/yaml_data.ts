@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
+import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { parseYaml } from "./_yaml.ts";
 
 /**
@@ -28,4 +28,34 @@ export function parseYamlData(text: string, file: string): unknown {
   const parsed = parseYaml(text);
   if (parsed.ok) return parsed.data;
   throw new ConfigError(parsed.problems.map((p) => ({ file, ...p })));
+}
+
+/** A parsed YAML document whose paths can be positioned, for files other than configs. */
+export interface LocatedYamlData {
+  /** The document's plain value. */
+  data: unknown;
+  /**
+   * A problem at a document path (`["services", 0, "url"]`), positioned at
+   * its value (or its key with `key: true`; the nearest ancestor when missing).
+   */
+  issue(path: readonly (string | number)[], message: string, key?: boolean): ConfigIssue;
+}
+
+/**
+ * Like {@linkcode parseYamlData}, keeping the positions, so a caller that
+ * checks the value's shape (an inventory of `loom evolve`) can report
+ * `file:line:column` problems through {@linkcode ConfigError}.
+ *
+ * @param text the document's text
+ * @param file the file it came from, for messages
+ * @throws {ConfigError} with every parse problem, positioned
+ */
+export function parseYamlDataLocated(text: string, file: string): LocatedYamlData {
+  const parsed = parseYaml(text);
+  if (!parsed.ok) throw new ConfigError(parsed.problems.map((p) => ({ file, ...p })));
+  const source = parsed.source;
+  return {
+    data: parsed.data,
+    issue: (path, message, key) => ({ file, ...source.at(path, message, key) }),
+  };
 }

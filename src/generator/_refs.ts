@@ -5,21 +5,30 @@
  * synchronous once every file is loaded, bounded in files, and reports cycles
  * to the caller instead of following them.
  *
+ * A document given as an `http(s)` URL is fetched with `fetch.ts` (the
+ * destination check of bridges, redirects re-checked), and its relative
+ * `$ref`s are URLs resolved against it: only on the same origin, so a
+ * document cannot make LOOM fetch from another server nor read a local file.
+ * The files fetched are bounded by {@linkcode MAX_REF_FILES} and their bytes,
+ * together, by {@linkcode MAX_SPEC_BYTES}.
+ *
  * @module
  */
 
 import { dirname, isAbsolute, join, normalize } from "node:path";
 import { parseYamlData } from "../config/mod.ts";
 import { LoomError, NotFoundError, UsageError } from "../errors.ts";
+import { fetchDocument, parseFetchUrl, shownUrl } from "./fetch.ts";
+import { HttpClient } from "../net/mod.ts";
 
 /** Largest OpenAPI file read, in bytes (64 MiB). */
 export const MAX_SPEC_BYTES = 64 * 1024 * 1024;
 /** Most files one document may pull in through relative `$ref`s. */
 export const MAX_REF_FILES = 64;
 
-/** A document and every file it refers to, by normalized path. */
+/** A document and every file it refers to, by normalized path or URL. */
 export interface SpecFiles {
-  /** The main file's path. */
+  /** The main file's path, or its URL (after redirects, without the fragment). */
   main: string;
   /** Each file's parsed value. */
   files: Map<string, unknown>;
@@ -37,20 +46,34 @@ export function isUrl(text: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text);
 }
 
+/** Options of {@linkcode readSpecFiles} for a URL. */
+export interface ReadSpecOptions {
+  /** Private or special networks (CIDR) a URL's host may resolve to. */
+  allowNetworks?: readonly string[];
+  /** Cancellation of the fetches. */
+  signal?: AbortSignal;
+  /** Told each URL before it is fetched (origin and path), for progress. */
+  onFetch?: (shown: string) => void;
+}
+
 /**
  * Read an OpenAPI document (JSON or YAML) and every file its relative
- * `$ref`s name.
+ * `$ref`s name; an `http(s)` URL is fetched, with its `$ref`s on the same origin.
  *
- * @throws {UsageError} for a URL (not supported yet)
+ * @param path a file path or an `http(s)` URL
+ * @param options for a URL: networks allowed, cancellation, progress
+ * @throws {UsageError} for a URL that is not http(s) or carries credentials
  * @throws {NotFoundError} when a file does not exist
- * @throws {LoomError} `INPUT_INVALID` when a file is too large or not parseable
+ * @throws {LoomError} `INPUT_INVALID` when a file is too large or not parseable,
+ *   or a URL document refers to another origin or to a file
+ * @throws {PolicyError} when the destination check refuses a URL's host
+ * @throws {UpstreamError} when nothing answers a URL, or not with a 2xx
  */
-export async function readSpecFiles(path: string): Promise<SpecFiles> {
-  if (isUrl(path)) {
-    throw new UsageError(
-      "Importing from a URL is not supported yet: download the document and give its file path",
-    );
-  }
+export async function readSpecFiles(
+  path: string,
+  options: ReadSpecOptions = {},
+): Promise<SpecFiles> {
+  if (isUrl(path)) return await readSpecUrl(path, options);
   const main = normalize(path);
   const files = new Map<string, unknown>();
   const pending = [main];
@@ -68,6 +91,62 @@ export async function readSpecFiles(path: string): Promise<SpecFiles> {
     }
   }
   return { main, files };
+}
+
+/** A URL document and its same-origin `$ref` files, through one client. */
+async function readSpecUrl(text: string, options: ReadSpecOptions): Promise<SpecFiles> {
+  let url: URL;
+  try {
+    url = parseFetchUrl(text);
+  } catch (error) {
+    throw new UsageError(`Cannot import "${text.slice(0, 200)}": ${(error as Error).message}`);
+  }
+  const client = new HttpClient({ maxIdlePerOrigin: 1 });
+  const files = new Map<string, unknown>();
+  let budget = MAX_SPEC_BYTES;
+  const fetchOne = async (target: URL, origin: string | null) => {
+    options.onFetch?.(shownUrl(target));
+    const fetched = await fetchDocument(target, {
+      allowNetworks: options.allowNetworks,
+      signal: options.signal,
+      maxBytes: budget,
+      client,
+    });
+    if (origin !== null && fetched.url.origin !== origin) {
+      throw new LoomError(
+        "INPUT_INVALID",
+        `${shownUrl(target)} redirected to another origin (${fetched.url.origin}): ` +
+          `only files on ${origin} are read`,
+      );
+    }
+    budget -= new TextEncoder().encode(fetched.text).length;
+    return { url: fetched.url, value: parseSpecText(fetched.text, shownUrl(fetched.url)) };
+  };
+  try {
+    const first = await fetchOne(url, null);
+    const main = first.url.href;
+    files.set(main, first.value);
+    const pending = refTargets(first.value, main, files);
+    while (pending.length > 0) {
+      const target = pending.pop()!;
+      if (files.has(target)) continue;
+      if (files.size >= MAX_REF_FILES) {
+        throw new LoomError("INPUT_INVALID", `Document refers to more than ${MAX_REF_FILES} files`);
+      }
+      const { value } = await fetchOne(new URL(target), first.url.origin);
+      files.set(target, value);
+      pending.push(...refTargets(value, target, files));
+    }
+    return { main, files };
+  } finally {
+    client.close();
+  }
+}
+
+/** The files or URLs the `$ref`s of a value point into, not yet read. */
+function refTargets(value: unknown, from: string, files: Map<string, unknown>): string[] {
+  return refsIn(value).map((ref) => refFile(ref, from))
+    .filter((target) => target !== from && !files.has(target));
 }
 
 async function readOne(file: string): Promise<unknown> {
@@ -91,6 +170,11 @@ async function readOne(file: string): Promise<unknown> {
   } catch {
     throw new LoomError("INPUT_INVALID", `"${file}" is not valid UTF-8`);
   }
+  return parseSpecText(text, file);
+}
+
+/** A document's text as JSON (when it starts with `{` or `[`) or YAML. */
+function parseSpecText(text: string, file: string): unknown {
   if (/^\s*[{[]/.test(text)) {
     try {
       return JSON.parse(text);
@@ -122,15 +206,44 @@ function refsIn(value: unknown): string[] {
   return found;
 }
 
-/** The file a `$ref` points into, relative to the file it was written in. */
+/**
+ * The file a `$ref` points into, relative to the file it was written in; for
+ * a URL document, the URL it points into, on the same origin only.
+ */
 function refFile(ref: string, from: string): string {
   const hash = ref.indexOf("#");
   const part = hash === -1 ? ref : ref.slice(0, hash);
   if (part === "") return from;
+  if (isUrl(from)) return refUrl(ref, part, new URL(from));
   if (isUrl(part)) {
     throw new UsageError(`Reference "${ref.slice(0, 200)}" names a URL: not supported yet`);
   }
   return normalize(isAbsolute(part) ? part : join(dirname(from), part));
+}
+
+function refUrl(ref: string, part: string, from: URL): string {
+  const shown = `Reference "${ref.slice(0, 200)}" in ${shownUrl(from)}`;
+  if (/^[A-Za-z]:[\\/]|^\\/.test(part)) {
+    throw new LoomError(
+      "INPUT_INVALID",
+      `${shown} names a file: only URLs on ${from.origin} are read`,
+    );
+  }
+  let target: URL;
+  try {
+    target = new URL(part, from);
+  } catch {
+    throw new LoomError("INPUT_INVALID", `${shown} is not a valid URL`);
+  }
+  if (target.origin !== from.origin) {
+    const what = target.protocol === "file:" ? "a file" : `another origin (${target.origin})`;
+    throw new LoomError(
+      "INPUT_INVALID",
+      `${shown} names ${what}: only URLs on ${from.origin} are read`,
+    );
+  }
+  target.hash = "";
+  return target.href;
 }
 
 /**

@@ -47,6 +47,11 @@ export interface OpenApiImportOptions {
   name?: string;
   /** The base URL, instead of the document's servers. */
   baseUrl?: string;
+  /**
+   * Told the operations drafted so far and their total, at most about 100
+   * times (every 1% of them, and at the last), for a progress bar.
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Something left out, and why. */
@@ -93,7 +98,9 @@ export function importOpenApi(spec: SpecFiles, options: OpenApiImportOptions = {
   const schemeProblems = new Set<string>();
   const drafts: Draft[] = [];
   const names = new Set<string>();
-  for (const op of chosen) {
+  const progress = progressEvery(chosen.length, options.onProgress);
+  for (const [index, op] of chosen.entries()) {
+    progress(index);
     if (!(TIER_METHODS[tier] as readonly string[]).includes(op.method)) {
       skipped.push({ operation: op.label, reason: `${op.method} is not allowed at tier ${tier}` });
       continue;
@@ -112,6 +119,7 @@ export function importOpenApi(spec: SpecFiles, options: OpenApiImportOptions = {
       skipped.push({ operation: op.label, reason: error.message });
     }
   }
+  progress(chosen.length);
   for (const problem of schemeProblems) skipped.push({ operation: "security", reason: problem });
   scanDescriptions(drafts, skipped);
   const agent = {
@@ -129,6 +137,21 @@ export function importOpenApi(spec: SpecFiles, options: OpenApiImportOptions = {
     tools: text.tools,
     skipped,
     secrets: [...secrets].sort(),
+  };
+}
+
+/**
+ * A function of the count done that calls `onProgress` when that count
+ * reaches the next 1% of `total` (so about 100 times at most), and at the end.
+ */
+function progressEvery(
+  total: number,
+  onProgress: ((done: number, total: number) => void) | undefined,
+): (done: number) => void {
+  if (onProgress === undefined || total === 0) return () => {};
+  const step = Math.max(1, Math.ceil(total / 100));
+  return (done) => {
+    if (done > 0 && (done % step === 0 || done === total)) onProgress(done, total);
   };
 }
 

@@ -2,7 +2,9 @@
  * `importOpenApi()` on small hand-written documents (OpenAPI 3.0 YAML with a
  * relative-file `$ref` and cycles, 3.1 JSON, Swagger 2.0 JSON): parameters of
  * each position, body mapping, security schemes, skips, selection, and the
- * output always loads with the real config loader.
+ * output always loads with the real config loader. A document at a URL (a
+ * real server on loopback) with its same-origin `$ref` file; a `$ref` to
+ * another origin or to a file is refused; progress is reported about 100 times.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parseConfig } from "../config/mod.ts";
 import { ConfigError, LoomError, UsageError } from "../errors.ts";
 import { importOpenApi, type OpenApiImport, readSpecFiles } from "./mod.ts";
+import { startUpstream } from "../../tests/_helpers.ts";
 
 const data = (name: string) => fileURLToPath(new URL(`./testdata/${name}`, import.meta.url));
 
@@ -138,10 +141,10 @@ Deno.test("importOpenApi: unknown tag, unknown operation id, bad name are usage 
   await assert.rejects(imported("petstore_30.yaml", { name: "Bad Name" }), UsageError);
 });
 
-Deno.test("readSpecFiles/importOpenApi: a URL, a missing file, an invalid document", async () => {
-  await assert.rejects(readSpecFiles("https://example.com/openapi.json"), (e: Error) => {
+Deno.test("readSpecFiles/importOpenApi: a bad URL, a missing file, an invalid document", async () => {
+  await assert.rejects(readSpecFiles("ftp://example.com/openapi.json"), (e: Error) => {
     assert.ok(e instanceof UsageError);
-    assert.match(e.message, /URL is not supported yet/);
+    assert.match(e.message, /Only http and https URLs/);
     return true;
   });
   await assert.rejects(readSpecFiles(data("missing.yaml")), (e: Error) => {
@@ -205,6 +208,101 @@ Deno.test("importOpenApi: colliding and long operation ids get unique names of a
     ]);
     assert.equal(result.skipped[0]?.operation, "GET /c/{id}");
     assert.match(result.skipped[0]?.reason ?? "", /path names a parameter/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Serve testdata files, and `texts` by path, on loopback. */
+function serveDocs(texts: Record<string, string> = {}) {
+  return startUpstream(async (req) => {
+    const path = new URL(req.url).pathname;
+    if (Object.hasOwn(texts, path)) return new Response(texts[path]);
+    try {
+      return new Response(await Deno.readTextFile(data(path.slice(1))));
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+}
+
+Deno.test("readSpecFiles: a URL with a relative $ref on the same origin imports like the file", async () => {
+  await using up = await serveDocs();
+  const seen: string[] = [];
+  const spec = await readSpecFiles(`${up.url}/petstore_30.yaml?v=1`, {
+    onFetch: (url) => seen.push(url),
+  });
+  assert.equal(spec.main, `${up.url}/petstore_30.yaml?v=1`);
+  assert.deepEqual([...spec.files.keys()].sort(), [
+    `${up.url}/common.yaml`,
+    `${up.url}/petstore_30.yaml?v=1`,
+  ]);
+  assert.deepEqual(seen, [`${up.url}/petstore_30.yaml`, `${up.url}/common.yaml`]);
+  const fromUrl = importOpenApi(spec);
+  const fromFile = await imported("petstore_30.yaml");
+  assert.equal(fromUrl.text, fromFile.text);
+});
+
+Deno.test("readSpecFiles: a URL document's $ref to another origin or to a file is refused", async () => {
+  await using other = await serveDocs();
+  const doc = (ref: string) =>
+    JSON.stringify({
+      openapi: "3.0.3",
+      info: { title: "T" },
+      paths: { "/a": { get: { parameters: [{ $ref: ref }] } } },
+    });
+  await using up = await serveDocs({
+    "/cross.json": doc(`${other.url}/common.yaml#/parameters/PageSize`),
+    "/file.json": doc("file:///etc/passwd#/x"),
+    "/windows.json": doc("C:\\specs\\common.yaml#/x"),
+  });
+  await assert.rejects(readSpecFiles(`${up.url}/cross.json`), (e: Error) => {
+    assert.ok(e instanceof LoomError && e.code === "INPUT_INVALID", String(e));
+    assert.match(e.message, /^Reference ".*common\.yaml#\/parameters\/PageSize" in http:/);
+    assert.match(e.message, /names another origin \(http:\/\/127\.0\.0\.1:\d+\)/);
+    return true;
+  });
+  await assert.rejects(
+    readSpecFiles(`${up.url}/file.json`),
+    /"file:\/\/\/etc\/passwd#\/x" .* names a file/,
+  );
+  await assert.rejects(readSpecFiles(`${up.url}/windows.json`), /names a file/);
+  assert.equal(other.requests.length, 0);
+});
+
+Deno.test("readSpecFiles: a URL answering 404, or not OpenAPI, fails clearly", async () => {
+  await using up = await serveDocs({ "/plain.yaml": "title: not openapi\n" });
+  await assert.rejects(
+    readSpecFiles(`${up.url}/missing.json`),
+    (e: Error) =>
+      e instanceof LoomError && e.code === "UPSTREAM_FAILED" && /HTTP 404/.test(e.message),
+  );
+  const plain = await readSpecFiles(`${up.url}/plain.yaml`);
+  assert.throws(() => importOpenApi(plain), /Not an OpenAPI document/);
+});
+
+Deno.test("importOpenApi: onProgress is called about 100 times, ending at the total", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const paths: Record<string, unknown> = {};
+    for (let i = 0; i < 250; i++) paths[`/r${i}`] = { get: { operationId: `op${i}` } };
+    await Deno.writeTextFile(
+      `${dir}/many.json`,
+      JSON.stringify({
+        openapi: "3.0.0",
+        info: { title: "T" },
+        servers: [{ url: "https://x.test" }],
+        paths,
+      }),
+    );
+    const calls: [number, number][] = [];
+    const result = importOpenApi(await readSpecFiles(`${dir}/many.json`), {
+      onProgress: (done, total) => calls.push([done, total]),
+    });
+    assert.equal(result.tools, 250);
+    assert.ok(calls.length > 50 && calls.length <= 101, `${calls.length} calls`);
+    assert.deepEqual(calls.at(-1), [250, 250]);
+    assert.ok(calls.every(([d, t], i) => t === 250 && d > (calls[i - 1]?.[0] ?? 0)));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

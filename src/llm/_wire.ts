@@ -35,6 +35,8 @@ export interface ChatAnswer {
 export interface WireOptions {
   model: string;
   jsonSchema?: Record<string, unknown>;
+  /** OpenAI's `strict` flag of the schema; default true. */
+  strictSchema?: boolean;
   temperature?: number;
 }
 
@@ -69,7 +71,11 @@ export function chatBody(
   if (options.jsonSchema !== undefined) {
     body.response_format = {
       type: "json_schema",
-      json_schema: { name: "answer", schema: options.jsonSchema, strict: true },
+      json_schema: {
+        name: "answer",
+        schema: options.jsonSchema,
+        strict: options.strictSchema ?? true,
+      },
     };
   }
   return JSON.stringify(body);

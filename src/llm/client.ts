@@ -76,6 +76,11 @@ export interface ChatOptions {
   signal: AbortSignal;
   /** A JSON Schema the answer must follow (Ollama `format`, OpenAI `response_format`). */
   jsonSchema?: Record<string, unknown>;
+  /**
+   * OpenAI's `strict` for the schema (default true): strict mode needs every
+   * property required and no optional keys, which a config schema is not.
+   */
+  strictSchema?: boolean;
   temperature?: number;
   /** Cap on the decompressed answer body; default 1 MiB. */
   maxResponseBytes?: number;
@@ -128,6 +133,7 @@ export class LlmClient {
     const body = chatBody(provider, messages, {
       model,
       jsonSchema: options.jsonSchema,
+      strictSchema: options.strictSchema,
       temperature: options.temperature,
     });
     const headers = new Headers({ "content-type": "application/json", accept: "application/json" });

@@ -126,6 +126,9 @@ export async function writeCheckpointedLog(
     for (let i = 0; i < count; i += batch) {
       const n = Math.min(batch, count - i);
       await Promise.all(Array.from({ length: n }, (_, j) => log.append(sampleEntry(i + j))));
+      // A due checkpoint is written off the append path; wait for it, so it covers exactly
+      // the records so far and not those a loaded machine appends while it is signed.
+      await log.checkpointIfDue();
     }
   }
   const trusted = await readTrustedKey(publicKeyFileOf(keyFile));
