@@ -19,6 +19,7 @@ import {
   type AuditCheckReport,
   type AuditEventName,
   type AuditRecord,
+  auditRecordMatches,
   checkAuditLog,
   CHECKPOINT_FILE_NAME,
   parseNote,
@@ -165,7 +166,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
     Deno.addSignalListener("SIGINT", stop);
     try {
       for await (const r of tailAuditLog(dir, { signal: controller.signal })) {
-        if (matches(r, filter)) print(r);
+        if (auditRecordMatches(r, filter)) print(r);
       }
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
@@ -326,19 +327,6 @@ async function hashCommand(args: string[], io: CliIo): Promise<number> {
   if (value.length === 0) throw new UsageError("Refusing to hash an empty value");
   io.out(`${await auditHmac(key, value)}\n`);
   return 0;
-}
-
-function matches(
-  r: AuditRecord,
-  f: { event?: string; agent?: string; tool?: string; since?: Date; until?: Date },
-): boolean {
-  if (f.event !== undefined && r.event !== f.event) return false;
-  if (f.agent !== undefined && r.agent !== f.agent) return false;
-  if (f.tool !== undefined && r.tool !== f.tool) return false;
-  const t = Date.parse(r.ts);
-  if (f.since && t < f.since.getTime()) return false;
-  if (f.until && t > f.until.getTime()) return false;
-  return true;
 }
 
 /** Parse an ISO time or a relative one (`10m`, `2h`, `1d`: that long ago). */

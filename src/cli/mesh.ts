@@ -23,6 +23,9 @@ import {
 } from "./_mesh_exposure.ts";
 import { VERSION } from "./version.ts";
 import { SCHEDULE_HELP, SCHEDULE_OPTIONS, scheduleTimeZone } from "./_schedule_options.ts";
+import { resolve } from "node:path";
+import { dashboard } from "../web/mod.ts";
+import { dashboardOptions } from "./dashboard.ts";
 
 /** Help text of `loom mesh`. */
 export const MESH_HELP: string = `Usage: loom mesh DIR [options]
@@ -63,6 +66,13 @@ ${EXPOSURE_HELP}
       --require-signed        leave out configs without a valid signature; or
                               set LOOM_REQUIRE_SIGNED=1
 ${SCHEDULE_HELP}
+      --dashboard             also serve the web dashboard ("loom dashboard")
+                              from this process, for DIR
+      --dashboard-host HOST   its bind address (default 127.0.0.1)
+      --dashboard-port PORT   its port (default ${dashboard.DASHBOARD_PORT})
+      --dashboard-token-file FILE
+                              its login token (required off loopback), or set
+                              LOOM_DASHBOARD_TOKEN
   -h, --help                  show this help
 
 Environment:
@@ -99,6 +109,10 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
       ...SCHEDULE_OPTIONS,
       namespace: { type: "boolean" },
       "sandbox-idle": { type: "string" },
+      dashboard: { type: "boolean" },
+      "dashboard-host": { type: "string" },
+      "dashboard-port": { type: "string" },
+      "dashboard-token-file": { type: "string" },
     },
   });
   if (values.help) return (io.out(MESH_HELP), 0);
@@ -116,6 +130,7 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     transport,
   );
   const warn = (message: string) => io.err(`warning: ${escapeForTerminal(message)}\n`);
+  const board = await dashboardListen(values, io);
 
   const home = await ensureHome(resolveHome(io.env));
   const audit = await serving.openServeAudit(home, io.env, metrics);
@@ -161,6 +176,9 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
       for (const problem of problems) io.err(`error: ${escapeForTerminal(problem)}\n`);
       io.err(`loom: left out "${escapeForTerminal(file)}"\n`);
     }
+    await using _board = board === null
+      ? null
+      : startDashboard(board, { home, agentsDir: resolve(positionals[0]), audit }, io);
     const agents = mesh.agents();
     io.err(
       `loom: serving ${servingLine(mesh, exposure)} of ${agents.length} agent(s) ` +
@@ -180,6 +198,41 @@ export async function meshCommand(args: string[], io: CliIo): Promise<number> {
     await audit.close();
   }
   return 0;
+}
+
+/** The dashboard's options, or null without --dashboard. */
+async function dashboardListen(
+  values: {
+    dashboard?: boolean;
+    "dashboard-host"?: string;
+    "dashboard-port"?: string;
+    "dashboard-token-file"?: string;
+  },
+  io: CliIo,
+) {
+  const given = values["dashboard-host"] ?? values["dashboard-port"] ??
+    values["dashboard-token-file"];
+  if (!values.dashboard) {
+    if (given !== undefined) throw new UsageError("The --dashboard-* options need --dashboard");
+    return null;
+  }
+  return await dashboardOptions({
+    host: values["dashboard-host"],
+    port: values["dashboard-port"],
+    "token-file": values["dashboard-token-file"],
+  }, io);
+}
+
+/** Serve the dashboard beside the mesh; disposing stops it. */
+function startDashboard(
+  listen: Awaited<ReturnType<typeof dashboardOptions>>,
+  context: dashboard.DashboardContext,
+  io: CliIo,
+): AsyncDisposable {
+  // The mesh's own audit writer: a process has one.
+  const served = dashboard.serveDashboard({ ...listen, context });
+  io.err(`loom: dashboard at ${served.url}\n`);
+  return { [Symbol.asyncDispose]: () => served.shutdown() };
 }
 
 /** What the mesh serves, for the start line: tools, or the discovery tools over how many. */

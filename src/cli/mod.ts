@@ -53,6 +53,7 @@ Commands:
                       quarantine or -o FILE
   generate "TEXT"     ask an LLM for a config; validated, retried, into the quarantine
   evolve              list the services you run that no config or pack covers yet
+  dashboard           serve the web dashboard (agents, audit, approvals, quarantine)
 
 Run "loom <command> --help" for a command's options and examples.
 
@@ -105,6 +106,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   packs: () => import("./packs.ts").then((m) => command(m.packsCommand, m.PACKS_HELP)),
   generate: () => import("./generate.ts").then((m) => command(m.generateCommand, m.GENERATE_HELP)),
   evolve: () => import("./evolve.ts").then((m) => command(m.evolveCommand, m.EVOLVE_HELP)),
+  dashboard: () =>
+    import("./dashboard.ts").then((m) => command(m.dashboardCommand, m.DASHBOARD_HELP)),
 };
 
 /** `validate`, `schema` and `init` share one module. */

@@ -19,21 +19,20 @@
 import { join } from "node:path";
 import { parseOptions } from "./_args.ts";
 import { unifiedDiff } from "./_diff.ts";
-import { type AgentConfig, parseConfig } from "../config/mod.ts";
-import { ConfigError, formatConfigIssue, LoomError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { AuditLog } from "../security/audit/mod.ts";
 import {
-  loadSigningKey,
-  prepareSignature,
-  signaturePath,
-  writeSignature,
-} from "../security/signing/mod.ts";
+  decodeQuarantined,
+  parseQuarantined,
+  promoteQuarantined,
+  rejectQuarantined,
+  rejectReasonProblem,
+} from "../security/quarantine/mod.ts";
+import { signaturePath } from "../security/signing/mod.ts";
 import {
-  checkInstallTarget,
   checkQuarantineName,
   ensureHome,
   generatorPrincipal,
-  installFile,
   Quarantine,
   resolveHome,
 } from "../store/mod.ts";
@@ -165,7 +164,7 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
         force: values.force,
       });
       const { bytes } = await quarantine.get(entry.name);
-      const config = tryParse(decode(bytes, entry.file), entry.file);
+      const config = parseQuarantined(decodeQuarantined(bytes, entry.file), entry.file);
       const generator = config.ok ? config.config.provenance.generator : null;
       const submittedBy = claimed ??
         (generator !== null ? generatorPrincipal(generator) : cliPrincipal({ env: io.env }));
@@ -205,8 +204,8 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
     case "show": {
       expectArgs(positionals, 1, "loom quarantine show NAME [--agents DIR]");
       const { entry, bytes } = await quarantine.get(checkQuarantineName(positionals[0]));
-      const text = decode(bytes, entry.file);
-      const config = tryParse(text, entry.file);
+      const text = decodeQuarantined(bytes, entry.file);
+      const config = parseQuarantined(text, entry.file);
       io.out(
         `name:    ${entry.name}\nsource:  ${escapeForTerminal(entry.source)}\n` +
           `submitted by: ${escapeForTerminal(entry.submittedBy ?? "(not recorded)")}\n` +
@@ -240,59 +239,21 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
     }
     case "promote": {
       expectArgs(positionals, 1, "loom quarantine promote NAME [--sign] [--to DIR]");
-      const name = checkQuarantineName(positionals[0]);
-      const { entry, bytes } = await quarantine.get(name);
-      const text = decode(bytes, entry.file);
-      // The real loader, on the exact bytes that will be written.
-      const config = parseConfig(text, { path: entry.file });
-      const out = new TextEncoder().encode(text);
-      const dir = values.to ?? DEFAULT_AGENTS_DIR;
-      const target = join(dir, `${name}.yaml`);
-      const key = values.sign
-        ? await loadSigningKey(home, values.hmac ? "hmac-sha256" : "ed25519")
-        : undefined;
-      // Refuse a symlinked directory or target, or an existing one, before writing anything.
-      await checkInstallTarget(dir, `${name}.yaml`, { force: values.force });
-      await checkInstallTarget(dir, `${name}.yaml.sig`, { force: true });
-      // The signature goes first: until the config lands, an old config
-      // beside a new signature fails closed (digest mismatch).
-      // Version: one more than this home signed or accepted for the agent; expiry: 365 days.
-      const signature = key === undefined ? undefined : await prepareSignature(
+      const promoted = await promoteQuarantined({
         home,
-        { name: config.name, path: target, digest: config.source.digest },
-        key,
-      );
-      if (signature !== undefined) await writeSignature(signaturePath(target), signature);
-      await installFile(dir, `${name}.yaml`, out, { force: values.force });
-      await quarantine.remove(name);
-      if (key !== undefined) {
-        await audit.append({
-          event: "config_signature",
-          agent: config.name,
-          tool: null,
-          action: "sign",
-          algorithm: key.algorithm,
-          key_id: key.keyId,
-          config_digest: `sha256:${config.source.digest}`,
-          path: target,
-          ...(signature ? { version: signature.version, expires: signature.expires } : {}),
-        });
-      }
-      await audit.append({
-        event: "quarantine",
-        agent: config.name,
-        tool: null,
-        action: "promote",
-        name,
-        config_digest: `sha256:${config.source.digest}`,
-        target,
-        ...(key ? { key_id: key.keyId } : {}),
+        quarantine,
+        audit,
+        name: positionals[0],
+        dir: values.to ?? DEFAULT_AGENTS_DIR,
+        sign: values.sign ? (values.hmac ? "hmac-sha256" : "ed25519") : undefined,
+        force: values.force,
       });
+      const { key, target } = promoted;
       io.out(
-        `Promoted ${name} to ${escapeForTerminal(target)}` +
+        `Promoted ${promoted.name} to ${escapeForTerminal(target)}` +
           (key ? `, signed with ${key.algorithm} key ${key.keyId}` : "") + "\n",
       );
-      if (!key && (await readTextOrNull(signaturePath(target))) !== null) {
+      if (promoted.staleSignature) {
         io.err(
           `warning: "${escapeForTerminal(signaturePath(target))}" is for an earlier version: ` +
             `"loom run" refuses the new config until it is signed again\n`,
@@ -307,43 +268,10 @@ export async function quarantineCommand(args: string[], io: CliIo): Promise<numb
       expectArgs(positionals, 1, `loom quarantine reject NAME --reason R`);
       const reason = checkReason(values.reason);
       const name = checkQuarantineName(positionals[0]);
-      const { bytes, entry } = await quarantine.get(name);
-      const config = tryParse(decode(bytes, entry.file), entry.file);
-      const rejected = await quarantine.reject(name, reason);
-      await audit.append({
-        event: "quarantine",
-        agent: config.ok ? config.config.name : name,
-        tool: null,
-        action: "reject",
-        name,
-        config_digest: `sha256:${rejected.digest}`,
-        reason,
-      });
+      await rejectQuarantined({ quarantine, audit, name, reason });
       io.out(`Rejected ${name}: ${escapeForTerminal(reason)}\n`);
       return 0;
     }
-  }
-}
-
-type Parsed = { ok: true; config: AgentConfig } | { ok: false; problems: string[] };
-
-function tryParse(text: string, path: string): Parsed {
-  try {
-    return { ok: true, config: parseConfig(text, { path }) };
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      return { ok: false, problems: error.issues.map(formatConfigIssue) };
-    }
-    if (error instanceof LoomError) return { ok: false, problems: [error.message] };
-    throw error;
-  }
-}
-
-function decode(bytes: Uint8Array, file: string): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new LoomError("INPUT_INVALID", `Quarantined config "${file}" is not valid UTF-8`);
   }
 }
 
@@ -357,14 +285,14 @@ async function readTextOrNull(path: string): Promise<string | null> {
 }
 
 function checkReason(reason: string | undefined): string {
-  if (reason === undefined || reason.trim() === "") {
+  const problem = rejectReasonProblem(reason);
+  if (problem === "missing") {
     throw new UsageError(`Missing --reason R: a rejection records why`);
   }
-  // deno-lint-ignore no-control-regex
-  if (reason.length > 500 || /[\u0000-\u001f\u007f]/.test(reason)) {
+  if (problem === "invalid") {
     throw new UsageError(`Invalid --reason: at most 500 characters, no control characters`);
   }
-  return reason;
+  return reason as string;
 }
 
 function expectArgs(positionals: string[], count: number, usage: string): void {

@@ -20,3 +20,4 @@ export * from "./guard.ts";
 export * from "./mcp_http.ts";
 export * from "./oauth.ts";
 export * from "./serve.ts";
+export * as dashboard from "./dashboard/mod.ts";

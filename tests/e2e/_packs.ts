@@ -175,3 +175,30 @@ export async function until(check: () => Promise<boolean>, what: string): Promis
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Prometheus scraping itself every second, its storage in `dir`. */
+export async function startPrometheus(dir: string): Promise<Service> {
+  const program = await requireBinary("prometheus", "prometheus");
+  const config = join(dir, "prometheus.yml");
+  return await startService(
+    program,
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      "--web.listen-address=127.0.0.1:{{port}}",
+      "--log.level=warn",
+    ],
+    "/-/ready",
+    (port) =>
+      Deno.writeTextFile(
+        config,
+        [
+          "global: { scrape_interval: 1s, evaluation_interval: 1s }",
+          "scrape_configs:",
+          "  - job_name: prometheus",
+          `    static_configs: [{ targets: ["127.0.0.1:${port}"] }]`,
+          "",
+        ].join("\n"),
+      ),
+  );
+}

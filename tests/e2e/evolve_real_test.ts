@@ -8,33 +8,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runLoom, tempDir } from "../_helpers.ts";
-import { fetchOk, requireBinary, startService, until } from "./_packs.ts";
+import { fetchOk, startPrometheus, until } from "./_packs.ts";
 
 Deno.test("loom evolve --prometheus: the real Prometheus's own job is covered by the prometheus pack", async () => {
   await using dir = await tempDir();
-  const program = await requireBinary("prometheus", "prometheus");
-  const config = join(dir.path, "prometheus.yml");
-  await using prometheus = await startService(
-    program,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir.path, "data")}`,
-      "--web.listen-address=127.0.0.1:{{port}}",
-      "--log.level=warn",
-    ],
-    "/-/ready",
-    (port) =>
-      Deno.writeTextFile(
-        config,
-        [
-          "global: { scrape_interval: 1s, evaluation_interval: 1s }",
-          "scrape_configs:",
-          "  - job_name: prometheus",
-          `    static_configs: [{ targets: ["127.0.0.1:${port}"] }]`,
-          "",
-        ].join("\n"),
-      ),
-  );
+  await using prometheus = await startPrometheus(dir.path);
   await until(async () => {
     const answer = await fetchOk(`${prometheus.url}/api/v1/targets?state=active`) as {
       data?: { activeTargets?: unknown[] };

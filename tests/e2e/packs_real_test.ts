@@ -9,36 +9,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../_helpers.ts";
-import { fetchOk, requireBinary, servePack, startService, until } from "./_packs.ts";
+import {
+  fetchOk,
+  requireBinary,
+  servePack,
+  startPrometheus,
+  startService,
+  until,
+} from "./_packs.ts";
 
 type Json = Record<string, unknown>;
-
-/** Prometheus scraping itself every second, its storage in `dir`. */
-async function startPrometheus(dir: string) {
-  const program = await requireBinary("prometheus", "prometheus");
-  const config = join(dir, "prometheus.yml");
-  return await startService(
-    program,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dir, "data")}`,
-      "--web.listen-address=127.0.0.1:{{port}}",
-      "--log.level=warn",
-    ],
-    "/-/ready",
-    (port) =>
-      Deno.writeTextFile(
-        config,
-        [
-          "global: { scrape_interval: 1s, evaluation_interval: 1s }",
-          "scrape_configs:",
-          "  - job_name: prometheus",
-          `    static_configs: [{ targets: ["127.0.0.1:${port}"] }]`,
-          "",
-        ].join("\n"),
-      ),
-  );
-}
 
 Deno.test("prometheus pack: every tool answers what Prometheus's API answers", async () => {
   await using dir = await tempDir();

@@ -539,6 +539,8 @@ export type QuarantineChange = {
   key_id?: string;
   /** `reject`: the reviewer's reason. */
   reason?: string;
+  /** `promote`, `reject` from the dashboard: who decided (`dashboard:<label>`). */
+  actor?: string;
 };
 
 /**

@@ -102,4 +102,10 @@ export {
   checkAuditLog,
   type CheckOptions,
 } from "./check.ts";
-export { type AuditFilter, readAuditRecords, tailAuditLog, type TailOptions } from "./query.ts";
+export {
+  type AuditFilter,
+  auditRecordMatches,
+  readAuditRecords,
+  tailAuditLog,
+  type TailOptions,
+} from "./query.ts";

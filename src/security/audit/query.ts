@@ -19,6 +19,8 @@ export interface AuditFilter {
   agent?: string;
   /** Exact tool name. */
   tool?: string;
+  /** Exactly this sequence number (one record's detail). */
+  seq?: number;
   /** Records with `ts` at or after this instant. */
   since?: Date;
   /** Records with `ts` at or before this instant. */
@@ -66,6 +68,7 @@ export async function readAuditRecords(
   if (filter.event !== undefined) needles.push(`"event":${JSON.stringify(filter.event)}`);
   if (filter.agent !== undefined) needles.push(`"agent":${JSON.stringify(filter.agent)}`);
   if (filter.tool !== undefined) needles.push(`"tool":${JSON.stringify(filter.tool)}`);
+  if (filter.seq !== undefined) needles.push(`"seq":${filter.seq},`);
 
   let out: AuditRecord[] = [];
   let path: string;
@@ -257,6 +260,23 @@ function parseRecord(line: string): AuditRecord | null {
   return record as AuditRecord;
 }
 
+/**
+ * Whether a record passes a filter's event, agent, tool, seq and time range
+ * (`limit` aside): the test of {@linkcode readAuditRecords}, for records
+ * followed with {@linkcode tailAuditLog} (`loom audit tail -f`, the
+ * dashboard's live stream).
+ *
+ * @throws {TypeError} when `since` or `until` is not a valid Date
+ */
+export function auditRecordMatches(record: AuditRecord, filter: AuditFilter): boolean {
+  return matches(
+    record,
+    filter,
+    checkDate(filter.since, "since"),
+    checkDate(filter.until, "until"),
+  );
+}
+
 function matches(
   record: AuditRecord,
   filter: AuditFilter,
@@ -266,6 +286,7 @@ function matches(
   if (filter.event !== undefined && record.event !== filter.event) return false;
   if (filter.agent !== undefined && record.agent !== filter.agent) return false;
   if (filter.tool !== undefined && record.tool !== filter.tool) return false;
+  if (filter.seq !== undefined && record.seq !== filter.seq) return false;
   if (since !== undefined || until !== undefined) {
     const ts = Date.parse(record.ts);
     if (Number.isNaN(ts)) return false;

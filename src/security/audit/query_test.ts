@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { rawEntry, stopEvent, tempDir } from "./_testing.ts";
 import { AuditLog } from "./log.ts";
-import { readAuditRecords, tailAuditLog } from "./query.ts";
+import { auditRecordMatches, readAuditRecords, tailAuditLog } from "./query.ts";
 import type { AuditRecord } from "./types.ts";
 
 Deno.test("readAuditRecords() rejects an invalid limit or date", async () => {
@@ -176,4 +176,21 @@ Deno.test("tailAuditLog() follows a torn-tail repair without repeating records",
   await following;
   clearTimeout(fallback);
   assert.deepEqual(seen.map((r) => [r.seq, r.event]), [[2, "audit_recovery"]]);
+});
+
+Deno.test("readAuditRecords() finds one record by seq; auditRecordMatches() applies the same filter", async () => {
+  await using dir = await tempDir();
+  {
+    await using log = await AuditLog.open(dir.path);
+    for (let i = 0; i < 12; i++) await log.append(stopEvent(i % 2 === 0 ? "a" : "b"));
+  }
+  assert.deepEqual((await readAuditRecords(dir.path, { seq: 1 })).map((r) => r.seq), [1]);
+  assert.deepEqual((await readAuditRecords(dir.path, { seq: 11 })).map((r) => r.seq), [11]);
+  assert.deepEqual(await readAuditRecords(dir.path, { seq: 13 }), []);
+  const [eleven] = await readAuditRecords(dir.path, { seq: 11 });
+  assert.equal(auditRecordMatches(eleven, { agent: "a" }), true);
+  assert.equal(auditRecordMatches(eleven, { agent: "b" }), false);
+  assert.equal(auditRecordMatches(eleven, { seq: 11, event: eleven.event }), true);
+  assert.equal(auditRecordMatches(eleven, { until: new Date(0) }), false);
+  assert.throws(() => auditRecordMatches(eleven, { since: new Date(NaN) }), TypeError);
 });
