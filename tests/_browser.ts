@@ -44,9 +44,12 @@ export interface TestBrowser extends AsyncDisposable {
 /**
  * Start Chromium with one page.
  *
+ * @param options `ignoreHttpsErrors` for a server with the test CA's certificate
  * @throws {Error} when the Chromium binary is missing (the test fails; CI installs it)
  */
-export async function startBrowser(): Promise<TestBrowser> {
+export async function startBrowser(
+  options: { ignoreHttpsErrors?: boolean } = {},
+): Promise<TestBrowser> {
   try {
     await Deno.stat(CHROMIUM);
   } catch {
@@ -57,7 +60,11 @@ export async function startBrowser(): Promise<TestBrowser> {
     headless: true,
     args: OFFLINE_FLAGS,
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 860 },
+    // The test CA of tests/fixtures/tls is not in Chromium's store.
+    ignoreHTTPSErrors: options.ignoreHttpsErrors ?? false,
+  });
   const problems: string[] = [];
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());

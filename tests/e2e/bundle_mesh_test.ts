@@ -4,7 +4,8 @@
  * `deno run <LOOM's permission flags> loom.js mesh DIR` over stdio; the SDK
  * client lists both agents' tools and calls each against a real upstream on
  * loopback, and each call runs in a default-sandbox agent host that is the
- * bundle file itself (nothing else exists to start).
+ * bundle file itself (nothing else exists to start). The dashboard it serves
+ * beside the mesh (`--dashboard`) has its pages and assets inside the bundle.
  *
  * @module
  */
@@ -53,7 +54,7 @@ Deno.test("a bundle copied alone to an empty directory serves loom mesh DIR to t
 
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args: [...LOOM_FLAGS, entry, "mesh", agents],
+    args: [...LOOM_FLAGS, entry, "mesh", agents, "--dashboard", "--dashboard-port", "0"],
     env: { LOOM_HOME: home, NO_COLOR: "1" },
     cwd: alone,
     stderr: "pipe",
@@ -86,6 +87,20 @@ Deno.test("a bundle copied alone to an empty directory serves loom mesh DIR to t
       ["alpha", "process"],
       ["beta", "process"],
     ]);
+    // The dashboard's pages and assets are inside the bundle too.
+    const board = /dashboard at (http:\/\/\S+)/.exec(stderr)?.[1];
+    assert.ok(board, stderr);
+    const served: [string, RegExp][] = [
+      ["login", /text\/html/],
+      ["assets/dashboard.css", /text\/css/],
+      ["assets/audit.js", /text\/javascript/],
+    ];
+    for (const [path, type] of served) {
+      const res: Response = await fetch(`${board}${path}`);
+      await res.body?.cancel();
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get("content-type") ?? "", type, path);
+    }
     if (Deno.build.os === "linux") {
       for (const { pid } of hosts) {
         const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");

@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { Client, StdioClientTransport } from "../../src/mcp/client.ts";
 import { screenshot, seriousA11yViolations, startBrowser } from "../_browser.ts";
@@ -198,5 +199,68 @@ Deno.test("dashboard in Chromium: live audit, approving a held call, promoting a
     assert.deepEqual(browser.problems, []);
   } finally {
     await mesh.client.close();
+  }
+});
+
+Deno.test("dashboard in Chromium over TLS: log in, the Secure session cookie, a page and a form work", async () => {
+  await using dir = await tempDir("loom-dashboard-tls-e2e-");
+  const home = join(dir.path, "home");
+  const agents = join(dir.path, "agents");
+  await Deno.mkdir(agents);
+  const tls = new URL("../fixtures/tls/", import.meta.url);
+  const tokenFile = join(dir.path, "dashboard.token");
+  await Deno.writeTextFile(tokenFile, `${TOKEN}\n`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...LOOM_FLAGS,
+      MAIN,
+      "dashboard",
+      "--port",
+      "0",
+      "--agents",
+      agents,
+      "--token-file",
+      tokenFile,
+      "--tls-cert",
+      fileURLToPath(new URL("leaf.pem", tls)),
+      "--tls-key",
+      fileURLToPath(new URL("leaf.key", tls)),
+    ],
+    env: { LOOM_HOME: home, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/dashboard at (\S+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`loom dashboard ended:\n${text}`);
+    text += value;
+  }
+  const url = /dashboard at (\S+)/.exec(text)![1];
+  try {
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+    await using browser = await startBrowser({ ignoreHttpsErrors: true });
+    const { page, context } = browser;
+    await page.goto(url);
+    await page.getByLabel("Token").fill(TOKEN);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    const [cookie] = await context.cookies();
+    assert.equal(cookie.name, "loom_dashboard");
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, "Strict");
+    await page.goto(new URL("/audit", url).href);
+    await page.getByRole("button", { name: "Verify now" }).click();
+    // The form's POST passed the Origin and CSRF checks over TLS: Verify now answered.
+    const flash = await page.locator(".flash").textContent();
+    assert.match(flash ?? "", /Audit log/, flash ?? "");
+    assert.deepEqual(browser.problems, []);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
   }
 });

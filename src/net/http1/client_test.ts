@@ -204,6 +204,12 @@ Deno.test("HttpClient refuses responses that break HTTP/1.1 framing", async (t) 
       /switched protocols/,
     ],
     [
+      // HTTP/1.0 defines no 1xx status; llhttp reads one as the end of the connection.
+      "an HTTP/1.0 informational response",
+      "HTTP/1.0 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nx-a:text/plain \r\n\r\n\u0000",
+      /HTTP\/1\.0 informational response/,
+    ],
+    [
       "too many header fields",
       `HTTP/1.1 200 OK\r\n${"x-a: 1\r\n".repeat(200)}content-length: 0\r\n\r\n`,
       /more than 128 header fields/,

@@ -151,6 +151,11 @@ function parseHead(section: Uint8Array, method: string): Head {
   if (statusLine === null) throw new ProtocolError("Upstream sent a malformed status line");
   const minor = statusLine[1];
   const status = Number(statusLine[2]);
+  // HTTP/1.0 defines no 1xx status (RFC 9110 section 15.2); what follows one is read as
+  // another response by some parsers and as data after the end of the connection by others.
+  if (status < 200 && minor === "0") {
+    throw new ProtocolError("Upstream sent an HTTP/1.0 informational response");
+  }
   if (lines.length - 1 > MAX_HEADER_FIELDS) {
     throw new ProtocolError(`Upstream sent more than ${MAX_HEADER_FIELDS} header fields`);
   }

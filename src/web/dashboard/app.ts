@@ -111,7 +111,7 @@ export function createDashboardApp(
   });
 
   app.use("*", async (c, next) => {
-    const refused = checkOrigin(c.req.raw.headers, options.policy);
+    const refused = checkOrigin(withHost(c), options.policy);
     if (refused !== null) return c.text(`Forbidden: ${refused}`, 403);
     if (!SAFE_METHODS.has(c.req.method) && !sameOrigin(c)) {
       return c.text("Forbidden: a request that changes state must come from this dashboard", 403);
@@ -175,6 +175,11 @@ export function createDashboardApp(
 
   for (const routes of options.routes) routes(app, options.context);
   app.notFound((c) => c.text("Not found", 404));
+  // A fault in a page is LOOM's bug: logged for the operator, a plain 500 for the browser.
+  app.onError((error, c) => {
+    console.error("loom: dashboard error:", error);
+    return c.text("Internal error: see the log of the process serving the dashboard", 500);
+  });
   return { app, sessions };
 }
 
@@ -266,10 +271,30 @@ function cookieOptions(c: Context<DashboardEnv>, maxAge: number | undefined) {
   };
 }
 
+/**
+ * The request's host: `Host` over HTTP/1.1; HTTP/2 (what a browser speaks
+ * over TLS) has none, and Deno puts its `:authority` in the request URL.
+ */
+function hostOf(c: Context<DashboardEnv>): string | undefined {
+  const header = c.req.header("host");
+  if (header !== undefined) return header;
+  const authority = new URL(c.req.url).host;
+  return authority === "" ? undefined : authority;
+}
+
+/** The request's headers, with `Host` from the authority when it has none (HTTP/2). */
+function withHost(c: Context<DashboardEnv>): Headers {
+  if (c.req.header("host") !== undefined) return c.req.raw.headers;
+  const headers = new Headers(c.req.raw.headers);
+  const host = hostOf(c);
+  if (host !== undefined) headers.set("host", host);
+  return headers;
+}
+
 /** The request's `Origin` is the dashboard's own (scheme and `Host`). */
 function sameOrigin(c: Context<DashboardEnv>): boolean {
   const origin = c.req.header("origin");
-  const host = c.req.header("host");
+  const host = hostOf(c);
   if (origin === undefined || host === undefined) return false;
   const scheme = new URL(c.req.url).protocol;
   return origin.toLowerCase() === `${scheme}//${host.toLowerCase()}` &&

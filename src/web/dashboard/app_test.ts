@@ -20,6 +20,9 @@ function probePage(): { routes: RouteModule; changes: string[] } {
   const changes: string[] = [];
   const routes: RouteModule = (app) => {
     app.get("/probe", (c) => render(c, "Probe", "/", html`<p>probe page</p>`));
+    app.get("/probe/broken", () => {
+      throw new Error("secret-internal-detail");
+    });
     app.post("/probe/change", async (c) => {
       const form = await c.req.parseBody();
       changes.push(String(form.what ?? ""));
@@ -175,4 +178,62 @@ Deno.test("dashboard: off loopback it will not start without a token, nor with a
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("dashboard: served over TLS, the session cookie carries Secure", async () => {
+  const tls = new URL("../../../tests/fixtures/tls/", import.meta.url);
+  const [cert, key, ca] = await Promise.all(
+    ["leaf.pem", "leaf.key", "ca.pem"].map((f) => Deno.readTextFile(new URL(f, tls))),
+  );
+  const root = await Deno.makeTempDir();
+  const client = Deno.createHttpClient({ caCerts: [ca] });
+  try {
+    const home = await ensureHome(resolveHome(new Map([["LOOM_HOME", root]])));
+    const served = serveDashboard({
+      context: { home, agentsDir: root },
+      host: "127.0.0.1",
+      port: 0,
+      token: TEST_TOKEN,
+      tls: { cert, key },
+    });
+    try {
+      assert.match(served.url, /^https:\/\//);
+      const origin = `https://localhost:${served.port}`;
+      const login = await fetch(`${origin}/login`, {
+        method: "POST",
+        headers: { origin },
+        body: new URLSearchParams({ token: TEST_TOKEN }),
+        redirect: "manual",
+        client,
+      });
+      assert.equal(login.status, 303, await login.text());
+      const cookie = login.headers.get("set-cookie") ?? "";
+      assert.match(cookie, /HttpOnly/);
+      assert.match(cookie, /SameSite=Strict/);
+      assert.match(cookie, /Secure/);
+    } finally {
+      await served.shutdown();
+    }
+  } finally {
+    client.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("dashboard: a fault in a page is a plain 500 with the strict headers, without its detail", async () => {
+  const probe = probePage();
+  await using dash = await testDashboard({ routes: [probe.routes] });
+  const logged: unknown[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const res = await dash.get("/probe/broken");
+    assert.equal(res.status, 500);
+    assert.doesNotMatch(await res.text(), /secret-internal-detail/);
+    assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
+  } finally {
+    console.error = original;
+  }
+  assert.equal(logged.length, 1, "the fault is logged for the operator");
 });

@@ -43,6 +43,7 @@ import {
   type RouteModule,
 } from "./app.ts";
 import { actionButton, type Html } from "./_html.ts";
+import { LoomError } from "../../errors.ts";
 
 /** Records shown by default. */
 export const DEFAULT_LIMIT = 100;
@@ -113,8 +114,15 @@ export const auditRoutes: RouteModule = (
   });
 
   app.post("/audit/verify", async (c) => {
-    const key = await readTrustedKey(publicKeyFileOf(context.home.auditSigningKey));
-    const report = await checkAuditLog(dir, { trustedKeys: key === null ? [] : [key] });
+    let report: AuditCheckReport;
+    try {
+      const key = await readTrustedKey(publicKeyFileOf(context.home.auditSigningKey));
+      report = await checkAuditLog(dir, { trustedKeys: key === null ? [] : [key] });
+    } catch (error) {
+      // No log yet, or one that cannot be read: said, as `loom audit verify` says it.
+      if (!(error instanceof LoomError)) throw error;
+      return redirectWithFlash(c, "/audit", "error", `Audit log not verified: ${error.message}`);
+    }
     return redirectWithFlash(c, "/audit", report.ok ? "ok" : "error", verifyMessage(report));
   });
 

@@ -206,3 +206,11 @@ Deno.test("dashboard audit: Verify now on an intact log says verified, with the 
     /class="flash flash-ok"[^>]*>Audit log verified: 3 records intact, last seq 3/,
   );
 });
+
+Deno.test("dashboard audit: Verify now without an audit log says so, and is no server error", async () => {
+  await using d = await testDashboard();
+  const res = await d.post("/audit/verify");
+  assert.equal(res.status, 303);
+  const page = await (await d.get("/audit")).text();
+  assert.match(page, /class="flash flash-error"[^>]*>Audit log not verified: /);
+});
